@@ -1,0 +1,106 @@
+/*
+ * policy/config.h: musproxy's configuration, loaded from one YAML file
+ * (libyaml) and strictly validated: an unknown key, a wrong type, a bad value
+ * or a missing required value is an error reported as "file:line:column:
+ * message". A loaded configuration is immutable; a reload builds a new one
+ * beside the old and the caller swaps them. It does not open sockets, read
+ * secrets or start anything.
+ */
+#ifndef MUS_POLICY_CONFIG_H
+#define MUS_POLICY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../common/cidr.h"
+
+/* Named limits of the file itself. */
+#define CONFIG_MAX_FILE_BYTES   (4u << 20)  /* refuse larger files */
+#define CONFIG_MAX_LISTEN       32
+#define CONFIG_MAX_CIDRS        256         /* per list */
+#define CONFIG_MAX_PORTS        64          /* connect_ports */
+#define CONFIG_MAX_WORKERS      256
+#define CONFIG_ERR_LEN          512         /* size of the err buffer callers pass */
+
+enum config_listen_mode {
+    CONFIG_MODE_EXPLICIT = 0,  /* browsers configured to use the proxy */
+    CONFIG_MODE_TRANSPARENT,   /* traffic redirected to us (later issue) */
+};
+
+typedef struct config_listen {
+    char text[64];                    /* as written, e.g. "127.0.0.1:3128" */
+    struct sockaddr_storage addr;     /* numeric address + port */
+    socklen_t addr_len;
+    enum config_listen_mode mode;
+} config_listen_t;
+
+typedef struct config_timeouts {      /* all in milliseconds, > 0 */
+    uint32_t header;       /* whole request head must arrive within (slowloris) */
+    uint32_t idle;         /* keep-alive idle between requests */
+    uint32_t connect;      /* upstream TCP connect (all addresses together) */
+    uint32_t response;     /* upstream silence while a response is awaited/streams */
+    uint32_t tunnel_idle;  /* CONNECT tunnel with no traffic either way */
+    uint32_t shutdown;     /* SIGTERM drain deadline */
+    uint32_t dns;          /* resolver answer */
+} config_timeouts_t;
+
+typedef struct config {
+    char path[4096];                  /* the file it was loaded from */
+
+    /* proxy: */
+    config_listen_t listen[CONFIG_MAX_LISTEN];
+    size_t n_listen;
+    unsigned workers;                 /* 0 = auto (one per core) */
+    cidr_t clients[CONFIG_MAX_CIDRS]; /* who may use the proxy */
+    size_t n_clients;
+    cidr_t deny_destinations[CONFIG_MAX_CIDRS]; /* never connect there */
+    size_t n_deny_destinations;
+    uint16_t connect_ports[CONFIG_MAX_PORTS];
+    size_t n_connect_ports;
+    config_timeouts_t timeouts;
+    unsigned max_connections;         /* per process, client side */
+    char access_log[4096];            /* "" = off */
+    char visible_hostname[256];       /* used in Via and error pages */
+    int log_level;                    /* enum log_level */
+} config_t;
+
+/*
+ * Loads and validates path. Returns a new configuration, or NULL with a
+ * message "path:line:column: what is wrong" in err (CONFIG_ERR_LEN bytes).
+ * Keys and defaults (every key optional; the example is etc/musproxy.yaml):
+ *
+ *   proxy:
+ *     listen: [ { address: "127.0.0.1:3128", mode: explicit } ]  # IPv6: "[::1]:3128"
+ *     workers: auto | 1..CONFIG_MAX_WORKERS
+ *     clients: [127.0.0.0/8, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, ::1/128, fc00::/7]
+ *     deny_destinations: [169.254.0.0/16, fe80::/10, 0.0.0.0/8, 100.100.100.200/32, fd00:ec2::254/128]
+ *     connect_ports: [443]
+ *     max_connections: 10000
+ *     timeouts: { header: 10s, idle: 60s, connect: 10s, response: 60s,
+ *                 tunnel_idle: 300s, shutdown: 10s, dns: 5s }   # units ms, s, m, h
+ *     access_log: var/access.log     # "" or "off" disables
+ *     visible_hostname: musproxy
+ *   log_level: info                  # error | warn | info | debug
+ *
+ * Sections other issues will fill (mus, identity_profiles, access_policies)
+ * are rejected as unknown until they exist.
+ */
+config_t *config_load(const char *path, char *err, size_t errlen);
+
+/* Same as config_load, from a memory buffer; name is used in messages. */
+config_t *config_load_buffer(const char *name, const char *data, size_t len,
+                             char *err, size_t errlen);
+
+/* Frees a configuration; NULL is allowed. */
+void config_free(config_t *cfg);
+
+/* Parses a duration like "250ms", "10s", "5m", "1h" (a bare number is
+ * seconds) into milliseconds. Returns 0 or -1. */
+int config_parse_duration(const char *text, uint32_t *out_ms);
+
+/* Parses "host:port" with a numeric IPv4 or bracketed IPv6 host. 0 or -1. */
+int config_parse_sockaddr(const char *text, struct sockaddr_storage *out, socklen_t *out_len);
+
+#endif

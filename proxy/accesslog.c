@@ -1,0 +1,1 @@
+/* proxy/accesslog.c: being written */

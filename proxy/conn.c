@@ -1,0 +1,1 @@
+/* proxy/conn.c: being written */

@@ -1,0 +1,1 @@
+/* proxy/dns.c: being written */

@@ -1,0 +1,1 @@
+/* proxy/http.c: being written */

@@ -1,0 +1,1 @@
+/* proxy/loop.c: being written */

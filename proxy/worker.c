@@ -1,0 +1,1 @@
+/* proxy/worker.c: being written */

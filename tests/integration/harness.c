@@ -1,0 +1,1 @@
+/* tests/integration/harness.c: being written */
