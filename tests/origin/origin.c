@@ -61,7 +61,7 @@
 #define IO_BUF        (64 * 1024)   /* per-connection read buffer */
 #define PATTERN_MOD   251u          /* /size byte i is i % PATTERN_MOD */
 #define PATTERN_REPS  64u
-#define CHUNK_MAX     (16 * 1024)   /* chunk size used by /chunked */
+#define CHUNK_MAX     (PATTERN_MOD * PATTERN_REPS)  /* chunk size used by /chunked (must fit g_pattern) */
 #define IDLE_SECONDS  120           /* a connection silent this long is closed */
 
 static atomic_ullong g_connections;
