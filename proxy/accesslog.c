@@ -1,1 +1,216 @@
-/* proxy/accesslog.c: being written */
+/*
+ * proxy/accesslog.c: Squid-native access log lines (see accesslog.h).
+ * Squid prints "%9ld.%03d %6ld %s %s/%03d %lld %s %s %s %s%s/%s %s\n"; the
+ * empty %s before the hierarchy is the (unused) timeout prefix.
+ */
+#include "accesslog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+
+struct alog {
+    int fd;
+    char path[4096];
+    size_t len;
+    char buf[ALOG_BUF_SIZE];
+};
+
+static int
+mkdir_parent(const char *path)
+{
+    char dir[4096];
+    char *slash;
+
+    if (strlen(path) >= sizeof(dir))
+        return -1;
+    strcpy(dir, path);
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static int
+open_log(const char *path)
+{
+    if (mkdir_parent(path) < 0)
+        return -1;
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+alog_t *
+alog_open(const char *path)
+{
+    alog_t *a;
+
+    if (strlen(path) >= sizeof(a->path)) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    a = malloc(sizeof(*a));
+    if (a == NULL)
+        return NULL;
+    a->len = 0;
+    a->fd = -1;
+    strcpy(a->path, path);
+    if (path[0] != '\0') {
+        a->fd = open_log(path);
+        if (a->fd < 0) {
+            int e = errno;
+            free(a);
+            errno = e;
+            return NULL;
+        }
+    }
+    return a;
+}
+
+void
+alog_flush(alog_t *a)
+{
+    size_t off = 0;
+
+    if (a == NULL || a->len == 0)
+        return;
+    while (off < a->len) {
+        ssize_t n = write(a->fd, a->buf + off, a->len - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("access log %s: write failed: %s (%zu bytes lost)", a->path,
+                      strerror(errno), a->len - off);
+            break;
+        }
+        off += (size_t)n;
+    }
+    a->len = 0;
+}
+
+void
+alog_close(alog_t *a)
+{
+    if (a == NULL)
+        return;
+    alog_flush(a);
+    if (a->fd >= 0)
+        close(a->fd);
+    free(a);
+}
+
+int
+alog_reopen(alog_t *a)
+{
+    int fd;
+
+    if (a == NULL || a->fd < 0)
+        return 0;
+    alog_flush(a);
+    fd = open_log(a->path);
+    if (fd < 0) {
+        log_error("access log %s: cannot reopen: %s", a->path, strerror(errno));
+        return -1;
+    }
+    close(a->fd);
+    a->fd = fd;
+    return 0;
+}
+
+/* Copies s[0..n) to out (at most cap-1 bytes) replacing whitespace and
+ * control bytes by '%XX' so that a field never splits; "-" if empty. */
+static size_t
+put_field(char *out, size_t cap, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    if (s == NULL || n == 0) {
+        if (cap > 1) {
+            out[0] = '-';
+            out[1] = '\0';
+            return 1;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < n && o + 4 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= 0x20 || ch == 0x7f || ch == '%') {
+            out[o++] = '%';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        } else {
+            out[o++] = (char)ch;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+size_t
+alog_format(char *buf, size_t size, const alog_entry_t *e, int64_t secs, int msec)
+{
+    char url[ALOG_LINE_MAX / 2], user[256], mime[128];
+    size_t url_len = e->url_len, mime_len = e->mime_len;
+    const char *q;
+    int n;
+
+    /* strip_query_terms: Squid logs "http://h/p?" without the query. */
+    q = e->url ? memchr(e->url, '?', url_len) : NULL;
+    if (q != NULL)
+        url_len = (size_t)(q - e->url) + 1;
+    put_field(url, sizeof(url), e->url, url_len);
+    put_field(user, sizeof(user), e->user, e->user ? strlen(e->user) : 0);
+    /* the media type only: "text/html; charset=utf-8" -> "text/html" */
+    if (e->mime != NULL) {
+        for (size_t i = 0; i < mime_len; i++) {
+            if (e->mime[i] == ';' || e->mime[i] == ' ' || e->mime[i] == '\t') {
+                mime_len = i;
+                break;
+            }
+        }
+    }
+    put_field(mime, sizeof(mime), e->mime, e->mime ? mime_len : 0);
+    n = snprintf(buf, size, "%9ld.%03d %6ld %s %s/%03d %lld %s %s %s %s%s/%s %s\n",
+                 (long)secs, msec, (long)e->elapsed_ms, e->client, e->tag, e->status,
+                 (long long)e->bytes, e->method ? e->method : "-", url, user, "",
+                 e->hier, e->peer ? e->peer : "-", mime);
+    if (n < 0)
+        return 0;
+    if ((size_t)n >= size) {
+        buf[size - 2] = '\n';
+        return size - 1;
+    }
+    return (size_t)n;
+}
+
+void
+alog_write(alog_t *a, const alog_entry_t *e)
+{
+    struct timespec ts;
+
+    if (a == NULL || a->fd < 0)
+        return;
+    if (a->len + ALOG_LINE_MAX > sizeof(a->buf))
+        alog_flush(a);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    a->len += alog_format(a->buf + a->len, ALOG_LINE_MAX, e, (int64_t)ts.tv_sec,
+                          (int)(ts.tv_nsec / 1000000));
+}

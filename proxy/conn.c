@@ -1,1 +1,1779 @@
-/* proxy/conn.c: being written */
+/*
+ * proxy/conn.c: the client connection state machine (see conn.h).
+ *
+ * A connection alternates between reading a request head and serving one
+ * transaction; pipelined requests wait in the input buffer (we stop reading
+ * from the client once the request body is complete) and are answered in
+ * order. Both bodies stream through fixed buffers: when a destination would
+ * block we stop reading its source, so memory per connection is bounded
+ * whatever the body size. Every wait has a deadline, checked lazily by one
+ * timer per connection. A connection dies only through conn_close(), which
+ * unregisters everything at once and frees the memory after the current
+ * batch of events (loop_defer), never inside a callback that may still use it.
+ */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../common/cidr.h"
+#include "../common/log.h"
+#include "http.h"
+#include "limits.h"
+
+/*
+ * States. The invariants each one keeps:
+ *  IDLE     between requests; no upstream; cin may be NULL (no bytes yet).
+ *  HEAD     some bytes of a request head are in cin; no upstream.
+ *  RESOLVE  a request is accepted; dnsq is pending; no upstream.
+ *  CONNECT  ufd is a connecting socket (addrs[addr_idx]); uout holds the head.
+ *  FORWARD  ufd is connected; request and response streams are pumped.
+ *  TUNNEL   CONNECT or 101 Upgrade: bytes relayed both ways until both ends
+ *           closed their sending side (or an error / the idle timeout).
+ *  LOCAL    a response we generated (error page) is being written from cout;
+ *           the connection closes when it is sent.
+ *  CLOSED   conn_close() ran; memory is freed after the batch.
+ */
+enum conn_state {
+    CONN_S_IDLE = 0,
+    CONN_S_HEAD,
+    CONN_S_RESOLVE,
+    CONN_S_CONNECT,
+    CONN_S_FORWARD,
+    CONN_S_TUNNEL,
+    CONN_S_LOCAL,
+    CONN_S_CLOSED,
+};
+
+static const char *const conn_state_names[] = {
+    "idle", "head", "resolve", "connect", "forward", "tunnel", "local", "closed",
+};
+
+/* A byte buffer: data[start..end) is pending. */
+typedef struct cbuf {
+    char *data;
+    uint32_t cap, start, end;
+} cbuf_t;
+
+/* One direction of a tunnel. */
+typedef struct relay {
+    int pipe_r, pipe_w;   /* splice pipe, -1 in copy mode */
+    size_t in_pipe;       /* bytes in the pipe */
+    bool eof;             /* source sent FIN */
+    bool shut;            /* FIN passed on to the destination */
+} relay_t;
+
+/* The body being streamed in one direction. */
+typedef struct body {
+    enum http_body_kind kind;
+    uint64_t remaining;   /* HTTP_BODY_LENGTH */
+    http_chunked_t chunk; /* HTTP_BODY_CHUNKED */
+    bool decode;          /* strip chunked framing (HTTP/1.0 client) */
+    bool done;
+    uint32_t scan;        /* buffer offset up to which bytes are classified */
+} body_t;
+
+enum conn_resp_phase {
+    RESP_HEAD = 0,   /* waiting for (another) response head */
+    RESP_BODY,       /* streaming the body */
+};
+
+struct conn {
+    worker_t *w;
+    loop_t *loop;
+    cfgref_t *cfg;            /* configuration of the current request */
+    worker_link_t link;
+    enum conn_state state;
+    enum config_listen_mode mode;
+
+    int cfd;
+    loop_io_t cio;
+    int ufd;
+    loop_io_t uio;
+    loop_timer_t timer;
+    uint64_t last_progress;   /* loop ms of the last byte moved or state change */
+    uint32_t c_want, u_want;  /* interest computed by the pumps */
+
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    char peer_str[CIDR_STRLEN];
+
+    cbuf_t cin, uin, cout, uout;
+    cbuf_t replay;            /* request head kept while a pooled upstream is unproven */
+
+    /* current transaction */
+    uint64_t start_ms;
+    enum http_method meth;
+    char method[24];
+    char *url;                /* for the log: absolute URL or host:port */
+    size_t url_len;
+    char host[DNS_MAX_NAME + 1];
+    uint16_t port;
+    int version_minor;
+    bool client_keepalive;
+    bool close_after;         /* close the client after this response */
+    bool draining;
+    bool upgrade_requested;
+    bool upstream_reused;
+    bool retried;
+    bool resp_started;        /* a response head was sent to the client */
+    int status;               /* sent to the client */
+    uint64_t bytes_out;       /* sent to the client */
+    const char *tag;
+    const char *hier;
+    char peer_ip[CIDR_STRLEN];
+    char mime[64];
+    dns_query_t *dnsq;
+    dns_result_t addrs;
+    size_t addr_idx;
+    body_t req_body, resp_body;
+    enum conn_resp_phase resp_phase;
+    bool resp_keepalive;      /* upstream may be reused after this response */
+    relay_t up, down;         /* tunnel: client->upstream, upstream->client */
+};
+
+static void conn_close(conn_t *c);
+static void conn_on_client(loop_t *loop, loop_io_t *io, uint32_t events);
+static void conn_on_upstream(loop_t *loop, loop_io_t *io, uint32_t events);
+static void conn_on_timer(loop_t *loop, loop_timer_t *t);
+static void conn_read_head(conn_t *c);
+static void conn_forward(conn_t *c);
+static void conn_tunnel(conn_t *c);
+static void conn_connect_next(conn_t *c);
+static void conn_error(conn_t *c, int status, const char *tag, const char *what);
+
+/* ---- buffers ---- */
+
+static int
+cbuf_reserve(cbuf_t *b, uint32_t cap)
+{
+    char *d;
+
+    if (b->cap >= cap)
+        return 0;
+    d = realloc(b->data, cap);
+    if (d == NULL)
+        return -1;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+static void
+cbuf_release(cbuf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->cap = b->start = b->end = 0;
+}
+
+static inline uint32_t
+cbuf_len(const cbuf_t *b)
+{
+    return b->end - b->start;
+}
+
+static int
+cbuf_append(cbuf_t *b, const char *p, size_t n)
+{
+    if (b->end + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->end + n)
+            cap *= 2;
+        if (cap > UINT32_MAX || cbuf_reserve(b, (uint32_t)cap) < 0)
+            return -1;
+    }
+    memcpy(b->data + b->end, p, n);
+    b->end += (uint32_t)n;
+    return 0;
+}
+
+static int
+cbuf_puts(cbuf_t *b, const char *s)
+{
+    return cbuf_append(b, s, strlen(s));
+}
+
+/* Moves pending bytes to the front; scan offsets move along. */
+static void
+cbuf_compact(cbuf_t *b, body_t *body)
+{
+    if (b->start == 0)
+        return;
+    memmove(b->data, b->data + b->start, cbuf_len(b));
+    if (body != NULL)
+        body->scan -= b->start;
+    b->end -= b->start;
+    b->start = 0;
+}
+
+/* ---- small helpers ---- */
+
+static uint32_t
+io_interest(uint32_t want)
+{
+    return want & (LOOP_READ | LOOP_WRITE);
+}
+
+static void
+progress(conn_t *c)
+{
+    c->last_progress = loop_now(c->loop);
+}
+
+static bool
+would_block(void)
+{
+    return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+static void
+set_state(conn_t *c, enum conn_state s)
+{
+    log_debug("conn %s: %s -> %s", c->peer_str, conn_state_names[c->state], conn_state_names[s]);
+    c->state = s;
+    progress(c);
+}
+
+static const config_t *
+cfg(const conn_t *c)
+{
+    return c->cfg->cfg;
+}
+
+/* The deadline of the current wait, from the state and the configuration. */
+static uint64_t
+conn_deadline(const conn_t *c)
+{
+    const config_timeouts_t *t = &cfg(c)->timeouts;
+
+    switch (c->state) {
+    case CONN_S_IDLE:
+        return c->last_progress + t->idle;
+    case CONN_S_HEAD:
+        return c->start_ms + t->header;
+    case CONN_S_RESOLVE:
+        return c->last_progress + t->dns;
+    case CONN_S_CONNECT:
+        return c->last_progress + t->connect;
+    case CONN_S_FORWARD:
+    case CONN_S_LOCAL:
+        return c->last_progress + t->response;
+    case CONN_S_TUNNEL:
+        return c->last_progress + t->tunnel_idle;
+    case CONN_S_CLOSED:
+        break;
+    }
+    return UINT64_MAX;
+}
+
+static void
+arm_timer(conn_t *c)
+{
+    uint64_t d = conn_deadline(c);
+
+    if (d != UINT64_MAX)
+        loop_timer_set_at(c->loop, &c->timer, d);
+}
+
+static void
+update_io(conn_t *c)
+{
+    if (c->state == CONN_S_CLOSED)
+        return;
+    if (c->cfd >= 0)
+        loop_io_set(c->loop, &c->cio, io_interest(c->c_want));
+    if (c->ufd >= 0 && c->uio.fd >= 0)
+        loop_io_set(c->loop, &c->uio, io_interest(c->u_want));
+}
+
+static void
+close_upstream(conn_t *c)
+{
+    if (c->ufd < 0)
+        return;
+    loop_io_stop(c->loop, &c->uio);
+    close(c->ufd);
+    c->ufd = -1;
+}
+
+static void
+relay_reset(relay_t *r)
+{
+    if (r->pipe_r >= 0)
+        close(r->pipe_r);
+    if (r->pipe_w >= 0)
+        close(r->pipe_w);
+    memset(r, 0, sizeof(*r));
+    r->pipe_r = r->pipe_w = -1;
+}
+
+/* ---- the access log ---- */
+
+static void
+log_transaction(conn_t *c)
+{
+    alog_entry_t e = {
+        .client = c->peer_str,
+        .tag = c->tag ? c->tag : "NONE_NONE",
+        .status = c->status,
+        .bytes = c->bytes_out,
+        .method = c->method[0] ? c->method : "-",
+        .url = c->url ? c->url : "error:invalid-request",
+        .url_len = c->url ? c->url_len : strlen("error:invalid-request"),
+        .user = NULL,
+        .hier = c->hier ? c->hier : "HIER_NONE",
+        .peer = c->peer_ip[0] ? c->peer_ip : NULL,
+        .mime = c->mime[0] ? c->mime : NULL,
+        .mime_len = strlen(c->mime),
+        .elapsed_ms = loop_now(c->loop) - c->start_ms,
+    };
+
+    alog_write(worker_alog(c->w), &e);
+}
+
+/* Forgets everything of the finished transaction. */
+static void
+reset_transaction(conn_t *c)
+{
+    free(c->url);
+    c->url = NULL;
+    c->url_len = 0;
+    c->method[0] = '\0';
+    c->host[0] = '\0';
+    c->peer_ip[0] = '\0';
+    c->mime[0] = '\0';
+    c->tag = NULL;
+    c->hier = NULL;
+    c->status = 0;
+    c->bytes_out = 0;
+    c->resp_started = false;
+    c->upstream_reused = false;
+    c->retried = false;
+    c->upgrade_requested = false;
+    c->resp_keepalive = false;
+    c->resp_phase = RESP_HEAD;
+    c->addr_idx = 0;
+    c->addrs.n = 0;
+    memset(&c->req_body, 0, sizeof(c->req_body));
+    memset(&c->resp_body, 0, sizeof(c->resp_body));
+    cbuf_release(&c->cout);
+    cbuf_release(&c->uout);
+    cbuf_release(&c->uin);
+    cbuf_release(&c->replay);
+}
+
+/* ---- teardown ---- */
+
+static void
+conn_free_deferred(void *arg)
+{
+    conn_t *c = arg;
+
+    cbuf_release(&c->cin);
+    cbuf_release(&c->uin);
+    cbuf_release(&c->cout);
+    cbuf_release(&c->uout);
+    cbuf_release(&c->replay);
+    free(c->url);
+    cfgref_put(c->cfg);
+    free(c);
+}
+
+/* The only way a connection ends. Logs an unfinished transaction. */
+static void
+conn_close(conn_t *c)
+{
+    if (c->state == CONN_S_CLOSED)
+        return;
+    if (c->method[0] != '\0') {
+        if (c->state == CONN_S_FORWARD && c->tag != NULL && strcmp(c->tag, "TCP_MISS") == 0 &&
+            c->resp_started)
+            c->tag = "TCP_MISS_ABORTED";
+        log_transaction(c);
+    }
+    if (c->dnsq != NULL) {
+        dns_cancel(c->dnsq);
+        c->dnsq = NULL;
+    }
+    loop_timer_cancel(c->loop, &c->timer);
+    loop_io_stop(c->loop, &c->cio);
+    close(c->cfd);
+    c->cfd = -1;
+    close_upstream(c);
+    relay_reset(&c->up);
+    relay_reset(&c->down);
+    worker_link_del(c->w, &c->link);
+    c->state = CONN_S_CLOSED;
+    if (loop_defer(c->loop, conn_free_deferred, c) < 0)
+        log_error("conn: cannot defer free: leaking one connection");
+}
+
+/* ---- generated responses ---- */
+
+static const char *
+status_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    case 508: return "Loop Detected";
+    default: return "Error";
+    }
+}
+
+/* Escapes text for HTML into out (cap bytes, NUL-terminated). */
+static void
+html_escape(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n && o + 7 < cap; i++) {
+        const char *rep = NULL;
+        switch (s[i]) {
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '&': rep = "&amp;"; break;
+        case '"': rep = "&quot;"; break;
+        case '\'': rep = "&#39;"; break;
+        default: break;
+        }
+        if (rep) {
+            size_t l = strlen(rep);
+            memcpy(out + o, rep, l);
+            o += l;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+}
+
+/*
+ * Answers the current request with an error page and closes the connection
+ * once it is sent (the request body, if any, was not read: the connection
+ * cannot be reused safely). tag is the access-log result tag.
+ */
+static void
+conn_error(conn_t *c, int status, const char *tag, const char *what)
+{
+    char body[2048], url[1024], head[512];
+    const char *reason = status_reason(status);
+    int blen, hlen;
+
+    if (c->resp_started) {
+        /* the client already has part of a response: all we can do is cut it */
+        conn_close(c);
+        return;
+    }
+    html_escape(url, sizeof(url), c->url ? c->url : "", c->url ? c->url_len : 0);
+    blen = snprintf(body, sizeof(body),
+                    "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
+                    "<body><h1>%d %s</h1>\n<p>%s</p>\n%s%s%s"
+                    "<hr><address>%s</address></body></html>\n",
+                    status, reason, status, reason, what,
+                    url[0] ? "<p>URL: <code>" : "", url, url[0] ? "</code></p>\n" : "",
+                    cfg(c)->visible_hostname);
+    if (blen < 0 || (size_t)blen >= sizeof(body))
+        blen = (int)strlen(body);
+    hlen = snprintf(head, sizeof(head),
+                    "HTTP/1.1 %d %s\r\nServer: musproxy\r\nContent-Type: text/html; charset=utf-8\r\n"
+                    "Content-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n"
+                    "X-Musproxy-Error: %s\r\n\r\n",
+                    status, reason, blen, tag && strcmp(tag, "TCP_DENIED") == 0 ? "denied" : "error");
+    if (c->dnsq != NULL) {
+        dns_cancel(c->dnsq);
+        c->dnsq = NULL;
+    }
+    close_upstream(c);
+    cbuf_release(&c->cout);
+    if (cbuf_append(&c->cout, head, (size_t)hlen) < 0 || cbuf_append(&c->cout, body, (size_t)blen) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->status = status;
+    c->tag = tag;
+    if (c->hier == NULL)
+        c->hier = "HIER_NONE";
+    snprintf(c->mime, sizeof(c->mime), "text/html");
+    if (c->method[0] == '\0')
+        snprintf(c->method, sizeof(c->method), "NONE");
+    c->resp_started = true;
+    c->close_after = true;
+    set_state(c, CONN_S_LOCAL);
+    log_debug("conn %s: %d %s", c->peer_str, status, what);
+    c->c_want = 0;
+    c->u_want = 0;
+    conn_read_head(c); /* LOCAL: flushes cout */
+}
+
+/* ---- writing ---- */
+
+/* Writes pending bytes of b to fd. Returns 1 if all sent, 0 if blocked,
+ * -1 on error. Counts bytes sent to the client. */
+static int
+flush_buf(conn_t *c, int fd, cbuf_t *b)
+{
+    while (cbuf_len(b) > 0) {
+        ssize_t n = send(fd, b->data + b->start, cbuf_len(b), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return would_block() ? 0 : -1;
+        }
+        b->start += (uint32_t)n;
+        if (fd == c->cfd)
+            c->bytes_out += (uint64_t)n;
+        progress(c);
+    }
+    b->start = b->end = 0;
+    return 1;
+}
+
+/* ---- request handling ---- */
+
+static bool
+port_allowed(const config_t *cf, uint16_t port)
+{
+    for (size_t i = 0; i < cf->n_connect_ports; i++)
+        if (cf->connect_ports[i] == port)
+            return true;
+    return false;
+}
+
+static bool
+is_hop_header(const http_header_t *h, const http_framing_t *f, bool keep_upgrade)
+{
+    static const char *const hop[] = {
+        "connection", "keep-alive", "proxy-connection", "proxy-authorization",
+        "proxy-authenticate", "te", "trailer", "upgrade",
+    };
+
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
+        if (http_str_eq_nocase(h->name, hop[i])) {
+            if (keep_upgrade && i == 7)
+                return false;
+            return true;
+        }
+    }
+    for (size_t i = 0; i < f->n_conn_tokens; i++) {
+        const http_str_t *t = &f->conn_tokens[i];
+        if (t->len == h->name.len && strncasecmp(t->p, h->name.p, t->len) == 0) {
+            if (keep_upgrade && http_str_eq_nocase(h->name, "upgrade"))
+                return false;
+            /* Connection may not name the framing headers away */
+            if (http_str_eq_nocase(h->name, "transfer-encoding") ||
+                http_str_eq_nocase(h->name, "content-length") || http_str_eq_nocase(h->name, "host"))
+                return false;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int
+append_header(cbuf_t *b, const http_header_t *h)
+{
+    if (cbuf_append(b, h->name.p, h->name.len) < 0 || cbuf_puts(b, ": ") < 0 ||
+        cbuf_append(b, h->value.p, h->value.len) < 0 || cbuf_puts(b, "\r\n") < 0)
+        return -1;
+    return 0;
+}
+
+/* Writes the request head for the origin into uout. */
+static int
+build_upstream_head(conn_t *c, const http_request_t *req)
+{
+    cbuf_t *b = &c->uout;
+    char line[64];
+    bool keep_upgrade = c->upgrade_requested;
+
+    cbuf_release(b);
+    if (cbuf_append(b, req->method.p, req->method.len) < 0 || cbuf_puts(b, " ") < 0)
+        return -1;
+    if (cbuf_append(b, req->path.p, req->path.len) < 0 || cbuf_puts(b, " HTTP/1.1\r\n") < 0)
+        return -1;
+    /* Host: from the absolute URL (RFC 9112 3.2.2: the proxy ignores the received Host) */
+    if (cbuf_puts(b, "Host: ") < 0)
+        return -1;
+    if (memchr(c->host, ':', strlen(c->host)) != NULL) {
+        if (cbuf_puts(b, "[") < 0 || cbuf_puts(b, c->host) < 0 || cbuf_puts(b, "]") < 0)
+            return -1;
+    } else if (cbuf_puts(b, c->host) < 0) {
+        return -1;
+    }
+    if (c->port != 80) {
+        snprintf(line, sizeof(line), ":%u", c->port);
+        if (cbuf_puts(b, line) < 0)
+            return -1;
+    }
+    if (cbuf_puts(b, "\r\n") < 0)
+        return -1;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const http_header_t *h = &req->headers[i];
+        if (http_str_eq_nocase(h->name, "host") || is_hop_header(h, &req->framing, keep_upgrade))
+            continue;
+        if (append_header(b, h) < 0)
+            return -1;
+    }
+    if (cbuf_puts(b, "Via: 1.1 ") < 0 || cbuf_puts(b, cfg(c)->visible_hostname) < 0 ||
+        cbuf_puts(b, "\r\n") < 0)
+        return -1;
+    if (keep_upgrade && cbuf_puts(b, "Connection: upgrade\r\n") < 0)
+        return -1;
+    return cbuf_puts(b, "\r\n");
+}
+
+/* True if the Via headers show that this request already passed us. */
+static bool
+via_loop(const conn_t *c, const http_request_t *req)
+{
+    const char *name = cfg(c)->visible_hostname;
+    size_t nl = strlen(name);
+
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const http_header_t *h = &req->headers[i];
+        if (!http_str_eq_nocase(h->name, "via"))
+            continue;
+        for (size_t j = 0; j + nl <= h->value.len; j++) {
+            if (strncasecmp(h->value.p + j, name, nl) == 0 &&
+                (j == 0 || h->value.p[j - 1] == ' ') &&
+                (j + nl == h->value.len || h->value.p[j + nl] == ',' || h->value.p[j + nl] == ' '))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* True if addr is one of our listening addresses (a request to ourselves). */
+static bool
+is_own_address(const conn_t *c, const struct sockaddr *sa)
+{
+    const config_t *cf = cfg(c);
+    uint16_t port;
+
+    if (sa->sa_family == AF_INET)
+        port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    else if (sa->sa_family == AF_INET6)
+        port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    else
+        return false;
+    for (size_t i = 0; i < cf->n_listen; i++) {
+        const struct sockaddr *l = (const struct sockaddr *)&cf->listen[i].addr;
+        uint16_t lport;
+        cidr_t any;
+        if (l->sa_family == AF_INET) {
+            const struct sockaddr_in *lin = (const struct sockaddr_in *)l;
+            lport = ntohs(lin->sin_port);
+            if (lport != port)
+                continue;
+            if (lin->sin_addr.s_addr == htonl(INADDR_ANY))
+                return true;
+            any.family = AF_INET;
+            memcpy(any.addr, &lin->sin_addr, 4);
+            any.prefix = 32;
+        } else {
+            const struct sockaddr_in6 *lin6 = (const struct sockaddr_in6 *)l;
+            lport = ntohs(lin6->sin6_port);
+            if (lport != port)
+                continue;
+            if (IN6_IS_ADDR_UNSPECIFIED(&lin6->sin6_addr))
+                return true;
+            any.family = AF_INET6;
+            memcpy(any.addr, &lin6->sin6_addr, 16);
+            any.prefix = 128;
+        }
+        if (cidr_match(&any, sa))
+            return true;
+    }
+    return false;
+}
+
+/* Drops the addresses we must not contact; 403 if none is left. */
+static int
+filter_destinations(conn_t *c)
+{
+    const config_t *cf = cfg(c);
+    size_t kept = 0;
+    const char *why = NULL;
+
+    for (size_t i = 0; i < c->addrs.n; i++) {
+        const struct sockaddr *sa = (const struct sockaddr *)&c->addrs.addr[i];
+        if (cidr_list_match(cf->deny_destinations, cf->n_deny_destinations, sa)) {
+            why = "The destination address is not allowed (link-local, metadata or another "
+                  "address the administrator has denied).";
+            continue;
+        }
+        if (is_own_address(c, sa)) {
+            why = "The request is addressed to this proxy itself (a forwarding loop).";
+            continue;
+        }
+        if (kept != i) {
+            c->addrs.addr[kept] = c->addrs.addr[i];
+            c->addrs.len[kept] = c->addrs.len[i];
+        }
+        kept++;
+    }
+    c->addrs.n = kept;
+    if (kept == 0) {
+        conn_error(c, 403, "TCP_DENIED", why ? why : "No usable destination address.");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+record_url(conn_t *c, const http_request_t *req)
+{
+    char buf[CONN_MAX_URL_LOG];
+    int n;
+    const char *h = c->host;
+    bool v6 = memchr(h, ':', strlen(h)) != NULL;
+
+    if (req->meth == HTTP_M_CONNECT) {
+        n = snprintf(buf, sizeof(buf), "%s%s%s:%u", v6 ? "[" : "", h, v6 ? "]" : "", c->port);
+    } else {
+        char port[8] = "";
+        if (c->port != 80)
+            snprintf(port, sizeof(port), ":%u", c->port);
+        n = snprintf(buf, sizeof(buf), "http://%s%s%s%s%.*s", v6 ? "[" : "", h, v6 ? "]" : "",
+                     port, (int)req->path.len, req->path.p);
+    }
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof(buf))
+        n = (int)sizeof(buf) - 1;
+    c->url = malloc((size_t)n + 1);
+    if (c->url != NULL) {
+        memcpy(c->url, buf, (size_t)n + 1);
+        c->url_len = (size_t)n;
+    }
+}
+
+static void conn_on_resolved(void *arg, int status, const char *err, const dns_result_t *res);
+
+static void
+conn_start_upstream(conn_t *c)
+{
+    if (filter_destinations(c) < 0)
+        return;
+    /* an idle pooled connection to the same host and address first */
+    if (c->meth != HTTP_M_CONNECT && !c->upgrade_requested) {
+        for (size_t i = 0; i < c->addrs.n; i++) {
+            int fd = worker_pool_take(c->w, c->host, (struct sockaddr *)&c->addrs.addr[i],
+                                      c->addrs.len[i]);
+            if (fd >= 0) {
+                c->addr_idx = i;
+                c->ufd = fd;
+                c->upstream_reused = true;
+                cidr_addr_str((struct sockaddr *)&c->addrs.addr[i], c->peer_ip, sizeof(c->peer_ip));
+                c->hier = "HIER_DIRECT";
+                /* the origin may have closed it a moment ago: keep the head to replay */
+                cbuf_release(&c->replay);
+                if (c->req_body.kind == HTTP_BODY_NONE &&
+                    cbuf_append(&c->replay, c->uout.data + c->uout.start, cbuf_len(&c->uout)) < 0)
+                    cbuf_release(&c->replay);
+                if (loop_io_start(c->loop, &c->uio, fd, LOOP_WRITE) < 0) {
+                    close(fd);
+                    c->ufd = -1;
+                    conn_error(c, 502, "TCP_MISS", "Cannot watch the upstream connection.");
+                    return;
+                }
+                set_state(c, CONN_S_FORWARD);
+                arm_timer(c);
+                conn_forward(c);
+                return;
+            }
+        }
+    }
+    c->addr_idx = 0;
+    conn_connect_next(c);
+}
+
+static void
+conn_on_resolved(void *arg, int status, const char *err, const dns_result_t *res)
+{
+    conn_t *c = arg;
+    char what[512];
+
+    c->dnsq = NULL;
+    if (status != 0) {
+        snprintf(what, sizeof(what), "The name %s could not be resolved (%s).", c->host,
+                 err ? err : "error");
+        conn_error(c, 502, c->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS", what);
+        return;
+    }
+    c->addrs = *res;
+    conn_start_upstream(c);
+}
+
+/* Handles a complete request head of head_len bytes at cin.start. */
+static void
+conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
+{
+    const config_t *cf;
+    int r;
+    char what[512];
+
+    cfgref_t *cur = worker_cfg(c->w);
+    if (cur != c->cfg) {
+        cfgref_put(c->cfg);
+        c->cfg = cfgref_get(cur);
+    }
+    cf = cfg(c);
+    c->cin.start += (uint32_t)head_len;
+    c->meth = req->meth;
+    snprintf(c->method, sizeof(c->method), "%.*s", (int)(req->method.len < 23 ? req->method.len : 23),
+             req->method.p);
+    c->version_minor = req->version_minor;
+    c->client_keepalive = req->framing.keep_alive;
+    c->close_after = !c->client_keepalive || c->draining;
+    if (req->host.len > DNS_MAX_NAME) {
+        conn_error(c, 400, "NONE_NONE", "The host name is too long.");
+        return;
+    }
+    memcpy(c->host, req->host.p, req->host.len);
+    c->host[req->host.len] = '\0';
+    c->port = req->port;
+    record_url(c, req);
+    c->tag = req->meth == HTTP_M_CONNECT ? "TCP_TUNNEL" : "TCP_MISS";
+
+    if (!cidr_list_match(cf->clients, cf->n_clients, (struct sockaddr *)&c->peer)) {
+        conn_error(c, 403, "TCP_DENIED",
+                   "Your address is not allowed to use this proxy.");
+        return;
+    }
+    if (req->form == HTTP_FORM_ORIGIN && c->mode == CONFIG_MODE_EXPLICIT) {
+        conn_error(c, 400, "NONE_NONE",
+                   "This is a proxy: requests must carry an absolute URL (http://host/path).");
+        return;
+    }
+    if (req->form == HTTP_FORM_ASTERISK) {
+        conn_error(c, 400, "NONE_NONE", "OPTIONS * cannot be forwarded.");
+        return;
+    }
+    if (req->form == HTTP_FORM_ABSOLUTE && !http_str_eq_nocase(req->scheme, "http")) {
+        conn_error(c, 501, "NONE_NONE",
+                   "Only http:// URLs are proxied; https:// goes through a CONNECT tunnel.");
+        return;
+    }
+    if (via_loop(c, req)) {
+        conn_error(c, 403, "TCP_DENIED", "Forwarding loop detected (Via names this proxy).");
+        return;
+    }
+    if (req->meth == HTTP_M_CONNECT && !port_allowed(cf, c->port)) {
+        snprintf(what, sizeof(what), "CONNECT to port %u is not allowed.", c->port);
+        conn_error(c, 403, "TCP_DENIED", what);
+        return;
+    }
+    c->upgrade_requested = req->framing.conn_upgrade && req->framing.has_upgrade &&
+                           req->meth != HTTP_M_CONNECT;
+    c->req_body.kind = req->meth == HTTP_M_CONNECT ? HTTP_BODY_NONE : req->framing.body;
+    c->req_body.remaining = req->framing.content_length;
+    http_chunked_init(&c->req_body.chunk);
+    c->req_body.done = c->req_body.kind == HTTP_BODY_NONE;
+    c->req_body.scan = c->cin.start;
+    if (req->meth != HTTP_M_CONNECT && build_upstream_head(c, req) < 0) {
+        conn_error(c, 500, "NONE_NONE", "Out of memory.");
+        return;
+    }
+    /* the request head is no longer needed: only body bytes stay in cin */
+    set_state(c, CONN_S_RESOLVE);
+    r = dns_resolve(worker_dns(c->w), c->host, strlen(c->host), c->port, &c->addrs,
+                    conn_on_resolved, c, &c->dnsq);
+    if (r == DNS_ERROR) {
+        snprintf(what, sizeof(what), "The host name %s could not be resolved.", c->host);
+        conn_error(c, 502, req->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS", what);
+        return;
+    }
+    if (r == DNS_PENDING) {
+        c->c_want = 0;
+        update_io(c);
+        arm_timer(c);
+        return;
+    }
+    conn_start_upstream(c);
+}
+
+/* ---- reading request heads ---- */
+
+static void
+conn_parse_head(conn_t *c)
+{
+    http_request_t req;
+    int r;
+
+    if (cbuf_len(&c->cin) == 0)
+        return;
+    r = http_parse_request(c->cin.data + c->cin.start, cbuf_len(&c->cin), &req);
+    if (r == HTTP_INCOMPLETE)
+        return;
+    if (r < 0) {
+        c->start_ms = c->start_ms ? c->start_ms : loop_now(c->loop);
+        conn_error(c, http_error_status(r), "NONE_NONE", http_strerror(r));
+        return;
+    }
+    conn_handle_request(c, &req, (size_t)r);
+}
+
+/*
+ * IDLE/HEAD: reads and parses the next request head; LOCAL: flushes the
+ * generated response.
+ */
+static void
+conn_read_head(conn_t *c)
+{
+    if (c->state == CONN_S_LOCAL) {
+        int r = flush_buf(c, c->cfd, &c->cout);
+        if (r < 0 || (r > 0 && c->close_after)) {
+            conn_close(c);
+            return;
+        }
+        c->c_want = r == 0 ? LOOP_WRITE : 0;
+        update_io(c);
+        arm_timer(c);
+        return;
+    }
+    /* a pipelined request may already be buffered */
+    if (c->state == CONN_S_HEAD && cbuf_len(&c->cin) > 0) {
+        conn_parse_head(c);
+        if (c->state != CONN_S_HEAD)
+            return;
+    }
+    for (;;) {
+        ssize_t n;
+        if (c->cin.data == NULL && cbuf_reserve(&c->cin, CONN_BUF_SIZE) < 0) {
+            conn_close(c);
+            return;
+        }
+        if (c->cin.end == c->cin.cap) {
+            cbuf_compact(&c->cin, NULL);
+            if (c->cin.end == c->cin.cap) {
+                uint32_t cap = c->cin.cap * 2;
+                if (cap > CONN_HEAD_BUF_MAX)
+                    cap = CONN_HEAD_BUF_MAX;
+                if (cap == c->cin.cap || cbuf_reserve(&c->cin, cap) < 0) {
+                    conn_error(c, 431, "NONE_NONE", "The request head is too large.");
+                    return;
+                }
+            }
+        }
+        n = recv(c->cfd, c->cin.data + c->cin.end, c->cin.cap - c->cin.end, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (would_block())
+                break;
+            conn_close(c);
+            return;
+        }
+        if (n == 0) {
+            /* the client closed: between requests this is the normal end */
+            if (c->state == CONN_S_HEAD && cbuf_len(&c->cin) > 0)
+                log_debug("conn %s: closed in the middle of a request head", c->peer_str);
+            conn_close(c);
+            return;
+        }
+        if (c->state == CONN_S_IDLE) {
+            c->start_ms = loop_now(c->loop);
+            set_state(c, CONN_S_HEAD);
+        }
+        c->cin.end += (uint32_t)n;
+        conn_parse_head(c);
+        if (c->state != CONN_S_HEAD)
+            return;
+    }
+    c->c_want = LOOP_READ;
+    update_io(c);
+    arm_timer(c);
+}
+
+/* ---- upstream connect ---- */
+
+static void
+conn_connect_next(conn_t *c)
+{
+    for (; c->addr_idx < c->addrs.n; c->addr_idx++) {
+        const struct sockaddr *sa = (struct sockaddr *)&c->addrs.addr[c->addr_idx];
+        int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+        if (fd < 0) {
+            conn_error(c, 503, c->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS",
+                       "The proxy is out of sockets.");
+            return;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        cidr_addr_str(sa, c->peer_ip, sizeof(c->peer_ip));
+        c->hier = "HIER_DIRECT";
+        if (connect(fd, sa, c->addrs.len[c->addr_idx]) < 0 && errno != EINPROGRESS) {
+            log_debug("conn %s: connect %s: %s", c->peer_str, c->peer_ip, strerror(errno));
+            close(fd);
+            continue;
+        }
+        c->ufd = fd;
+        if (loop_io_start(c->loop, &c->uio, fd, LOOP_WRITE) < 0) {
+            close(fd);
+            c->ufd = -1;
+            conn_error(c, 503, "TCP_MISS", "Cannot watch the upstream connection.");
+            return;
+        }
+        c->c_want = 0;
+        c->u_want = LOOP_WRITE;
+        update_io(c);
+        set_state(c, CONN_S_CONNECT);
+        arm_timer(c);
+        return;
+    }
+    {
+        char what[512];
+        snprintf(what, sizeof(what), "The connection to %s port %u was refused or failed.",
+                 c->host, c->port);
+        conn_error(c, 502, c->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS", what);
+    }
+}
+
+static const char tunnel_established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+static int
+relay_init(relay_t *r)
+{
+    int p[2];
+
+    memset(r, 0, sizeof(*r));
+    r->pipe_r = r->pipe_w = -1;
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {
+        r->pipe_r = p[0];
+        r->pipe_w = p[1];
+    }
+    return 0;
+}
+
+static void
+conn_start_tunnel(conn_t *c)
+{
+    relay_init(&c->up);
+    relay_init(&c->down);
+    /* bytes the client sent after the CONNECT head (e.g. a TLS ClientHello)
+     * stay in cin and go first; bytes after a 101 head stay in uin */
+    set_state(c, CONN_S_TUNNEL);
+    conn_tunnel(c);
+}
+
+static void
+conn_connected(conn_t *c)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err != 0) {
+        log_debug("conn %s: connect %s: %s", c->peer_str, c->peer_ip, strerror(err));
+        close_upstream(c);
+        c->addr_idx++;
+        conn_connect_next(c);
+        return;
+    }
+    if (c->meth == HTTP_M_CONNECT) {
+        cbuf_release(&c->cout);
+        if (cbuf_append(&c->cout, tunnel_established, sizeof(tunnel_established) - 1) < 0) {
+            conn_close(c);
+            return;
+        }
+        c->status = 200;
+        c->resp_started = true;
+        conn_start_tunnel(c);
+        return;
+    }
+    set_state(c, CONN_S_FORWARD);
+    conn_forward(c);
+}
+
+/* ---- forwarding ---- */
+
+/* Classifies new bytes of b as body bytes; returns -1 on a framing error. */
+static int
+body_scan(body_t *body, cbuf_t *b)
+{
+    uint32_t avail;
+
+    if (body->scan < b->start)
+        body->scan = b->start;
+    avail = b->end - body->scan;
+    if (body->done || avail == 0)
+        return 0;
+    switch (body->kind) {
+    case HTTP_BODY_NONE:
+        body->done = true;
+        break;
+    case HTTP_BODY_LENGTH: {
+        uint64_t k = avail < body->remaining ? avail : body->remaining;
+        body->scan += (uint32_t)k;
+        body->remaining -= k;
+        if (body->remaining == 0)
+            body->done = true;
+        break;
+    }
+    case HTTP_BODY_CHUNKED: {
+        size_t out = 0;
+        ssize_t n = http_chunked_feed(&body->chunk, b->data + body->scan, avail, body->decode, &out);
+        if (n < 0)
+            return -1;
+        if (body->decode) {
+            /* payload moved to the front of the scanned region; close the gap */
+            uint32_t gap = (uint32_t)n - (uint32_t)out;
+            memmove(b->data + body->scan + out, b->data + body->scan + n, avail - (size_t)n);
+            b->end -= gap;
+            body->scan += (uint32_t)out;
+        } else {
+            body->scan += (uint32_t)n;
+        }
+        if (http_chunked_done(&body->chunk))
+            body->done = true;
+        break;
+    }
+    case HTTP_BODY_UNTIL_CLOSE:
+        body->scan = b->end;
+        break;
+    }
+    return 0;
+}
+
+/*
+ * Moves request bytes from the client to the upstream. Returns 0, or -1
+ * if the connection was closed or answered with an error.
+ */
+static int
+pump_request(conn_t *c)
+{
+    for (;;) {
+        int r;
+        if (cbuf_len(&c->uout) > 0) {
+            r = flush_buf(c, c->ufd, &c->uout);
+            if (r == 0) {
+                c->u_want |= LOOP_WRITE;
+                return 0;
+            }
+            if (r < 0)
+                goto upstream_failed;
+            continue;
+        }
+        if (c->req_body.done && c->req_body.scan <= c->cin.start)
+            return 0;
+        if (body_scan(&c->req_body, &c->cin) < 0) {
+            conn_error(c, 400, "NONE_NONE", "Malformed chunked request body.");
+            return -1;
+        }
+        if (c->req_body.scan > c->cin.start) {
+            ssize_t n = send(c->ufd, c->cin.data + c->cin.start, c->req_body.scan - c->cin.start,
+                             MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (would_block()) {
+                    c->u_want |= LOOP_WRITE;
+                    return 0;
+                }
+                goto upstream_failed;
+            }
+            c->cin.start += (uint32_t)n;
+            progress(c);
+            continue;
+        }
+        if (c->req_body.done)
+            return 0;
+        /* need more body from the client */
+        if (cbuf_len(&c->cin) == 0)
+            c->cin.start = c->cin.end = c->req_body.scan = 0;
+        if (c->cin.end == c->cin.cap)
+            cbuf_compact(&c->cin, &c->req_body);
+        {
+            ssize_t n = recv(c->cfd, c->cin.data + c->cin.end, c->cin.cap - c->cin.end, 0);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (would_block()) {
+                    c->c_want |= LOOP_READ;
+                    return 0;
+                }
+                conn_close(c);
+                return -1;
+            }
+            if (n == 0) {
+                /* client gone in the middle of its body */
+                conn_close(c);
+                return -1;
+            }
+            c->cin.end += (uint32_t)n;
+            progress(c);
+        }
+    }
+upstream_failed:
+    if (!c->resp_started && c->upstream_reused && !c->retried && cbuf_len(&c->uin) == 0) {
+        /* a pooled connection the origin had closed: one fresh try */
+        return 2;
+    }
+    conn_error(c, 502, "TCP_MISS", "The connection to the origin server failed while sending the request.");
+    return -1;
+}
+
+/* Builds the head we send to the client from the origin's response head. */
+static int
+build_client_head(conn_t *c, const http_response_t *resp)
+{
+    cbuf_t *b = &c->cout;
+    char line[128];
+    bool upgrade = resp->status == 101;
+
+    snprintf(line, sizeof(line), "HTTP/1.1 %d ", resp->status);
+    if (cbuf_puts(b, line) < 0 || cbuf_append(b, resp->reason.p, resp->reason.len) < 0 ||
+        cbuf_puts(b, "\r\n") < 0)
+        return -1;
+    for (size_t i = 0; i < resp->n_headers; i++) {
+        const http_header_t *h = &resp->headers[i];
+        if (is_hop_header(h, &resp->framing, upgrade))
+            continue;
+        if (c->resp_body.decode && http_str_eq_nocase(h->name, "transfer-encoding"))
+            continue;
+        if (http_str_eq_nocase(h->name, "content-type") && resp->status >= 200) {
+            size_t l = h->value.len < sizeof(c->mime) - 1 ? h->value.len : sizeof(c->mime) - 1;
+            memcpy(c->mime, h->value.p, l);
+            c->mime[l] = '\0';
+        }
+        if (append_header(b, h) < 0)
+            return -1;
+    }
+    if (cbuf_puts(b, "Via: 1.1 ") < 0 || cbuf_puts(b, cfg(c)->visible_hostname) < 0 ||
+        cbuf_puts(b, "\r\n") < 0)
+        return -1;
+    if (upgrade) {
+        if (cbuf_puts(b, "Connection: upgrade\r\n") < 0)
+            return -1;
+    } else if (resp->status >= 200) {
+        if (c->close_after) {
+            if (cbuf_puts(b, "Connection: close\r\n") < 0)
+                return -1;
+        } else if (c->version_minor == 0) {
+            if (cbuf_puts(b, "Connection: keep-alive\r\n") < 0)
+                return -1;
+        }
+    }
+    return cbuf_puts(b, "\r\n");
+}
+
+/* A response is complete: recycle or close both ends. */
+static void
+finish_transaction(conn_t *c)
+{
+    bool reuse_upstream = c->resp_keepalive && c->req_body.done && cbuf_len(&c->uin) == 0 &&
+                          c->ufd >= 0;
+
+    if (!c->req_body.done)
+        c->close_after = true; /* the rest of the request body is unread */
+    if (reuse_upstream) {
+        loop_io_stop(c->loop, &c->uio);
+        worker_pool_put(c->w, c->ufd, c->host, (struct sockaddr *)&c->addrs.addr[c->addr_idx],
+                        c->addrs.len[c->addr_idx]);
+        c->ufd = -1;
+    } else {
+        close_upstream(c);
+    }
+    log_transaction(c);
+    c->method[0] = '\0';
+    if (c->close_after || c->draining) {
+        conn_close(c);
+        return;
+    }
+    reset_transaction(c);
+    if (cbuf_len(&c->cin) > 0) {
+        /* a pipelined request is waiting */
+        c->start_ms = loop_now(c->loop);
+        set_state(c, CONN_S_HEAD);
+    } else {
+        cbuf_release(&c->cin); /* idle connections hold no buffers */
+        set_state(c, CONN_S_IDLE);
+    }
+    conn_read_head(c);
+}
+
+/* Moves response bytes from the upstream to the client. Returns 0, 1 when
+ * the transaction ended (or became a tunnel), -1 if the connection ended. */
+static int
+pump_response(conn_t *c)
+{
+    for (;;) {
+        int r;
+        if (cbuf_len(&c->cout) > 0) {
+            r = flush_buf(c, c->cfd, &c->cout);
+            if (r == 0) {
+                c->c_want |= LOOP_WRITE;
+                return 0;
+            }
+            if (r < 0) {
+                conn_close(c);
+                return -1;
+            }
+            continue;
+        }
+        if (c->resp_phase == RESP_HEAD && cbuf_len(&c->uin) > 0) {
+            http_response_t resp;
+            int h = http_parse_response(c->uin.data + c->uin.start, cbuf_len(&c->uin), c->meth, &resp);
+            if (h < 0 && h != HTTP_INCOMPLETE) {
+                conn_error(c, 502, "TCP_MISS", "The origin server sent an invalid response.");
+                return -1;
+            }
+            if (h > 0) {
+                c->uin.start += (uint32_t)h;
+                if (resp.status >= 200 && resp.status != 101) {
+                    c->resp_body.kind = resp.framing.body;
+                    c->resp_body.remaining = resp.framing.content_length;
+                    http_chunked_init(&c->resp_body.chunk);
+                    c->resp_body.decode = resp.framing.body == HTTP_BODY_CHUNKED && c->version_minor == 0;
+                    c->resp_body.done = resp.framing.body == HTTP_BODY_NONE;
+                    c->resp_body.scan = c->uin.start;
+                    c->resp_keepalive = resp.framing.keep_alive &&
+                                        resp.framing.body != HTTP_BODY_UNTIL_CLOSE;
+                    if (resp.framing.body == HTTP_BODY_UNTIL_CLOSE || c->resp_body.decode)
+                        c->close_after = true;
+                    c->status = resp.status;
+                    c->resp_phase = RESP_BODY;
+                }
+                if (resp.status == 101 && !c->upgrade_requested) {
+                    conn_error(c, 502, "TCP_MISS", "The origin server switched protocols unasked.");
+                    return -1;
+                }
+                if (build_client_head(c, &resp) < 0) {
+                    conn_close(c);
+                    return -1;
+                }
+                c->resp_started = true;
+                if (resp.status == 101) {
+                    c->status = 101;
+                    r = flush_buf(c, c->cfd, &c->cout);
+                    if (r < 0) {
+                        conn_close(c);
+                        return -1;
+                    }
+                    conn_start_tunnel(c);
+                    return 1;
+                }
+                continue;
+            }
+        }
+        if (c->resp_phase == RESP_BODY) {
+            if (body_scan(&c->resp_body, &c->uin) < 0) {
+                log_info("conn %s: malformed chunked response from %s", c->peer_str, c->peer_ip);
+                conn_close(c);
+                return -1;
+            }
+            if (c->resp_body.scan > c->uin.start) {
+                ssize_t n = send(c->cfd, c->uin.data + c->uin.start,
+                                 c->resp_body.scan - c->uin.start, MSG_NOSIGNAL);
+                if (n < 0) {
+                    if (errno == EINTR)
+                        continue;
+                    if (would_block()) {
+                        c->c_want |= LOOP_WRITE;
+                        return 0;
+                    }
+                    conn_close(c);
+                    return -1;
+                }
+                c->uin.start += (uint32_t)n;
+                c->bytes_out += (uint64_t)n;
+                progress(c);
+                continue;
+            }
+            if (c->resp_body.done) {
+                finish_transaction(c);
+                return 1;
+            }
+        }
+        /* read more from the upstream */
+        if (c->uin.data == NULL && cbuf_reserve(&c->uin, CONN_BUF_SIZE) < 0) {
+            conn_close(c);
+            return -1;
+        }
+        if (cbuf_len(&c->uin) == 0) {
+            c->uin.start = c->uin.end = 0;
+            c->resp_body.scan = 0;
+        }
+        if (c->uin.end == c->uin.cap) {
+            cbuf_compact(&c->uin, c->resp_phase == RESP_BODY ? &c->resp_body : NULL);
+            if (c->uin.end == c->uin.cap) {
+                uint32_t cap = c->uin.cap * 2;
+                if (c->resp_phase != RESP_HEAD || cap > CONN_HEAD_BUF_MAX ||
+                    cbuf_reserve(&c->uin, cap) < 0) {
+                    conn_error(c, 502, "TCP_MISS", "The origin server's response head is too large.");
+                    return -1;
+                }
+            }
+        }
+        {
+            ssize_t n = recv(c->ufd, c->uin.data + c->uin.end, c->uin.cap - c->uin.end, 0);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (would_block()) {
+                    c->u_want |= LOOP_READ;
+                    return 0;
+                }
+                if (!c->resp_started && c->upstream_reused && !c->retried)
+                    return 2;
+                conn_error(c, 502, "TCP_MISS", "The origin server reset the connection.");
+                return -1;
+            }
+            if (n == 0) {
+                if (c->resp_phase == RESP_BODY && c->resp_body.kind == HTTP_BODY_UNTIL_CLOSE) {
+                    c->resp_body.done = true;
+                    c->resp_keepalive = false;
+                    finish_transaction(c);
+                    return 1;
+                }
+                if (!c->resp_started && c->upstream_reused && !c->retried && cbuf_len(&c->uin) == 0)
+                    return 2;
+                if (!c->resp_started) {
+                    conn_error(c, 502, "TCP_MISS",
+                               "The origin server closed the connection without a complete response.");
+                    return -1;
+                }
+                /* truncated body: the client must see the connection end */
+                conn_close(c);
+                return -1;
+            }
+            c->uin.end += (uint32_t)n;
+            progress(c);
+        }
+    }
+}
+
+/*
+ * Pumps both directions of a forwarded transaction. A pooled upstream that
+ * turns out to be closed before any response byte (the origin's keep-alive
+ * timeout raced with us) is replaced once by a fresh connection, replaying
+ * the kept request head; requests with a body are not replayed.
+ */
+static void
+conn_forward(conn_t *c)
+{
+    int r;
+
+    c->c_want = 0;
+    c->u_want = 0;
+    r = pump_request(c);
+    if (r == 0)
+        r = pump_response(c);
+    if (r == 2) {
+        if (cbuf_len(&c->replay) == 0) {
+            conn_error(c, 502, "TCP_MISS", "The origin server closed a reused connection.");
+            return;
+        }
+        log_debug("conn %s: pooled upstream was closed, retrying", c->peer_str);
+        close_upstream(c);
+        cbuf_release(&c->uin);
+        cbuf_release(&c->uout);
+        c->uout = c->replay;
+        c->replay = (cbuf_t){0};
+        c->retried = true;
+        c->upstream_reused = false;
+        c->addr_idx = 0;
+        conn_connect_next(c);
+        return;
+    }
+    if (r != 0 || c->state != CONN_S_FORWARD)
+        return;
+    if (c->resp_started)
+        cbuf_release(&c->replay);
+    update_io(c);
+    arm_timer(c);
+}
+
+/* ---- tunnels ---- */
+
+/* One direction of the relay. Returns 0, or -1 on error. */
+static int
+relay_pump(conn_t *c, relay_t *r, int src, int dst, cbuf_t *pending, uint32_t *src_want,
+           uint32_t *dst_want, bool to_client)
+{
+    for (;;) {
+        ssize_t n;
+        if (cbuf_len(pending) > 0) {
+            n = send(dst, pending->data + pending->start, cbuf_len(pending), MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (would_block()) {
+                    *dst_want |= LOOP_WRITE;
+                    return 0;
+                }
+                return -1;
+            }
+            pending->start += (uint32_t)n;
+            if (to_client)
+                c->bytes_out += (uint64_t)n;
+            progress(c);
+            if (cbuf_len(pending) == 0)
+                pending->start = pending->end = 0;
+            continue;
+        }
+        if (r->in_pipe > 0) {
+            n = splice(r->pipe_r, NULL, dst, NULL, r->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (would_block()) {
+                    *dst_want |= LOOP_WRITE;
+                    return 0;
+                }
+                return -1;
+            }
+            r->in_pipe -= (size_t)n;
+            if (to_client)
+                c->bytes_out += (uint64_t)n;
+            progress(c);
+            continue;
+        }
+        if (r->eof) {
+            if (!r->shut) {
+                shutdown(dst, SHUT_WR);
+                r->shut = true;
+            }
+            return 0;
+        }
+        if (r->pipe_w >= 0) {
+            n = splice(src, NULL, r->pipe_w, NULL, CONN_TUNNEL_PIPE_CHUNK,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        } else {
+            /* no pipe (descriptor shortage): copy through the pending buffer */
+            if (pending->data == NULL && cbuf_reserve(pending, CONN_BUF_SIZE) < 0)
+                return -1;
+            pending->start = pending->end = 0;
+            n = recv(src, pending->data, pending->cap, 0);
+            if (n > 0)
+                pending->end = (uint32_t)n;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (would_block()) {
+                *src_want |= LOOP_READ;
+                return 0;
+            }
+            return -1;
+        }
+        if (n == 0) {
+            r->eof = true;
+            continue;
+        }
+        if (r->pipe_w >= 0)
+            r->in_pipe += (size_t)n;
+        progress(c);
+    }
+}
+
+static void
+conn_tunnel(conn_t *c)
+{
+    c->c_want = 0;
+    c->u_want = 0;
+    /* client -> upstream: leftovers in cin first; upstream -> client: cout then uin */
+    if (relay_pump(c, &c->up, c->cfd, c->ufd, &c->cin, &c->c_want, &c->u_want, false) < 0)
+        goto done;
+    if (cbuf_len(&c->cout) > 0) {
+        int r = flush_buf(c, c->cfd, &c->cout);
+        if (r < 0)
+            goto done;
+        if (r == 0) {
+            c->c_want |= LOOP_WRITE;
+            update_io(c);
+            arm_timer(c);
+            return;
+        }
+    }
+    if (relay_pump(c, &c->down, c->ufd, c->cfd, &c->uin, &c->u_want, &c->c_want, true) < 0)
+        goto done;
+    if (c->up.shut && c->down.shut)
+        goto done;
+    update_io(c);
+    arm_timer(c);
+    return;
+done:
+    conn_close(c);
+}
+
+/* ---- events ---- */
+
+static void
+conn_dispatch(conn_t *c)
+{
+    switch (c->state) {
+    case CONN_S_IDLE:
+    case CONN_S_HEAD:
+    case CONN_S_LOCAL:
+        conn_read_head(c);
+        break;
+    case CONN_S_CONNECT:
+        conn_connected(c);
+        break;
+    case CONN_S_FORWARD:
+        conn_forward(c);
+        break;
+    case CONN_S_TUNNEL:
+        conn_tunnel(c);
+        break;
+    case CONN_S_RESOLVE:
+    case CONN_S_CLOSED:
+        break;
+    }
+}
+
+static void
+conn_on_client(loop_t *loop, loop_io_t *io, uint32_t events)
+{
+    conn_t *c = io->arg;
+
+    (void)loop;
+    if ((events & LOOP_ERROR) && io->interest == 0) {
+        /* reset while we were not waiting on it: nothing else would notice */
+        conn_close(c);
+        return;
+    }
+    conn_dispatch(c);
+}
+
+static void
+conn_on_upstream(loop_t *loop, loop_io_t *io, uint32_t events)
+{
+    conn_t *c = io->arg;
+
+    (void)loop;
+    if ((events & LOOP_ERROR) && io->interest == 0) {
+        conn_close(c);
+        return;
+    }
+    conn_dispatch(c);
+}
+
+static void
+conn_on_timer(loop_t *loop, loop_timer_t *t)
+{
+    conn_t *c = t->arg;
+    uint64_t d = conn_deadline(c);
+
+    if (d > loop_now(loop)) {
+        /* progress was made since the timer was armed */
+        loop_timer_set_at(loop, t, d);
+        return;
+    }
+    switch (c->state) {
+    case CONN_S_IDLE:
+        conn_close(c);
+        break;
+    case CONN_S_HEAD:
+        if (cbuf_len(&c->cin) == 0) {
+            conn_close(c);  /* connected but never sent a byte */
+            break;
+        }
+        log_debug("conn %s: request head not complete in time", c->peer_str);
+        conn_error(c, 408, "NONE_NONE", "The request head did not arrive in time.");
+        break;
+    case CONN_S_RESOLVE:
+        conn_error(c, 504, c->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS",
+                   "The name could not be resolved in time.");
+        break;
+    case CONN_S_CONNECT:
+        conn_error(c, 504, c->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS",
+                   "The connection to the origin server timed out.");
+        break;
+    case CONN_S_FORWARD:
+        conn_error(c, 504, "TCP_MISS", "The origin server did not answer in time.");
+        break;
+    case CONN_S_TUNNEL:
+    case CONN_S_LOCAL:
+        conn_close(c);
+        break;
+    case CONN_S_CLOSED:
+        break;
+    }
+}
+
+/* ---- life cycle ---- */
+
+conn_t *
+conn_new(worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
+         const config_listen_t *listener)
+{
+    conn_t *c = calloc(1, sizeof(*c));
+    int one = 1;
+
+    if (c == NULL) {
+        close(fd);
+        return NULL;
+    }
+    c->w = w;
+    c->loop = worker_loop(w);
+    c->cfg = cfgref_get(worker_cfg(w));
+    c->cfd = fd;
+    c->ufd = -1;
+    c->mode = listener->mode;
+    c->up.pipe_r = c->up.pipe_w = c->down.pipe_r = c->down.pipe_w = -1;
+    if (peer_len > sizeof(c->peer))
+        peer_len = sizeof(c->peer);
+    memcpy(&c->peer, peer, peer_len);
+    c->peer_len = peer_len;
+    cidr_addr_str(peer, c->peer_str, sizeof(c->peer_str));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    loop_io_init(&c->cio, conn_on_client, c);
+    loop_io_init(&c->uio, conn_on_upstream, c);
+    loop_timer_init(&c->timer, conn_on_timer, c);
+    if (loop_io_start(c->loop, &c->cio, fd, LOOP_READ) < 0) {
+        close(fd);
+        cfgref_put(c->cfg);
+        free(c);
+        return NULL;
+    }
+    c->c_want = LOOP_READ;
+    worker_link_add(w, &c->link, c);
+    c->state = CONN_S_IDLE;
+    c->start_ms = loop_now(c->loop);
+    c->last_progress = c->start_ms;
+    /* a new connection must send its first request within the header timeout */
+    c->state = CONN_S_HEAD;
+    arm_timer(c);
+    return c;
+}
+
+void
+conn_drain(conn_t *c)
+{
+    c->draining = true;
+    if (c->state == CONN_S_IDLE || (c->state == CONN_S_HEAD && cbuf_len(&c->cin) == 0))
+        conn_close(c);
+}
+
+void
+conn_abort(conn_t *c)
+{
+    conn_close(c);
+}

@@ -1,0 +1,56 @@
+/*
+ * proxy/dns.h: asynchronous name resolution for one worker, with c-ares
+ * driven by the worker's loop (no blocking resolver call ever runs on a
+ * worker), and a small per-worker cache that honours the answers' TTLs
+ * (clamped to [DNS_MIN_TTL_S, DNS_MAX_TTL_S]). Numeric hosts never reach the
+ * resolver. It does not decide whether an address may be contacted.
+ */
+#ifndef MUS_PROXY_DNS_H
+#define MUS_PROXY_DNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "loop.h"
+
+#define DNS_MAX_ADDRS       8      /* addresses kept per name */
+#define DNS_MAX_NAME        255    /* longest host name accepted */
+#define DNS_CACHE_SLOTS     1024   /* cache entries per worker (power of 2) */
+#define DNS_MIN_TTL_S       5
+#define DNS_MAX_TTL_S       300
+#define DNS_TRIES           2
+
+typedef struct dns dns_t;
+typedef struct dns_query dns_query_t;
+
+typedef struct dns_result {
+    size_t n;
+    struct sockaddr_storage addr[DNS_MAX_ADDRS];  /* port already set */
+    socklen_t len[DNS_MAX_ADDRS];
+} dns_result_t;
+
+enum dns_status {
+    DNS_DONE = 0,     /* *out is filled now; no callback will follow */
+    DNS_PENDING = 1,  /* the callback will run later (unless cancelled) */
+    DNS_ERROR = -1,   /* bad name or resolver failure; no callback */
+};
+
+/* status is 0 on success (res filled), else a c-ares error; err is text. */
+typedef void (*dns_cb)(void *arg, int status, const char *err, const dns_result_t *res);
+
+/* timeout_ms bounds one try of one query. NULL on failure. */
+dns_t *dns_new(loop_t *loop, uint32_t timeout_ms);
+/* Frees the resolver; pending callbacks are dropped. NULL allowed. */
+void dns_free(dns_t *dns);
+
+/* Resolves host (len bytes, not NUL-terminated) for port. See enum dns_status.
+ * On DNS_PENDING *q is set to a handle valid until the callback runs or
+ * dns_cancel() is called. */
+int dns_resolve(dns_t *dns, const char *host, size_t len, uint16_t port,
+                dns_result_t *out, dns_cb cb, void *arg, dns_query_t **q);
+
+/* The callback of q will not run. q must not be used afterwards. */
+void dns_cancel(dns_query_t *q);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * proxy/limits.h: named limits and fixed timings of the data plane, in one
+ * place. Configurable values (timeouts, ports, ACLs) live in the
+ * configuration (policy/config.h); these are the ones an administrator
+ * should not need to touch.
+ */
+#ifndef MUS_PROXY_LIMITS_H
+#define MUS_PROXY_LIMITS_H
+
+#define CONN_BUF_SIZE          16384   /* per direction body buffer */
+#define CONN_HEAD_BUF_MAX      (65536 + 1024) /* a head may grow the buffer to this */
+#define CONN_MAX_URL_LOG       4096    /* URL bytes kept for the access log */
+#define CONN_TUNNEL_PIPE_CHUNK 65536   /* bytes moved per splice(2) call */
+#define POOL_MAX_PER_WORKER    512     /* idle upstream connections kept */
+#define POOL_MAX_PER_DEST      32      /* ... of which to one destination */
+#define POOL_IDLE_MS           30000   /* an idle upstream connection is closed after */
+#define ACCEPT_PAUSE_MS        100     /* accept paused this long on EMFILE/ENFILE */
+#define ACCEPT_BATCH           64      /* accepts per readiness event */
+#define WORKER_WAKE_MS         1000    /* longest epoll wait (flag checks) */
+
+#endif

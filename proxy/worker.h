@@ -1,0 +1,72 @@
+/*
+ * proxy/worker.h: a worker thread: its own epoll loop, its own SO_REUSEPORT
+ * listeners, its own resolver, access-log writer and upstream keep-alive
+ * pool. Connections accepted by a worker live their whole life on it. The
+ * main thread talks to workers only through the worker_notify_*() calls
+ * (an eventfd). Also the reference-counted configuration every worker and
+ * request holds (cfgref). It does not parse HTTP (proxy/conn.c does).
+ */
+#ifndef MUS_PROXY_WORKER_H
+#define MUS_PROXY_WORKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "../policy/config.h"
+#include "accesslog.h"
+#include "dns.h"
+#include "loop.h"
+
+/* A configuration shared by reference: the main thread publishes a new one
+ * on reload; requests in flight keep the one they started with. */
+typedef struct cfgref {
+    config_t *cfg;
+    atomic_uint refs;
+} cfgref_t;
+
+cfgref_t *cfgref_new(config_t *cfg);     /* takes ownership of cfg; refs = 1 */
+cfgref_t *cfgref_get(cfgref_t *r);       /* adds a reference, returns r */
+void cfgref_put(cfgref_t *r);            /* drops one; frees at zero; NULL ok */
+
+typedef struct worker worker_t;
+
+/* Intrusive list node for the connections of a worker. */
+typedef struct worker_link {
+    struct worker_link *prev, *next;
+    void *owner;
+} worker_link_t;
+
+/* Creates worker id with cfg (a reference is taken) and binds its listeners.
+ * NULL with a message in err on failure. */
+worker_t *worker_new(unsigned id, unsigned nworkers, cfgref_t *cfg, char *err, size_t errlen);
+/* Checks (main thread, before a reload is accepted) that every listen
+ * address of cfg can be bound. 0, or -1 with a message in err. */
+int worker_check_listen(const config_t *cfg, char *err, size_t errlen);
+int worker_start(worker_t *w);           /* starts the thread; 0 or -errno */
+void worker_join(worker_t *w);           /* waits for the thread to end */
+void worker_free(worker_t *w);           /* after join; NULL allowed */
+
+/* Thread-safe requests from the main thread. */
+void worker_notify_config(worker_t *w, cfgref_t *cfg);  /* takes a reference */
+void worker_notify_reopen(worker_t *w);
+void worker_notify_shutdown(worker_t *w);
+
+/* For connections running on the worker's own thread. */
+loop_t *worker_loop(worker_t *w);
+dns_t *worker_dns(worker_t *w);
+alog_t *worker_alog(worker_t *w);
+cfgref_t *worker_cfg(worker_t *w);       /* borrowed: take a ref to keep it */
+bool worker_draining(const worker_t *w);
+void worker_link_add(worker_t *w, worker_link_t *l, void *owner);
+void worker_link_del(worker_t *w, worker_link_t *l);
+
+/* Upstream keep-alive pool, keyed by host name and address. take returns an
+ * idle connected descriptor or -1; put hands fd over to the pool (which may
+ * close it). */
+int worker_pool_take(worker_t *w, const char *host, const struct sockaddr *addr, socklen_t len);
+void worker_pool_put(worker_t *w, int fd, const char *host, const struct sockaddr *addr,
+                     socklen_t len);
+
+#endif
