@@ -99,13 +99,17 @@ cidr_format(const cidr_t *c, char *buf, size_t len)
 {
     char a[INET6_ADDRSTRLEN];
 
-    inet_ntop(c->family, c->addr, a, sizeof(a));
+    if (inet_ntop(c->family, c->addr, a, sizeof(a)) == NULL)
+        snprintf(a, sizeof(a), "?");   /* not a parsed prefix (family 0) */
     snprintf(buf, len, "%s/%u", a, c->prefix);
 }
 
 void
 cidr_addr_str(const struct sockaddr *sa, char *buf, size_t len)
 {
+    if (len == 0)
+        return;
+    buf[0] = '\0';   /* left empty if inet_ntop fails (buf too small) */
     if (sa->sa_family == AF_INET) {
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)len);
     } else if (sa->sa_family == AF_INET6) {

@@ -1,1 +1,974 @@
-/* policy/config.c: being written */
+/*
+ * policy/config.c: loads and validates musproxy's YAML configuration (see
+ * config.h for the keys and their defaults).
+ *
+ * The file is read with libyaml's event API and validated while it streams:
+ * nothing but the config_t is built. Each mapping is described by a table of
+ * keys (struct section) and each key by a handler that consumes exactly the
+ * events of its value, so a new section (mus:, identity_profiles:, ...) is a
+ * new table plus its handlers and one line in top_keys[]. The first error
+ * stops the load and is reported as "name:line:column: message" with the
+ * 1-based position of the offending node.
+ *
+ * Choices beyond config.h:
+ *  - an empty file (nothing, comments only, or a lone "---") gives all the
+ *    defaults; so does a section key with an empty value ("proxy:" alone);
+ *  - a list key that is present replaces its default entirely; lists never
+ *    take an empty value ("clients:" alone is an error; write [] for none);
+ *    only listen must not be empty;
+ *  - anchors, aliases and tags are refused (no billion-laughs expansion), as
+ *    are several documents in one file and keys that are not scalars;
+ *  - durations are at most 2147483647 ms (about 24.8 days) so they fit an
+ *    int (epoll_wait);
+ *  - prefixes with host bits set ("10.1.2.3/8") are accepted, the host bits
+ *    cleared (cidr_parse);
+ *  - errors about the file as a whole (cannot read it, too large) are
+ *    "name: message", without line and column.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "../common/log.h"
+
+#define DURATION_MAX_MS      2147483647u   /* INT32_MAX: fits an int timeout */
+#define MAX_CONNECTIONS_MAX  1000000u
+#define SHOW_MAX             60            /* bytes of a value quoted in a message */
+#define SHOW_LEN             (SHOW_MAX + 4)
+#define READ_CHUNK           (64u << 10)
+
+struct loader;
+struct key_def;
+
+/* Consumes the value whose first event is ld->ev, leaving ld->ev on its last
+ * event (the scalar, or the end of the list or mapping). base is the struct
+ * the section fills; def->offset locates the field inside it. 0 or -1. */
+typedef int (*key_fn)(struct loader *ld, const struct key_def *def, void *base);
+
+/* Same contract, for entry i of a list. */
+typedef int (*item_fn)(struct loader *ld, const struct key_def *def, void *base, size_t i);
+
+struct section {
+    const char *where;              /* "at top level", "in proxy", ... */
+    const struct key_def *keys;
+    size_t n_keys;                  /* at most 64 (the duplicate mask) */
+};
+
+struct key_def {
+    const char *name;
+    key_fn fn;
+    size_t offset;                  /* of the field (or array) in base */
+    size_t count_offset;            /* lists: of the size_t entry count */
+    const struct section *sub;      /* h_section: the nested mapping */
+};
+
+struct loader {
+    yaml_parser_t parser;
+    yaml_event_t ev;                /* current event, valid if have_ev */
+    bool have_ev;
+    const char *name;               /* file name for messages */
+    const char *data;
+    size_t len;
+    char *err;
+    size_t errlen;
+    yaml_mark_t addr_mark;          /* of the last listen address parsed */
+};
+
+/* ---- messages ---- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Records "name:line:column: message" (mark is 0-based) and returns -1. */
+static int
+fail(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
+{
+    char msg[CONFIG_ERR_LEN];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    set_err(ld->err, ld->errlen, "%s:%zu:%zu: %s", ld->name,
+            mark.line + 1, mark.column + 1, msg);
+    return -1;
+}
+
+/* Copies a value from the file into buf (SHOW_LEN bytes) for a message:
+ * control characters become '?', long values are cut (on a UTF-8 boundary)
+ * and end with "...". */
+static const char *
+show(char *buf, const char *s)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0' && i < SHOW_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    if (s[i] != '\0') {
+        while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
+            i--;
+        memcpy(buf + i, "...", 4);
+    } else {
+        buf[i] = '\0';
+    }
+    return buf;
+}
+
+/* Line and column (0-based, in characters) of a byte offset of the input. */
+static yaml_mark_t
+offset_mark(const struct loader *ld, size_t offset)
+{
+    yaml_mark_t m = {0};
+
+    if (offset > ld->len)
+        offset = ld->len;
+    for (size_t i = 0; i < offset; i++) {
+        unsigned char c = (unsigned char)ld->data[i];
+        if (c == '\n') {
+            m.line++;
+            m.column = 0;
+        } else if ((c & 0xc0) != 0x80) {
+            m.column++;
+        }
+    }
+    m.index = offset;
+    return m;
+}
+
+/* Turns libyaml's error state into a message. Returns -1. */
+static int
+syntax_error(struct loader *ld)
+{
+    const yaml_parser_t *p = &ld->parser;
+    const char *problem = p->problem ? p->problem : "invalid YAML";
+
+    switch (p->error) {
+    case YAML_MEMORY_ERROR:
+        set_err(ld->err, ld->errlen, "%s: out of memory while parsing", ld->name);
+        return -1;
+    case YAML_READER_ERROR:
+        if (p->problem_value != -1)
+            return fail(ld, offset_mark(ld, p->problem_offset), "%s (#%X)",
+                        problem, (unsigned)p->problem_value);
+        return fail(ld, offset_mark(ld, p->problem_offset), "%s", problem);
+    case YAML_SCANNER_ERROR:
+    case YAML_PARSER_ERROR:
+        if (p->context)
+            return fail(ld, p->problem_mark, "%s (%s at line %zu column %zu)",
+                        problem, p->context, p->context_mark.line + 1,
+                        p->context_mark.column + 1);
+        return fail(ld, p->problem_mark, "%s", problem);
+    default:
+        return fail(ld, p->mark, "%s", problem);
+    }
+}
+
+/* ---- events ---- */
+
+/* Advances to the next event; refuses aliases, anchors and tags. */
+static int
+next_event(struct loader *ld)
+{
+    const yaml_char_t *anchor = NULL, *tag = NULL;
+    char q[SHOW_LEN];
+
+    if (ld->have_ev) {
+        yaml_event_delete(&ld->ev);
+        ld->have_ev = false;
+    }
+    if (!yaml_parser_parse(&ld->parser, &ld->ev))
+        return syntax_error(ld);
+    ld->have_ev = true;
+
+    switch (ld->ev.type) {
+    case YAML_ALIAS_EVENT:
+        return fail(ld, ld->ev.start_mark, "aliases are not allowed ('*%s')",
+                    show(q, (const char *)ld->ev.data.alias.anchor));
+    case YAML_SCALAR_EVENT:
+        anchor = ld->ev.data.scalar.anchor;
+        tag = ld->ev.data.scalar.tag;
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+        anchor = ld->ev.data.sequence_start.anchor;
+        tag = ld->ev.data.sequence_start.tag;
+        break;
+    case YAML_MAPPING_START_EVENT:
+        anchor = ld->ev.data.mapping_start.anchor;
+        tag = ld->ev.data.mapping_start.tag;
+        break;
+    default:
+        break;
+    }
+    if (anchor)
+        return fail(ld, ld->ev.start_mark, "anchors are not allowed ('&%s')",
+                    show(q, (const char *)anchor));
+    if (tag)
+        return fail(ld, ld->ev.start_mark, "tags are not allowed ('%s')",
+                    show(q, (const char *)tag));
+    return 0;
+}
+
+/* True for an empty plain scalar or "~"/"null": YAML's null. */
+static bool
+is_null(const yaml_event_t *e)
+{
+    const char *v;
+
+    if (e->type != YAML_SCALAR_EVENT || e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    v = (const char *)e->data.scalar.value;
+    return strcmp(v, "") == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+           strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+static const char *
+kind_name(const yaml_event_t *e)
+{
+    switch (e->type) {
+    case YAML_SCALAR_EVENT:
+        return is_null(e) ? "an empty value" : "a scalar";
+    case YAML_SEQUENCE_START_EVENT:
+        return "a list";
+    case YAML_MAPPING_START_EVENT:
+        return "a mapping";
+    default:
+        return "something else";
+    }
+}
+
+/* The current event as a string; what names it in messages ("'workers'"). */
+static int
+get_scalar(struct loader *ld, const char *what, const char **out)
+{
+    const yaml_event_t *e = &ld->ev;
+
+    if (e->type != YAML_SCALAR_EVENT)
+        return fail(ld, e->start_mark, "%s must be a scalar, got %s", what, kind_name(e));
+    if (strlen((const char *)e->data.scalar.value) != e->data.scalar.length)
+        return fail(ld, e->start_mark, "%s contains a NUL character", what);
+    *out = (const char *)e->data.scalar.value;
+    return 0;
+}
+
+/* Digits only (no sign, no spaces), value <= max. 0 or -1. */
+static int
+parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+    unsigned long v = 0;
+
+    if (*s == '\0')
+        return -1;
+    for (; *s != '\0'; s++) {
+        unsigned d;
+        if (*s < '0' || *s > '9')
+            return -1;
+        d = (unsigned)(*s - '0');
+        if (v > max / 10 || v * 10 > max - d)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ---- mappings and lists ---- */
+
+/* Parses the mapping starting at the current event (MAPPING_START) with the
+ * key table of sec. Sets *seen_out (if not NULL) to the bit mask of the keys
+ * present, bit i for sec->keys[i]. */
+static int
+parse_mapping(struct loader *ld, const struct section *sec, void *base, uint64_t *seen_out)
+{
+    uint64_t seen = 0;
+    char q[SHOW_LEN];
+
+    for (;;) {
+        const struct key_def *def = NULL;
+        const char *key;
+        size_t klen, i;
+        yaml_mark_t kmark;
+
+        if (next_event(ld) < 0)
+            return -1;
+        if (ld->ev.type == YAML_MAPPING_END_EVENT)
+            break;
+        if (ld->ev.type != YAML_SCALAR_EVENT)
+            return fail(ld, ld->ev.start_mark, "keys %s must be scalars, got %s",
+                        sec->where, kind_name(&ld->ev));
+        key = (const char *)ld->ev.data.scalar.value;
+        klen = ld->ev.data.scalar.length;
+        kmark = ld->ev.start_mark;
+        for (i = 0; i < sec->n_keys; i++) {
+            if (strlen(sec->keys[i].name) == klen && memcmp(sec->keys[i].name, key, klen) == 0) {
+                def = &sec->keys[i];
+                break;
+            }
+        }
+        if (def == NULL) {
+            char expected[CONFIG_ERR_LEN / 2];
+            size_t off = 0;
+            expected[0] = '\0';
+            for (size_t k = 0; k < sec->n_keys && off < sizeof(expected); k++) {
+                int n = snprintf(expected + off, sizeof(expected) - off, "%s%s",
+                                 k ? ", " : "", sec->keys[k].name);
+                if (n < 0)
+                    break;
+                off += (size_t)n;
+            }
+            return fail(ld, kmark, "unknown key '%s' %s (expected one of: %s)",
+                        show(q, key), sec->where, expected);
+        }
+        if (seen & (UINT64_C(1) << i))
+            return fail(ld, kmark, "duplicate key '%s' %s", def->name, sec->where);
+        seen |= UINT64_C(1) << i;
+        if (next_event(ld) < 0)
+            return -1;
+        if (def->fn(ld, def, base) < 0)
+            return -1;
+    }
+    if (seen_out)
+        *seen_out = seen;
+    return 0;
+}
+
+/* A nested section: a mapping parsed with def->sub into base + def->offset.
+ * An empty value means an empty section (all defaults). */
+static int
+h_section(struct loader *ld, const struct key_def *def, void *base)
+{
+    if (is_null(&ld->ev))
+        return 0;
+    if (ld->ev.type != YAML_MAPPING_START_EVENT)
+        return fail(ld, ld->ev.start_mark, "'%s' must be a mapping, got %s",
+                    def->name, kind_name(&ld->ev));
+    return parse_mapping(ld, def->sub, (char *)base + def->offset, NULL);
+}
+
+/* A list of at most max entries, each handed to fn. */
+static int
+parse_list(struct loader *ld, const struct key_def *def, void *base, size_t max, item_fn fn)
+{
+    if (ld->ev.type != YAML_SEQUENCE_START_EVENT)
+        return fail(ld, ld->ev.start_mark, "'%s' must be a list, got %s%s", def->name,
+                    kind_name(&ld->ev), is_null(&ld->ev) ? " (write [] for an empty list)" : "");
+    for (size_t i = 0;; i++) {
+        if (next_event(ld) < 0)
+            return -1;
+        if (ld->ev.type == YAML_SEQUENCE_END_EVENT)
+            return 0;
+        if (i == max)
+            return fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %zu)",
+                        def->name, max);
+        if (fn(ld, def, base, i) < 0)
+            return -1;
+    }
+}
+
+/* ---- value handlers ---- */
+
+static int
+h_duration(struct loader *ld, const struct key_def *def, void *base)
+{
+    char what[64], q[SHOW_LEN];
+    const char *text;
+
+    snprintf(what, sizeof(what), "'%s'", def->name);
+    if (get_scalar(ld, what, &text) < 0)
+        return -1;
+    if (config_parse_duration(text, (uint32_t *)(void *)((char *)base + def->offset)) < 0)
+        return fail(ld, ld->ev.start_mark, "invalid duration '%s' (use ms, s, m or h)",
+                    show(q, text));
+    return 0;
+}
+
+static int
+h_workers(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_t *cfg = base;
+    unsigned long v;
+    const char *text;
+    char q[SHOW_LEN];
+
+    (void)def;
+    if (get_scalar(ld, "'workers'", &text) < 0)
+        return -1;
+    if (strcmp(text, "auto") == 0) {
+        cfg->workers = 0;
+        return 0;
+    }
+    if (parse_uint(text, CONFIG_MAX_WORKERS, &v) < 0 || v == 0)
+        return fail(ld, ld->ev.start_mark, "invalid workers '%s' (use auto or 1-%d)",
+                    show(q, text), CONFIG_MAX_WORKERS);
+    cfg->workers = (unsigned)v;
+    return 0;
+}
+
+static int
+h_max_connections(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_t *cfg = base;
+    unsigned long v;
+    const char *text;
+    char q[SHOW_LEN];
+
+    (void)def;
+    if (get_scalar(ld, "'max_connections'", &text) < 0)
+        return -1;
+    if (parse_uint(text, MAX_CONNECTIONS_MAX, &v) < 0 || v == 0)
+        return fail(ld, ld->ev.start_mark, "invalid max_connections '%s' (use 1-%u)",
+                    show(q, text), MAX_CONNECTIONS_MAX);
+    cfg->max_connections = (unsigned)v;
+    return 0;
+}
+
+static int
+item_cidr(struct loader *ld, const struct key_def *def, void *base, size_t i)
+{
+    cidr_t *list = (cidr_t *)(void *)((char *)base + def->offset);
+    size_t *n = (size_t *)(void *)((char *)base + def->count_offset);
+    char what[64], q[SHOW_LEN];
+    const char *text;
+
+    snprintf(what, sizeof(what), "'%s' entry", def->name);
+    if (get_scalar(ld, what, &text) < 0)
+        return -1;
+    if (cidr_parse(text, &list[i]) < 0)
+        return fail(ld, ld->ev.start_mark,
+                    "'%s' entry '%s' is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)",
+                    def->name, show(q, text));
+    *n = i + 1;
+    return 0;
+}
+
+static int
+h_cidr_list(struct loader *ld, const struct key_def *def, void *base)
+{
+    *(size_t *)(void *)((char *)base + def->count_offset) = 0;
+    return parse_list(ld, def, base, CONFIG_MAX_CIDRS, item_cidr);
+}
+
+static int
+item_port(struct loader *ld, const struct key_def *def, void *base, size_t i)
+{
+    config_t *cfg = base;
+    unsigned long v;
+    const char *text;
+    char q[SHOW_LEN];
+
+    if (get_scalar(ld, "'connect_ports' entry", &text) < 0)
+        return -1;
+    if (parse_uint(text, 65535, &v) < 0 || v == 0)
+        return fail(ld, ld->ev.start_mark, "'%s' entry %s is not a port (1-65535)",
+                    def->name, show(q, text));
+    cfg->connect_ports[i] = (uint16_t)v;
+    cfg->n_connect_ports = i + 1;
+    return 0;
+}
+
+static int
+h_connect_ports(struct loader *ld, const struct key_def *def, void *base)
+{
+    ((config_t *)base)->n_connect_ports = 0;
+    return parse_list(ld, def, base, CONFIG_MAX_PORTS, item_port);
+}
+
+/* Sets a listen entry's address from the current scalar. */
+static int
+set_listen_address(struct loader *ld, config_listen_t *l)
+{
+    const char *text;
+    char q[SHOW_LEN];
+
+    if (get_scalar(ld, "listen 'address'", &text) < 0)
+        return -1;
+    if (strlen(text) >= sizeof(l->text) ||
+        config_parse_sockaddr(text, &l->addr, &l->addr_len) < 0)
+        return fail(ld, ld->ev.start_mark,
+                    "invalid listen address '%s' (use 1.2.3.4:port or [::1]:port, numeric)",
+                    show(q, text));
+    memcpy(l->text, text, strlen(text) + 1);
+    ld->addr_mark = ld->ev.start_mark;
+    return 0;
+}
+
+static int
+h_listen_address(struct loader *ld, const struct key_def *def, void *base)
+{
+    (void)def;
+    return set_listen_address(ld, base);
+}
+
+static int
+h_listen_mode(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_listen_t *l = base;
+    const char *text;
+    char q[SHOW_LEN];
+
+    (void)def;
+    if (get_scalar(ld, "listen 'mode'", &text) < 0)
+        return -1;
+    if (strcmp(text, "explicit") == 0)
+        l->mode = CONFIG_MODE_EXPLICIT;
+    else if (strcmp(text, "transparent") == 0)
+        l->mode = CONFIG_MODE_TRANSPARENT;
+    else
+        return fail(ld, ld->ev.start_mark,
+                    "invalid listen mode '%s' (use explicit or transparent)", show(q, text));
+    return 0;
+}
+
+enum { LISTEN_KEY_ADDRESS = 0 };   /* index in listen_keys[] */
+
+static const struct key_def listen_keys[] = {
+    [LISTEN_KEY_ADDRESS] = { "address", h_listen_address, 0, 0, NULL },
+    { "mode", h_listen_mode, 0, 0, NULL },
+};
+static const struct section listen_section = {
+    "in a proxy.listen entry", listen_keys, sizeof(listen_keys) / sizeof(listen_keys[0]),
+};
+
+/* A listen entry: "ADDR:PORT" or { address: ..., mode: ... }. */
+static int
+item_listen(struct loader *ld, const struct key_def *def, void *base, size_t i)
+{
+    config_t *cfg = base;
+    config_listen_t *l = &cfg->listen[i];
+    yaml_mark_t start = ld->ev.start_mark;
+
+    (void)def;
+    memset(l, 0, sizeof(*l));
+    l->mode = CONFIG_MODE_EXPLICIT;
+    if (ld->ev.type == YAML_MAPPING_START_EVENT) {
+        uint64_t seen;
+        if (parse_mapping(ld, &listen_section, l, &seen) < 0)
+            return -1;
+        if (!(seen & (UINT64_C(1) << LISTEN_KEY_ADDRESS)))
+            return fail(ld, start, "listen entry has no 'address'");
+    } else if (ld->ev.type == YAML_SCALAR_EVENT) {
+        if (set_listen_address(ld, l) < 0)
+            return -1;
+    } else {
+        return fail(ld, start, "'listen' entries must be an address or a mapping, got %s",
+                    kind_name(&ld->ev));
+    }
+    for (size_t j = 0; j < i; j++) {
+        if (cfg->listen[j].addr_len == l->addr_len &&
+            memcmp(&cfg->listen[j].addr, &l->addr, l->addr_len) == 0)
+            return fail(ld, ld->addr_mark, "duplicate listen address '%s'", l->text);
+    }
+    cfg->n_listen = i + 1;
+    return 0;
+}
+
+static int
+h_listen(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_t *cfg = base;
+    yaml_mark_t start = ld->ev.start_mark;
+
+    cfg->n_listen = 0;
+    if (parse_list(ld, def, base, CONFIG_MAX_LISTEN, item_listen) < 0)
+        return -1;
+    if (cfg->n_listen == 0)
+        return fail(ld, start, "'listen' must have at least one address");
+    return 0;
+}
+
+static int
+h_access_log(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_t *cfg = base;
+    const char *text;
+    size_t len;
+
+    (void)def;
+    if (get_scalar(ld, "'access_log'", &text) < 0)
+        return -1;
+    if (is_null(&ld->ev))
+        return fail(ld, ld->ev.start_mark, "'access_log' needs a value (a path, or off)");
+    if (strcmp(text, "off") == 0)
+        text = "";
+    len = strlen(text);
+    if (len >= sizeof(cfg->access_log))
+        return fail(ld, ld->ev.start_mark, "'access_log' is too long (at most %zu bytes)",
+                    sizeof(cfg->access_log) - 1);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+            return fail(ld, ld->ev.start_mark, "'access_log' contains a control character");
+    memcpy(cfg->access_log, text, len + 1);
+    return 0;
+}
+
+/* It goes into Via headers and error pages: letters, digits, '-', '.', '_'. */
+static int
+h_visible_hostname(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_t *cfg = base;
+    const char *text;
+    char q[SHOW_LEN];
+    size_t len;
+    bool ok;
+
+    (void)def;
+    if (get_scalar(ld, "'visible_hostname'", &text) < 0)
+        return -1;
+    len = strlen(text);
+    ok = len > 0 && len < sizeof(cfg->visible_hostname);
+    for (size_t i = 0; ok && i < len; i++) {
+        char c = text[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '.' || c == '_';
+    }
+    if (!ok)
+        return fail(ld, ld->ev.start_mark,
+                    "invalid visible_hostname '%s' (1-%zu letters, digits, '-', '.' or '_')",
+                    show(q, text), sizeof(cfg->visible_hostname) - 1);
+    memcpy(cfg->visible_hostname, text, len + 1);
+    return 0;
+}
+
+static int
+h_log_level(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_t *cfg = base;
+    enum log_level level;
+    const char *text;
+    char q[SHOW_LEN];
+
+    (void)def;
+    if (get_scalar(ld, "'log_level'", &text) < 0)
+        return -1;
+    if (log_level_parse(text, &level) < 0)
+        return fail(ld, ld->ev.start_mark,
+                    "invalid log_level '%s' (use error, warn, info or debug)", show(q, text));
+    cfg->log_level = (int)level;
+    return 0;
+}
+
+/* ---- the schema ---- */
+
+#define TIMEOUT(name) { #name, h_duration, offsetof(config_timeouts_t, name), 0, NULL }
+static const struct key_def timeout_keys[] = {
+    TIMEOUT(header), TIMEOUT(idle), TIMEOUT(connect), TIMEOUT(response),
+    TIMEOUT(tunnel_idle), TIMEOUT(shutdown), TIMEOUT(dns),
+};
+#undef TIMEOUT
+static const struct section timeouts_section = {
+    "in proxy.timeouts", timeout_keys, sizeof(timeout_keys) / sizeof(timeout_keys[0]),
+};
+
+static const struct key_def proxy_keys[] = {
+    { "listen", h_listen, 0, 0, NULL },
+    { "workers", h_workers, 0, 0, NULL },
+    { "clients", h_cidr_list, offsetof(config_t, clients), offsetof(config_t, n_clients), NULL },
+    { "deny_destinations", h_cidr_list, offsetof(config_t, deny_destinations),
+      offsetof(config_t, n_deny_destinations), NULL },
+    { "connect_ports", h_connect_ports, 0, 0, NULL },
+    { "max_connections", h_max_connections, 0, 0, NULL },
+    { "timeouts", h_section, offsetof(config_t, timeouts), 0, &timeouts_section },
+    { "access_log", h_access_log, 0, 0, NULL },
+    { "visible_hostname", h_visible_hostname, 0, 0, NULL },
+};
+static const struct section proxy_section = {
+    "in proxy", proxy_keys, sizeof(proxy_keys) / sizeof(proxy_keys[0]),
+};
+
+/* Later: mus, identity_profiles, access_policies. */
+static const struct key_def top_keys[] = {
+    { "proxy", h_section, 0, 0, &proxy_section },
+    { "log_level", h_log_level, 0, 0, NULL },
+};
+static const struct section top_section = {
+    "at top level", top_keys, sizeof(top_keys) / sizeof(top_keys[0]),
+};
+
+_Static_assert(sizeof(proxy_keys) / sizeof(proxy_keys[0]) <= 64, "duplicate mask is 64 bits");
+_Static_assert(sizeof(top_keys) / sizeof(top_keys[0]) <= 64, "duplicate mask is 64 bits");
+
+static const char *const default_clients[] = {
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7",
+};
+static const char *const default_deny[] = {
+    "169.254.0.0/16", "fe80::/10", "0.0.0.0/8", "100.100.100.200/32", "fd00:ec2::254/128",
+};
+
+static int
+set_defaults(config_t *cfg)
+{
+    config_listen_t *l = &cfg->listen[0];
+
+    snprintf(l->text, sizeof(l->text), "127.0.0.1:3128");
+    if (config_parse_sockaddr(l->text, &l->addr, &l->addr_len) < 0)
+        return -1;
+    l->mode = CONFIG_MODE_EXPLICIT;
+    cfg->n_listen = 1;
+    cfg->workers = 0;
+    for (size_t i = 0; i < sizeof(default_clients) / sizeof(default_clients[0]); i++)
+        if (cidr_parse(default_clients[i], &cfg->clients[cfg->n_clients++]) < 0)
+            return -1;
+    for (size_t i = 0; i < sizeof(default_deny) / sizeof(default_deny[0]); i++)
+        if (cidr_parse(default_deny[i], &cfg->deny_destinations[cfg->n_deny_destinations++]) < 0)
+            return -1;
+    cfg->connect_ports[0] = 443;
+    cfg->n_connect_ports = 1;
+    cfg->timeouts = (config_timeouts_t){
+        .header = 10000, .idle = 60000, .connect = 10000, .response = 60000,
+        .tunnel_idle = 300000, .shutdown = 10000, .dns = 5000,
+    };
+    cfg->max_connections = 10000;
+    snprintf(cfg->access_log, sizeof(cfg->access_log), "var/access.log");
+    snprintf(cfg->visible_hostname, sizeof(cfg->visible_hostname), "musproxy");
+    cfg->log_level = LOG_LVL_INFO;
+    return 0;
+}
+
+/* The whole stream: no document, or one whose root is a mapping or null. */
+static int
+parse_stream(struct loader *ld, config_t *cfg)
+{
+    if (next_event(ld) < 0)                     /* STREAM_START */
+        return -1;
+    if (next_event(ld) < 0)
+        return -1;
+    if (ld->ev.type == YAML_STREAM_END_EVENT)   /* empty file: defaults */
+        return 0;
+    if (next_event(ld) < 0)                     /* the root node */
+        return -1;
+    if (ld->ev.type == YAML_MAPPING_START_EVENT) {
+        if (parse_mapping(ld, &top_section, cfg, NULL) < 0)
+            return -1;
+    } else if (!is_null(&ld->ev)) {
+        return fail(ld, ld->ev.start_mark, "the top level must be a mapping, got %s",
+                    kind_name(&ld->ev));
+    }
+    if (next_event(ld) < 0)                     /* DOCUMENT_END */
+        return -1;
+    if (next_event(ld) < 0)
+        return -1;
+    if (ld->ev.type != YAML_STREAM_END_EVENT)
+        return fail(ld, ld->ev.start_mark, "only one YAML document is allowed");
+    return 0;
+}
+
+/* ---- public ---- */
+
+config_t *
+config_load_buffer(const char *name, const char *data, size_t len, char *err, size_t errlen)
+{
+    struct loader ld = {0};
+    bool parser_ready = false;
+    config_t *cfg = NULL;
+
+    set_err(err, errlen, "%s", "");
+    if (name == NULL)
+        name = "<config>";
+    ld.name = name;
+    ld.data = data ? data : "";
+    ld.len = data ? len : 0;
+    ld.err = err;
+    ld.errlen = errlen;
+
+    if (ld.len > CONFIG_MAX_FILE_BYTES) {
+        set_err(err, errlen, "%s: file is larger than %u bytes", name, CONFIG_MAX_FILE_BYTES);
+        goto fail;
+    }
+    cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL) {
+        set_err(err, errlen, "%s: out of memory", name);
+        goto fail;
+    }
+    if (strlen(name) >= sizeof(cfg->path)) {
+        set_err(err, errlen, "configuration path is too long");
+        goto fail;
+    }
+    memcpy(cfg->path, name, strlen(name) + 1);
+    if (set_defaults(cfg) < 0) {
+        set_err(err, errlen, "%s: internal error: bad built-in defaults", name);
+        goto fail;
+    }
+    if (!yaml_parser_initialize(&ld.parser)) {
+        set_err(err, errlen, "%s: out of memory", name);
+        goto fail;
+    }
+    parser_ready = true;
+    yaml_parser_set_input_string(&ld.parser, (const unsigned char *)ld.data, ld.len);
+    if (parse_stream(&ld, cfg) < 0)
+        goto fail;
+    goto done;
+
+fail:
+    config_free(cfg);
+    cfg = NULL;
+done:
+    if (ld.have_ev)
+        yaml_event_delete(&ld.ev);
+    if (parser_ready)
+        yaml_parser_delete(&ld.parser);
+    return cfg;
+}
+
+config_t *
+config_load(const char *path, char *err, size_t errlen)
+{
+    const size_t limit = (size_t)CONFIG_MAX_FILE_BYTES + 1;
+    config_t *cfg = NULL;
+    size_t len = 0, cap = 0;
+    char *buf = NULL;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    while (len < limit) {
+        ssize_t n;
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : READ_CHUNK;
+            char *nbuf;
+            if (ncap > limit)
+                ncap = limit;
+            nbuf = realloc(buf, ncap);
+            if (nbuf == NULL) {
+                set_err(err, errlen, "%s: out of memory", path);
+                goto out;
+            }
+            buf = nbuf;
+            cap = ncap;
+        }
+        n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len > CONFIG_MAX_FILE_BYTES) {
+        set_err(err, errlen, "%s: file is larger than %u bytes", path, CONFIG_MAX_FILE_BYTES);
+        goto out;
+    }
+    cfg = config_load_buffer(path, buf ? buf : "", len, err, errlen);
+out:
+    free(buf);
+    close(fd);
+    return cfg;
+}
+
+void
+config_free(config_t *cfg)
+{
+    free(cfg);
+}
+
+int
+config_parse_duration(const char *text, uint32_t *out_ms)
+{
+    uint64_t v = 0, mult;
+    const char *p = text;
+
+    if (text == NULL || *p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > DURATION_MAX_MS)
+            return -1;
+    }
+    if (strcmp(p, "ms") == 0)
+        mult = 1;
+    else if (strcmp(p, "s") == 0 || *p == '\0')
+        mult = 1000;
+    else if (strcmp(p, "m") == 0)
+        mult = 60 * 1000;
+    else if (strcmp(p, "h") == 0)
+        mult = 3600 * 1000;
+    else
+        return -1;
+    if (v == 0 || v > DURATION_MAX_MS / mult)
+        return -1;
+    *out_ms = (uint32_t)(v * mult);
+    return 0;
+}
+
+int
+config_parse_sockaddr(const char *text, struct sockaddr_storage *out, socklen_t *out_len)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *port;
+    unsigned long pnum;
+    size_t hlen;
+    bool v6;
+
+    if (text == NULL)
+        return -1;
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (close == NULL || close[1] != ':')
+            return -1;
+        hlen = (size_t)(close - text - 1);
+        memcpy(host, text + 1, hlen < sizeof(host) ? hlen : 0);
+        port = close + 2;
+        v6 = true;
+    } else {
+        const char *colon = strchr(text, ':');
+        if (colon == NULL || strchr(colon + 1, ':') != NULL)
+            return -1;
+        hlen = (size_t)(colon - text);
+        memcpy(host, text, hlen < sizeof(host) ? hlen : 0);
+        port = colon + 1;
+        v6 = false;
+    }
+    if (hlen == 0 || hlen >= sizeof(host))
+        return -1;
+    host[hlen] = '\0';
+    if (strlen(port) > 5 || parse_uint(port, 65535, &pnum) < 0 || pnum == 0)
+        return -1;
+
+    memset(out, 0, sizeof(*out));
+    if (v6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+            return -1;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)pnum);
+        *out_len = sizeof(*sin6);
+    } else {
+        struct sockaddr_in *sin = (struct sockaddr_in *)out;
+        if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+            return -1;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)pnum);
+        *out_len = sizeof(*sin);
+    }
+    return 0;
+}

@@ -1,1 +1,662 @@
+/*
+ * tests/unit/test_config.c: the configuration loader (policy/config.c): the
+ * shipped etc/musproxy.yaml, defaults, every key, the exact message (with
+ * line and column) of each kind of broken file, list and file size limits,
+ * and the duration and socket address parsers.
+ */
 #include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../common/log.h"
+#include "../../policy/config.h"
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+static config_t *
+load_str(const char *text, char *err)
+{
+    return config_load_buffer("t.yaml", text, strlen(text), err, CONFIG_ERR_LEN);
+}
+
+static void
+expect_cidr(const cidr_t *c, const char *text)
+{
+    char buf[CIDR_STRLEN];
+
+    cidr_format(c, buf, sizeof(buf));
+    cr_expect_str_eq(buf, text);
+}
+
+static void
+expect_sockaddr(const config_listen_t *l, int family, const char *addr, unsigned port)
+{
+    char buf[CIDR_STRLEN];
+
+    cr_assert_eq(l->addr.ss_family, family, "%s: family", l->text);
+    cidr_addr_str((const struct sockaddr *)&l->addr, buf, sizeof(buf));
+    cr_expect_str_eq(buf, addr);
+    if (family == AF_INET) {
+        cr_expect_eq(l->addr_len, sizeof(struct sockaddr_in));
+        cr_expect_eq(ntohs(((const struct sockaddr_in *)&l->addr)->sin_port), port);
+    } else {
+        cr_expect_eq(l->addr_len, sizeof(struct sockaddr_in6));
+        cr_expect_eq(ntohs(((const struct sockaddr_in6 *)&l->addr)->sin6_port), port);
+    }
+}
+
+/* Every default of config.h, on a configuration loaded from anything that
+ * sets nothing. */
+static void
+expect_defaults(const config_t *cfg)
+{
+    static const char *const clients[] = {
+        "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7",
+    };
+    static const char *const deny[] = {
+        "169.254.0.0/16", "fe80::/10", "0.0.0.0/8", "100.100.100.200/32", "fd00:ec2::254/128",
+    };
+
+    cr_assert_eq(cfg->n_listen, 1);
+    cr_expect_str_eq(cfg->listen[0].text, "127.0.0.1:3128");
+    expect_sockaddr(&cfg->listen[0], AF_INET, "127.0.0.1", 3128);
+    cr_expect_eq(cfg->listen[0].mode, CONFIG_MODE_EXPLICIT);
+    cr_expect_eq(cfg->workers, 0);
+    cr_assert_eq(cfg->n_clients, N_ELEMS(clients));
+    for (size_t i = 0; i < N_ELEMS(clients); i++)
+        expect_cidr(&cfg->clients[i], clients[i]);
+    cr_assert_eq(cfg->n_deny_destinations, N_ELEMS(deny));
+    for (size_t i = 0; i < N_ELEMS(deny); i++)
+        expect_cidr(&cfg->deny_destinations[i], deny[i]);
+    cr_assert_eq(cfg->n_connect_ports, 1);
+    cr_expect_eq(cfg->connect_ports[0], 443);
+    cr_expect_eq(cfg->timeouts.header, 10000);
+    cr_expect_eq(cfg->timeouts.idle, 60000);
+    cr_expect_eq(cfg->timeouts.connect, 10000);
+    cr_expect_eq(cfg->timeouts.response, 60000);
+    cr_expect_eq(cfg->timeouts.tunnel_idle, 300000);
+    cr_expect_eq(cfg->timeouts.shutdown, 10000);
+    cr_expect_eq(cfg->timeouts.dns, 5000);
+    cr_expect_eq(cfg->max_connections, 10000);
+    cr_expect_str_eq(cfg->access_log, "var/access.log");
+    cr_expect_str_eq(cfg->visible_hostname, "musproxy");
+    cr_expect_eq(cfg->log_level, LOG_LVL_INFO);
+}
+
+Test(config, shipped_file_loads_and_equals_defaults)
+{
+    const char *srcdir = getenv("MP_SRCDIR");
+    char path[4096], err[CONFIG_ERR_LEN] = "";
+    config_t *cfg, *def;
+
+    cr_assert_not_null(srcdir, "MP_SRCDIR must point at the source tree");
+    snprintf(path, sizeof(path), "%s/etc/musproxy.yaml", srcdir);
+    cfg = config_load(path, err, sizeof(err));
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(err, "");
+    cr_expect_str_eq(cfg->path, path);
+    expect_defaults(cfg);
+
+    /* The shipped file documents the defaults: byte for byte the same. */
+    def = load_str("", err);
+    cr_assert_not_null(def, "%s", err);
+    memcpy(def->path, cfg->path, sizeof(def->path));
+    cr_expect(memcmp(cfg, def, sizeof(*cfg)) == 0, "etc/musproxy.yaml differs from the defaults");
+    config_free(def);
+    config_free(cfg);
+}
+
+/* Empty file, comments only, a lone "---", explicit null: all defaults. */
+Test(config, empty_inputs_give_defaults)
+{
+    static const char *const inputs[] = {
+        "", "\n", "# nothing\n", "---\n", "--- ~\n", "---\n...\n", "proxy:\n", "proxy: ~\n",
+        "proxy:\n  timeouts:\n", "proxy: {}\n", "{}\n",
+    };
+    char err[CONFIG_ERR_LEN];
+
+    for (size_t i = 0; i < N_ELEMS(inputs); i++) {
+        config_t *cfg = load_str(inputs[i], err);
+        cr_assert_not_null(cfg, "input %zu: %s", i, err);
+        cr_expect_str_eq(cfg->path, "t.yaml");
+        expect_defaults(cfg);
+        config_free(cfg);
+    }
+    /* A NULL buffer is an empty one. */
+    config_t *cfg = config_load_buffer("null", NULL, 0, err, sizeof(err));
+    cr_assert_not_null(cfg, "%s", err);
+    expect_defaults(cfg);
+    config_free(cfg);
+}
+
+Test(config, every_field_parsed)
+{
+    static const char text[] =
+        "# every key, none at its default\n"
+        "proxy:\n"
+        "  listen:\n"
+        "    - { address: \"0.0.0.0:8080\", mode: explicit }\n"
+        "    - address: \"[::]:3129\"\n"
+        "      mode: transparent\n"
+        "    - \"[::1]:3128\"\n"
+        "    - 192.0.2.7:65535\n"
+        "    - { mode: transparent, address: \"[::ffff:192.0.2.8]:1\" }\n"
+        "  workers: 8\n"
+        "  clients: [192.0.2.0/24, \"2001:db8::/32\", 10.1.2.3/8]\n"
+        "  deny_destinations:\n"
+        "    - 203.0.113.1\n"
+        "    - \"::/0\"\n"
+        "  connect_ports: [443, 8443, 1, 65535]\n"
+        "  max_connections: 1000000\n"
+        "  timeouts:\n"
+        "    header: 250ms\n"
+        "    idle: 2m\n"
+        "    connect: 3\n"
+        "    response: 1h\n"
+        "    tunnel_idle: 45s\n"
+        "    shutdown: \"30s\"\n"
+        "    dns: 1500ms\n"
+        "  access_log: /var/log/musproxy/access.log\n"
+        "  visible_hostname: proxy-1.example.org\n"
+        "log_level: debug\n";
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str(text, err);
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->n_listen, 5);
+    cr_expect_str_eq(cfg->listen[0].text, "0.0.0.0:8080");
+    expect_sockaddr(&cfg->listen[0], AF_INET, "0.0.0.0", 8080);
+    cr_expect_eq(cfg->listen[0].mode, CONFIG_MODE_EXPLICIT);
+    cr_expect_str_eq(cfg->listen[1].text, "[::]:3129");
+    expect_sockaddr(&cfg->listen[1], AF_INET6, "::", 3129);
+    cr_expect_eq(cfg->listen[1].mode, CONFIG_MODE_TRANSPARENT);
+    cr_expect_str_eq(cfg->listen[2].text, "[::1]:3128");
+    expect_sockaddr(&cfg->listen[2], AF_INET6, "::1", 3128);
+    cr_expect_eq(cfg->listen[2].mode, CONFIG_MODE_EXPLICIT);
+    expect_sockaddr(&cfg->listen[3], AF_INET, "192.0.2.7", 65535);
+    cr_expect_eq(cfg->listen[3].mode, CONFIG_MODE_EXPLICIT);
+    cr_expect_str_eq(cfg->listen[4].text, "[::ffff:192.0.2.8]:1");
+    expect_sockaddr(&cfg->listen[4], AF_INET6, "192.0.2.8", 1);
+    cr_expect_eq(cfg->listen[4].mode, CONFIG_MODE_TRANSPARENT);
+    cr_expect_eq(cfg->workers, 8);
+    cr_assert_eq(cfg->n_clients, 3);
+    expect_cidr(&cfg->clients[0], "192.0.2.0/24");
+    expect_cidr(&cfg->clients[1], "2001:db8::/32");
+    expect_cidr(&cfg->clients[2], "10.0.0.0/8");   /* host bits cleared */
+    cr_assert_eq(cfg->n_deny_destinations, 2);
+    expect_cidr(&cfg->deny_destinations[0], "203.0.113.1/32");
+    expect_cidr(&cfg->deny_destinations[1], "::/0");
+    cr_assert_eq(cfg->n_connect_ports, 4);
+    cr_expect_eq(cfg->connect_ports[0], 443);
+    cr_expect_eq(cfg->connect_ports[1], 8443);
+    cr_expect_eq(cfg->connect_ports[2], 1);
+    cr_expect_eq(cfg->connect_ports[3], 65535);
+    cr_expect_eq(cfg->max_connections, 1000000);
+    cr_expect_eq(cfg->timeouts.header, 250);
+    cr_expect_eq(cfg->timeouts.idle, 120000);
+    cr_expect_eq(cfg->timeouts.connect, 3000);
+    cr_expect_eq(cfg->timeouts.response, 3600000);
+    cr_expect_eq(cfg->timeouts.tunnel_idle, 45000);
+    cr_expect_eq(cfg->timeouts.shutdown, 30000);
+    cr_expect_eq(cfg->timeouts.dns, 1500);
+    cr_expect_str_eq(cfg->access_log, "/var/log/musproxy/access.log");
+    cr_expect_str_eq(cfg->visible_hostname, "proxy-1.example.org");
+    cr_expect_eq(cfg->log_level, LOG_LVL_DEBUG);
+    config_free(cfg);
+}
+
+/* Keys that are not given keep their default; lists given replace it. */
+Test(config, partial_sections_keep_other_defaults)
+{
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str("proxy:\n  timeouts: { dns: 2s }\n  clients: []\n"
+                             "  deny_destinations: []\n  connect_ports: []\n"
+                             "  workers: \"auto\"\nlog_level: warn\n", err);
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_eq(cfg->timeouts.dns, 2000);
+    cr_expect_eq(cfg->timeouts.header, 10000);
+    cr_expect_eq(cfg->timeouts.tunnel_idle, 300000);
+    cr_expect_eq(cfg->n_clients, 0);
+    cr_expect_eq(cfg->n_deny_destinations, 0);
+    cr_expect_eq(cfg->n_connect_ports, 0);
+    cr_expect_eq(cfg->workers, 0);
+    cr_expect_eq(cfg->n_listen, 1);
+    cr_expect_eq(cfg->max_connections, 10000);
+    cr_expect_eq(cfg->log_level, LOG_LVL_WARN);
+    config_free(cfg);
+}
+
+Test(config, access_log_off)
+{
+    static const char *const inputs[] = {
+        "proxy: { access_log: off }\n", "proxy: { access_log: \"\" }\n", "proxy: { access_log: '' }\n",
+    };
+    char err[CONFIG_ERR_LEN];
+
+    for (size_t i = 0; i < N_ELEMS(inputs); i++) {
+        config_t *cfg = load_str(inputs[i], err);
+        cr_assert_not_null(cfg, "%s: %s", inputs[i], err);
+        cr_expect_str_eq(cfg->access_log, "", "%s", inputs[i]);
+        config_free(cfg);
+    }
+}
+
+struct bad_case {
+    const char *yaml;
+    const char *message;
+};
+
+#define LISTEN_HINT "(use 1.2.3.4:port or [::1]:port, numeric)"
+#define CIDR_HINT "is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)"
+#define PROXY_KEYS "(expected one of: listen, workers, clients, deny_destinations, " \
+    "connect_ports, max_connections, timeouts, access_log, visible_hostname)"
+
+static const struct bad_case bad_cases[] = {
+    /* unknown keys, at each level */
+    { "mus:\n  probe_host: mus.cisco.com\n",
+      "t.yaml:1:1: unknown key 'mus' at top level (expected one of: proxy, log_level)" },
+    { "log_level: info\nidentity_profiles: []\n",
+      "t.yaml:2:1: unknown key 'identity_profiles' at top level (expected one of: proxy, log_level)" },
+    { "proxy:\n  listn: [\"127.0.0.1:3128\"]\n",
+      "t.yaml:2:3: unknown key 'listn' in proxy " PROXY_KEYS },
+    { "proxy:\n  timeouts:\n    heder: 1s\n",
+      "t.yaml:3:5: unknown key 'heder' in proxy.timeouts (expected one of: header, idle, "
+      "connect, response, tunnel_idle, shutdown, dns)" },
+    { "proxy:\n  listen:\n    - { address: \"127.0.0.1:3128\", mod: explicit }\n",
+      "t.yaml:3:36: unknown key 'mod' in a proxy.listen entry (expected one of: address, mode)" },
+    { "Proxy: {}\n",
+      "t.yaml:1:1: unknown key 'Proxy' at top level (expected one of: proxy, log_level)" },
+    { "? [a, b]\n: 1\n", "t.yaml:1:3: keys at top level must be scalars, got a list" },
+    /* wrong node types */
+    { "proxy:\n  clients: 10.0.0.0/8\n", "t.yaml:2:12: 'clients' must be a list, got a scalar" },
+    { "proxy:\n  clients:\n",
+      "t.yaml:2:11: 'clients' must be a list, got an empty value (write [] for an empty list)" },
+    { "proxy:\n  workers: [1]\n", "t.yaml:2:12: 'workers' must be a scalar, got a list" },
+    { "proxy:\n  connect_ports: { a: 1 }\n",
+      "t.yaml:2:18: 'connect_ports' must be a list, got a mapping" },
+    { "proxy:\n  connect_ports: [[443]]\n",
+      "t.yaml:2:19: 'connect_ports' entry must be a scalar, got a list" },
+    { "proxy:\n  clients: [{ a: 1 }]\n",
+      "t.yaml:2:13: 'clients' entry must be a scalar, got a mapping" },
+    { "proxy: yes\n", "t.yaml:1:8: 'proxy' must be a mapping, got a scalar" },
+    { "proxy:\n  timeouts: [1s]\n", "t.yaml:2:13: 'timeouts' must be a mapping, got a list" },
+    { "- proxy\n", "t.yaml:1:1: the top level must be a mapping, got a list" },
+    { "just a string\n", "t.yaml:1:1: the top level must be a mapping, got a scalar" },
+    { "log_level: [info]\n", "t.yaml:1:12: 'log_level' must be a scalar, got a list" },
+    { "proxy:\n  listen: [[\"127.0.0.1:3128\"]]\n",
+      "t.yaml:2:12: 'listen' entries must be an address or a mapping, got a list" },
+    { "proxy:\n  listen:\n    - address: [\"127.0.0.1:3128\"]\n",
+      "t.yaml:3:16: listen 'address' must be a scalar, got a list" },
+    /* durations */
+    { "proxy:\n  timeouts: { header: 10x }\n",
+      "t.yaml:2:23: invalid duration '10x' (use ms, s, m or h)" },
+    { "proxy:\n  timeouts:\n    idle: 0s\n",
+      "t.yaml:3:11: invalid duration '0s' (use ms, s, m or h)" },
+    { "proxy:\n  timeouts:\n    connect: -5s\n",
+      "t.yaml:3:14: invalid duration '-5s' (use ms, s, m or h)" },
+    { "proxy:\n  timeouts:\n    dns: 25d\n",
+      "t.yaml:3:10: invalid duration '25d' (use ms, s, m or h)" },
+    { "proxy:\n  timeouts:\n    shutdown: 600h\n",
+      "t.yaml:3:15: invalid duration '600h' (use ms, s, m or h)" },
+    { "proxy:\n  timeouts:\n    response:\n",
+      "t.yaml:3:14: invalid duration '' (use ms, s, m or h)" },
+    /* ports */
+    { "proxy:\n  connect_ports: [443, 70000]\n",
+      "t.yaml:2:24: 'connect_ports' entry 70000 is not a port (1-65535)" },
+    { "proxy:\n  connect_ports:\n    - 0\n",
+      "t.yaml:3:7: 'connect_ports' entry 0 is not a port (1-65535)" },
+    { "proxy:\n  connect_ports: [https]\n",
+      "t.yaml:2:19: 'connect_ports' entry https is not a port (1-65535)" },
+    { "proxy:\n  connect_ports: [-443]\n",
+      "t.yaml:2:19: 'connect_ports' entry -443 is not a port (1-65535)" },
+    /* prefixes */
+    { "proxy:\n  clients:\n    - 10.0.0.0/33\n",
+      "t.yaml:3:7: 'clients' entry '10.0.0.0/33' " CIDR_HINT },
+    { "proxy:\n  deny_destinations: [metadata.google.internal]\n",
+      "t.yaml:2:23: 'deny_destinations' entry 'metadata.google.internal' " CIDR_HINT },
+    { "proxy:\n  clients: [\"fc00::/129\"]\n",
+      "t.yaml:2:13: 'clients' entry 'fc00::/129' " CIDR_HINT },
+    /* listen */
+    { "proxy:\n  listen: [\"localhost:3128\"]\n",
+      "t.yaml:2:12: invalid listen address 'localhost:3128' " LISTEN_HINT },
+    { "proxy:\n  listen:\n    - address: 127.0.0.1\n",
+      "t.yaml:3:16: invalid listen address '127.0.0.1' " LISTEN_HINT },
+    { "proxy:\n  listen:\n    - \"::1:3128\"\n",
+      "t.yaml:3:7: invalid listen address '::1:3128' " LISTEN_HINT },
+    { "proxy:\n  listen:\n    - 127.0.0.1:0\n",
+      "t.yaml:3:7: invalid listen address '127.0.0.1:0' " LISTEN_HINT },
+    { "proxy:\n  listen:\n    - { address: \"127.0.0.1:3128\", mode: reverse }\n",
+      "t.yaml:3:42: invalid listen mode 'reverse' (use explicit or transparent)" },
+    { "proxy:\n  listen:\n    - mode: transparent\n",
+      "t.yaml:3:7: listen entry has no 'address'" },
+    { "proxy:\n  listen: []\n", "t.yaml:2:11: 'listen' must have at least one address" },
+    { "proxy:\n  listen:\n    - 127.0.0.1:3128\n"
+      "    - { address: 127.0.0.1:3128, mode: transparent }\n",
+      "t.yaml:4:18: duplicate listen address '127.0.0.1:3128'" },
+    { "proxy:\n  listen: [\"[::1]:80\", \"[0:0::1]:80\"]\n",
+      "t.yaml:2:24: duplicate listen address '[0:0::1]:80'" },
+    { "proxy:\n  listen:\n    - { address: 127.0.0.1:1, address: 127.0.0.1:2 }\n",
+      "t.yaml:3:31: duplicate key 'address' in a proxy.listen entry" },
+    /* other scalars */
+    { "proxy:\n  workers: 0\n", "t.yaml:2:12: invalid workers '0' (use auto or 1-256)" },
+    { "proxy:\n  workers: 257\n", "t.yaml:2:12: invalid workers '257' (use auto or 1-256)" },
+    { "proxy:\n  workers: Auto\n", "t.yaml:2:12: invalid workers 'Auto' (use auto or 1-256)" },
+    { "proxy:\n  max_connections: 1000001\n",
+      "t.yaml:2:20: invalid max_connections '1000001' (use 1-1000000)" },
+    { "proxy:\n  max_connections: 99999999999999999999999\n",
+      "t.yaml:2:20: invalid max_connections '99999999999999999999999' (use 1-1000000)" },
+    { "proxy:\n  max_connections: 1e4\n",
+      "t.yaml:2:20: invalid max_connections '1e4' (use 1-1000000)" },
+    { "log_level: verbose\n",
+      "t.yaml:1:12: invalid log_level 'verbose' (use error, warn, info or debug)" },
+    { "proxy:\n  visible_hostname: \"a\\r\\nX-Evil: 1\"\n",
+      "t.yaml:2:21: invalid visible_hostname 'a??X-Evil: 1' (1-255 letters, digits, '-', '.' or '_')" },
+    { "proxy:\n  visible_hostname: \"\"\n",
+      "t.yaml:2:21: invalid visible_hostname '' (1-255 letters, digits, '-', '.' or '_')" },
+    { "proxy:\n  access_log:\n", "t.yaml:2:14: 'access_log' needs a value (a path, or off)" },
+    { "proxy:\n  access_log: \"var/a\\nb.log\"\n",
+      "t.yaml:2:15: 'access_log' contains a control character" },
+    { "log_level: \"in\\0fo\"\n", "t.yaml:1:12: 'log_level' contains a NUL character" },
+    /* duplicate keys */
+    { "proxy:\n  workers: 2\n  workers: 4\n", "t.yaml:3:3: duplicate key 'workers' in proxy" },
+    { "log_level: info\nlog_level: debug\n", "t.yaml:2:1: duplicate key 'log_level' at top level" },
+    { "proxy: {}\nproxy: {}\n", "t.yaml:2:1: duplicate key 'proxy' at top level" },
+    { "proxy:\n  timeouts: { dns: 1s, dns: 2s }\n",
+      "t.yaml:2:24: duplicate key 'dns' in proxy.timeouts" },
+    /* anchors, aliases, tags, documents */
+    { "log_level: *lvl\n", "t.yaml:1:12: aliases are not allowed ('*lvl')" },
+    { "proxy: &p\n  workers: 2\n", "t.yaml:1:8: anchors are not allowed ('&p')" },
+    { "proxy:\n  clients: &a [\"10.0.0.0/8\"]\n  deny_destinations: [*a, *a]\n",
+      "t.yaml:2:12: anchors are not allowed ('&a')" },
+    { "log_level: !!str info\n", "t.yaml:1:12: tags are not allowed ('tag:yaml.org,2002:str')" },
+    { "log_level: !custom info\n", "t.yaml:1:12: tags are not allowed ('!custom')" },
+    { "log_level: info\n---\nlog_level: warn\n", "t.yaml:2:1: only one YAML document is allowed" },
+    /* YAML syntax: libyaml's problem, at libyaml's mark */
+    { "proxy: {workers: 2\n",
+      "t.yaml:2:1: did not find expected ',' or '}' (while parsing a flow mapping at line 1 column 8)" },
+    { "proxy:\n\tworkers: 2\n",
+      "t.yaml:2:1: found character that cannot start any token "
+      "(while scanning for the next token at line 2 column 1)" },
+    { "proxy:\n  clients: [10.0.0.0/8\n",
+      "t.yaml:3:1: did not find expected ',' or ']' (while parsing a flow sequence at line 2 column 12)" },
+    { "log_level: \"info\n",
+      "t.yaml:2:1: found unexpected end of stream (while scanning a quoted scalar at line 1 column 12)" },
+    { "proxy:\n  workers: 2\n bad\n",
+      "t.yaml:3:2: did not find expected key (while parsing a block mapping at line 1 column 1)" },
+    { "log_level: info\n\xff\n", "t.yaml:2:1: invalid leading UTF-8 octet (#FF)" },
+    { "log_level: x\x01y\n", "t.yaml:1:13: control characters are not allowed (#1)" },
+    /* a long value is cut in the message */
+    { "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk: 1\n",
+      "t.yaml:1:1: unknown key 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...' "
+      "at top level (expected one of: proxy, log_level)" },
+};
+
+Test(config, broken_files_exact_messages)
+{
+    for (size_t i = 0; i < N_ELEMS(bad_cases); i++) {
+        char err[CONFIG_ERR_LEN] = "";
+        config_t *cfg = load_str(bad_cases[i].yaml, err);
+        cr_expect_null(cfg, "case %zu loaded: %s", i, bad_cases[i].yaml);
+        cr_expect_str_eq(err, bad_cases[i].message, "case %zu:\n%s", i, bad_cases[i].yaml);
+        config_free(cfg);
+    }
+}
+
+/* Builds "proxy:\n  KEY:\n" and n block entries printed with fmt(i). */
+static char *
+long_list(const char *key, size_t n, const char *fmt)
+{
+    size_t cap = 64 + n * 64, off;
+    char *s = malloc(cap);
+
+    cr_assert_not_null(s);
+    off = (size_t)snprintf(s, cap, "proxy:\n  %s:\n", key);
+    for (size_t i = 0; i < n; i++) {
+        off += (size_t)snprintf(s + off, cap - off, "    - ");
+        off += (size_t)snprintf(s + off, cap - off, fmt, (unsigned)(i / 250),
+                                (unsigned)(i % 250 + 1));
+        off += (size_t)snprintf(s + off, cap - off, "\n");
+    }
+    return s;
+}
+
+Test(config, list_limits)
+{
+    static const struct {
+        const char *key, *fmt;
+        size_t max;
+        const char *message;
+    } cases[] = {
+        { "clients", "10.%u.%u.0/24", CONFIG_MAX_CIDRS,
+          "t.yaml:259:7: too many entries in 'clients' (at most 256)" },
+        { "deny_destinations", "10.%u.%u.0/24", CONFIG_MAX_CIDRS,
+          "t.yaml:259:7: too many entries in 'deny_destinations' (at most 256)" },
+        { "connect_ports", "1%u%03u", CONFIG_MAX_PORTS,
+          "t.yaml:67:7: too many entries in 'connect_ports' (at most 64)" },
+        { "listen", "\"127.0.%u.%u:3128\"", CONFIG_MAX_LISTEN,
+          "t.yaml:35:7: too many entries in 'listen' (at most 32)" },
+    };
+    char err[CONFIG_ERR_LEN];
+
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        char *text = long_list(cases[i].key, cases[i].max, cases[i].fmt);
+        config_t *cfg = load_str(text, err);
+        cr_assert_not_null(cfg, "%s at its limit: %s", cases[i].key, err);
+        config_free(cfg);
+        free(text);
+
+        text = long_list(cases[i].key, cases[i].max + 1, cases[i].fmt);
+        cfg = load_str(text, err);
+        cr_expect_null(cfg);
+        cr_expect_str_eq(err, cases[i].message);
+        config_free(cfg);
+        free(text);
+    }
+}
+
+Test(config, file_size_limit)
+{
+    char err[CONFIG_ERR_LEN];
+    size_t len = CONFIG_MAX_FILE_BYTES + 1;
+    char *big = malloc(len);
+    config_t *cfg;
+
+    cr_assert_not_null(big);
+    memset(big, '#', len);           /* one huge comment: valid YAML */
+    big[len - 1] = '\n';
+    cfg = config_load_buffer("big.yaml", big, len, err, sizeof(err));
+    cr_expect_null(cfg);
+    cr_expect_str_eq(err, "big.yaml: file is larger than 4194304 bytes");
+
+    cfg = config_load_buffer("big.yaml", big + 1, len - 1, err, sizeof(err));
+    cr_expect_not_null(cfg, "%s", err);   /* exactly at the limit */
+    config_free(cfg);
+
+    char path[] = "/tmp/test-config-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, big, len), (ssize_t)len);
+    close(fd);
+    cfg = config_load(path, err, sizeof(err));
+    cr_expect_null(cfg);
+    char expected[CONFIG_ERR_LEN];
+    snprintf(expected, sizeof(expected), "%s: file is larger than 4194304 bytes", path);
+    cr_expect_str_eq(err, expected);
+    unlink(path);
+    free(big);
+}
+
+Test(config, load_errors_name_the_file)
+{
+    char err[CONFIG_ERR_LEN], expected[CONFIG_ERR_LEN];
+    char path[] = "/tmp/test-config-XXXXXX";
+    static const char text[] = "log_level: info\nproxy:\n  workers: many\n";
+    config_t *cfg;
+    int fd;
+
+    cfg = config_load("/nonexistent/musproxy.yaml", err, sizeof(err));
+    cr_expect_null(cfg);
+    cr_expect_str_eq(err, "/nonexistent/musproxy.yaml: cannot open: No such file or directory");
+
+    cfg = config_load("/tmp", err, sizeof(err));
+    cr_expect_null(cfg);
+    cr_expect_str_eq(err, "/tmp: cannot read: Is a directory");
+
+    fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+    close(fd);
+    cfg = config_load(path, err, sizeof(err));
+    cr_expect_null(cfg);
+    snprintf(expected, sizeof(expected), "%s:3:12: invalid workers 'many' (use auto or 1-256)", path);
+    cr_expect_str_eq(err, expected);
+    unlink(path);
+}
+
+/* A small or absent error buffer is never overrun. */
+Test(config, error_buffer_truncation)
+{
+    char err[16];
+    config_t *cfg;
+
+    memset(err, 'x', sizeof(err));
+    cfg = config_load_buffer("t.yaml", "proxy: 1\n", 9, err, 12);
+    cr_expect_null(cfg);
+    cr_expect_str_eq(err, "t.yaml:1:8:");
+    cr_expect_eq(err[12], 'x');
+    cfg = config_load_buffer("t.yaml", "proxy: 1\n", 9, NULL, 0);
+    cr_expect_null(cfg);
+    config_free(NULL);
+}
+
+Test(config, parse_duration)
+{
+    static const struct {
+        const char *text;
+        int ret;
+        uint32_t ms;
+    } cases[] = {
+        { "250ms", 0, 250 },
+        { "1ms", 0, 1 },
+        { "10s", 0, 10000 },
+        { "5m", 0, 300000 },
+        { "1h", 0, 3600000 },
+        { "10", 0, 10000 },              /* bare number: seconds */
+        { "007s", 0, 7000 },
+        { "2147483647ms", 0, 2147483647u },
+        { "2147483s", 0, 2147483000u },
+        { "35791m", 0, 2147460000u },
+        { "596h", 0, 2145600000u },
+        { "0", -1, 0 },
+        { "0ms", -1, 0 },
+        { "0h", -1, 0 },
+        { "-1s", -1, 0 },
+        { "+1s", -1, 0 },
+        { "", -1, 0 },
+        { "s", -1, 0 },
+        { "ms", -1, 0 },
+        { "10x", -1, 0 },
+        { "10 s", -1, 0 },
+        { " 10s", -1, 0 },
+        { "10s ", -1, 0 },
+        { "1.5s", -1, 0 },
+        { "10S", -1, 0 },
+        { "10sec", -1, 0 },
+        { "1d", -1, 0 },
+        { "1h30m", -1, 0 },
+        { "0x10", -1, 0 },
+        { "2147483648ms", -1, 0 },       /* beyond INT32_MAX ms (~24.8 days) */
+        { "2147484s", -1, 0 },
+        { "35792m", -1, 0 },
+        { "597h", -1, 0 },
+        { "4294967296ms", -1, 0 },
+        { "99999999999999999999999999s", -1, 0 },
+    };
+
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        uint32_t ms = 12345;
+        int ret = config_parse_duration(cases[i].text, &ms);
+        cr_expect_eq(ret, cases[i].ret, "'%s': returned %d", cases[i].text, ret);
+        if (cases[i].ret == 0)
+            cr_expect_eq(ms, cases[i].ms, "'%s': %u ms", cases[i].text, ms);
+        else
+            cr_expect_eq(ms, 12345, "'%s': output written on failure", cases[i].text);
+    }
+    cr_expect_eq(config_parse_duration(NULL, &(uint32_t){0}), -1);
+}
+
+Test(config, parse_sockaddr)
+{
+    static const struct {
+        const char *text;
+        int family;          /* 0: must fail */
+        const char *addr;
+        unsigned port;
+    } cases[] = {
+        { "1.2.3.4:80", AF_INET, "1.2.3.4", 80 },
+        { "127.0.0.1:3128", AF_INET, "127.0.0.1", 3128 },
+        { "0.0.0.0:1", AF_INET, "0.0.0.0", 1 },
+        { "255.255.255.255:65535", AF_INET, "255.255.255.255", 65535 },
+        { "[::1]:3128", AF_INET6, "::1", 3128 },
+        { "[::]:80", AF_INET6, "::", 80 },
+        { "[2001:db8::1]:8080", AF_INET6, "2001:db8::1", 8080 },
+        { "[::ffff:10.0.0.1]:80", AF_INET6, "10.0.0.1", 80 },
+        { "1.2.3.4:0080", AF_INET, "1.2.3.4", 80 },
+        { "1.2.3.4:0", 0, NULL, 0 },
+        { "1.2.3.4:65536", 0, NULL, 0 },
+        { "1.2.3.4:99999999999", 0, NULL, 0 },
+        { "1.2.3.4:", 0, NULL, 0 },
+        { "1.2.3.4", 0, NULL, 0 },
+        { "1.2.3.4:80x", 0, NULL, 0 },
+        { "1.2.3.4:-80", 0, NULL, 0 },
+        { "1.2.3.4:+80", 0, NULL, 0 },
+        { "1.2.3.4: 80", 0, NULL, 0 },
+        { " 1.2.3.4:80", 0, NULL, 0 },
+        { "1.2.3:80", 0, NULL, 0 },
+        { "1.2.3.256:80", 0, NULL, 0 },
+        { "01.2.3.4:80", 0, NULL, 0 },
+        { "localhost:80", 0, NULL, 0 },
+        { ":80", 0, NULL, 0 },
+        { "::1:80", 0, NULL, 0 },
+        { "[::1]", 0, NULL, 0 },
+        { "[::1]80", 0, NULL, 0 },
+        { "[::1]:", 0, NULL, 0 },
+        { "[]:80", 0, NULL, 0 },
+        { "[1.2.3.4]:80", 0, NULL, 0 },
+        { "[fe80::1%eth0]:80", 0, NULL, 0 },
+        { "[::1:80", 0, NULL, 0 },
+        { "[[::1]]:80", 0, NULL, 0 },
+        { "[0000:0000:0000:0000:0000:0000:0000:0000:0000]:80", 0, NULL, 0 },
+        { "", 0, NULL, 0 },
+    };
+
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = 0;
+        char buf[CIDR_STRLEN];
+        int ret = config_parse_sockaddr(cases[i].text, &ss, &len);
+
+        if (cases[i].family == 0) {
+            cr_expect_eq(ret, -1, "'%s' accepted", cases[i].text);
+            continue;
+        }
+        cr_assert_eq(ret, 0, "'%s' refused", cases[i].text);
+        cr_expect_eq(ss.ss_family, cases[i].family, "'%s'", cases[i].text);
+        cidr_addr_str((struct sockaddr *)&ss, buf, sizeof(buf));
+        cr_expect_str_eq(buf, cases[i].addr, "'%s'", cases[i].text);
+        if (cases[i].family == AF_INET) {
+            cr_expect_eq(len, sizeof(struct sockaddr_in));
+            cr_expect_eq(ntohs(((struct sockaddr_in *)&ss)->sin_port), cases[i].port);
+        } else {
+            cr_expect_eq(len, sizeof(struct sockaddr_in6));
+            cr_expect_eq(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), cases[i].port);
+        }
+    }
+    cr_expect_eq(config_parse_sockaddr(NULL, &(struct sockaddr_storage){0}, &(socklen_t){0}), -1);
+}
