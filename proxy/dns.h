@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "loop.h"
+#include "../common/loop.h"
 
 #define DNS_MAX_ADDRS       8      /* addresses kept per name */
 #define DNS_MAX_NAME        255    /* longest host name accepted */

@@ -17,7 +17,7 @@
 #include "../policy/config.h"
 #include "accesslog.h"
 #include "dns.h"
-#include "loop.h"
+#include "../common/loop.h"
 
 /* A configuration shared by reference: the main thread publishes a new one
  * on reload; requests in flight keep the one they started with. */

@@ -1,5 +1,5 @@
 /*
- * proxy/loop.h: a small epoll event loop with millisecond timers, one per
+ * common/loop.h: a small epoll event loop with millisecond timers, one per
  * worker thread (never shared between threads). Objects embed a loop_io_t per
  * file descriptor and a loop_timer_t per timeout; the loop stores pointers to
  * them, so an object must stop its I/O and timers before it is freed, and
@@ -7,8 +7,8 @@
  * batch to it: free from a loop_defer() callback, which runs after the batch.
  * It does no I/O itself besides epoll_wait and knows nothing of HTTP.
  */
-#ifndef MUS_PROXY_LOOP_H
-#define MUS_PROXY_LOOP_H
+#ifndef MUS_COMMON_LOOP_H
+#define MUS_COMMON_LOOP_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * proxy/loop.c: the epoll loop (see loop.h). Level-triggered epoll; timers in
+ * common/loop.c: the epoll loop (see loop.h). Level-triggered epoll; timers in
  * a binary min-heap of pointers to the caller's loop_timer_t; deferred
  * callbacks in a growable array run after each batch. Not thread-safe: one
  * loop per thread.
