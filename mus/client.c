@@ -1,0 +1,1 @@
+/* mus/client.c: being written */

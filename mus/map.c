@@ -1,0 +1,1 @@
+/* mus/map.c: being written */

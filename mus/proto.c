@@ -1,0 +1,1 @@
+/* mus/proto.c: being written */
