@@ -892,7 +892,8 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     c->req_body.kind = req->meth == HTTP_M_CONNECT ? HTTP_BODY_NONE : req->framing.body;
     c->req_body.remaining = req->framing.content_length;
     http_chunked_init(&c->req_body.chunk);
-    c->req_body.done = c->req_body.kind == HTTP_BODY_NONE;
+    c->req_body.done = c->req_body.kind == HTTP_BODY_NONE ||
+                       (c->req_body.kind == HTTP_BODY_LENGTH && c->req_body.remaining == 0);
     c->req_body.scan = c->cin.start;
     if (req->meth != HTTP_M_CONNECT && build_upstream_head(c, req) < 0) {
         conn_error(c, 500, "NONE_NONE", "Out of memory.");
@@ -1350,7 +1351,9 @@ pump_response(conn_t *c)
                     c->resp_body.remaining = resp.framing.content_length;
                     http_chunked_init(&c->resp_body.chunk);
                     c->resp_body.decode = resp.framing.body == HTTP_BODY_CHUNKED && c->version_minor == 0;
-                    c->resp_body.done = resp.framing.body == HTTP_BODY_NONE;
+                    c->resp_body.done = resp.framing.body == HTTP_BODY_NONE ||
+                                        (resp.framing.body == HTTP_BODY_LENGTH &&
+                                         resp.framing.content_length == 0);
                     c->resp_body.scan = c->uin.start;
                     c->resp_keepalive = resp.framing.keep_alive &&
                                         resp.framing.body != HTTP_BODY_UNTIL_CLOSE;
