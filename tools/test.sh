@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# tools/test.sh: installs what is missing, then builds and runs the whole test
+# suite: the Criterion unit and integration tests in a normal build and in an
+# ASan+UBSan build, each libFuzzer target briefly over its corpus (clang), and
+# the end-to-end scripts in tests/e2e. Ends with "N passed, N failed" and exits
+# non-zero if anything failed. FUZZ_SECONDS (default 20) sets the fuzz time.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+bash tools/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0 failed=0 skipped=0
+failures=()
+note() { printf '== %s\n' "$*"; }
+pass() { passed=$((passed + 1)); printf 'PASS %s\n' "$1"; }
+fail() { failed=$((failed + 1)); failures+=("$1"); printf 'FAIL %s\n' "$1"; }
+
+# meson_suite DIR LABEL [setup args...]: configure, build, run meson test and
+# count the individual test cases it reports.
+meson_suite() {
+  local dir=$1 label=$2; shift 2
+  note "build $label ($dir)"
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; fail "$label: meson setup"; return; }
+  fi
+  if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+    tail -50 "$dir.build.log"; fail "$label: build"; return
+  fi
+  note "test $label"
+  meson test -C "$dir" --print-errorlogs --num-processes 1 >"$dir.test.log" 2>&1
+  local rc=$?
+  cat "$dir.test.log" | grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout|Expected Fail|Unexpected Pass):' || true
+  # count Criterion test cases from the JSON log: one line per meson test
+  local counts
+  counts=$(python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys, re
+ok = bad = 0
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    out = (t.get("stdout") or "") + (t.get("stderr") or "")
+    m = re.search(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)", out)
+    if m and t["result"] in ("OK", "FAIL", "ERROR", "TIMEOUT"):
+        ok += int(m.group(2)); bad += int(m.group(3)) + int(m.group(4))
+        if t["result"] != "OK" and int(m.group(3)) + int(m.group(4)) == 0:
+            bad += 1
+    elif t["result"] == "OK":
+        ok += 1
+    elif t["result"] != "SKIP":
+        bad += 1
+print(ok, bad)
+PY
+)
+  local ok=${counts% *} bad=${counts#* }
+  passed=$((passed + ok)); failed=$((failed + bad))
+  printf '%s: %s test cases passed, %s failed\n' "$label" "$ok" "$bad"
+  if [ "$rc" -ne 0 ]; then
+    failures+=("$label (see $dir/meson-logs/testlog.txt)")
+    [ "$bad" -gt 0 ] || { failed=$((failed + 1)); }
+  fi
+}
+
+meson_suite build "debug build"
+meson_suite build-asan "ASan+UBSan build" -Db_sanitize=address,undefined -Db_lundef=false
+
+# libFuzzer targets, each run briefly on a scratch copy of its corpus
+note "fuzz targets (${FUZZ_SECONDS}s each)"
+if [ ! -f build-fuzz/build.ninja ]; then
+  CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined \
+    -Db_lundef=false >build-fuzz.setup.log 2>&1 || { cat build-fuzz.setup.log; fail "fuzz: meson setup"; }
+fi
+if [ -f build-fuzz/build.ninja ] && ninja -C build-fuzz >build-fuzz.build.log 2>&1; then
+  for target in build-fuzz/tests/fuzz/fuzz-*; do
+    [ -x "$target" ] || continue
+    name=$(basename "$target"); corpus=${name#fuzz-}; corpus=${corpus//-/_}
+    scratch=$(mktemp -d)
+    dict=(); [ -f "tests/fuzz/${corpus%%_*}.dict" ] && dict=(-dict="tests/fuzz/${corpus%%_*}.dict")
+    if "$target" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 "${dict[@]}" \
+         -artifact_prefix="$scratch/" "$scratch" "tests/fuzz/corpus/$corpus" >"$scratch/log" 2>&1; then
+      pass "fuzz $name ($(grep -c . <(ls "$scratch") ) files, $(grep -o 'stat::number_of_executed_units: [0-9]*' "$scratch/log" | awk '{print $2}') runs)"
+    else
+      tail -30 "$scratch/log"; fail "fuzz $name"
+    fi
+    rm -rf "$scratch"
+  done
+else
+  tail -30 build-fuzz.build.log 2>/dev/null; fail "fuzz: build"
+fi
+
+# end-to-end scripts: exit 0 pass, 77 skip (with a reason), anything else fail
+note "end-to-end tests"
+for t in tests/e2e/*.sh; do
+  [ -f "$t" ] || continue
+  MUSPROXY_BIN="$top/build/musproxy" ORIGIN_BIN="$top/build/tests/mp-origin" \
+    timeout 600 bash "$t" >"build/$(basename "$t").log" 2>&1
+  rc=$?
+  sed 's/^/    /' "build/$(basename "$t").log" | tail -40
+  case $rc in
+    0) pass "e2e $(basename "$t")" ;;
+    77) skipped=$((skipped + 1)); printf 'SKIP %s: %s\n' "$t" "$(tail -1 "build/$(basename "$t").log")" ;;
+    *) fail "e2e $(basename "$t") (exit $rc)" ;;
+  esac
+done
+
+echo
+for f in "${failures[@]}"; do echo "failed: $f"; done
+[ "$skipped" -eq 0 ] || echo "$skipped skipped"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
