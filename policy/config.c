@@ -672,6 +672,239 @@ h_log_level(struct loader *ld, const struct key_def *def, void *base)
     return 0;
 }
 
+/* ---- the mus section ---- */
+
+/* A path or name stored in a char array of def->count_offset bytes (for
+ * strings, count_offset holds the size of the field). Control characters
+ * are refused. "off" and "" store "" when def->sub is not NULL (optional). */
+static int
+h_string(struct loader *ld, const struct key_def *def, void *base)
+{
+    char *field = (char *)base + def->offset;
+    size_t cap = def->count_offset, len;
+    const char *text;
+    char what[64];
+
+    snprintf(what, sizeof(what), "'%s'", def->name);
+    if (get_scalar(ld, what, &text) < 0)
+        return -1;
+    if (is_null(&ld->ev))
+        return fail(ld, ld->ev.start_mark, "'%s' needs a value", def->name);
+    len = strlen(text);
+    if (len >= cap)
+        return fail(ld, ld->ev.start_mark, "'%s' is too long (at most %zu bytes)", def->name,
+                    cap - 1);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+            return fail(ld, ld->ev.start_mark, "'%s' contains a control character", def->name);
+    memcpy(field, text, len + 1);
+    return 0;
+}
+
+/* A name: 1..size-1 letters, digits, '-', '.', '_' (goes into logs and status). */
+static int
+h_name(struct loader *ld, const struct key_def *def, void *base)
+{
+    char *field = (char *)base + def->offset;
+    char q[SHOW_LEN];
+
+    if (h_string(ld, def, base) < 0)
+        return -1;
+    for (const char *p = field; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_'))
+            return fail(ld, ld->ev.start_mark,
+                        "invalid %s '%s' (letters, digits, '-', '.' or '_')", def->name,
+                        show(q, field));
+    }
+    if (field[0] == '\0')
+        return fail(ld, ld->ev.start_mark, "'%s' must not be empty", def->name);
+    return 0;
+}
+
+static int
+h_remote_users(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_mus_t *m = base;
+    const char *text;
+    char q[SHOW_LEN];
+
+    (void)def;
+    if (get_scalar(ld, "'remote_users'", &text) < 0)
+        return -1;
+    if (strcmp(text, "headend") == 0)
+        m->remote_users = CONFIG_REMOTE_HEADEND;
+    else if (strcmp(text, "ip_ranges") == 0)
+        m->remote_users = CONFIG_REMOTE_IP_RANGES;
+    else
+        return fail(ld, ld->ev.start_mark,
+                    "invalid remote_users '%s' (use headend or ip_ranges)", show(q, text));
+    return 0;
+}
+
+/* A duration that may be 0 ("0", "0s"): grace. */
+static int
+h_duration0(struct loader *ld, const struct key_def *def, void *base)
+{
+    const char *text;
+
+    if (ld->ev.type == YAML_SCALAR_EVENT) {
+        text = (const char *)ld->ev.data.scalar.value;
+        if (strcmp(text, "0") == 0 || strcmp(text, "0s") == 0 || strcmp(text, "0ms") == 0 ||
+            strcmp(text, "0m") == 0) {
+            *(uint32_t *)(void *)((char *)base + def->offset) = 0;
+            return 0;
+        }
+    }
+    return h_duration(ld, def, base);
+}
+
+static int
+h_control_socket(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_mus_t *m = base;
+
+    if (h_string(ld, def, base) < 0)
+        return -1;
+    if (strcmp(m->control_socket, "off") == 0)
+        m->control_socket[0] = '\0';
+    return 0;
+}
+
+static int
+h_pin(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_headend_t *h = base;
+    char q[SHOW_LEN];
+
+    if (h_string(ld, def, base) < 0)
+        return -1;
+    if (strlen(h->pin_sha256) != 64)
+        goto bad;
+    for (char *p = h->pin_sha256; *p; p++) {
+        if (*p >= 'A' && *p <= 'F')
+            *p = (char)(*p + 32);
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            goto bad;
+    }
+    return 0;
+bad:
+    return fail(ld, ld->ev.start_mark,
+                "invalid pin_sha256 '%s' (64 hex digits: SHA-256 of the certificate's public key)",
+                show(q, h->pin_sha256));
+}
+
+static int
+item_headend_addr(struct loader *ld, const struct key_def *def, void *base, size_t i)
+{
+    config_headend_t *h = base;
+    const char *text;
+    char q[SHOW_LEN];
+
+    (void)def;
+    if (get_scalar(ld, "'addresses' entry", &text) < 0)
+        return -1;
+    if (strlen(text) >= sizeof(h->addr_text[i]) ||
+        config_parse_sockaddr(text, &h->addrs[i], &h->addr_lens[i]) < 0)
+        return fail(ld, ld->ev.start_mark,
+                    "invalid headend address '%s' (use 192.0.2.1:11999 or [2001:db8::1]:11999)",
+                    show(q, text));
+    memcpy(h->addr_text[i], text, strlen(text) + 1);
+    h->n_addrs = i + 1;
+    return 0;
+}
+
+static int
+h_headend_addrs(struct loader *ld, const struct key_def *def, void *base)
+{
+    ((config_headend_t *)base)->n_addrs = 0;
+    return parse_list(ld, def, base, CONFIG_MAX_HEADEND_ADDRS, item_headend_addr);
+}
+
+enum {
+    HE_KEY_NAME = 0, HE_KEY_ADDRESSES, HE_KEY_CA, HE_KEY_PIN, HE_KEY_CERT_NAME, HE_KEY_PASSWORD,
+};
+#define HE_STR(name, fn) { #name, fn, offsetof(config_headend_t, name), \
+                           sizeof(((config_headend_t *)0)->name), NULL }
+static const struct key_def headend_keys[] = {
+    [HE_KEY_NAME] = HE_STR(name, h_name),
+    [HE_KEY_ADDRESSES] = { "addresses", h_headend_addrs, 0, 0, NULL },
+    [HE_KEY_CA] = HE_STR(ca, h_string),
+    [HE_KEY_PIN] = HE_STR(pin_sha256, h_pin),
+    [HE_KEY_CERT_NAME] = HE_STR(cert_name, h_string),
+    [HE_KEY_PASSWORD] = HE_STR(password_file, h_string),
+};
+#undef HE_STR
+static const struct section headend_section = {
+    "in a mus.headends entry", headend_keys, sizeof(headend_keys) / sizeof(headend_keys[0]),
+};
+
+static int
+item_headend(struct loader *ld, const struct key_def *def, void *base, size_t i)
+{
+    config_mus_t *m = base;
+    config_headend_t *h = &m->headends[i];
+    yaml_mark_t start = ld->ev.start_mark;
+    uint64_t seen;
+
+    (void)def;
+    memset(h, 0, sizeof(*h));
+    if (ld->ev.type != YAML_MAPPING_START_EVENT)
+        return fail(ld, start, "'headends' entries must be mappings, got %s", kind_name(&ld->ev));
+    if (parse_mapping(ld, &headend_section, h, &seen) < 0)
+        return -1;
+    if (!(seen & (UINT64_C(1) << HE_KEY_NAME)))
+        return fail(ld, start, "headend entry has no 'name'");
+    if (!(seen & (UINT64_C(1) << HE_KEY_ADDRESSES)) || h->n_addrs == 0)
+        return fail(ld, start, "headend '%s' has no 'addresses'", h->name);
+    if (!(seen & (UINT64_C(1) << HE_KEY_PASSWORD)))
+        return fail(ld, start, "headend '%s' has no 'password_file'", h->name);
+    if (!!(seen & (UINT64_C(1) << HE_KEY_CA)) == !!(seen & (UINT64_C(1) << HE_KEY_PIN)))
+        return fail(ld, start,
+                    "headend '%s' needs exactly one of 'ca' (a CA file) or 'pin_sha256'",
+                    h->name);
+    if (h->cert_name[0] == '\0') {
+        /* the host part of the first address */
+        const char *t = h->addr_text[0];
+        const char *end = t[0] == '[' ? strchr(t, ']') : strrchr(t, ':');
+        size_t off = t[0] == '[' ? 1 : 0;
+        size_t n = (size_t)(end - t) - off;
+        memcpy(h->cert_name, t + off, n);
+        h->cert_name[n] = '\0';
+    }
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(m->headends[j].name, h->name) == 0)
+            return fail(ld, start, "duplicate headend name '%s'", h->name);
+    m->n_headends = i + 1;
+    return 0;
+}
+
+static int
+h_headends(struct loader *ld, const struct key_def *def, void *base)
+{
+    ((config_mus_t *)base)->n_headends = 0;
+    return parse_list(ld, def, base, CONFIG_MAX_HEADENDS, item_headend);
+}
+
+#define MUS_STR(name, fn) { #name, fn, offsetof(config_mus_t, name), \
+                            sizeof(((config_mus_t *)0)->name), NULL }
+static const struct key_def mus_keys[] = {
+    { "remote_users", h_remote_users, 0, 0, NULL },
+    { "vpn_pools", h_cidr_list, offsetof(config_mus_t, vpn_pools),
+      offsetof(config_mus_t, n_vpn_pools), NULL },
+    MUS_STR(probe_host, h_name),
+    { "reconnect_interval", h_duration, offsetof(config_mus_t, reconnect_interval), 0, NULL },
+    { "grace", h_duration0, offsetof(config_mus_t, grace), 0, NULL },
+    MUS_STR(client_id, h_name),
+    MUS_STR(control_socket, h_control_socket),
+    { "headends", h_headends, 0, 0, NULL },
+};
+#undef MUS_STR
+static const struct section mus_section = {
+    "in mus", mus_keys, sizeof(mus_keys) / sizeof(mus_keys[0]),
+};
+
 /* ---- the schema ---- */
 
 #define TIMEOUT(name) { #name, h_duration, offsetof(config_timeouts_t, name), 0, NULL }
@@ -700,10 +933,11 @@ static const struct section proxy_section = {
     "in proxy", proxy_keys, sizeof(proxy_keys) / sizeof(proxy_keys[0]),
 };
 
-/* Later: mus, identity_profiles, access_policies. */
+/* Later: identity_profiles, access_policies. */
 static const struct key_def top_keys[] = {
     { "proxy", h_section, 0, 0, &proxy_section },
     { "log_level", h_log_level, 0, 0, NULL },
+    { "mus", h_section, offsetof(config_t, mus), 0, &mus_section },
 };
 static const struct section top_section = {
     "at top level", top_keys, sizeof(top_keys) / sizeof(top_keys[0]),
@@ -746,6 +980,12 @@ set_defaults(config_t *cfg)
     snprintf(cfg->access_log, sizeof(cfg->access_log), "var/access.log");
     snprintf(cfg->visible_hostname, sizeof(cfg->visible_hostname), "musproxy");
     cfg->log_level = LOG_LVL_INFO;
+    cfg->mus.remote_users = CONFIG_REMOTE_HEADEND;
+    snprintf(cfg->mus.probe_host, sizeof(cfg->mus.probe_host), "mus.cisco.com");
+    cfg->mus.reconnect_interval = 60000;
+    cfg->mus.grace = 300000;
+    snprintf(cfg->mus.client_id, sizeof(cfg->mus.client_id), "musproxy");
+    snprintf(cfg->mus.control_socket, sizeof(cfg->mus.control_socket), "var/musproxy.sock");
     return 0;
 }
 

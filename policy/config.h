@@ -46,6 +46,39 @@ typedef struct config_timeouts {      /* all in milliseconds, > 0 */
     uint32_t dns;          /* resolver answer */
 } config_timeouts_t;
 
+#define CONFIG_MAX_HEADENDS       32
+#define CONFIG_MAX_HEADEND_ADDRS  4
+
+typedef struct config_headend {
+    char name[64];                    /* unique, letters/digits/-/_/. */
+    size_t n_addrs;                   /* active first, then standbys */
+    char addr_text[CONFIG_MAX_HEADEND_ADDRS][64];
+    struct sockaddr_storage addrs[CONFIG_MAX_HEADEND_ADDRS];
+    socklen_t addr_lens[CONFIG_MAX_HEADEND_ADDRS];
+    char ca[4096];                    /* CA file, or "" when pin_sha256 is used */
+    char pin_sha256[65];              /* lowercase hex SHA-256 of the SPKI, or "" */
+    char cert_name[256];              /* expected name/IP; default: first address's host */
+    char password_file[4096];         /* the shared secret lives there, never here */
+} config_headend_t;
+
+enum config_remote_source {
+    CONFIG_REMOTE_HEADEND = 0,        /* remote = mapped by a headend (MUS) */
+    CONFIG_REMOTE_IP_RANGES,          /* remote = inside vpn_pools, no headend */
+};
+
+typedef struct config_mus {
+    enum config_remote_source remote_users;
+    cidr_t vpn_pools[CONFIG_MAX_CIDRS];
+    size_t n_vpn_pools;
+    char probe_host[256];             /* answered by the proxy itself */
+    uint32_t reconnect_interval;      /* ms, > 0 */
+    uint32_t grace;                   /* ms, 0 = drop a lost headend's entries at once */
+    char client_id[64];               /* our name towards the headends */
+    char control_socket[108];         /* musctl talks to us here; "" = off */
+    config_headend_t headends[CONFIG_MAX_HEADENDS];
+    size_t n_headends;
+} config_mus_t;
+
 typedef struct config {
     char path[4096];                  /* the file it was loaded from */
 
@@ -64,6 +97,8 @@ typedef struct config {
     char access_log[4096];            /* "" = off */
     char visible_hostname[256];       /* used in Via and error pages */
     int log_level;                    /* enum log_level */
+
+    config_mus_t mus;
 } config_t;
 
 /*
@@ -83,9 +118,23 @@ typedef struct config {
  *     access_log: var/access.log     # "" or "off" disables
  *     visible_hostname: musproxy
  *   log_level: info                  # error | warn | info | debug
+ *   mus:
+ *     remote_users: headend          # or ip_ranges
+ *     vpn_pools: []                  # CIDRs of the VPN address pools
+ *     probe_host: mus.cisco.com
+ *     reconnect_interval: 60s
+ *     grace: 5m                      # 0 drops a lost headend's entries at once
+ *     client_id: musproxy
+ *     control_socket: var/musproxy.sock   # "" or off disables
+ *     headends:                      # none by default
+ *       - name: asa-1
+ *         addresses: ["192.0.2.1:11999", "192.0.2.2:11999"]   # numeric; active, standby
+ *         ca: etc/headend-ca.pem     # or pin_sha256: <64 hex digits>
+ *         cert_name: 192.0.2.1       # default: the first address's host
+ *         password_file: etc/headend.secret
  *
- * Sections other issues will fill (mus, identity_profiles, access_policies)
- * are rejected as unknown until they exist.
+ * Sections other issues will fill (identity_profiles, access_policies) are
+ * rejected as unknown until they exist.
  */
 config_t *config_load(const char *path, char *err, size_t errlen);
 

@@ -259,10 +259,41 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
     /* unknown keys, at each level */
-    { "mus:\n  probe_host: mus.cisco.com\n",
-      "t.yaml:1:1: unknown key 'mus' at top level (expected one of: proxy, log_level)" },
+    { "muss:\n  probe_host: mus.cisco.com\n",
+      "t.yaml:1:1: unknown key 'muss' at top level (expected one of: proxy, log_level, mus)" },
     { "log_level: info\nidentity_profiles: []\n",
-      "t.yaml:2:1: unknown key 'identity_profiles' at top level (expected one of: proxy, log_level)" },
+      "t.yaml:2:1: unknown key 'identity_profiles' at top level (expected one of: proxy, log_level, mus)" },
+    /* the mus section */
+    { "mus:\n  probe: x\n",
+      "t.yaml:2:3: unknown key 'probe' in mus (expected one of: remote_users, vpn_pools, "
+      "probe_host, reconnect_interval, grace, client_id, control_socket, headends)" },
+    { "mus:\n  remote_users: radius\n",
+      "t.yaml:2:17: invalid remote_users 'radius' (use headend or ip_ranges)" },
+    { "mus:\n  vpn_pools: [10.10.10.0/33]\n",
+      "t.yaml:2:15: 'vpn_pools' entry '10.10.10.0/33' " CIDR_HINT },
+    { "mus:\n  probe_host: \"mus cisco\"\n",
+      "t.yaml:2:15: invalid probe_host 'mus cisco' (letters, digits, '-', '.' or '_')" },
+    { "mus:\n  reconnect_interval: 0\n",
+      "t.yaml:2:23: invalid duration '0' (use ms, s, m or h)" },
+    { "mus:\n  grace: -1\n",
+      "t.yaml:2:10: invalid duration '-1' (use ms, s, m or h)" },
+    { "mus:\n  headends: [asa]\n",
+      "t.yaml:2:14: 'headends' entries must be mappings, got a scalar" },
+    { "mus:\n  headends:\n    - { addresses: [\"127.0.0.1:11999\"] }\n",
+      "t.yaml:3:7: headend entry has no 'name'" },
+    { "mus:\n  headends:\n    - { name: a, password_file: p, ca: c }\n",
+      "t.yaml:3:7: headend 'a' has no 'addresses'" },
+    { "mus:\n  headends:\n    - { name: a, addresses: [\"127.0.0.1:11999\"], ca: c }\n",
+      "t.yaml:3:7: headend 'a' has no 'password_file'" },
+    { "mus:\n  headends:\n    - { name: a, addresses: [\"127.0.0.1:11999\"], password_file: p }\n",
+      "t.yaml:3:7: headend 'a' needs exactly one of 'ca' (a CA file) or 'pin_sha256'" },
+    { "mus:\n  headends:\n    - { name: a, addresses: [\"host:11999\"], password_file: p, ca: c }\n",
+      "t.yaml:3:30: invalid headend address 'host:11999' (use 192.0.2.1:11999 or [2001:db8::1]:11999)" },
+    { "mus:\n  headends:\n    - { name: a, addresses: [\"127.0.0.1:1\"], password_file: p, pin_sha256: abc }\n",
+      "t.yaml:3:76: invalid pin_sha256 'abc' (64 hex digits: SHA-256 of the certificate's public key)" },
+    { "mus:\n  headends:\n    - { name: a, addresses: [\"127.0.0.1:1\"], password_file: p, ca: c }\n"
+      "    - { name: a, addresses: [\"127.0.0.1:2\"], password_file: p, ca: c }\n",
+      "t.yaml:4:7: duplicate headend name 'a'" },
     { "proxy:\n  listn: [\"127.0.0.1:3128\"]\n",
       "t.yaml:2:3: unknown key 'listn' in proxy " PROXY_KEYS },
     { "proxy:\n  timeouts:\n    heder: 1s\n",
@@ -271,7 +302,7 @@ static const struct bad_case bad_cases[] = {
     { "proxy:\n  listen:\n    - { address: \"127.0.0.1:3128\", mod: explicit }\n",
       "t.yaml:3:36: unknown key 'mod' in a proxy.listen entry (expected one of: address, mode)" },
     { "Proxy: {}\n",
-      "t.yaml:1:1: unknown key 'Proxy' at top level (expected one of: proxy, log_level)" },
+      "t.yaml:1:1: unknown key 'Proxy' at top level (expected one of: proxy, log_level, mus)" },
     { "? [a, b]\n: 1\n", "t.yaml:1:3: keys at top level must be scalars, got a list" },
     /* wrong node types */
     { "proxy:\n  clients: 10.0.0.0/8\n", "t.yaml:2:12: 'clients' must be a list, got a scalar" },
@@ -394,8 +425,62 @@ static const struct bad_case bad_cases[] = {
     /* a long value is cut in the message */
     { "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk: 1\n",
       "t.yaml:1:1: unknown key 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...' "
-      "at top level (expected one of: proxy, log_level)" },
+      "at top level (expected one of: proxy, log_level, mus)" },
 };
+
+Test(config, mus_section)
+{
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str(
+        "mus:\n"
+        "  remote_users: ip_ranges\n"
+        "  vpn_pools: [10.10.10.0/24, \"fd00:10::/64\"]\n"
+        "  probe_host: probe.example\n"
+        "  reconnect_interval: 2s\n"
+        "  grace: 0\n"
+        "  client_id: proxy-a\n"
+        "  control_socket: off\n"
+        "  headends:\n"
+        "    - name: asa-1\n"
+        "      addresses: [\"127.0.0.1:11999\", \"[::1]:11998\"]\n"
+        "      ca: /etc/ca.pem\n"
+        "      password_file: /etc/secret\n"
+        "    - name: asa-2\n"
+        "      addresses: [\"192.0.2.7:11999\"]\n"
+        "      pin_sha256: 0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\n"
+        "      cert_name: headend.example\n"
+        "      password_file: s2\n", err);
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_eq(cfg->mus.remote_users, CONFIG_REMOTE_IP_RANGES);
+    cr_expect_eq(cfg->mus.n_vpn_pools, 2);
+    cr_expect_str_eq(cfg->mus.probe_host, "probe.example");
+    cr_expect_eq(cfg->mus.reconnect_interval, 2000);
+    cr_expect_eq(cfg->mus.grace, 0);
+    cr_expect_str_eq(cfg->mus.client_id, "proxy-a");
+    cr_expect_str_eq(cfg->mus.control_socket, "");
+    cr_assert_eq(cfg->mus.n_headends, 2);
+    cr_expect_str_eq(cfg->mus.headends[0].name, "asa-1");
+    cr_expect_eq(cfg->mus.headends[0].n_addrs, 2);
+    cr_expect_str_eq(cfg->mus.headends[0].addr_text[1], "[::1]:11998");
+    cr_expect_str_eq(cfg->mus.headends[0].cert_name, "127.0.0.1", "default: first address's host");
+    cr_expect_str_eq(cfg->mus.headends[0].ca, "/etc/ca.pem");
+    cr_expect_str_eq(cfg->mus.headends[0].password_file, "/etc/secret");
+    cr_expect_str_eq(cfg->mus.headends[1].pin_sha256,
+                     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    cr_expect_str_eq(cfg->mus.headends[1].cert_name, "headend.example");
+    config_free(cfg);
+
+    cfg = load_str("log_level: info\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_eq(cfg->mus.remote_users, CONFIG_REMOTE_HEADEND);
+    cr_expect_str_eq(cfg->mus.probe_host, "mus.cisco.com");
+    cr_expect_eq(cfg->mus.reconnect_interval, 60000);
+    cr_expect_eq(cfg->mus.grace, 300000);
+    cr_expect_eq(cfg->mus.n_headends, 0);
+    cr_expect_str_eq(cfg->mus.control_socket, "var/musproxy.sock");
+    config_free(cfg);
+}
 
 Test(config, broken_files_exact_messages)
 {
