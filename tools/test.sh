@@ -8,6 +8,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+# Criterion's runner leaks a little at exit; everything else must be leak-free.
+export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 bash tools/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 
 passed=0 failed=0 skipped=0
@@ -71,11 +74,11 @@ if [ ! -f build-fuzz/build.ninja ]; then
 fi
 if [ -f build-fuzz/build.ninja ] && ninja -C build-fuzz >build-fuzz.build.log 2>&1; then
   for target in build-fuzz/tests/fuzz/fuzz-*; do
-    [ -x "$target" ] || continue
+    [ -f "$target" ] && [ -x "$target" ] || continue
     name=$(basename "$target"); corpus=${name#fuzz-}; corpus=${corpus//-/_}
     scratch=$(mktemp -d)
     dict=(); [ -f "tests/fuzz/${corpus%%_*}.dict" ] && dict=(-dict="tests/fuzz/${corpus%%_*}.dict")
-    if "$target" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 "${dict[@]}" \
+    if "$target" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
          -artifact_prefix="$scratch/" "$scratch" "tests/fuzz/corpus/$corpus" >"$scratch/log" 2>&1; then
       pass "fuzz $name ($(grep -c . <(ls "$scratch") ) files, $(grep -o 'stat::number_of_executed_units: [0-9]*' "$scratch/log" | awk '{print $2}') runs)"
     else
