@@ -28,6 +28,8 @@ struct loop {
     uint32_t heap_len, heap_cap;
     loop_deferred_t *defer;
     size_t defer_len, defer_cap;
+    loop_hook_cb before_wait, after_wait;
+    void *hook_arg;
     struct epoll_event events[LOOP_MAX_EVENTS];
 };
 
@@ -244,6 +246,14 @@ loop_timer_set(loop_t *loop, loop_timer_t *t, uint32_t ms)
     loop_timer_set_at(loop, t, loop->now + ms);
 }
 
+void
+loop_set_wait_hooks(loop_t *loop, loop_hook_cb before, loop_hook_cb after, void *arg)
+{
+    loop->before_wait = before;
+    loop->after_wait = after;
+    loop->hook_arg = arg;
+}
+
 unsigned
 loop_timer_count(const loop_t *loop)
 {
@@ -303,7 +313,11 @@ loop_run_once(loop_t *loop, int max_wait_ms)
         if (timeout < 0 || wait < timeout)
             timeout = (int)wait;
     }
+    if (loop->before_wait)
+        loop->before_wait(loop->hook_arg);
     n = epoll_wait(loop->epfd, loop->events, LOOP_MAX_EVENTS, timeout);
+    if (loop->after_wait)
+        loop->after_wait(loop->hook_arg);
     loop->now = monotonic_ms();
     if (n < 0) {
         if (errno != EINTR)

@@ -75,6 +75,12 @@ void loop_update_time(loop_t *loop);
  * events dispatched, or -errno on an epoll failure other than EINTR. */
 int loop_run_once(loop_t *loop, int max_wait_ms);
 
+/* Hooks run right before and right after each epoll_wait (e.g. to tell a
+ * read-copy-update scheme that this thread holds no references while it
+ * sleeps). Either may be NULL. */
+typedef void (*loop_hook_cb)(void *arg);
+void loop_set_wait_hooks(loop_t *loop, loop_hook_cb before, loop_hook_cb after, void *arg);
+
 /* Number of armed timers (tests, diagnostics). */
 unsigned loop_timer_count(const loop_t *loop);
 
