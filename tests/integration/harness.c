@@ -209,19 +209,20 @@ int mp_config_write(const mp_config_t *c, const char *name, char *out)
     int n = snprintf(text, sizeof text,
                      "# musproxy integration test configuration\n"
                      "proxy:\n"
-                     "  listen: [ { address: \"127.0.0.1:%d\", mode: explicit } ]\n"
+                     "  listen: [ { address: \"127.0.0.1:%d\", mode: explicit }%s ]\n"
                      "  workers: %s\n"
                      "  clients: %s\n"
                      "  deny_destinations: %s\n"
                      "  connect_ports: %s\n"
-                     "  max_connections: 1000\n"
+                     "  max_connections: %s\n"
                      "  timeouts: { %s }\n"
                      "  access_log: %s\n"
                      "  visible_hostname: %s\n"
                      "%s"
                      "log_level: %s\n",
-                     c->listen_port, c->workers, c->clients, c->deny_destinations,
-                     c->connect_ports, c->timeouts, al, c->visible_hostname,
+                     c->listen_port, c->extra_listen ? c->extra_listen : "", c->workers,
+                     c->clients, c->deny_destinations, c->connect_ports,
+                     c->max_connections ? c->max_connections : "1000", c->timeouts, al, c->visible_hostname,
                      c->extra_proxy ? c->extra_proxy : "", c->log_level);
     if (n < 0 || (size_t)n >= sizeof text)
         return -1;

@@ -55,6 +55,8 @@ typedef struct mp_config {
     const char *visible_hostname;   /* "musproxy" */
     const char *log_level;          /* "debug" */
     const char *extra_proxy;        /* raw lines appended under proxy: (indented) */
+    const char *max_connections;    /* "1000" */
+    const char *extra_listen;       /* ", { address: ... }" appended to listen, or NULL */
 } mp_config_t;
 
 /* Fills the defaults above with short timeouts and a free listen port. */

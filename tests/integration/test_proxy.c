@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1296,4 +1299,163 @@ Test(proxy, idle_and_tunnel_idle_timeouts)
     cr_assert(closed, "idle tunnel not closed");
     cr_assert(el >= 700 && el <= 3000, "tunnel idle close after %lld ms, expected ~1000", el);
     close(fd);
+}
+
+/* ---------- listeners, connection limits, descriptor exhaustion ---------- */
+
+/* Seconds of CPU (user + system) pid has used, from /proc/pid/stat. */
+static double proc_cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    unsigned long utime = 0, stime = 0;
+    /* fields after the command: state(3) ... utime(14) stime(15) */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+Test(proxy, reload_changes_listeners)
+{
+    start_origin();
+    mp_config_t c;
+    mp_config_defaults(&c);
+    start_proxy(&c);
+    int old_port = g_pport;
+
+    int ka = mp_connect(old_port);
+    cr_assert_geq(ka, 0);
+    mp_reader_t *r = reader_new(ka);
+    cr_assert_eq(keepalive_get(ka, r, "/"), 200);
+
+    /* move the listener to a new port */
+    char path[MP_PATH_MAX];
+    int new_port = mp_free_port();
+    c.listen_port = new_port;
+    cr_assert_eq(mp_config_write(&c, "proxy.yaml", path), 0);
+    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
+    cr_assert_eq(mp_wait_port(new_port, 3000), 0, "the new listener did not open");
+    mp_sleep_ms(200);
+    int fd = mp_connect(old_port);
+    cr_assert_lt(fd, 0, "the old listener still accepts after the reload");
+    cr_assert_eq(keepalive_get(ka, r, "/status/203"), 203,
+                 "a connection accepted on the removed listener was dropped by the reload");
+    xfer_t x;
+    get_via(new_port, url_o((char[256]){0}, 256, "/size/10"), &x);
+    cr_assert_eq(x.status, 200, "request through the new listener failed");
+    xfer_reset(&x);
+    free(r);
+    close(ka);
+
+    /* a listener that cannot be bound: the reload is refused, the old one stays */
+    int busy = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(busy, (struct sockaddr *)&sin, sizeof sin), 0);
+    socklen_t sl = sizeof sin;
+    getsockname(busy, (struct sockaddr *)&sin, &sl);
+    cr_assert_eq(listen(busy, 4), 0);
+    char extra[128];
+    snprintf(extra, sizeof extra, ", { address: \"127.0.0.1:%d\", mode: explicit }",
+             ntohs(sin.sin_port));
+    c.extra_listen = extra;
+    cr_assert_eq(mp_config_write(&c, "proxy.yaml", path), 0);
+    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
+    mp_sleep_ms(500);
+    char *err = mp_proc_stderr(&g_proxy);
+    cr_assert(strstr(err, "reload rejected") != NULL && strstr(err, "cannot listen") != NULL,
+              "no rejection for an address in use:\n%s", err);
+    free(err);
+    get_via(new_port, url_o((char[256]){0}, 256, "/size/10"), &x);
+    cr_assert_eq(x.status, 200, "the running listener was lost by a rejected reload");
+    xfer_reset(&x);
+    close(busy);
+}
+
+Test(proxy, max_connections_pauses_accept)
+{
+    start_origin();
+    mp_config_t c;
+    mp_config_defaults(&c);
+    c.workers = "1";
+    c.max_connections = "4";
+    start_proxy(&c);
+
+    int fds[4];
+    mp_reader_t *rs[4];
+    for (int i = 0; i < 4; i++) {
+        fds[i] = mp_connect(g_pport);
+        cr_assert_geq(fds[i], 0);
+        rs[i] = reader_new(fds[i]);
+        cr_assert_eq(keepalive_get(fds[i], rs[i], "/"), 200, "connection %d not served", i);
+    }
+    /* the fifth connection waits in the kernel's backlog: no answer yet */
+    int extra = mp_connect(g_pport);
+    cr_assert_geq(extra, 0);
+    mp_send_str(extra, "GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    char buf[256];
+    cr_assert_eq(mp_recv_timeout(extra, buf, sizeof buf, 600), -2,
+                 "a connection beyond max_connections was served");
+    char *err = mp_proc_stderr(&g_proxy);
+    cr_assert(strstr(err, "accept paused") != NULL, "no log of the paused accept:\n%s", err);
+    free(err);
+    /* one leaves: the waiting one is accepted and answered */
+    close(fds[0]);
+    ssize_t n = mp_recv_timeout(extra, buf, sizeof buf - 1, 3000);
+    cr_assert_gt(n, 0, "the waiting connection was not served after one closed");
+    buf[n] = '\0';
+    cr_assert(strncmp(buf, "HTTP/1.1 502", 12) == 0, "unexpected answer: %s", buf);
+    close(extra);
+    for (int i = 1; i < 4; i++) {
+        free(rs[i]);
+        close(fds[i]);
+    }
+    free(rs[0]);
+}
+
+Test(proxy, emfile_pauses_instead_of_spinning, .timeout = 60)
+{
+    start_origin();
+    mp_config_t c;
+    mp_config_defaults(&c);
+    c.workers = "1";
+    char cfg[MP_PATH_MAX];
+    cr_assert_eq(mp_config_write(&c, "proxy.yaml", cfg), 0);
+    g_pport = c.listen_port;
+    /* 40 descriptors: a few for the daemon itself, then accept hits EMFILE */
+    char *argv[] = {"/usr/bin/prlimit", "--nofile=40:40", (char *)mp_musproxy_bin(), "-c", cfg, NULL};
+    cr_assert_eq(mp_proc_start(&g_proxy, "musproxy", argv, NULL), 0);
+    cr_assert_eq(mp_wait_port(g_pport, 5000), 0, "musproxy did not start under prlimit");
+
+    enum { N = 60 };
+    int fds[N];
+    for (int i = 0; i < N; i++)
+        fds[i] = mp_connect(g_pport);
+    mp_sleep_ms(300);
+    double before = proc_cpu_seconds(g_proxy.pid);
+    mp_sleep_ms(1000);
+    double after = proc_cpu_seconds(g_proxy.pid);
+    cr_assert_geq(before, 0);
+    cr_assert_lt(after - before, 0.3, "musproxy spun on EMFILE: %.2f s of CPU in 1 s",
+                 after - before);
+    char *err = mp_proc_stderr(&g_proxy);
+    cr_assert(strstr(err, "pausing accept") != NULL, "no EMFILE pause logged:\n%s", err);
+    free(err);
+    for (int i = 0; i < N; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    mp_sleep_ms(300);
+    cr_assert(mp_proc_alive(&g_proxy), "musproxy died on EMFILE");
+    xfer_t x;
+    get_via(g_pport, url_o((char[256]){0}, 256, "/size/10"), &x);
+    cr_assert_eq(x.status, 200, "not serving again after the descriptors were freed");
+    xfer_reset(&x);
 }
