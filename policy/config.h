@@ -79,6 +79,104 @@ typedef struct config_mus {
     size_t n_headends;
 } config_mus_t;
 
+/* ---- policies (identity profiles, access policies, categories) ---- */
+
+#define CONFIG_MAX_PROFILES        64
+#define CONFIG_MAX_POLICIES        64
+#define CONFIG_MAX_NAMES           64     /* users, groups, profiles ... in one list */
+#define CONFIG_MAX_CATEGORY_RULES  128    /* category -> action entries of one policy */
+#define CONFIG_MAX_CUSTOM_CATS     64
+#define CONFIG_MAX_FRIENDLY        128    /* friendly category names */
+#define CONFIG_MAX_TIME_RANGES     32
+#define CONFIG_NAME_LEN            64
+
+enum config_location { CONFIG_LOC_ANY = 0, CONFIG_LOC_REMOTE, CONFIG_LOC_LOCAL };
+enum config_mode_match { CONFIG_MATCH_ANY_MODE = 0, CONFIG_MATCH_EXPLICIT, CONFIG_MATCH_TRANSPARENT };
+enum config_auth { CONFIG_AUTH_NONE = 0, CONFIG_AUTH_BASIC };
+enum config_action { CONFIG_ACT_ALLOW = 0, CONFIG_ACT_BLOCK, CONFIG_ACT_MONITOR };
+
+/* Bits for identity types (mus/map.h enum mus_id_type: 1 << type). */
+#define CONFIG_TYPE_USER     (1u << 0)
+#define CONFIG_TYPE_MACHINE  (1u << 1)
+#define CONFIG_TYPE_DEVICE   (1u << 2)
+#define CONFIG_TYPE_ANY      0u          /* no restriction (also matches "no identity") */
+
+/* A list of names (users, groups, profiles, methods, categories). Heap
+ * storage: names[i] points into the config's string pool; config_free frees it. */
+typedef struct config_names {
+    size_t n;
+    char **names;
+} config_names_t;
+
+typedef struct config_profile {
+    char name[CONFIG_NAME_LEN];
+    enum config_location location;    /* default any */
+    cidr_t *subnets;                  /* NULL/0 = any */
+    size_t n_subnets;
+    uint16_t ports[CONFIG_MAX_PORTS]; /* proxy listening ports; 0 entries = any */
+    size_t n_ports;
+    enum config_mode_match mode;      /* default any */
+    char user_agent[1024];            /* PCRE2 pattern, "" = any (compiled by policy/) */
+    unsigned types;                   /* CONFIG_TYPE_* bits, 0 = any */
+    config_names_t users;             /* exact names, 0 = any */
+    config_names_t groups;            /* any of these groups, 0 = any */
+    enum config_auth auth;            /* basic: explicit-mode clients must authenticate */
+    bool refuse_unidentified;         /* refuse addresses inside vpn_pools with no identity */
+} config_profile_t;
+
+typedef struct config_time_range {
+    char name[CONFIG_NAME_LEN];
+    uint8_t days;                     /* bit 0 = Monday ... bit 6 = Sunday */
+    uint16_t from_min, to_min;        /* minutes since midnight, local time; from < to */
+} config_time_range_t;
+
+typedef struct config_category_rule {
+    char category[CONFIG_NAME_LEN];   /* friendly, list or custom category name */
+    enum config_action action;
+    int time_range;                   /* index into time_ranges, -1 = always */
+} config_category_rule_t;
+
+typedef struct config_policy {
+    char name[CONFIG_NAME_LEN];
+    config_names_t profiles;          /* empty = the default policy (must be last) */
+    config_category_rule_t rules[CONFIG_MAX_CATEGORY_RULES];
+    size_t n_rules;
+    enum config_action default_action;/* for anything no rule decides; default allow */
+    uint16_t connect_ports[CONFIG_MAX_PORTS]; /* 0 entries = proxy.connect_ports */
+    size_t n_connect_ports;
+    config_names_t methods;           /* allowed methods, 0 = any */
+} config_policy_t;
+
+typedef struct config_custom_category {
+    char name[CONFIG_NAME_LEN];
+    config_names_t domains;           /* a domain matches its subdomains */
+    config_names_t url_prefixes;      /* "http://host/path" prefixes */
+    config_names_t regexes;           /* PCRE2, matched against the full URL */
+} config_custom_category_t;
+
+typedef struct config_friendly {
+    char name[CONFIG_NAME_LEN];       /* e.g. "arts-entertainment" */
+    config_names_t lists;             /* list categories, e.g. [arts, radio] */
+} config_friendly_t;
+
+typedef struct config_policies {
+    config_profile_t profiles[CONFIG_MAX_PROFILES];
+    size_t n_profiles;
+    config_policy_t policies[CONFIG_MAX_POLICIES];
+    size_t n_policies;
+    config_time_range_t time_ranges[CONFIG_MAX_TIME_RANGES];
+    size_t n_time_ranges;
+    config_custom_category_t custom[CONFIG_MAX_CUSTOM_CATS];
+    size_t n_custom;
+    config_friendly_t friendly[CONFIG_MAX_FRIENDLY];
+    size_t n_friendly;
+    char category_db[4096];           /* SQLite file from `musctl categories import`; "" = none */
+    char auth_realm[128];             /* default "musproxy" */
+    char auth_password_file[4096];    /* "user:pbkdf2-sha256$iter$salt$hash" lines; "" = none */
+    uint32_t auth_surrogate_ttl;      /* ms an authenticated client address stays known; default 15m */
+    char extended_log[4096];          /* JSON lines per transaction; "" = off */
+} config_policies_t;
+
 typedef struct config {
     char path[4096];                  /* the file it was loaded from */
 
@@ -99,6 +197,7 @@ typedef struct config {
     int log_level;                    /* enum log_level */
 
     config_mus_t mus;
+    config_policies_t pol;
 } config_t;
 
 /*
@@ -133,8 +232,45 @@ typedef struct config {
  *         cert_name: 192.0.2.1       # default: the first address's host
  *         password_file: etc/headend.secret
  *
- * Sections other issues will fill (identity_profiles, access_policies) are
- * rejected as unknown until they exist.
+ *   identity_profiles:               # ordered, first match wins
+ *     - name: remote-users
+ *       location: remote             # remote | local | any
+ *       types: [user]                # user | machine | device
+ *       subnets: [10.10.0.0/16]      # client addresses
+ *       ports: [3128]                # proxy listening ports
+ *       mode: explicit               # explicit | transparent | any
+ *       user_agent: "regex"          # PCRE2
+ *       users: [alice]               # identity or Basic user names
+ *       groups: [eng]
+ *       auth: none                   # none | basic (explicit local users)
+ *       refuse_unidentified: false   # unidentified addresses in vpn_pools get 403
+ *   access_policies:                 # ordered; the last one has no profiles (default)
+ *     - name: remote
+ *       profiles: [remote-users]
+ *       categories: { arts-entertainment: allow, adult: block,
+ *                     games: { action: block, time: work-hours } }
+ *       default: allow               # allow | block | monitor
+ *       connect_ports: [443]
+ *       methods: [GET, HEAD, POST, CONNECT]
+ *     - { name: default, default: allow }
+ *   time_ranges:
+ *     work-hours: { days: [mon, tue, wed, thu, fri], hours: "09:00-17:00" }
+ *   custom_categories:
+ *     - name: partner-sites
+ *       domains: [partner.example]
+ *       url_prefixes: ["http://intranet.example/wiki/"]
+ *       regexes: ["^http://[^/]*\\.games\\."]
+ *   categories:
+ *     database: var/categories.db    # from `musctl categories import DIR`; "" = none
+ *     names: { arts-entertainment: [arts, radio], adult: [adult] }
+ *   authentication:
+ *     realm: musproxy
+ *     password_file: etc/users.passwd   # `musctl passwd` writes salted hashes
+ *     surrogate_ttl: 15m
+ *   extended_log: var/extended.log   # JSON lines; "" or off disables
+ * Every name used (profiles in a policy, categories in rules, time ranges)
+ * must be defined; a category name is friendly, custom, or a list category
+ * name (checked against the database by policy/, not here).
  */
 config_t *config_load(const char *path, char *err, size_t errlen);
 

@@ -1,0 +1,1 @@
+/* db/catdb.c: being written */

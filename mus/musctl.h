@@ -1,0 +1,17 @@
+/*
+ * mus/musctl.h: the subcommands of musctl, one function each, called by the
+ * dispatcher in musctl.c with argv[0] being the subcommand's name. They
+ * return the process exit status.
+ */
+#ifndef MUS_MUS_MUSCTL_H
+#define MUS_MUS_MUSCTL_H
+
+#define MUSCTL_DEFAULT_SOCKET "var/musproxy.sock"
+#define MUSCTL_TIMEOUT_MS 3000
+
+/* musctl status [--socket PATH] [--json]: headend sessions like musstatus. */
+int musctl_cmd_status(int argc, char **argv);
+/* musctl map [--socket PATH] [--user NAME | --ip ADDR] [--json]: the map. */
+int musctl_cmd_map(int argc, char **argv);
+
+#endif

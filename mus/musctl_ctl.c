@@ -1,0 +1,249 @@
+/*
+ * mus/musctl_ctl.c: the musctl subcommands that ask a running musproxy
+ * through its control socket (proxy/control.h): `status` prints every
+ * headend session the way the appliance's musstatus does, plus map and probe
+ * counters; `map` lists the IP -> identity map, optionally filtered. It
+ * only reads; it changes nothing in the daemon.
+ */
+#include "musctl.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REPLY_MAX (64u << 20)   /* a map of 100 000 entries is ~30 MiB of JSON */
+
+/* Sends one request line and reads the JSON reply. NULL with a message on stderr. */
+static json_t *
+ask(const char *path, const char *request)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    json_error_t jerr;
+    json_t *reply = NULL;
+    int fd = -1;
+
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        fprintf(stderr, "musctl: socket path too long: %s\n", path);
+        return NULL;
+    }
+    strcpy(sun.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        fprintf(stderr, "musctl: cannot reach musproxy at %s: %s (is it running? see mus.control_socket)\n",
+                path, strerror(errno));
+        goto out;
+    }
+    if (write(fd, request, strlen(request)) < 0 || write(fd, "\n", 1) < 0) {
+        fprintf(stderr, "musctl: %s: %s\n", path, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ssize_t n;
+        if (poll(&p, 1, MUSCTL_TIMEOUT_MS) <= 0) {
+            fprintf(stderr, "musctl: no answer from musproxy within %d ms\n", MUSCTL_TIMEOUT_MS);
+            goto out;
+        }
+        if (len + 4096 > cap) {
+            char *b;
+            cap = cap ? cap * 2 : 65536;
+            if (cap > REPLY_MAX) {
+                fprintf(stderr, "musctl: reply too large\n");
+                goto out;
+            }
+            b = realloc(buf, cap);
+            if (b == NULL)
+                goto out;
+            buf = b;
+        }
+        n = read(fd, buf + len, cap - len);
+        if (n < 0) {
+            fprintf(stderr, "musctl: %s\n", strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    reply = json_loadb(buf ? buf : "", len, 0, &jerr);
+    if (reply == NULL)
+        fprintf(stderr, "musctl: bad reply from musproxy: %s\n", jerr.text);
+    else if (json_is_string(json_object_get(reply, "error"))) {
+        fprintf(stderr, "musctl: %s\n", json_string_value(json_object_get(reply, "error")));
+        json_decref(reply);
+        reply = NULL;
+    }
+out:
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return reply;
+}
+
+static const char *
+str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s && s[0] ? s : "-";
+}
+
+static long long
+num(json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* "2026-11-22 11:00:00 UTC", or "-" for 0 */
+static const char *
+when(long long t, char *buf, size_t len)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    if (t <= 0)
+        return "-";
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+struct common_opts {
+    const char *socket;
+    int json;
+    const char *user;
+    const char *ip;
+};
+
+static int
+parse_opts(int argc, char **argv, struct common_opts *o, int with_filters)
+{
+    static const struct option longopts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"user", required_argument, NULL, 'u'},
+        {"ip", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    o->socket = MUSCTL_DEFAULT_SOCKET;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "s:ju:i:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's': o->socket = optarg; break;
+        case 'j': o->json = 1; break;
+        case 'u': if (!with_filters) goto usage; o->user = optarg; break;
+        case 'i': if (!with_filters) goto usage; o->ip = optarg; break;
+        default: goto usage;
+        }
+    }
+    if (optind != argc || (o->user && o->ip))
+        goto usage;
+    return 0;
+usage:
+    fprintf(stderr, "usage: musctl %s [--socket PATH] [--json]%s\n", argv[0],
+            with_filters ? " [--user NAME | --ip ADDR]" : "");
+    return -1;
+}
+
+int
+musctl_cmd_status(int argc, char **argv)
+{
+    struct common_opts o = {0};
+    json_t *r, *hs, *h, *m, *p;
+    size_t i;
+    char t1[64], t2[64], t3[64];
+
+    if (parse_opts(argc, argv, &o, 0) < 0)
+        return 2;
+    r = ask(o.socket, "status");
+    if (r == NULL)
+        return 1;
+    if (o.json) {
+        json_dumpf(r, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        putchar('\n');
+        json_decref(r);
+        return 0;
+    }
+    hs = json_object_get(r, "headends");
+    if (json_array_size(hs) == 0)
+        printf("No headends configured (mus.headends in the configuration).\n");
+    json_array_foreach(hs, i, h) {
+        printf("Headend %s: %s", str(h, "name"), str(h, "state"));
+        if (num(h, "connected_since") > 0)
+            printf(" since %s", when(num(h, "connected_since"), t1, sizeof(t1)));
+        printf(" (%s)\n", str(h, "address"));
+        printf("  last event:     %s\n", when(num(h, "last_event"), t1, sizeof(t1)));
+        printf("  last attempt:   %s   next attempt: %s\n",
+               when(num(h, "last_attempt"), t2, sizeof(t2)),
+               strcmp(str(h, "state"), "idle") == 0 ? when(num(h, "next_attempt"), t3, sizeof(t3)) : "-");
+        printf("  events applied: %lld   reconnects: %lld   snapshots: %lld   resumes: %lld\n",
+               num(h, "events_applied"), num(h, "reconnects"), num(h, "snapshots"),
+               num(h, "resumes"));
+        printf("  entries:        %lld (stale %lld)   epoch %s seq %lld\n", num(h, "entries"),
+               num(h, "stale_entries"), str(h, "epoch"), num(h, "seq"));
+        printf("  last error:     %s\n", str(h, "last_error"));
+    }
+    m = json_object_get(r, "map");
+    printf("Map: %lld addresses (%lld stale), %lld adds, %lld deletes (%lld ignored as late), "
+           "%lld conflicts, %lld snapshots, %lld expired\n",
+           num(m, "entries"), num(m, "stale_entries"), num(m, "adds"), num(m, "dels"),
+           num(m, "ignored_dels"), num(m, "conflicts"), num(m, "snapshots"), num(m, "expired"));
+    p = json_object_get(r, "probes");
+    printf("Probes: %lld from %zu clients\n", num(p, "total"),
+           json_array_size(json_object_get(p, "clients")));
+    json_decref(r);
+    return 0;
+}
+
+int
+musctl_cmd_map(int argc, char **argv)
+{
+    struct common_opts o = {0};
+    char req[600];
+    json_t *r, *es, *e;
+    size_t i;
+
+    if (parse_opts(argc, argv, &o, 1) < 0)
+        return 2;
+    if (o.user)
+        snprintf(req, sizeof(req), "map user %s", o.user);
+    else if (o.ip)
+        snprintf(req, sizeof(req), "map ip %s", o.ip);
+    else
+        snprintf(req, sizeof(req), "map");
+    if (strchr(req, '\n') != NULL) {
+        fprintf(stderr, "musctl: bad filter\n");
+        return 2;
+    }
+    r = ask(o.socket, req);
+    if (r == NULL)
+        return 1;
+    es = json_object_get(r, "entries");
+    if (o.json) {
+        json_dumpf(r, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        putchar('\n');
+    } else {
+        printf("%-39s %-24s %-8s %-10s %-16s %-10s %s\n", "ADDRESS", "NAME", "TYPE", "DOMAIN",
+               "GROUPS", "HEADEND", "STATE");
+        json_array_foreach(es, i, e) {
+            printf("%-39s %-24s %-8s %-10s %-16s %-10s %s\n", str(e, "ip"), str(e, "name"),
+                   str(e, "type"), str(e, "domain"), str(e, "groups"), str(e, "headend"),
+                   json_is_true(json_object_get(e, "stale")) ? "stale" : "live");
+        }
+        printf("%zu entries\n", json_array_size(es));
+    }
+    json_decref(r);
+    return 0;
+}

@@ -1,0 +1,30 @@
+/*
+ * proxy/control.h: the local control socket musctl talks to (a Unix stream
+ * socket, mode 0600, so other local users are kept out). One request line
+ * per connection, one JSON document back:
+ *   "status"            headend sessions, map counters, probe counters
+ *   "map"               every mapped address
+ *   "map ip ADDR"       one address;   "map user NAME"   one user's addresses
+ * It runs in its own thread, reads the map as a registered reader and the
+ * feed's status through mus_feed_status; it never writes either.
+ */
+#ifndef MUS_PROXY_CONTROL_H
+#define MUS_PROXY_CONTROL_H
+
+#include "../mus/client.h"
+#include "../mus/map.h"
+#include "probes.h"
+
+#define CONTROL_REQUEST_MAX  512     /* bytes of a request line */
+#define CONTROL_IO_TIMEOUT_MS 2000   /* per client read/write */
+
+typedef struct control control_t;
+
+/* Binds path (replacing a stale socket file) and starts the thread. NULL
+ * with a message on failure. feed may be NULL (no headends). */
+control_t *control_start(const char *path, mus_map_t *map, mus_feed_t *feed, probes_t *probes,
+                         char *err, size_t errlen);
+/* Stops the thread, removes the socket file. NULL allowed. */
+void control_stop(control_t *c);
+
+#endif
