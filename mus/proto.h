@@ -98,6 +98,18 @@ int mus_frame_parse(const char *line, size_t len, mus_frame_t *out, char *err, s
  * or -1 if it does not fit. Only the members of f's type are written. */
 int mus_frame_format(const mus_frame_t *f, char *buf, size_t cap);
 
+/* Parses one session object, the "s" member of snap/add/upd
+ * ({"sid":...,"ips":[...],"id":{"type":...,"name":...},...}), with the same
+ * rules as inside a frame; len excludes any '\n'. Used by the headend for its
+ * local feed and sessions file. Returns 0, or -1 with a reason in err. */
+int mus_session_parse(const char *json, size_t len, mus_session_t *s, mus_addr_t ips[MUS_MAX_IPS],
+                      size_t *n_ips, char *err, size_t errlen);
+
+/* Formats a session object as compact JSON (no '\n', NUL-terminated) into
+ * buf. Returns the length without the NUL, or -1 if it does not fit. */
+int mus_session_format(const mus_session_t *s, const mus_addr_t *ips, size_t n_ips, char *buf,
+                       size_t cap);
+
 /* ---- authentication ---- */
 
 /* K = PBKDF2-HMAC-SHA256(password, salt, iter, 32). 0 or -1. */
