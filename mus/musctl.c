@@ -1,1 +1,245 @@
-int main(void) { return 1; }
+/*
+ * mus/musctl.c: the musctl tool: a subcommand dispatcher plus `notify`, the
+ * ocserv connect-script/disconnect-script that tells mus-headend about VPN
+ * sessions over its local feed socket (see mus/headend.c). The subcommands
+ * that talk to musproxy live in musctl_ctl.c (musctl.h).
+ *
+ *   musctl notify [--socket PATH]
+ *
+ * reads REASON (connect|disconnect), ID, USERNAME, GROUPNAME, IP_REMOTE,
+ * IPV6_REMOTE and IP_REAL from the environment (as ocserv sets them), and
+ * sends one datagram to the headend: {"op":"connect","s":{session}} or
+ * {"op":"disconnect","sid":ID,"reason":"logout"}. The session is a user
+ * session, sid = ID, started = now, tunnel "ssl", client_ip = IP_REAL; a
+ * "%N" zone suffix on an address is dropped. It ALWAYS exits 0, so a headend
+ * that is down never makes ocserv refuse a user; problems are printed on
+ * stderr (ocserv logs them). ocserv runs scripts without arguments: point
+ * connect-script/disconnect-script at a two-line wrapper
+ * (exec musctl notify --socket PATH) or at a symlink named "musctl-notify",
+ * which uses the default socket MUSCTL_HEADEND_SOCKET.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "musctl.h"
+
+#define MUSCTL_HEADEND_SOCKET "/run/mus-headend.sock"
+#define NOTIFY_SEND_TIMEOUT_MS 200
+
+/* ---- notify ---- */
+
+static void notify_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void notify_warn(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("musctl notify: warning: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* Copies an address from the environment without its "%N" zone; NULL if
+ * absent or not an IPv4/IPv6 address. */
+static const char *env_addr(const char *name, char *buf, size_t cap)
+{
+    const char *v = env(name);
+    if (!v)
+        return NULL;
+    snprintf(buf, cap, "%s", v);
+    char *pct = strchr(buf, '%');
+    if (pct)
+        *pct = '\0';
+    unsigned char tmp[16];
+    if (inet_pton(AF_INET, buf, tmp) != 1 && inet_pton(AF_INET6, buf, tmp) != 1) {
+        notify_warn("%s=\"%s\" is not an IP address; ignored", name, v);
+        return NULL;
+    }
+    return buf;
+}
+
+static json_t *notify_build_connect(const char *sid)
+{
+    const char *user = env("USERNAME");
+    const char *group = env("GROUPNAME");
+    char v4[64], v6[64], real[64];
+    const char *a4 = env_addr("IP_REMOTE", v4, sizeof(v4));
+    const char *a6 = env_addr("IPV6_REMOTE", v6, sizeof(v6));
+    const char *client = env_addr("IP_REAL", real, sizeof(real));
+    if (!user) {
+        notify_warn("USERNAME is not set; session %s not reported", sid);
+        return NULL;
+    }
+    if (!a4 && !a6) {
+        notify_warn("neither IP_REMOTE nor IPV6_REMOTE is set; session %s not reported", sid);
+        return NULL;
+    }
+    json_t *ips = json_array(), *groups = json_array(), *id = json_object(), *s = json_object(),
+           *msg = json_object();
+    if (a4)
+        json_array_append_new(ips, json_string(a4));
+    if (a6)
+        json_array_append_new(ips, json_string(a6));
+    if (group && strcmp(group, "(none)") != 0)
+        json_array_append_new(groups, json_string(group));
+    json_t *name = json_string(user);
+    if (!name)
+        notify_warn("USERNAME is not valid UTF-8; session %s not reported", sid);
+    json_object_set_new(id, "type", json_string("user"));
+    json_object_set_new(id, "name", name);
+    json_object_set_new(s, "sid", json_string(sid));
+    json_object_set_new(s, "ips", ips);
+    json_object_set_new(s, "id", id);
+    json_object_set_new(s, "groups", groups);
+    json_object_set_new(s, "started", json_integer((json_int_t)time(NULL)));
+    if (client)
+        json_object_set_new(s, "client_ip", json_string(client));
+    json_object_set_new(s, "tunnel", json_string("ssl"));
+    json_object_set_new(msg, "op", json_string("connect"));
+    json_object_set_new(msg, "s", s);
+    if (!name) {
+        json_decref(msg);
+        return NULL;
+    }
+    return msg;
+}
+
+/* Sends one datagram; 0 or -1 with errno. */
+static int notify_send(const char *path, const char *data, size_t len)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = 0, .tv_usec = NOTIFY_SEND_TIMEOUT_MS * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    ssize_t n = sendto(fd, data, len, MSG_NOSIGNAL, (struct sockaddr *)&sun, sizeof(sun));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+static int cmd_notify(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = MUSCTL_HEADEND_SOCKET;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+        if (o == 's') {
+            path = optarg;
+        } else if (o == 'h') {
+            printf("usage: musctl notify [--socket PATH]   (default %s)\n"
+                   "ocserv connect/disconnect script; reads REASON, ID, USERNAME, GROUPNAME,\n"
+                   "IP_REMOTE, IPV6_REMOTE, IP_REAL; always exits 0\n", MUSCTL_HEADEND_SOCKET);
+            return 0;
+        } else {
+            notify_warn("bad arguments; nothing sent");
+            return 0;
+        }
+    }
+    const char *reason = env("REASON"), *sid = env("ID");
+    if (!reason || !sid) {
+        notify_warn("REASON or ID is not set (not run by ocserv?); nothing sent");
+        return 0;
+    }
+    json_t *msg = NULL;
+    if (strcmp(reason, "connect") == 0) {
+        msg = notify_build_connect(sid);
+    } else if (strcmp(reason, "disconnect") == 0) {
+        msg = json_object();
+        json_object_set_new(msg, "op", json_string("disconnect"));
+        json_object_set_new(msg, "sid", json_string(sid));
+        json_object_set_new(msg, "reason", json_string("logout"));
+    } else {
+        notify_warn("REASON=%s is neither connect nor disconnect; nothing sent", reason);
+        return 0;
+    }
+    if (!msg)
+        return 0;
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (!text) {
+        notify_warn("cannot encode the %s of session %s (bad UTF-8?); nothing sent", reason, sid);
+        return 0;
+    }
+    if (notify_send(path, text, strlen(text)) < 0)
+        notify_warn("headend not reachable at %s (%s); %s of session %s not reported", path,
+                    strerror(errno), reason, sid);
+    free(text);
+    return 0;
+}
+
+/* ---- dispatcher ---- */
+
+static int cmd_help(int argc, char **argv);
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"notify", cmd_notify, "ocserv connect/disconnect script: report a VPN session to mus-headend"},
+    {"status", musctl_cmd_status, "headend sessions of a running musproxy (like musstatus)"},
+    {"map", musctl_cmd_map, "the IP -> identity map of a running musproxy"},
+    {"help", cmd_help, "this list"},
+};
+
+static int cmd_help(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("usage: musctl COMMAND [options]   (musctl COMMAND --help for its options)\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        printf("  %-8s %s\n", commands[i].name, commands[i].help);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    /* a symlink named musctl-notify is the ocserv script (no arguments) */
+    const char *base = strrchr(argv[0], '/');
+    base = base ? base + 1 : argv[0];
+    if (strcmp(base, "musctl-notify") == 0)
+        return cmd_notify(argc, argv);
+    if (argc < 2) {
+        cmd_help(0, NULL);
+        return 2;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return cmd_help(0, NULL);
+    fprintf(stderr, "musctl: unknown command \"%s\"\n", argv[1]);
+    cmd_help(0, NULL);
+    return 2;
+}
