@@ -187,6 +187,8 @@ proxy:
   connect_ports: [443, $TLS_PORT]
   access_log: "$ACCESS_LOG"
   visible_hostname: musproxy-e2e
+mus:
+  control_socket: "$TMP/musproxy.sock"   # default is relative (var/)
 log_level: info
 EOF
 start_bg "$TMP/musproxy.out" "$MUSPROXY_BIN" -c "$TMP/musproxy.yaml"
@@ -262,6 +264,7 @@ diagnose() {
     local port code alog=$TMP/diag-access.log
     port=$(free_port)
     sed -e "s|127.0.0.1:$PROXY_PORT|127.0.0.1:$port|" -e "s|$ACCESS_LOG|$alog|" \
+        -e "s|$TMP/musproxy.sock|$TMP/musproxy-diag.sock|" \
         "$TMP/musproxy.yaml" > "$TMP/musproxy-diag.yaml"
     start_bg "$TMP/musproxy-diag.out" "$MUSPROXY_BIN" -c "$TMP/musproxy-diag.yaml"
     if ! wait_listen "$port" "$BG_PID"; then

@@ -111,10 +111,10 @@ start_proxy() {
     fi
     local sid; sid=$(awk '{print $6}' "/proc/$CUR_PID/stat")
     [[ $sid == "$CUR_PID" ]] || log "warning: $name pid $CUR_PID is not its session leader (sid $sid)"
-    # ready = serves a proxied GET
-    local i
-    for ((i = 0; i < 50; i++)); do
-        [[ $(proxied_get "$port" 1k | cut -d' ' -f1) == 200 ]] && return 0
+    # ready = serves a proxied GET (give up after ~20 s, not 50 x curl's timeout)
+    local t_end=$((SECONDS + 20))
+    while ((SECONDS < t_end)); do
+        [[ $(GET_TIMEOUT=3 proxied_get "$port" 1k | cut -d' ' -f1) == 200 ]] && return 0
         sleep 0.2
     done
     log "$name listens but does not proxy"; stop_pid "$CUR_PID"; CUR_PID=; return 1
