@@ -107,7 +107,12 @@ static void headend_start(bool standby)
               "--log-level", "debug", standby ? "--standby" : NULL, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 600; i++) {   /* 15 s: sanitizer builds on a busy machine */
+        int st;
+        if (waitpid(he_pid, &st, WNOHANG) == he_pid) {
+            he_pid = 0;
+            break;
+        }
         int fd = tcp_connect();
         if (fd >= 0) {
             close(fd);
@@ -115,7 +120,16 @@ static void headend_start(bool standby)
         }
         sleep_ms(25);
     }
-    cr_assert_fail("mus-headend does not listen on %d", port);
+    char logp[256], logbuf[4096] = "";
+    pathf(logp, sizeof(logp), "headend.log");
+    FILE *fp = fopen(logp, "r");
+    if (fp) {
+        size_t n = fread(logbuf, 1, sizeof(logbuf) - 1, fp);
+        logbuf[n] = '\0';
+        fclose(fp);
+    }
+    cr_assert_fail("mus-headend does not listen on %d (%s):\n%s", port,
+                   he_pid ? "still running" : "exited", logbuf);
 }
 
 static void headend_stop(void)
