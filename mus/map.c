@@ -1225,8 +1225,9 @@ mus_map_walk(mus_map_t *m, mus_map_walk_cb cb, void *arg)
     mus_identity_t id;
 
     for (size_t i = 0; i < MUS_MAP_BUCKETS; i++) {
-        const struct entry *e = atomic_load_explicit(&m->buckets[i], memory_order_relaxed);
-        for (; e != NULL; e = atomic_load_explicit(&e->next, memory_order_relaxed)) {
+        /* acquire, as in a lookup: the walk is also safe from an online reader */
+        const struct entry *e = atomic_load_explicit(&m->buckets[i], memory_order_acquire);
+        for (; e != NULL; e = atomic_load_explicit(&e->next, memory_order_acquire)) {
             copy_out(m, &e->id, e->str, &id);
             if (cb(arg, &e->addr, &id) != 0)
                 return;

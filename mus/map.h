@@ -141,8 +141,11 @@ size_t mus_map_reclaim(mus_map_t *m);
 /* Counters (writer thread, or approximate from others). h = -1: all headends. */
 void mus_map_counters(mus_map_t *m, int h, mus_map_counters_t *out);
 
-/* Calls cb for every entry (writer thread only: the map must not change
- * during the walk). Stops early if cb returns non-zero. */
+/* Calls cb for every entry. Stops early if cb returns non-zero. From the
+ * writer thread the walk is a consistent picture; from a registered, online
+ * reader (the control socket) it is lock-free like a lookup: every entry it
+ * reports was live at some instant of the walk, and the reader must not go
+ * quiescent inside it. */
 typedef int (*mus_map_walk_cb)(void *arg, const mus_addr_t *addr, const mus_identity_t *id);
 void mus_map_walk(mus_map_t *m, mus_map_walk_cb cb, void *arg);
 
