@@ -73,6 +73,7 @@
 #define HE_FAIL_WINDOW_MS   60000
 #define HE_OCCTL_TIMEOUT_MS 10000
 #define HE_OCCTL_OUT_MAX    (32u * 1024 * 1024)
+#define HE_OCCTL_GRACE_MS   10000           /* feed sessions younger than this survive a poll */
 #define HE_SALT_LEN         16
 #define HE_DEFAULT_LISTEN   "127.0.0.1:11999"
 
@@ -1168,7 +1169,12 @@ static void occtl_apply(headend_t *he)
         seen++;
     }
     json_decref(root);
-    size_t removed = hs_store_reconcile_sweep(he->store, HS_ORIGIN_OCSERV, he->occtl_started);
+    /* a session reported by the connect-script shortly before occtl ran may
+     * not be listed as connected yet: only sessions older than the grace
+     * period are removed */
+    uint64_t before = he->occtl_started > HE_OCCTL_GRACE_MS ? he->occtl_started - HE_OCCTL_GRACE_MS
+                                                             : 0;
+    size_t removed = hs_store_reconcile_sweep(he->store, HS_ORIGIN_OCSERV, before);
     if (removed || events)
         log_info("occtl: %zu users, %zu skipped, %zu sessions removed, %d events", seen, skipped,
                  removed, events);
