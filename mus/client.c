@@ -49,6 +49,7 @@
 
 #define SESSION_PHASE_MS       10000u  /* connect, TLS, Upgrade, auth: each */
 #define SESSION_TICK_MS        1000u   /* expiry, reclaim, status counters */
+#define SESSION_RESUME_WAIT_MS 3000u   /* resume accepted if no pong/snapshot by then */
 #define SESSION_UPGRADE_MAX    8192    /* bytes of the 101 response head */
 #define SESSION_PASSWORD_MAX   1024
 #define SESSION_RBUF_CAP       (MUS_FRAME_MAX + 2)
@@ -149,6 +150,7 @@ static void session_fail(mus_sess_t *s, bool next_addr, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int session_send_frame(mus_sess_t *s, const mus_frame_t *f);
 static void session_update_interest(mus_sess_t *s);
+static void session_established(mus_sess_t *s, bool resumed);
 
 /* ---- small helpers ---- */
 
@@ -500,6 +502,17 @@ session_timer_cb(loop_t *loop, loop_timer_t *t)
     case MUS_SESSION_UPGRADE:
         session_fail(s, false, "no answer to the Upgrade request");
         break;
+    case MUS_SESSION_SYNCING:
+        /* the pong after our subscribe is late (or never comes): with a
+         * position and no snapshot started, the resume was accepted */
+        if (s->in_snapshot)
+            break;
+        if (s->have_pos)
+            session_established(s, true);
+        else
+            session_fail(s, false, "no snapshot after subscribe");
+        session_publish(s);
+        break;
     default:
         session_fail(s, false, "authentication timed out");
         break;
@@ -704,6 +717,7 @@ static void
 session_established(mus_sess_t *s, bool resumed)
 {
     s->state = MUS_SESSION_ESTABLISHED;
+    loop_timer_cancel(s->feed->loop, &s->timer);
     s->barrier = 0;
     s->resubscribed = false;
     if (s->st.connected_since == 0) {
@@ -741,6 +755,8 @@ session_subscribe(mus_sess_t *s)
         f.seq = s->seq;
     }
     s->state = MUS_SESSION_SYNCING;
+    loop_timer_set(s->feed->loop, &s->timer,
+                   s->have_pos ? SESSION_RESUME_WAIT_MS : SESSION_PHASE_MS);
     if (session_send_frame(s, &f) < 0)
         return -1;
     s->pings_sent++;
@@ -937,6 +953,7 @@ session_on_frame(mus_sess_t *s, const mus_frame_t *fr)
         s->snap_got = 0;
         s->state = MUS_SESSION_SYNCING;
         s->resubscribed = false;
+        loop_timer_cancel(s->feed->loop, &s->timer);
         mus_map_snapshot_begin(m, s->h);
         return 0;
     case MUS_F_SNAP:

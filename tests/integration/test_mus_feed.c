@@ -997,3 +997,378 @@ Test(mus_feed, reconfigured_session_resumes_and_replays)
     cr_expect_eq(st2.reconnects, 1);
     cr_expect_str_eq(st2.last_error, "");
 }
+
+/* ---- a scripted headend in the test thread, for what the real one never
+ * does (bad MACs, sequence gaps, unknown frames, over-long lines) ---- */
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "../../mus/proto.h"
+
+typedef struct fake {
+    int lfd, port;
+    SSL_CTX *ctx;
+    int fd;
+    SSL *ssl;
+    char in[MUS_FRAME_MAX + 4096];
+    size_t in_len;
+    uint8_t key[MUS_KEY_LEN], salt[16], nonce[MUS_NONCE_LEN];
+} fake_t;
+
+static fake_t *
+fake_new(void)
+{
+    fake_t *f = calloc(1, sizeof(*f));
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sin);
+    char cert[512], key[512];
+
+    cr_assert(f != NULL);
+    f->fd = -1;
+    f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(bind(f->lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+    cr_assert(listen(f->lfd, 8) == 0);
+    cr_assert(getsockname(f->lfd, (struct sockaddr *)&sin, &sl) == 0);
+    f->port = ntohs(sin.sin_port);
+    f->ctx = SSL_CTX_new(TLS_server_method());
+    pathf(cert, sizeof(cert), "headend.pem");
+    pathf(key, sizeof(key), "headend.key");
+    cr_assert(SSL_CTX_use_certificate_chain_file(f->ctx, cert) == 1);
+    cr_assert(SSL_CTX_use_PrivateKey_file(f->ctx, key, SSL_FILETYPE_PEM) == 1);
+    memset(f->salt, 0x5a, sizeof(f->salt));
+    cr_assert(mus_auth_derive(PASSWORD, strlen(PASSWORD), f->salt, sizeof(f->salt),
+                              MUS_KDF_ITER_MIN, f->key) == 0);
+    return f;
+}
+
+static void
+fake_close(fake_t *f)
+{
+    if (f->ssl != NULL)
+        SSL_free(f->ssl);
+    if (f->fd >= 0)
+        close(f->fd);
+    f->ssl = NULL;
+    f->fd = -1;
+    f->in_len = 0;
+}
+
+static void
+fake_free(fake_t *f)
+{
+    fake_close(f);
+    close(f->lfd);
+    SSL_CTX_free(f->ctx);
+    free(f);
+}
+
+/* Accepts the next connection and does the TLS handshake (blocking, 10 s). */
+static void
+fake_accept(fake_t *f)
+{
+    struct timeval tv = {.tv_sec = 10};
+
+    fake_close(f);
+    setsockopt(f->lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (reader != NULL)
+        mus_map_reader_offline(reader);
+    f->fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (reader != NULL)
+        mus_map_reader_online(reader);
+    cr_assert(f->fd >= 0, "no connection from the feed: %s", strerror(errno));
+    setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    f->ssl = SSL_new(f->ctx);
+    SSL_set_fd(f->ssl, f->fd);
+    cr_assert(SSL_accept(f->ssl) == 1, "fake headend: TLS handshake failed");
+}
+
+static void
+fake_send(fake_t *f, const char *data, size_t len)
+{
+    cr_assert(SSL_write(f->ssl, data, (int)len) == (int)len);
+}
+
+static void
+fake_send_frame(fake_t *f, const mus_frame_t *fr)
+{
+    char buf[MUS_FRAME_MAX + 2];
+    int n = mus_frame_format(fr, buf, sizeof(buf));
+
+    cr_assert(n > 0);
+    fake_send(f, buf, (size_t)n);
+}
+
+/* One line (without '\n') into out; false on EOF/timeout. */
+static bool
+fake_read_line(fake_t *f, char *out, size_t cap)
+{
+    for (;;) {
+        char *nl = memchr(f->in, '\n', f->in_len);
+        int n;
+        if (nl != NULL) {
+            size_t len = (size_t)(nl - f->in);
+            cr_assert(len < cap);
+            memcpy(out, f->in, len);
+            out[len] = '\0';
+            memmove(f->in, nl + 1, f->in_len - len - 1);
+            f->in_len -= len + 1;
+            return true;
+        }
+        cr_assert(f->in_len < sizeof(f->in));
+        n = SSL_read(f->ssl, f->in + f->in_len, (int)(sizeof(f->in) - f->in_len));
+        if (n <= 0)
+            return false;
+        f->in_len += (size_t)n;
+    }
+}
+
+static void
+fake_read_frame(fake_t *f, mus_frame_t *fr)
+{
+    char line[MUS_FRAME_MAX + 1], err[128];
+
+    cr_assert(fake_read_line(f, line, sizeof(line)), "fake headend: no frame from the feed");
+    cr_assert(mus_frame_parse(line, strlen(line), fr, err, sizeof(err)) == 0,
+              "fake headend: bad frame from the feed: %s: %s", err, line);
+}
+
+/* Reads frames until one of type t (acks and pongs in between are skipped,
+ * pings answered, as a headend does). */
+static void
+fake_expect(fake_t *f, enum mus_frame_type t, mus_frame_t *fr)
+{
+    for (;;) {
+        fake_read_frame(f, fr);
+        if (fr->type == MUS_F_PING)
+            fake_send(f, "{\"t\":\"pong\"}\n", 13);
+        if (fr->type == t)
+            return;
+        cr_assert(fr->type == MUS_F_ACK || fr->type == MUS_F_PONG || fr->type == MUS_F_PING,
+                  "fake headend: expected %s, got %s", mus_frame_type_str(t),
+                  mus_frame_type_str(fr->type));
+    }
+}
+
+/* The Upgrade request; answers with status (101 + hello when 101). */
+static void
+fake_upgrade(fake_t *f, int status, uint32_t iter)
+{
+    char line[4096];
+    bool get = false, upgrade = false, host = false;
+    mus_frame_t h = {.type = MUS_F_HELLO};
+
+    while (fake_read_line(f, line, sizeof(line))) {
+        size_t len = strlen(line);
+        if (len > 0 && line[len - 1] == '\r')
+            line[--len] = '\0';
+        if (len == 0)
+            break;
+        get |= strcmp(line, "GET /mus/v1 HTTP/1.1") == 0;
+        upgrade |= strcasecmp(line, "Upgrade: mus/1") == 0;
+        host |= strcasecmp(line, "Host: headend.test") == 0;
+    }
+    cr_assert(get && upgrade && host, "bad Upgrade request");
+    if (status != 101) {
+        snprintf(line, sizeof(line), "HTTP/1.1 %d No\r\nContent-Length: 0\r\n\r\n", status);
+        fake_send(f, line, strlen(line));
+        return;
+    }
+    snprintf(line, sizeof(line),
+             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: mus/1\r\nConnection: Upgrade\r\n\r\n");
+    fake_send(f, line, strlen(line));
+    snprintf(h.server_id, sizeof(h.server_id), "fake");
+    snprintf(h.epoch, sizeof(h.epoch), "e-fake-1");
+    memset(f->nonce, 0x11, sizeof(f->nonce));
+    memcpy(h.nonce, f->nonce, sizeof(h.nonce));
+    snprintf(h.kdf_alg, sizeof(h.kdf_alg), "pbkdf2-sha256");
+    h.kdf_iter = iter;
+    memcpy(h.salt, f->salt, sizeof(f->salt));
+    h.salt_len = sizeof(f->salt);
+    fake_send_frame(f, &h);
+}
+
+/* Reads auth, checks the proxy's MAC, answers auth_ok (with a bad MAC if asked). */
+static void
+fake_auth(fake_t *f, bool bad_mac)
+{
+    mus_frame_t a, ok = {.type = MUS_F_AUTH_OK};
+    uint8_t cb[MUS_CB_LEN], mac[MUS_MAC_LEN];
+
+    fake_expect(f, MUS_F_AUTH, &a);
+    cr_assert(mus_tls_channel_binding(f->ssl, cb) == 0);
+    mus_auth_client_mac(f->key, f->nonce, a.cnonce, "fake", a.client_id, cb, mac);
+    cr_assert(mus_auth_mac_equal(mac, a.mac), "the feed's auth MAC is wrong");
+    cr_expect_str_eq(a.client_id, "proxy-test");
+    mus_auth_server_mac(f->key, f->nonce, a.cnonce, "fake", a.client_id, cb, ok.mac);
+    if (bad_mac)
+        ok.mac[0] ^= 1;
+    fake_send_frame(f, &ok);
+}
+
+static void
+fake_feed_start(fake_t *f)
+{
+    mus_feed_config_t cfg;
+    he_opts_t o = {.ca = "ca.pem"};
+
+    feed_config_init(&cfg);
+    headend_config(&cfg.headends[0], "fake", &f->port, 1, &o);
+    cfg.n_headends = 1;
+    feed_start(&cfg);
+}
+
+static void
+fake_event(fake_t *f, enum mus_frame_type t, uint64_t seq, const char *sid, const char *user,
+           const char *ip)
+{
+    mus_frame_t e = {.type = t, .seq = seq, .n_ips = 1};
+
+    snprintf(e.session.sid, sizeof(e.session.sid), "%s", sid);
+    snprintf(e.session.name, sizeof(e.session.name), "%s", user);
+    e.session.type = MUS_ID_USER;
+    e.session.started = 1700000000 + (int64_t)seq;
+    cr_assert(mus_addr_parse(ip, &e.ips[0]) == 0);
+    if (t == MUS_F_DEL)
+        snprintf(e.reason, sizeof(e.reason), "logout");
+    fake_send_frame(f, &e);
+}
+
+Test(mus_feed, fake_bad_server_mac_is_refused)
+{
+    fake_t *f = fake_new();
+
+    fake_feed_start(f);
+    fake_accept(f);
+    fake_upgrade(f, 101, MUS_KDF_ITER_MIN);
+    fake_auth(f, true);
+    ASSERT_STATUS(0, error_contains, "headend failed to authenticate", 5000);
+    fake_free(f);
+}
+
+Test(mus_feed, fake_403_and_kdf_out_of_range)
+{
+    fake_t *f = fake_new();
+
+    fake_feed_start(f);
+    fake_accept(f);
+    fake_upgrade(f, 403, 0);
+    ASSERT_STATUS(0, error_contains, "refused by headend (403)", 5000);
+    /* next attempt after reconnect_interval: a hello asking for too few iterations */
+    fake_accept(f);
+    fake_upgrade(f, 101, MUS_KDF_ITER_MIN - 1);
+    ASSERT_STATUS(0, error_contains, "iter", 5000);
+    fake_free(f);
+}
+
+Test(mus_feed, fake_unknown_frames_gaps_acks_and_long_lines)
+{
+    fake_t *f = fake_new();
+    mus_frame_t fr, sb = {.type = MUS_F_SNAP_BEGIN, .seq = 5, .count = 1};
+    mus_frame_t se = {.type = MUS_F_SNAP_END, .seq = 5};
+    mus_identity_t id;
+    char *big;
+    uint64_t end;
+
+    fake_feed_start(f);
+    fake_accept(f);
+    fake_upgrade(f, 101, MUS_KDF_ITER_MIN);
+    fake_auth(f, false);
+    fake_expect(f, MUS_F_SUBSCRIBE, &fr);
+    cr_expect_not(fr.has_epoch, "first contact must subscribe without an epoch");
+    snprintf(sb.epoch, sizeof(sb.epoch), "e-fake-1");
+    fake_send_frame(f, &sb);
+    fake_event(f, MUS_F_SNAP, 0, "s1", "alice", "10.80.0.1");
+    fake_send_frame(f, &se);
+    cr_assert(wait_lookup("10.80.0.1", "alice", 0, 2000));
+    ASSERT_STATUS(0, is_established, NULL, 2000);
+
+    /* an unknown frame type: answered with an error frame, then ignored */
+    fake_send(f, "{\"t\":\"bogus\",\"x\":1}\n", 20);
+    fake_expect(f, MUS_F_ERROR, &fr);
+    cr_expect(strstr(fr.message, "bogus") != NULL, "%s", fr.message);
+    /* a ping is answered */
+    fake_send(f, "{\"t\":\"ping\"}\n", 13);
+    fake_expect(f, MUS_F_PONG, &fr);
+
+    /* in sequence: applied, then acked within a second or so */
+    fake_event(f, MUS_F_ADD, 6, "s2", "bob", "10.80.0.2");
+    cr_assert(wait_lookup("10.80.0.2", "bob", 0, 1000));
+    end = now_ms() + 2500;
+    do {
+        fake_read_frame(f, &fr);
+    } while (!(fr.type == MUS_F_ACK && fr.seq == 6) && now_ms() < end);
+    cr_assert(fr.type == MUS_F_ACK && fr.seq == 6, "no ack of seq 6");
+
+    /* a gap (8 after 6): not applied; the feed subscribes again from 6 */
+    fake_event(f, MUS_F_ADD, 8, "s4", "dave", "10.80.0.4");
+    fake_expect(f, MUS_F_SUBSCRIBE, &fr);
+    cr_assert(fr.has_epoch && fr.has_seq);
+    cr_expect_str_eq(fr.epoch, "e-fake-1");
+    cr_expect_eq(fr.seq, 6);
+    cr_expect_not(lookup("10.80.0.4", &id), "an event after a gap was applied");
+    /* the replay from 7 on, and a duplicate that must be ignored */
+    fake_event(f, MUS_F_ADD, 7, "s3", "carol", "10.80.0.3");
+    fake_event(f, MUS_F_ADD, 8, "s4", "dave", "10.80.0.4");
+    fake_event(f, MUS_F_DEL, 8, "s1", "alice", "10.80.0.1");
+    fake_expect(f, MUS_F_PING, &fr);   /* the feed's barrier after subscribe */
+    cr_assert(wait_lookup("10.80.0.4", "dave", 0, 1000));
+    cr_assert(wait_lookup("10.80.0.3", "carol", 0, 1000));
+    cr_assert(lookup("10.80.0.1", &id), "a duplicate seq was applied");
+    ASSERT_STATUS(0, is_established, NULL, 2000);
+    cr_expect_eq(status_of(0).seq, 8);
+
+    /* a line longer than MUS_FRAME_MAX: protocol error, session closed */
+    big = malloc(MUS_FRAME_MAX + 100);
+    memset(big, 'x', MUS_FRAME_MAX + 100);
+    fake_send(f, big, MUS_FRAME_MAX + 100);
+    free(big);
+    ASSERT_STATUS(0, error_contains, "longer than", 5000);
+    cr_assert(wait_lookup("10.80.0.3", "carol", 1, 1000), "entries not stale after the error");
+
+    /* the reconnect resumes from (e-fake-1, 8) */
+    fake_accept(f);
+    fake_upgrade(f, 101, MUS_KDF_ITER_MIN);
+    fake_auth(f, false);
+    fake_expect(f, MUS_F_SUBSCRIBE, &fr);
+    cr_assert(fr.has_epoch && fr.has_seq);
+    cr_expect_str_eq(fr.epoch, "e-fake-1");
+    cr_expect_eq(fr.seq, 8);
+    fake_expect(f, MUS_F_PING, &fr);
+    cr_assert(wait_lookup("10.80.0.3", "carol", 0, 2000), "not fresh after the resume");
+    ASSERT_STATUS(0, resumed_once, NULL, 2000);
+    fake_free(f);
+}
+
+/* A headend that never answers the ping after a resuming subscribe: the
+ * resume is still accepted (after SESSION_RESUME_WAIT_MS), entries fresh. */
+Test(mus_feed, fake_resume_without_pong)
+{
+    fake_t *f = fake_new();
+    mus_frame_t fr, sb = {.type = MUS_F_SNAP_BEGIN, .seq = 3, .count = 1};
+    mus_frame_t se = {.type = MUS_F_SNAP_END, .seq = 3};
+
+    fake_feed_start(f);
+    fake_accept(f);
+    fake_upgrade(f, 101, MUS_KDF_ITER_MIN);
+    fake_auth(f, false);
+    fake_expect(f, MUS_F_SUBSCRIBE, &fr);
+    snprintf(sb.epoch, sizeof(sb.epoch), "e-fake-2");
+    fake_send_frame(f, &sb);
+    fake_event(f, MUS_F_SNAP, 0, "s1", "alice", "10.81.0.1");
+    fake_send_frame(f, &se);
+    cr_assert(wait_lookup("10.81.0.1", "alice", 0, 2000));
+    fake_close(f);
+    cr_assert(wait_lookup("10.81.0.1", "alice", 1, 2000));
+
+    fake_accept(f);
+    fake_upgrade(f, 101, MUS_KDF_ITER_MIN);
+    fake_auth(f, false);
+    fake_read_frame(f, &fr);
+    cr_assert_eq(fr.type, MUS_F_SUBSCRIBE);
+    cr_assert(fr.has_epoch && fr.seq == 3);
+    /* no pong, no events */
+    cr_assert(wait_lookup("10.81.0.1", "alice", 0, 5000), "resume never accepted");
+    ASSERT_STATUS(0, resumed_once, NULL, 1000);
+    fake_free(f);
+}
