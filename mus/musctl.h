@@ -13,5 +13,9 @@
 int musctl_cmd_status(int argc, char **argv);
 /* musctl map [--socket PATH] [--user NAME | --ip ADDR] [--json]: the map. */
 int musctl_cmd_map(int argc, char **argv);
+/* musctl categories import DIR [--db PATH] | counts [--db PATH]: the category database. */
+int musctl_cmd_categories(int argc, char **argv);
+/* musctl passwd USER [--file PATH]: sets USER's hash in the Basic password file. */
+int musctl_cmd_passwd(int argc, char **argv);
 
 #endif
