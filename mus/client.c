@@ -12,6 +12,12 @@
  * mutex-protected pending configuration and status array plus an eventfd.
  *
  * It never logs the password or the derived key; both are wiped after use.
+ *
+ * Configuration notes: reconnect_interval_ms 0 means the default (60 s); an
+ * empty client_id is sent as "musproxy"; cert_name may be empty only with a
+ * pin (the Host header then carries the address). Headends are matched by
+ * name on reconfigure; the map's headend index is a slot, not the position
+ * in the configuration (the status array follows the configuration order).
  */
 #include "client.h"
 
@@ -1577,7 +1583,7 @@ feed_apply(mus_feed_t *f, const mus_feed_config_t *cfg)
     size_t n = cfg->n_headends < MUS_MAP_MAX_HEADENDS ? cfg->n_headends : MUS_MAP_MAX_HEADENDS;
     char err[MUS_ERROR_MAX];
 
-    f->reconnect_ms = cfg->reconnect_interval_ms;
+    f->reconnect_ms = cfg->reconnect_interval_ms ? cfg->reconnect_interval_ms : 60000u;
     f->grace_ms = cfg->grace_ms;
     for (unsigned h = 0; h < MUS_MAP_MAX_HEADENDS; h++) {
         mus_sess_t *s = f->slots[h];
@@ -1734,7 +1740,7 @@ mus_feed_new(mus_map_t *map, const mus_feed_config_t *cfg, char *err, size_t err
     f->map = map;
     f->wake_fd = -1;
     f->running = true;
-    f->reconnect_ms = cfg->reconnect_interval_ms;
+    f->reconnect_ms = cfg->reconnect_interval_ms ? cfg->reconnect_interval_ms : 60000u;
     f->grace_ms = cfg->grace_ms;
     pthread_mutex_init(&f->mu, NULL);
     loop_timer_init(&f->tick, feed_tick_cb, f);
