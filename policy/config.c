@@ -23,7 +23,18 @@
  *  - prefixes with host bits set ("10.1.2.3/8") are accepted, the host bits
  *    cleared (cidr_parse);
  *  - errors about the file as a whole (cannot read it, too large) are
- *    "name: message", without line and column.
+ *    "name: message", without line and column;
+ *  - policies: mapping-valued keys (time_ranges, categories, its names,
+ *    authentication, a policy's categories) take an empty value as empty;
+ *    list-valued ones follow the list rule above. References between
+ *    sections (a policy's profiles, a rule's time range, custom vs friendly
+ *    category names, auth: basic vs authentication.password_file) are
+ *    checked once the whole file is read, so sections may come in any
+ *    order; each error still points at the reference. An identity profile
+ *    may be named by one policy only (a second one could never match);
+ *  - variable-size data (name lists, their strings, subnets) is allocated
+ *    from a pool of chunks owned by the config_t (cfg->pool), so a failed
+ *    load frees everything with config_free and policy/ frees nothing.
  */
 #include "config.h"
 
@@ -82,6 +93,23 @@ struct loader {
     char *err;
     size_t errlen;
     yaml_mark_t addr_mark;          /* of the last listen address parsed */
+
+    /* policies: */
+    config_t *cfg;                  /* being built; owns the string pool */
+    yaml_mark_t key_mark;           /* of the key whose value is being parsed */
+    yaml_mark_t name_mark;          /* of the last entry 'name' value parsed */
+    yaml_mark_t auth_mark;          /* of the last profile 'auth' key parsed */
+    yaml_mark_t profile_auth[CONFIG_MAX_PROFILES];  /* auth key of each profile */
+    yaml_mark_t custom_marks[CONFIG_MAX_CUSTOM_CATS];
+    yaml_mark_t friendly_marks[CONFIG_MAX_FRIENDLY];
+    yaml_mark_t list_marks[CONFIG_MAX_NAMES];       /* entries of the names list parsed */
+    char **scratch;                 /* entries of the names list parsed (heap) */
+    struct cidr_scratch {
+        cidr_t list[CONFIG_MAX_CIDRS];
+        size_t n;
+    } cidrs;                        /* the subnets list parsed */
+    struct ref *refs;               /* names to resolve once the file is read (heap) */
+    size_t n_refs, cap_refs;
 };
 
 /* ---- messages ---- */
@@ -347,6 +375,7 @@ parse_mapping(struct loader *ld, const struct section *sec, void *base, uint64_t
         if (seen & (UINT64_C(1) << i))
             return fail(ld, kmark, "duplicate key '%s' %s", def->name, sec->where);
         seen |= UINT64_C(1) << i;
+        ld->key_mark = kmark;
         if (next_event(ld) < 0)
             return -1;
         if (def->fn(ld, def, base) < 0)
@@ -905,6 +934,1046 @@ static const struct section mus_section = {
     "in mus", mus_keys, sizeof(mus_keys) / sizeof(mus_keys[0]),
 };
 
+/* ---- the string pool ---- */
+
+/* Everything of variable size a configuration holds (name lists and their
+ * strings, subnet arrays) is carved out of chunks chained from cfg->pool and
+ * freed together by config_free, so an error half-way through a list leaks
+ * nothing and policy/ never frees a field. */
+struct config_pool {
+    struct config_pool *next;
+    size_t used, cap;
+    max_align_t data[];
+};
+
+#define POOL_CHUNK   (16u << 10)
+
+/* size bytes aligned to align (a power of two, at most max_align_t's), or
+ * NULL with the error set. */
+static void *
+pool_alloc(struct loader *ld, size_t size, size_t align)
+{
+    config_t *cfg = ld->cfg;
+    struct config_pool *c = cfg->pool;
+    size_t off;
+
+    if (size == 0)
+        size = 1;
+    off = c ? (c->used + align - 1) & ~(align - 1) : 0;
+    if (c == NULL || off > c->cap || c->cap - off < size) {
+        size_t cap = size > POOL_CHUNK / 4 ? size : POOL_CHUNK;
+        struct config_pool *n = malloc(sizeof(*n) + cap);
+        if (n == NULL) {
+            fail(ld, ld->ev.start_mark, "out of memory");
+            return NULL;
+        }
+        n->used = 0;
+        n->cap = cap;
+        if (c != NULL && cap != POOL_CHUNK) {
+            /* a big block gets its own chunk; keep filling the current one */
+            n->next = c->next;
+            c->next = n;
+        } else {
+            n->next = c;
+            cfg->pool = n;
+        }
+        c = n;
+        off = 0;
+    }
+    c->used = off + size;
+    return (char *)c->data + off;
+}
+
+static char *
+pool_strdup(struct loader *ld, const char *s)
+{
+    size_t len = strlen(s);
+    char *p = pool_alloc(ld, len + 1, 1);
+
+    if (p != NULL)
+        memcpy(p, s, len + 1);
+    return p;
+}
+
+/* ---- identity profiles, access policies, categories ---- */
+
+#define NAME_HINT     "(1-63 letters, digits, '-', '.' or '_')"
+#define ACTION_HINT   "(use allow, block or monitor)"
+#define IDENTITY_MAX  255     /* user and group names */
+#define METHOD_MAX    32
+#define DOMAIN_MAX    253
+#define URL_PREFIX_MAX 2048
+#define REGEX_MAX     (sizeof(((config_profile_t *)0)->user_agent) - 1)
+
+/* A reference by name, checked once the whole file is read (the sections
+ * may come in any order). */
+struct ref {
+    enum { REF_PROFILE, REF_TIME } kind;
+    char name[CONFIG_NAME_LEN];
+    yaml_mark_t mark;
+    size_t policy;              /* REF_PROFILE: the policy naming it */
+    int *time_range;            /* REF_TIME: receives the index */
+};
+
+static int
+push_ref(struct loader *ld, int kind, const char *name, yaml_mark_t mark, size_t policy,
+         int *time_range)
+{
+    struct ref *r;
+
+    if (ld->n_refs == ld->cap_refs) {
+        size_t cap = ld->cap_refs ? ld->cap_refs * 2 : 64;
+        struct ref *n = realloc(ld->refs, cap * sizeof(*n));
+        if (n == NULL)
+            return fail(ld, ld->ev.start_mark, "out of memory");
+        ld->refs = n;
+        ld->cap_refs = cap;
+    }
+    r = &ld->refs[ld->n_refs++];
+    memset(r, 0, sizeof(*r));
+    r->kind = kind;
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->mark = mark;
+    r->policy = policy;
+    r->time_range = time_range;
+    return 0;
+}
+
+static bool
+is_name(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len >= CONFIG_NAME_LEN)
+        return false;
+    for (; *s; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static bool
+has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+/* The current scalar as a name (a key of time_ranges, categories, ...). */
+static int
+get_name(struct loader *ld, const char *what, const char **out)
+{
+    char q[SHOW_LEN];
+
+    if (get_scalar(ld, what, out) < 0)
+        return -1;
+    if (!is_name(*out))
+        return fail(ld, ld->ev.start_mark, "invalid %s '%s' " NAME_HINT, what, show(q, *out));
+    return 0;
+}
+
+struct word {
+    const char *word;
+    int value;
+};
+
+/* The current scalar as one of n words; message "invalid KEY 'x' (use a, b
+ * or c)". */
+static int
+get_word(struct loader *ld, const char *key, const struct word *words, size_t n, int *out)
+{
+    char what[64], use[128], q[SHOW_LEN];
+    const char *text;
+    size_t off = 0;
+
+    snprintf(what, sizeof(what), "'%s'", key);
+    if (get_scalar(ld, what, &text) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(text, words[i].word) == 0) {
+            *out = words[i].value;
+            return 0;
+        }
+    }
+    use[0] = '\0';
+    for (size_t i = 0; i < n && off < sizeof(use); i++) {
+        int k = snprintf(use + off, sizeof(use) - off, "%s%s",
+                         i == 0 ? "" : i + 1 == n ? " or " : ", ", words[i].word);
+        if (k < 0)
+            break;
+        off += (size_t)k;
+    }
+    return fail(ld, ld->ev.start_mark, "invalid %s '%s' (use %s)", key, show(q, text), use);
+}
+
+static const struct word action_words[] = {
+    { "allow", CONFIG_ACT_ALLOW }, { "block", CONFIG_ACT_BLOCK }, { "monitor", CONFIG_ACT_MONITOR },
+};
+
+/* A handler storing one of the words of table into the field at def->offset. */
+#define WORD_HANDLER(fn, table, type)                                          \
+    static int                                                                 \
+    fn(struct loader *ld, const struct key_def *def, void *base)               \
+    {                                                                          \
+        int v;                                                                 \
+        if (get_word(ld, def->name, table, sizeof(table) / sizeof(table[0]), &v) < 0) \
+            return -1;                                                         \
+        *(type *)(void *)((char *)base + def->offset) = (type)v;              \
+        return 0;                                                              \
+    }
+
+static const struct word location_words[] = {
+    { "remote", CONFIG_LOC_REMOTE }, { "local", CONFIG_LOC_LOCAL }, { "any", CONFIG_LOC_ANY },
+};
+static const struct word mode_words[] = {
+    { "explicit", CONFIG_MATCH_EXPLICIT }, { "transparent", CONFIG_MATCH_TRANSPARENT },
+    { "any", CONFIG_MATCH_ANY_MODE },
+};
+static const struct word auth_words[] = {
+    { "none", CONFIG_AUTH_NONE }, { "basic", CONFIG_AUTH_BASIC },
+};
+static const struct word bool_words[] = { { "true", 1 }, { "false", 0 } };
+static const struct word type_words[] = {
+    { "user", CONFIG_TYPE_USER }, { "machine", CONFIG_TYPE_MACHINE },
+    { "device", CONFIG_TYPE_DEVICE },
+};
+static const struct word day_words[] = {
+    { "mon", 1 << 0 }, { "tue", 1 << 1 }, { "wed", 1 << 2 }, { "thu", 1 << 3 },
+    { "fri", 1 << 4 }, { "sat", 1 << 5 }, { "sun", 1 << 6 },
+};
+
+WORD_HANDLER(h_location, location_words, enum config_location)
+WORD_HANDLER(h_match_mode, mode_words, enum config_mode_match)
+WORD_HANDLER(h_action, action_words, enum config_action)
+WORD_HANDLER(h_bool, bool_words, bool)
+
+static int
+h_auth(struct loader *ld, const struct key_def *def, void *base)
+{
+    int v;
+
+    if (get_word(ld, def->name, auth_words, sizeof(auth_words) / sizeof(auth_words[0]), &v) < 0)
+        return -1;
+    ((config_profile_t *)base)->auth = (enum config_auth)v;
+    ld->auth_mark = ld->key_mark;
+    return 0;
+}
+
+/* The 'name' of a list entry: remembered for duplicate messages. */
+static int
+h_entry_name(struct loader *ld, const struct key_def *def, void *base)
+{
+    if (h_name(ld, def, base) < 0)
+        return -1;
+    ld->name_mark = ld->ev.start_mark;
+    return 0;
+}
+
+/* A path where "off" (or "") means none. */
+static int
+h_path_off(struct loader *ld, const struct key_def *def, void *base)
+{
+    char *field = (char *)base + def->offset;
+
+    if (h_string(ld, def, base) < 0)
+        return -1;
+    if (strcmp(field, "off") == 0)
+        field[0] = '\0';
+    return 0;
+}
+
+/* Realm: goes into Proxy-Authenticate: Basic realm="...". */
+static int
+h_realm(struct loader *ld, const struct key_def *def, void *base)
+{
+    char *field = (char *)base + def->offset;
+    const char *text;
+    char q[SHOW_LEN];
+    size_t len;
+    bool ok;
+
+    if (get_scalar(ld, "'realm'", &text) < 0)
+        return -1;
+    len = strlen(text);
+    ok = len > 0 && len < def->count_offset;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = text[i] >= 0x20 && text[i] < 0x7f && text[i] != '"' && text[i] != '\\';
+    if (!ok)
+        return fail(ld, ld->ev.start_mark,
+                    "invalid realm '%s' (1-%zu printable ASCII characters, no '\"' or '\\')",
+                    show(q, text), def->count_offset - 1);
+    memcpy(field, text, len + 1);
+    return 0;
+}
+
+/* ---- lists of names ---- */
+
+enum name_kind {
+    NAME_PLAIN,       /* profiles, list categories */
+    NAME_IDENTITY,    /* users, groups */
+    NAME_METHOD,
+    NAME_DOMAIN,
+    NAME_URL_PREFIX,
+    NAME_REGEX,
+};
+
+struct names_ctx {
+    enum name_kind kind;
+    bool unique;
+    size_t n;               /* entries stored in ld->scratch */
+};
+
+/* NULL if text is a valid entry of that kind, else the hint for the message. */
+static const char *
+check_entry(enum name_kind kind, char *text)
+{
+    size_t len = strlen(text);
+
+    switch (kind) {
+    case NAME_PLAIN:
+        return is_name(text) ? NULL : "is not a valid name " NAME_HINT;
+    case NAME_IDENTITY:
+        if (len == 0 || len > IDENTITY_MAX || has_control(text) || strchr(text, ',') ||
+            text[0] == ' ' || text[len - 1] == ' ')
+            return "is not a valid user or group name (1-255 bytes, no ',', control "
+                   "characters or surrounding spaces)";
+        return NULL;
+    case NAME_METHOD:
+        if (len == 0 || len > METHOD_MAX)
+            return "is not a method (1-32 uppercase letters, e.g. GET)";
+        for (size_t i = 0; i < len; i++)
+            if (text[i] < 'A' || text[i] > 'Z')
+                return "is not a method (1-32 uppercase letters, e.g. GET)";
+        return NULL;
+    case NAME_DOMAIN:
+        if (len == 0 || len > DOMAIN_MAX || text[0] == '.' || text[len - 1] == '.' ||
+            strstr(text, "..") != NULL)
+            goto bad_domain;
+        for (size_t i = 0; i < len; i++) {
+            char c = text[i];
+            if (c >= 'A' && c <= 'Z')
+                text[i] = (char)(c + 32);
+            else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                       c == '.' || c == '_'))
+                goto bad_domain;
+        }
+        return NULL;
+    bad_domain:
+        return "is not a domain name (e.g. example.com; it matches its subdomains too)";
+    case NAME_URL_PREFIX:
+        if ((strncmp(text, "http://", 7) != 0 && strncmp(text, "https://", 8) != 0) ||
+            len > URL_PREFIX_MAX || len == (text[4] == 's' ? 8u : 7u))
+            goto bad_prefix;
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)text[i] <= 0x20 || text[i] == 0x7f)
+                goto bad_prefix;
+        return NULL;
+    bad_prefix:
+        return "is not a URL prefix (http://host/path or https://host/path, no spaces, "
+               "at most 2048 bytes)";
+    case NAME_REGEX:
+        if (len == 0 || len > REGEX_MAX || has_control(text))
+            return "is not a valid regex (1-1023 bytes, no control characters)";
+        return NULL;
+    }
+    return "is not valid";
+}
+
+static int
+item_names(struct loader *ld, const struct key_def *def, void *base, size_t i)
+{
+    struct names_ctx *ctx = base;
+    char what[96], q[SHOW_LEN];
+    const char *text, *hint;
+    char *copy;
+
+    snprintf(what, sizeof(what), "'%s' entry", def->name);
+    if (get_scalar(ld, what, &text) < 0)
+        return -1;
+    copy = pool_strdup(ld, text);
+    if (copy == NULL)
+        return -1;
+    hint = check_entry(ctx->kind, copy);
+    if (hint != NULL)
+        return fail(ld, ld->ev.start_mark, "'%s' entry '%s' %s", def->name, show(q, text), hint);
+    if (ctx->unique) {
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(ld->scratch[j], copy) == 0)
+                return fail(ld, ld->ev.start_mark, "duplicate '%s' entry '%s'", def->name,
+                            show(q, copy));
+        ld->list_marks[i] = ld->ev.start_mark;
+    }
+    ld->scratch[i] = copy;
+    ctx->n = i + 1;
+    return 0;
+}
+
+/* A list of names into *out (pool storage). name is the key for messages.
+ * Unique lists hold at most CONFIG_MAX_NAMES entries and record each
+ * entry's position in ld->list_marks. */
+static int
+parse_names(struct loader *ld, const char *name, enum name_kind kind, bool unique,
+            config_names_t *out)
+{
+    const struct key_def def = { name, NULL, 0, 0, NULL };
+    struct names_ctx ctx = { kind, unique, 0 };
+    size_t max = unique ? CONFIG_MAX_NAMES : CONFIG_MAX_CUSTOM_ENTRIES, n;
+
+    if (ld->scratch == NULL) {
+        ld->scratch = calloc(CONFIG_MAX_CUSTOM_ENTRIES, sizeof(*ld->scratch));
+        if (ld->scratch == NULL)
+            return fail(ld, ld->ev.start_mark, "out of memory");
+    }
+    out->n = 0;
+    out->names = NULL;
+    if (parse_list(ld, &def, &ctx, max, item_names) < 0)
+        return -1;
+    n = ctx.n;
+    if (n == 0)
+        return 0;
+    out->names = pool_alloc(ld, n * sizeof(char *), _Alignof(char *));
+    if (out->names == NULL)
+        return -1;
+    memcpy(out->names, ld->scratch, n * sizeof(char *));
+    out->n = n;
+    return 0;
+}
+
+/* Handlers for names lists at def->offset (a config_names_t). */
+#define NAMES_HANDLER(fn, kind, unique)                                        \
+    static int                                                                 \
+    fn(struct loader *ld, const struct key_def *def, void *base)               \
+    {                                                                          \
+        return parse_names(ld, def->name, kind, unique,                       \
+                           (config_names_t *)(void *)((char *)base + def->offset)); \
+    }
+NAMES_HANDLER(h_identities, NAME_IDENTITY, true)
+NAMES_HANDLER(h_domains, NAME_DOMAIN, false)
+NAMES_HANDLER(h_url_prefixes, NAME_URL_PREFIX, false)
+NAMES_HANDLER(h_regexes, NAME_REGEX, false)
+
+/* A list that must not be empty when present. */
+static int
+not_empty(struct loader *ld, yaml_mark_t start, const char *key, size_t n, const char *absent)
+{
+    if (n == 0)
+        return fail(ld, start, "'%s' must not be empty (omit it %s)", key, absent);
+    return 0;
+}
+
+static int
+h_methods(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_names_t *m = (config_names_t *)(void *)((char *)base + def->offset);
+    yaml_mark_t start = ld->ev.start_mark;
+
+    if (parse_names(ld, def->name, NAME_METHOD, true, m) < 0)
+        return -1;
+    return not_empty(ld, start, def->name, m->n, "to allow any method");
+}
+
+/* ports: uint16_t array at def->offset, size_t count at def->count_offset. */
+static int
+item_port_any(struct loader *ld, const struct key_def *def, void *base, size_t i)
+{
+    uint16_t *ports = (uint16_t *)(void *)((char *)base + def->offset);
+    size_t *n = (size_t *)(void *)((char *)base + def->count_offset);
+    char what[64], q[SHOW_LEN];
+    unsigned long v;
+    const char *text;
+
+    snprintf(what, sizeof(what), "'%s' entry", def->name);
+    if (get_scalar(ld, what, &text) < 0)
+        return -1;
+    if (parse_uint(text, 65535, &v) < 0 || v == 0)
+        return fail(ld, ld->ev.start_mark, "'%s' entry %s is not a port (1-65535)",
+                    def->name, show(q, text));
+    ports[i] = (uint16_t)v;
+    *n = i + 1;
+    return 0;
+}
+
+static int
+h_ports(struct loader *ld, const struct key_def *def, void *base)
+{
+    *(size_t *)(void *)((char *)base + def->count_offset) = 0;
+    return parse_list(ld, def, base, CONFIG_MAX_PORTS, item_port_any);
+}
+
+static int
+h_policy_ports(struct loader *ld, const struct key_def *def, void *base)
+{
+    yaml_mark_t start = ld->ev.start_mark;
+
+    if (h_ports(ld, def, base) < 0)
+        return -1;
+    return not_empty(ld, start, def->name,
+                     *(size_t *)(void *)((char *)base + def->count_offset),
+                     "to use proxy.connect_ports");
+}
+
+/* ---- identity_profiles ---- */
+
+static int
+item_type(struct loader *ld, const struct key_def *def, void *base, size_t i)
+{
+    config_profile_t *p = base;
+    char q[SHOW_LEN];
+    int v;
+
+    (void)i;
+    if (get_word(ld, "type", type_words, sizeof(type_words) / sizeof(type_words[0]), &v) < 0)
+        return -1;
+    if (p->types & (unsigned)v)
+        return fail(ld, ld->ev.start_mark, "duplicate '%s' entry '%s'", def->name,
+                    show(q, (const char *)ld->ev.data.scalar.value));
+    p->types |= (unsigned)v;
+    return 0;
+}
+
+static int
+h_types(struct loader *ld, const struct key_def *def, void *base)
+{
+    ((config_profile_t *)base)->types = CONFIG_TYPE_ANY;
+    return parse_list(ld, def, base, 3, item_type);
+}
+
+static int
+h_subnets(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_profile_t *p = base;
+    const struct key_def scratch_def = {
+        def->name, NULL, offsetof(struct cidr_scratch, list),
+        offsetof(struct cidr_scratch, n), NULL,
+    };
+
+    ld->cidrs.n = 0;
+    p->subnets = NULL;
+    p->n_subnets = 0;
+    if (parse_list(ld, &scratch_def, &ld->cidrs, CONFIG_MAX_CIDRS, item_cidr) < 0)
+        return -1;
+    if (ld->cidrs.n == 0)
+        return 0;
+    p->subnets = pool_alloc(ld, ld->cidrs.n * sizeof(cidr_t), _Alignof(cidr_t));
+    if (p->subnets == NULL)
+        return -1;
+    memcpy(p->subnets, ld->cidrs.list, ld->cidrs.n * sizeof(cidr_t));
+    p->n_subnets = ld->cidrs.n;
+    return 0;
+}
+
+enum {
+    PR_KEY_NAME = 0, PR_KEY_LOCATION, PR_KEY_TYPES, PR_KEY_SUBNETS, PR_KEY_PORTS, PR_KEY_MODE,
+    PR_KEY_USER_AGENT, PR_KEY_USERS, PR_KEY_GROUPS, PR_KEY_AUTH, PR_KEY_REFUSE,
+};
+#define PR_OFF(f) offsetof(config_profile_t, f)
+static const struct key_def profile_keys[] = {
+    [PR_KEY_NAME] = { "name", h_entry_name, PR_OFF(name), CONFIG_NAME_LEN, NULL },
+    [PR_KEY_LOCATION] = { "location", h_location, PR_OFF(location), 0, NULL },
+    [PR_KEY_TYPES] = { "types", h_types, 0, 0, NULL },
+    [PR_KEY_SUBNETS] = { "subnets", h_subnets, 0, 0, NULL },
+    [PR_KEY_PORTS] = { "ports", h_ports, PR_OFF(ports), PR_OFF(n_ports), NULL },
+    [PR_KEY_MODE] = { "mode", h_match_mode, PR_OFF(mode), 0, NULL },
+    [PR_KEY_USER_AGENT] = { "user_agent", h_string, PR_OFF(user_agent),
+                            sizeof(((config_profile_t *)0)->user_agent), NULL },
+    [PR_KEY_USERS] = { "users", h_identities, PR_OFF(users), 0, NULL },
+    [PR_KEY_GROUPS] = { "groups", h_identities, PR_OFF(groups), 0, NULL },
+    [PR_KEY_AUTH] = { "auth", h_auth, 0, 0, NULL },
+    [PR_KEY_REFUSE] = { "refuse_unidentified", h_bool, PR_OFF(refuse_unidentified), 0, NULL },
+};
+#undef PR_OFF
+static const struct section profile_section = {
+    "in an identity_profiles entry", profile_keys, sizeof(profile_keys) / sizeof(profile_keys[0]),
+};
+
+static int
+item_profile(struct loader *ld, const struct key_def *def, void *base, size_t i)
+{
+    config_t *cfg = base;
+    config_profile_t *p = &cfg->pol.profiles[i];
+    yaml_mark_t start = ld->ev.start_mark;
+    uint64_t seen;
+
+    memset(p, 0, sizeof(*p));
+    if (ld->ev.type != YAML_MAPPING_START_EVENT)
+        return fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
+                    kind_name(&ld->ev));
+    if (parse_mapping(ld, &profile_section, p, &seen) < 0)
+        return -1;
+    if (!(seen & (UINT64_C(1) << PR_KEY_NAME)))
+        return fail(ld, start, "identity profile entry has no 'name'");
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(cfg->pol.profiles[j].name, p->name) == 0)
+            return fail(ld, ld->name_mark, "duplicate identity profile name '%s'", p->name);
+    if (seen & (UINT64_C(1) << PR_KEY_AUTH)) {
+        ld->profile_auth[i] = ld->auth_mark;
+        if (p->auth == CONFIG_AUTH_BASIC && p->mode == CONFIG_MATCH_TRANSPARENT)
+            return fail(ld, ld->auth_mark,
+                        "auth: basic cannot go with mode: transparent (such clients cannot "
+                        "be asked for credentials)");
+    }
+    cfg->pol.n_profiles = i + 1;
+    return 0;
+}
+
+static int
+h_profiles(struct loader *ld, const struct key_def *def, void *base)
+{
+    return parse_list(ld, def, base, CONFIG_MAX_PROFILES, item_profile);
+}
+
+/* ---- access_policies ---- */
+
+static int
+h_rule_time(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_category_rule_t *r = base;
+    const char *text;
+
+    (void)def;
+    if (get_name(ld, "time range name", &text) < 0)
+        return -1;
+    return push_ref(ld, REF_TIME, text, ld->ev.start_mark, 0, &r->time_range);
+}
+
+enum { RULE_KEY_ACTION = 0 };
+static const struct key_def rule_keys[] = {
+    [RULE_KEY_ACTION] = { "action", h_action, offsetof(config_category_rule_t, action), 0, NULL },
+    { "time", h_rule_time, 0, 0, NULL },
+};
+static const struct section rule_section = {
+    "in a category rule", rule_keys, sizeof(rule_keys) / sizeof(rule_keys[0]),
+};
+
+/* categories: { name: action | { action: ..., time: ... }, ... } */
+static int
+h_rules(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_policy_t *pol = base;
+    char q[SHOW_LEN];
+
+    pol->n_rules = 0;
+    if (is_null(&ld->ev))
+        return 0;
+    if (ld->ev.type != YAML_MAPPING_START_EVENT)
+        return fail(ld, ld->ev.start_mark,
+                    "'%s' must be a mapping of category: action, got %s", def->name,
+                    kind_name(&ld->ev));
+    for (;;) {
+        config_category_rule_t *r;
+        yaml_mark_t vstart;
+        const char *name;
+
+        if (next_event(ld) < 0)
+            return -1;
+        if (ld->ev.type == YAML_MAPPING_END_EVENT)
+            return 0;
+        if (get_name(ld, "category name", &name) < 0)
+            return -1;
+        for (size_t j = 0; j < pol->n_rules; j++)
+            if (strcmp(pol->rules[j].category, name) == 0)
+                return fail(ld, ld->ev.start_mark, "duplicate category '%s' in '%s'",
+                            show(q, name), def->name);
+        if (pol->n_rules == CONFIG_MAX_CATEGORY_RULES)
+            return fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
+                        def->name, CONFIG_MAX_CATEGORY_RULES);
+        r = &pol->rules[pol->n_rules];
+        memset(r, 0, sizeof(*r));
+        memcpy(r->category, name, strlen(name) + 1);
+        r->time_range = -1;
+        if (next_event(ld) < 0)
+            return -1;
+        vstart = ld->ev.start_mark;
+        if (ld->ev.type == YAML_MAPPING_START_EVENT) {
+            uint64_t seen;
+            if (parse_mapping(ld, &rule_section, r, &seen) < 0)
+                return -1;
+            if (!(seen & (UINT64_C(1) << RULE_KEY_ACTION)))
+                return fail(ld, vstart, "category '%s' needs an 'action'", r->category);
+        } else if (ld->ev.type == YAML_SCALAR_EVENT && !is_null(&ld->ev)) {
+            int v;
+            if (get_word(ld, "action", action_words,
+                         sizeof(action_words) / sizeof(action_words[0]), &v) < 0)
+                return -1;
+            r->action = (enum config_action)v;
+        } else {
+            return fail(ld, vstart,
+                        "category '%s' needs an action " ACTION_HINT
+                        " or a mapping { action, time }, got %s", r->category,
+                        kind_name(&ld->ev));
+        }
+        pol->n_rules++;
+    }
+}
+
+static int
+h_policy_profiles(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_policy_t *pol = base;
+    size_t index = (size_t)(pol - ld->cfg->pol.policies);
+
+    if (parse_names(ld, def->name, NAME_PLAIN, true, &pol->profiles) < 0)
+        return -1;
+    for (size_t i = 0; i < pol->profiles.n; i++)
+        if (push_ref(ld, REF_PROFILE, pol->profiles.names[i], ld->list_marks[i], index, NULL) < 0)
+            return -1;
+    return 0;
+}
+
+enum { PO_KEY_NAME = 0 };
+#define PO_OFF(f) offsetof(config_policy_t, f)
+static const struct key_def policy_keys[] = {
+    [PO_KEY_NAME] = { "name", h_entry_name, PO_OFF(name), CONFIG_NAME_LEN, NULL },
+    { "profiles", h_policy_profiles, 0, 0, NULL },
+    { "categories", h_rules, 0, 0, NULL },
+    { "default", h_action, PO_OFF(default_action), 0, NULL },
+    { "connect_ports", h_policy_ports, PO_OFF(connect_ports), PO_OFF(n_connect_ports), NULL },
+    { "methods", h_methods, PO_OFF(methods), 0, NULL },
+};
+#undef PO_OFF
+static const struct section policy_section = {
+    "in an access_policies entry", policy_keys, sizeof(policy_keys) / sizeof(policy_keys[0]),
+};
+
+static int
+item_policy(struct loader *ld, const struct key_def *def, void *base, size_t i)
+{
+    config_t *cfg = base;
+    config_policy_t *pol = &cfg->pol.policies[i];
+    yaml_mark_t start = ld->ev.start_mark;
+    uint64_t seen;
+
+    memset(pol, 0, sizeof(*pol));
+    pol->default_action = CONFIG_ACT_ALLOW;
+    if (ld->ev.type != YAML_MAPPING_START_EVENT)
+        return fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
+                    kind_name(&ld->ev));
+    if (parse_mapping(ld, &policy_section, pol, &seen) < 0)
+        return -1;
+    if (!(seen & (UINT64_C(1) << PO_KEY_NAME)))
+        return fail(ld, start, "access policy entry has no 'name'");
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(cfg->pol.policies[j].name, pol->name) == 0)
+            return fail(ld, ld->name_mark, "duplicate access policy name '%s'", pol->name);
+    if (i > 0 && cfg->pol.policies[i - 1].profiles.n == 0)
+        return fail(ld, ld->name_mark, "policy '%s' comes after the default policy '%s'",
+                    pol->name, cfg->pol.policies[i - 1].name);
+    cfg->pol.n_policies = i + 1;
+    return 0;
+}
+
+static int
+h_policies(struct loader *ld, const struct key_def *def, void *base)
+{
+    return parse_list(ld, def, base, CONFIG_MAX_POLICIES, item_policy);
+}
+
+/* ---- time_ranges ---- */
+
+static int
+item_day(struct loader *ld, const struct key_def *def, void *base, size_t i)
+{
+    config_time_range_t *t = base;
+    char q[SHOW_LEN];
+    int v;
+
+    (void)i;
+    if (get_word(ld, "day", day_words, sizeof(day_words) / sizeof(day_words[0]), &v) < 0)
+        return -1;
+    if (t->days & v)
+        return fail(ld, ld->ev.start_mark, "duplicate '%s' entry '%s'", def->name,
+                    show(q, (const char *)ld->ev.data.scalar.value));
+    t->days = (uint8_t)(t->days | v);
+    return 0;
+}
+
+static int
+h_days(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_time_range_t *t = base;
+    yaml_mark_t start = ld->ev.start_mark;
+
+    t->days = 0;
+    if (parse_list(ld, def, base, 7, item_day) < 0)
+        return -1;
+    if (t->days == 0)
+        return fail(ld, start, "'days' must not be empty");
+    return 0;
+}
+
+/* "HH:MM" at s (5 characters); end allows 24:00. Minutes or -1. */
+static int
+hhmm(const char *s, bool end)
+{
+    int h, m;
+
+    for (int i = 0; i < 5; i++)
+        if (i == 2 ? s[i] != ':' : (s[i] < '0' || s[i] > '9'))
+            return -1;
+    h = (s[0] - '0') * 10 + (s[1] - '0');
+    m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (m > 59 || h > 24 || (h == 24 && (!end || m != 0)))
+        return -1;
+    return h * 60 + m;
+}
+
+static int
+h_hours(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_time_range_t *t = base;
+    const char *text;
+    char q[SHOW_LEN];
+    int from, to;
+
+    (void)def;
+    if (get_scalar(ld, "'hours'", &text) < 0)
+        return -1;
+    if (strlen(text) != 11 || text[5] != '-' || (from = hhmm(text, false)) < 0 ||
+        (to = hhmm(text + 6, true)) < 0)
+        return fail(ld, ld->ev.start_mark,
+                    "invalid hours '%s' (use HH:MM-HH:MM, e.g. 09:00-17:00; 24:00 ends the day)",
+                    show(q, text));
+    if (from >= to)
+        return fail(ld, ld->ev.start_mark,
+                    "hours '%s' must start before they end (a range cannot cross midnight)",
+                    show(q, text));
+    t->from_min = (uint16_t)from;
+    t->to_min = (uint16_t)to;
+    return 0;
+}
+
+enum { TR_KEY_DAYS = 0, TR_KEY_HOURS };
+static const struct key_def time_range_keys[] = {
+    [TR_KEY_DAYS] = { "days", h_days, 0, 0, NULL },
+    [TR_KEY_HOURS] = { "hours", h_hours, 0, 0, NULL },
+};
+static const struct section time_range_section = {
+    "in a time range", time_range_keys, sizeof(time_range_keys) / sizeof(time_range_keys[0]),
+};
+
+static int
+h_time_ranges(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_policies_t *pol = (config_policies_t *)(void *)((char *)base + def->offset);
+    char q[SHOW_LEN];
+
+    if (is_null(&ld->ev))
+        return 0;
+    if (ld->ev.type != YAML_MAPPING_START_EVENT)
+        return fail(ld, ld->ev.start_mark, "'%s' must be a mapping of name: { days, hours }, got %s",
+                    def->name, kind_name(&ld->ev));
+    for (;;) {
+        config_time_range_t *t;
+        yaml_mark_t vstart;
+        const char *name;
+        uint64_t seen;
+
+        if (next_event(ld) < 0)
+            return -1;
+        if (ld->ev.type == YAML_MAPPING_END_EVENT)
+            return 0;
+        if (get_name(ld, "time range name", &name) < 0)
+            return -1;
+        for (size_t j = 0; j < pol->n_time_ranges; j++)
+            if (strcmp(pol->time_ranges[j].name, name) == 0)
+                return fail(ld, ld->ev.start_mark, "duplicate time range '%s'", show(q, name));
+        if (pol->n_time_ranges == CONFIG_MAX_TIME_RANGES)
+            return fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
+                        def->name, CONFIG_MAX_TIME_RANGES);
+        t = &pol->time_ranges[pol->n_time_ranges];
+        memset(t, 0, sizeof(*t));
+        memcpy(t->name, name, strlen(name) + 1);
+        if (next_event(ld) < 0)
+            return -1;
+        vstart = ld->ev.start_mark;
+        if (ld->ev.type != YAML_MAPPING_START_EVENT)
+            return fail(ld, vstart, "time range '%s' must be a mapping { days, hours }, got %s",
+                        t->name, kind_name(&ld->ev));
+        if (parse_mapping(ld, &time_range_section, t, &seen) < 0)
+            return -1;
+        if (!(seen & (UINT64_C(1) << TR_KEY_DAYS)))
+            return fail(ld, vstart, "time range '%s' has no 'days'", t->name);
+        if (!(seen & (UINT64_C(1) << TR_KEY_HOURS)))
+            return fail(ld, vstart, "time range '%s' has no 'hours'", t->name);
+        pol->n_time_ranges++;
+    }
+}
+
+/* ---- custom_categories ---- */
+
+enum { CC_KEY_NAME = 0 };
+#define CC_OFF(f) offsetof(config_custom_category_t, f)
+static const struct key_def custom_keys[] = {
+    [CC_KEY_NAME] = { "name", h_entry_name, CC_OFF(name), CONFIG_NAME_LEN, NULL },
+    { "domains", h_domains, CC_OFF(domains), 0, NULL },
+    { "url_prefixes", h_url_prefixes, CC_OFF(url_prefixes), 0, NULL },
+    { "regexes", h_regexes, CC_OFF(regexes), 0, NULL },
+};
+#undef CC_OFF
+static const struct section custom_section = {
+    "in a custom_categories entry", custom_keys, sizeof(custom_keys) / sizeof(custom_keys[0]),
+};
+
+static int
+item_custom(struct loader *ld, const struct key_def *def, void *base, size_t i)
+{
+    config_t *cfg = base;
+    config_custom_category_t *c = &cfg->pol.custom[i];
+    yaml_mark_t start = ld->ev.start_mark;
+    uint64_t seen;
+
+    memset(c, 0, sizeof(*c));
+    if (ld->ev.type != YAML_MAPPING_START_EVENT)
+        return fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
+                    kind_name(&ld->ev));
+    if (parse_mapping(ld, &custom_section, c, &seen) < 0)
+        return -1;
+    if (!(seen & (UINT64_C(1) << CC_KEY_NAME)))
+        return fail(ld, start, "custom category entry has no 'name'");
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(cfg->pol.custom[j].name, c->name) == 0)
+            return fail(ld, ld->name_mark, "duplicate custom category name '%s'", c->name);
+    if (c->domains.n == 0 && c->url_prefixes.n == 0 && c->regexes.n == 0)
+        return fail(ld, start, "custom category '%s' has no domains, url_prefixes or regexes",
+                    c->name);
+    ld->custom_marks[i] = ld->name_mark;
+    cfg->pol.n_custom = i + 1;
+    return 0;
+}
+
+static int
+h_custom(struct loader *ld, const struct key_def *def, void *base)
+{
+    return parse_list(ld, def, base, CONFIG_MAX_CUSTOM_CATS, item_custom);
+}
+
+/* ---- categories ---- */
+
+/* names: { friendly: [list, ...], ... } */
+static int
+h_friendly(struct loader *ld, const struct key_def *def, void *base)
+{
+    config_policies_t *pol = base;
+    char q[SHOW_LEN];
+
+    if (is_null(&ld->ev))
+        return 0;
+    if (ld->ev.type != YAML_MAPPING_START_EVENT)
+        return fail(ld, ld->ev.start_mark,
+                    "'%s' must be a mapping of name: [list categories], got %s", def->name,
+                    kind_name(&ld->ev));
+    for (;;) {
+        config_friendly_t *f;
+        yaml_mark_t vstart;
+        const char *name;
+
+        if (next_event(ld) < 0)
+            return -1;
+        if (ld->ev.type == YAML_MAPPING_END_EVENT)
+            return 0;
+        if (get_name(ld, "category name", &name) < 0)
+            return -1;
+        for (size_t j = 0; j < pol->n_friendly; j++)
+            if (strcmp(pol->friendly[j].name, name) == 0)
+                return fail(ld, ld->ev.start_mark, "duplicate category name '%s' in '%s'",
+                            show(q, name), def->name);
+        if (pol->n_friendly == CONFIG_MAX_FRIENDLY)
+            return fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
+                        def->name, CONFIG_MAX_FRIENDLY);
+        f = &pol->friendly[pol->n_friendly];
+        memset(f, 0, sizeof(*f));
+        memcpy(f->name, name, strlen(name) + 1);
+        ld->friendly_marks[pol->n_friendly] = ld->ev.start_mark;
+        if (next_event(ld) < 0)
+            return -1;
+        vstart = ld->ev.start_mark;
+        if (parse_names(ld, f->name, NAME_PLAIN, true, &f->lists) < 0)
+            return -1;
+        if (f->lists.n == 0)
+            return fail(ld, vstart, "category '%s' must name at least one list category",
+                        f->name);
+        pol->n_friendly++;
+    }
+}
+
+#define PS_STR(key, field, fn) { key, fn, offsetof(config_policies_t, field), \
+                                 sizeof(((config_policies_t *)0)->field), NULL }
+static const struct key_def categories_keys[] = {
+    PS_STR("database", category_db, h_path_off),
+    { "names", h_friendly, 0, 0, NULL },
+};
+static const struct section categories_section = {
+    "in categories", categories_keys, sizeof(categories_keys) / sizeof(categories_keys[0]),
+};
+
+static const struct key_def auth_keys[] = {
+    PS_STR("realm", auth_realm, h_realm),
+    PS_STR("password_file", auth_password_file, h_string),
+    { "surrogate_ttl", h_duration, offsetof(config_policies_t, auth_surrogate_ttl), 0, NULL },
+};
+#undef PS_STR
+static const struct section auth_section = {
+    "in authentication", auth_keys, sizeof(auth_keys) / sizeof(auth_keys[0]),
+};
+
+/* ---- checks once the whole file is read ---- */
+
+static int
+check_policies(struct loader *ld, config_t *cfg)
+{
+    config_policies_t *pol = &cfg->pol;
+    int used_by[CONFIG_MAX_PROFILES];
+
+    for (size_t i = 0; i < CONFIG_MAX_PROFILES; i++)
+        used_by[i] = -1;
+    for (size_t i = 0; i < ld->n_refs; i++) {
+        const struct ref *r = &ld->refs[i];
+        size_t j;
+
+        if (r->kind == REF_TIME) {
+            for (j = 0; j < pol->n_time_ranges; j++)
+                if (strcmp(pol->time_ranges[j].name, r->name) == 0)
+                    break;
+            if (j == pol->n_time_ranges)
+                return fail(ld, r->mark, "unknown time range '%s'", r->name);
+            *r->time_range = (int)j;
+            continue;
+        }
+        for (j = 0; j < pol->n_profiles; j++)
+            if (strcmp(pol->profiles[j].name, r->name) == 0)
+                break;
+        if (j == pol->n_profiles)
+            return fail(ld, r->mark, "unknown identity profile '%s'", r->name);
+        if (used_by[j] >= 0)
+            return fail(ld, r->mark,
+                        "identity profile '%s' is already in policy '%s' (the first match wins)",
+                        r->name, pol->policies[used_by[j]].name);
+        used_by[j] = (int)r->policy;
+    }
+    for (size_t i = 0; i < pol->n_custom; i++) {
+        for (size_t j = 0; j < pol->n_friendly; j++) {
+            if (strcmp(pol->custom[i].name, pol->friendly[j].name) != 0)
+                continue;
+            return fail(ld, ld->custom_marks[i].index > ld->friendly_marks[j].index
+                                ? ld->custom_marks[i] : ld->friendly_marks[j],
+                        "'%s' is both a custom category and a category name in categories.names",
+                        pol->custom[i].name);
+        }
+    }
+    if (pol->auth_password_file[0] == '\0') {
+        for (size_t i = 0; i < pol->n_profiles; i++)
+            if (pol->profiles[i].auth == CONFIG_AUTH_BASIC)
+                return fail(ld, ld->profile_auth[i],
+                            "auth: basic needs authentication.password_file");
+    }
+    return 0;
+}
+
 /* ---- the schema ---- */
 
 #define TIMEOUT(name) { #name, h_duration, offsetof(config_timeouts_t, name), 0, NULL }
@@ -933,11 +2002,18 @@ static const struct section proxy_section = {
     "in proxy", proxy_keys, sizeof(proxy_keys) / sizeof(proxy_keys[0]),
 };
 
-/* Later: identity_profiles, access_policies. */
 static const struct key_def top_keys[] = {
     { "proxy", h_section, 0, 0, &proxy_section },
     { "log_level", h_log_level, 0, 0, NULL },
     { "mus", h_section, offsetof(config_t, mus), 0, &mus_section },
+    { "identity_profiles", h_profiles, 0, 0, NULL },
+    { "access_policies", h_policies, 0, 0, NULL },
+    { "time_ranges", h_time_ranges, offsetof(config_t, pol), 0, NULL },
+    { "custom_categories", h_custom, 0, 0, NULL },
+    { "categories", h_section, offsetof(config_t, pol), 0, &categories_section },
+    { "authentication", h_section, offsetof(config_t, pol), 0, &auth_section },
+    { "extended_log", h_path_off, offsetof(config_t, pol.extended_log),
+      sizeof(((config_t *)0)->pol.extended_log), NULL },
 };
 static const struct section top_section = {
     "at top level", top_keys, sizeof(top_keys) / sizeof(top_keys[0]),
@@ -945,6 +2021,7 @@ static const struct section top_section = {
 
 _Static_assert(sizeof(proxy_keys) / sizeof(proxy_keys[0]) <= 64, "duplicate mask is 64 bits");
 _Static_assert(sizeof(top_keys) / sizeof(top_keys[0]) <= 64, "duplicate mask is 64 bits");
+_Static_assert(sizeof(profile_keys) / sizeof(profile_keys[0]) <= 64, "duplicate mask is 64 bits");
 
 static const char *const default_clients[] = {
     "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7",
@@ -986,6 +2063,10 @@ set_defaults(config_t *cfg)
     cfg->mus.grace = 300000;
     snprintf(cfg->mus.client_id, sizeof(cfg->mus.client_id), "musproxy");
     snprintf(cfg->mus.control_socket, sizeof(cfg->mus.control_socket), "var/musproxy.sock");
+    /* policies: no profiles, policies, ranges or categories; no database,
+     * no password file, no extended log */
+    snprintf(cfg->pol.auth_realm, sizeof(cfg->pol.auth_realm), "musproxy");
+    cfg->pol.auth_surrogate_ttl = 15 * 60 * 1000;
     return 0;
 }
 
@@ -1049,6 +2130,7 @@ config_load_buffer(const char *name, const char *data, size_t len, char *err, si
         goto fail;
     }
     memcpy(cfg->path, name, strlen(name) + 1);
+    ld.cfg = cfg;
     if (set_defaults(cfg) < 0) {
         set_err(err, errlen, "%s: internal error: bad built-in defaults", name);
         goto fail;
@@ -1059,7 +2141,7 @@ config_load_buffer(const char *name, const char *data, size_t len, char *err, si
     }
     parser_ready = true;
     yaml_parser_set_input_string(&ld.parser, (const unsigned char *)ld.data, ld.len);
-    if (parse_stream(&ld, cfg) < 0)
+    if (parse_stream(&ld, cfg) < 0 || check_policies(&ld, cfg) < 0)
         goto fail;
     goto done;
 
@@ -1071,6 +2153,8 @@ done:
         yaml_event_delete(&ld.ev);
     if (parser_ready)
         yaml_parser_delete(&ld.parser);
+    free(ld.scratch);
+    free(ld.refs);
     return cfg;
 }
 
@@ -1128,6 +2212,14 @@ out:
 void
 config_free(config_t *cfg)
 {
+    struct config_pool *c, *next;
+
+    if (cfg == NULL)
+        return;
+    for (c = cfg->pool; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
     free(cfg);
 }
 

@@ -89,6 +89,7 @@ typedef struct config_mus {
 #define CONFIG_MAX_FRIENDLY        128    /* friendly category names */
 #define CONFIG_MAX_TIME_RANGES     32
 #define CONFIG_NAME_LEN            64
+#define CONFIG_MAX_CUSTOM_ENTRIES  4096   /* domains, url_prefixes or regexes of one custom category */
 
 enum config_location { CONFIG_LOC_ANY = 0, CONFIG_LOC_REMOTE, CONFIG_LOC_LOCAL };
 enum config_mode_match { CONFIG_MATCH_ANY_MODE = 0, CONFIG_MATCH_EXPLICIT, CONFIG_MATCH_TRANSPARENT };
@@ -102,7 +103,8 @@ enum config_action { CONFIG_ACT_ALLOW = 0, CONFIG_ACT_BLOCK, CONFIG_ACT_MONITOR 
 #define CONFIG_TYPE_ANY      0u          /* no restriction (also matches "no identity") */
 
 /* A list of names (users, groups, profiles, methods, categories). Heap
- * storage: names[i] points into the config's string pool; config_free frees it. */
+ * storage: names and names[i] point into the config's string pool (cfg->pool);
+ * config_free frees it. n == 0 leaves names NULL. */
 typedef struct config_names {
     size_t n;
     char **names;
@@ -111,7 +113,7 @@ typedef struct config_names {
 typedef struct config_profile {
     char name[CONFIG_NAME_LEN];
     enum config_location location;    /* default any */
-    cidr_t *subnets;                  /* NULL/0 = any */
+    cidr_t *subnets;                  /* NULL/0 = any; in the string pool */
     size_t n_subnets;
     uint16_t ports[CONFIG_MAX_PORTS]; /* proxy listening ports; 0 entries = any */
     size_t n_ports;
@@ -177,8 +179,13 @@ typedef struct config_policies {
     char extended_log[4096];          /* JSON lines per transaction; "" = off */
 } config_policies_t;
 
+/* The storage behind every pointer in a config_t (opaque, policy/config.c). */
+struct config_pool;
+
 typedef struct config {
     char path[4096];                  /* the file it was loaded from */
+    struct config_pool *pool;         /* owned; freed by config_free. A config_t
+                                       * must not be copied by value. */
 
     /* proxy: */
     config_listen_t listen[CONFIG_MAX_LISTEN];
@@ -232,45 +239,58 @@ typedef struct config {
  *         cert_name: 192.0.2.1       # default: the first address's host
  *         password_file: etc/headend.secret
  *
- *   identity_profiles:               # ordered, first match wins
- *     - name: remote-users
- *       location: remote             # remote | local | any
- *       types: [user]                # user | machine | device
- *       subnets: [10.10.0.0/16]      # client addresses
- *       ports: [3128]                # proxy listening ports
- *       mode: explicit               # explicit | transparent | any
- *       user_agent: "regex"          # PCRE2
- *       users: [alice]               # identity or Basic user names
- *       groups: [eng]
+ *   identity_profiles:               # ordered, first match wins; none by default
+ *     - name: remote-users           # required, unique
+ *       location: remote             # remote | local | any (default any)
+ *       types: [user]                # user | machine | device; [] or absent = any
+ *       subnets: [10.10.0.0/16]      # client addresses (<= CONFIG_MAX_CIDRS); [] = any
+ *       ports: [3128]                # proxy listening ports; [] = any
+ *       mode: explicit               # explicit | transparent | any (default any)
+ *       user_agent: "regex"          # PCRE2, < 1024 bytes, compiled by policy/; "" = any
+ *       users: [alice]               # identity or Basic user names; [] = any
+ *       groups: [eng]                # [] = any
  *       auth: none                   # none | basic (explicit local users)
- *       refuse_unidentified: false   # unidentified addresses in vpn_pools get 403
+ *       refuse_unidentified: false   # true: unidentified addresses in vpn_pools get 403
  *   access_policies:                 # ordered; the last one has no profiles (default)
- *     - name: remote
- *       profiles: [remote-users]
+ *     - name: remote                 # required, unique
+ *       profiles: [remote-users]     # defined identity profiles, each in one policy only
  *       categories: { arts-entertainment: allow, adult: block,
  *                     games: { action: block, time: work-hours } }
- *       default: allow               # allow | block | monitor
- *       connect_ports: [443]
- *       methods: [GET, HEAD, POST, CONNECT]
+ *       default: allow               # allow | block | monitor (default allow)
+ *       connect_ports: [443]         # not []; absent = proxy.connect_ports
+ *       methods: [GET, HEAD, POST, CONNECT]   # not []; absent = any
  *     - { name: default, default: allow }
- *   time_ranges:
+ *   time_ranges:                     # both keys required; 24:00 only as an end
  *     work-hours: { days: [mon, tue, wed, thu, fri], hours: "09:00-17:00" }
- *   custom_categories:
+ *   custom_categories:               # at least one of the three lists non-empty
  *     - name: partner-sites
- *       domains: [partner.example]
+ *       domains: [partner.example]   # stored lowercase; matches subdomains too
  *       url_prefixes: ["http://intranet.example/wiki/"]
  *       regexes: ["^http://[^/]*\\.games\\."]
  *   categories:
- *     database: var/categories.db    # from `musctl categories import DIR`; "" = none
+ *     database: var/categories.db    # from `musctl categories import DIR`; default "" = none
  *     names: { arts-entertainment: [arts, radio], adult: [adult] }
  *   authentication:
- *     realm: musproxy
- *     password_file: etc/users.passwd   # `musctl passwd` writes salted hashes
+ *     realm: musproxy                # printable ASCII, no '"' or '\'
+ *     password_file: etc/users.passwd   # `musctl passwd` writes salted hashes; default ""
  *     surrogate_ttl: 15m
- *   extended_log: var/extended.log   # JSON lines; "" or off disables
- * Every name used (profiles in a policy, categories in rules, time ranges)
- * must be defined; a category name is friendly, custom, or a list category
- * name (checked against the database by policy/, not here).
+ *   extended_log: var/extended.log   # JSON lines; "" or off disables (default off)
+ *
+ * Every name used (profiles in a policy, time ranges in rules) must be
+ * defined somewhere in the file (order of sections does not matter); a
+ * category name is friendly, custom, or a list category name (checked
+ * against the database by policy/, not here). Names (profiles, policies,
+ * time ranges, categories) are 1-63 letters, digits, '-', '_', '.', unique
+ * per kind; a custom category must not share a friendly category's name.
+ * User and group names are 1-255 bytes without ',', control characters or
+ * surrounding spaces; methods are uppercase letters (at most 32); domains
+ * are letters, digits, '-', '_', '.' (at most 253, no empty label);
+ * url_prefixes start with http:// or https:// (at most 2048 bytes, no
+ * spaces); regexes are 1-1023 bytes. Lists of names hold at most
+ * CONFIG_MAX_NAMES entries and refuse repeated entries (custom category
+ * lists: CONFIG_MAX_CUSTOM_ENTRIES, repeats allowed). A policy with `profiles` absent or [] is the
+ * default policy: at most one, and it must be the last. auth: basic needs
+ * authentication.password_file and cannot go with mode: transparent.
  */
 config_t *config_load(const char *path, char *err, size_t errlen);
 

@@ -88,10 +88,45 @@ expect_defaults(const config_t *cfg)
     cr_expect_eq(cfg->log_level, LOG_LVL_INFO);
 }
 
-Test(config, shipped_file_loads_and_equals_defaults)
+/* The policy part of the defaults: nothing defined, nothing enabled. */
+static void
+expect_policy_defaults(const config_t *cfg)
+{
+    cr_expect_eq(cfg->pol.n_profiles, 0);
+    cr_expect_eq(cfg->pol.n_policies, 0);
+    cr_expect_eq(cfg->pol.n_time_ranges, 0);
+    cr_expect_eq(cfg->pol.n_custom, 0);
+    cr_expect_eq(cfg->pol.n_friendly, 0);
+    cr_expect_str_eq(cfg->pol.category_db, "");
+    cr_expect_str_eq(cfg->pol.auth_realm, "musproxy");
+    cr_expect_str_eq(cfg->pol.auth_password_file, "");
+    cr_expect_eq(cfg->pol.auth_surrogate_ttl, 15 * 60 * 1000);
+    cr_expect_str_eq(cfg->pol.extended_log, "");
+}
+
+static void
+expect_names(const config_names_t *l, const char *const *want, size_t n, const char *what)
+{
+    cr_assert_eq(l->n, n, "%s: %zu names", what, l->n);
+    if (n == 0) {
+        cr_expect_null(l->names, "%s", what);
+        return;
+    }
+    cr_assert_not_null(l->names, "%s", what);
+    for (size_t i = 0; i < n; i++)
+        cr_expect_str_eq(l->names[i], want[i], "%s[%zu]", what, i);
+}
+#define NAMES(l, ...) do {                                                   \
+        static const char *const want_[] = { __VA_ARGS__ };                  \
+        expect_names(&(l), want_, N_ELEMS(want_), #l);                       \
+    } while (0)
+#define NO_NAMES(l) expect_names(&(l), NULL, 0, #l)
+
+Test(config, shipped_file_loads_the_example)
 {
     const char *srcdir = getenv("MP_SRCDIR");
     char path[4096], err[CONFIG_ERR_LEN] = "";
+    const config_policies_t *pol;
     config_t *cfg, *def;
 
     cr_assert_not_null(srcdir, "MP_SRCDIR must point at the source tree");
@@ -102,12 +137,103 @@ Test(config, shipped_file_loads_and_equals_defaults)
     cr_expect_str_eq(cfg->path, path);
     expect_defaults(cfg);
 
-    /* The shipped file documents the defaults: byte for byte the same. */
+    /* Outside the policy sections the shipped file documents the defaults:
+     * byte for byte the same. */
     def = load_str("", err);
     cr_assert_not_null(def, "%s", err);
+    cr_assert_null(def->pool);
     memcpy(def->path, cfg->path, sizeof(def->path));
-    cr_expect(memcmp(cfg, def, sizeof(*cfg)) == 0, "etc/musproxy.yaml differs from the defaults");
+    def->pool = cfg->pool;
+    memcpy(&def->pol, &cfg->pol, sizeof(def->pol));
+    cr_expect(memcmp(cfg, def, sizeof(*cfg)) == 0,
+              "etc/musproxy.yaml differs from the defaults outside the policy sections");
+    def->pool = NULL;      /* not def's to free */
     config_free(def);
+
+    /* The classic setup. */
+    pol = &cfg->pol;
+    cr_assert_eq(pol->n_profiles, 3);
+    cr_expect_str_eq(pol->profiles[0].name, "remote-users");
+    cr_expect_eq(pol->profiles[0].location, CONFIG_LOC_REMOTE);
+    cr_expect_eq(pol->profiles[0].types, CONFIG_TYPE_USER);
+    cr_expect_eq(pol->profiles[0].n_subnets, 0);
+    cr_expect_str_eq(pol->profiles[1].name, "machine-tunnels");
+    cr_expect_eq(pol->profiles[1].location, CONFIG_LOC_REMOTE);
+    cr_expect_eq(pol->profiles[1].types, CONFIG_TYPE_MACHINE | CONFIG_TYPE_DEVICE);
+    cr_expect_str_eq(pol->profiles[2].name, "office");
+    cr_expect_eq(pol->profiles[2].location, CONFIG_LOC_LOCAL);
+    cr_expect_eq(pol->profiles[2].types, CONFIG_TYPE_ANY);
+    cr_assert_eq(pol->profiles[2].n_subnets, 4);
+    expect_cidr(&pol->profiles[2].subnets[0], "10.0.0.0/8");
+    expect_cidr(&pol->profiles[2].subnets[1], "172.16.0.0/12");
+    expect_cidr(&pol->profiles[2].subnets[2], "192.168.0.0/16");
+    expect_cidr(&pol->profiles[2].subnets[3], "fc00::/7");
+    for (size_t i = 0; i < 3; i++) {
+        cr_expect_eq(pol->profiles[i].auth, CONFIG_AUTH_NONE);
+        cr_expect_eq(pol->profiles[i].mode, CONFIG_MATCH_ANY_MODE);
+        cr_expect_eq(pol->profiles[i].n_ports, 0);
+        cr_expect_str_eq(pol->profiles[i].user_agent, "");
+        cr_expect_eq(pol->profiles[i].users.n, 0);
+        cr_expect_eq(pol->profiles[i].groups.n, 0);
+        cr_expect_not(pol->profiles[i].refuse_unidentified);
+    }
+
+    cr_assert_eq(pol->n_policies, 4);
+    cr_expect_str_eq(pol->policies[0].name, "remote");
+    NAMES(pol->policies[0].profiles, "remote-users");
+    cr_assert_eq(pol->policies[0].n_rules, 2);
+    cr_expect_str_eq(pol->policies[0].rules[0].category, "arts-entertainment");
+    cr_expect_eq(pol->policies[0].rules[0].action, CONFIG_ACT_ALLOW);
+    cr_expect_eq(pol->policies[0].rules[0].time_range, -1);
+    cr_expect_str_eq(pol->policies[0].rules[1].category, "adult");
+    cr_expect_eq(pol->policies[0].rules[1].action, CONFIG_ACT_BLOCK);
+    cr_expect_eq(pol->policies[0].default_action, CONFIG_ACT_ALLOW);
+    cr_expect_str_eq(pol->policies[1].name, "machines");
+    NAMES(pol->policies[1].profiles, "machine-tunnels");
+    cr_assert_eq(pol->policies[1].n_rules, 1);
+    cr_expect_str_eq(pol->policies[1].rules[0].category, "machine-updates");
+    cr_expect_eq(pol->policies[1].rules[0].action, CONFIG_ACT_ALLOW);
+    cr_expect_eq(pol->policies[1].default_action, CONFIG_ACT_BLOCK);
+    cr_expect_str_eq(pol->policies[2].name, "office");
+    NAMES(pol->policies[2].profiles, "office");
+    cr_assert_eq(pol->policies[2].n_rules, 2);
+    cr_expect_str_eq(pol->policies[2].rules[0].category, "arts-entertainment");
+    cr_expect_eq(pol->policies[2].rules[0].action, CONFIG_ACT_BLOCK);
+    cr_expect_str_eq(pol->policies[2].rules[1].category, "adult");
+    cr_expect_eq(pol->policies[2].rules[1].action, CONFIG_ACT_BLOCK);
+    cr_expect_eq(pol->policies[2].default_action, CONFIG_ACT_ALLOW);
+    cr_expect_str_eq(pol->policies[3].name, "default");
+    NO_NAMES(pol->policies[3].profiles);
+    cr_expect_eq(pol->policies[3].n_rules, 0);
+    cr_expect_eq(pol->policies[3].default_action, CONFIG_ACT_ALLOW);
+    for (size_t i = 0; i < 4; i++) {
+        cr_expect_eq(pol->policies[i].n_connect_ports, 0);
+        cr_expect_eq(pol->policies[i].methods.n, 0);
+    }
+
+    cr_assert_eq(pol->n_time_ranges, 1);
+    cr_expect_str_eq(pol->time_ranges[0].name, "work-hours");
+    cr_expect_eq(pol->time_ranges[0].days, 0x1f);
+    cr_expect_eq(pol->time_ranges[0].from_min, 9 * 60);
+    cr_expect_eq(pol->time_ranges[0].to_min, 17 * 60);
+
+    cr_assert_eq(pol->n_custom, 1);
+    cr_expect_str_eq(pol->custom[0].name, "machine-updates");
+    NAMES(pol->custom[0].domains, "update.example.com");
+    NO_NAMES(pol->custom[0].url_prefixes);
+    NO_NAMES(pol->custom[0].regexes);
+
+    cr_expect_str_eq(pol->category_db, "var/categories.db");
+    cr_assert_eq(pol->n_friendly, 2);
+    cr_expect_str_eq(pol->friendly[0].name, "arts-entertainment");
+    NAMES(pol->friendly[0].lists, "arts");
+    cr_expect_str_eq(pol->friendly[1].name, "adult");
+    NAMES(pol->friendly[1].lists, "adult");
+
+    cr_expect_str_eq(pol->auth_realm, "musproxy");
+    cr_expect_str_eq(pol->auth_password_file, "");
+    cr_expect_eq(pol->auth_surrogate_ttl, 15 * 60 * 1000);
+    cr_expect_str_eq(pol->extended_log, "");
     config_free(cfg);
 }
 
@@ -117,6 +243,10 @@ Test(config, empty_inputs_give_defaults)
     static const char *const inputs[] = {
         "", "\n", "# nothing\n", "---\n", "--- ~\n", "---\n...\n", "proxy:\n", "proxy: ~\n",
         "proxy:\n  timeouts:\n", "proxy: {}\n", "{}\n",
+        "identity_profiles: []\naccess_policies: []\ncustom_categories: []\ntime_ranges:\n"
+        "categories:\nauthentication:\n",
+        "time_ranges: {}\ncategories: { names: {}, database: \"\" }\nauthentication: {}\n"
+        "extended_log: off\n",
     };
     char err[CONFIG_ERR_LEN];
 
@@ -125,6 +255,8 @@ Test(config, empty_inputs_give_defaults)
         cr_assert_not_null(cfg, "input %zu: %s", i, err);
         cr_expect_str_eq(cfg->path, "t.yaml");
         expect_defaults(cfg);
+        expect_policy_defaults(cfg);
+        cr_expect_null(cfg->pool, "input %zu: nothing allocated", i);
         config_free(cfg);
     }
     /* A NULL buffer is an empty one. */
@@ -252,6 +384,8 @@ struct bad_case {
     const char *message;
 };
 
+#define TOP_KEYS "(expected one of: proxy, log_level, mus, identity_profiles, " \
+    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log)"
 #define LISTEN_HINT "(use 1.2.3.4:port or [::1]:port, numeric)"
 #define CIDR_HINT "is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)"
 #define PROXY_KEYS "(expected one of: listen, workers, clients, deny_destinations, " \
@@ -260,9 +394,9 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
     /* unknown keys, at each level */
     { "muss:\n  probe_host: mus.cisco.com\n",
-      "t.yaml:1:1: unknown key 'muss' at top level (expected one of: proxy, log_level, mus)" },
-    { "log_level: info\nidentity_profiles: []\n",
-      "t.yaml:2:1: unknown key 'identity_profiles' at top level (expected one of: proxy, log_level, mus)" },
+      "t.yaml:1:1: unknown key 'muss' at top level " TOP_KEYS },
+    { "log_level: info\ndecryption_policies: []\n",
+      "t.yaml:2:1: unknown key 'decryption_policies' at top level " TOP_KEYS },
     /* the mus section */
     { "mus:\n  probe: x\n",
       "t.yaml:2:3: unknown key 'probe' in mus (expected one of: remote_users, vpn_pools, "
@@ -301,8 +435,7 @@ static const struct bad_case bad_cases[] = {
       "connect, response, tunnel_idle, shutdown, dns)" },
     { "proxy:\n  listen:\n    - { address: \"127.0.0.1:3128\", mod: explicit }\n",
       "t.yaml:3:36: unknown key 'mod' in a proxy.listen entry (expected one of: address, mode)" },
-    { "Proxy: {}\n",
-      "t.yaml:1:1: unknown key 'Proxy' at top level (expected one of: proxy, log_level, mus)" },
+    { "Proxy: {}\n", "t.yaml:1:1: unknown key 'Proxy' at top level " TOP_KEYS },
     { "? [a, b]\n: 1\n", "t.yaml:1:3: keys at top level must be scalars, got a list" },
     /* wrong node types */
     { "proxy:\n  clients: 10.0.0.0/8\n", "t.yaml:2:12: 'clients' must be a list, got a scalar" },
@@ -425,7 +558,172 @@ static const struct bad_case bad_cases[] = {
     /* a long value is cut in the message */
     { "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk: 1\n",
       "t.yaml:1:1: unknown key 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...' "
-      "at top level (expected one of: proxy, log_level, mus)" },
+      "at top level " TOP_KEYS },
+    /* policies */
+    { "identity_profiles: {}\n",
+      "t.yaml:1:20: 'identity_profiles' must be a list, got a mapping" },
+    { "identity_profiles:\n",
+      "t.yaml:1:19: 'identity_profiles' must be a list, got an empty value (write [] for an empty list)" },
+    { "identity_profiles: [remote]\n",
+      "t.yaml:1:21: 'identity_profiles' entries must be mappings, got a scalar" },
+    { "identity_profiles:\n  - location: remote\n",
+      "t.yaml:2:5: identity profile entry has no 'name'" },
+    { "identity_profiles:\n  - { name: a }\n  - { name: b }\n  - { name: a }\n",
+      "t.yaml:4:13: duplicate identity profile name 'a'" },
+    { "identity_profiles:\n  - name: \"a b\"\n",
+      "t.yaml:2:11: invalid name 'a b' (letters, digits, '-', '.' or '_')" },
+    { "identity_profiles:\n  - { name: a, location: vpn }\n",
+      "t.yaml:2:26: invalid location 'vpn' (use remote, local or any)" },
+    { "identity_profiles:\n  - { name: a, types: [user, robot] }\n",
+      "t.yaml:2:30: invalid type 'robot' (use user, machine or device)" },
+    { "identity_profiles:\n  - { name: a, types: [user, user] }\n",
+      "t.yaml:2:30: duplicate 'types' entry 'user'" },
+    { "identity_profiles:\n  - { name: a, types: user }\n",
+      "t.yaml:2:23: 'types' must be a list, got a scalar" },
+    { "identity_profiles:\n  - { name: a, subnets: [10.0.0.0/33] }\n",
+      "t.yaml:2:26: 'subnets' entry '10.0.0.0/33' is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)" },
+    { "identity_profiles:\n  - { name: a, ports: [0] }\n",
+      "t.yaml:2:24: 'ports' entry 0 is not a port (1-65535)" },
+    { "identity_profiles:\n  - { name: a, mode: reverse }\n",
+      "t.yaml:2:22: invalid mode 'reverse' (use explicit, transparent or any)" },
+    { "identity_profiles:\n  - { name: a, user_agent: [x] }\n",
+      "t.yaml:2:28: 'user_agent' must be a scalar, got a list" },
+    { "identity_profiles:\n  - { name: a, users: [\"a,b\"] }\n",
+      "t.yaml:2:24: 'users' entry 'a,b' is not a valid user or group name (1-255 bytes, no ',', control characters or surrounding spaces)" },
+    { "identity_profiles:\n  - { name: a, groups: [\" eng\"] }\n",
+      "t.yaml:2:25: 'groups' entry ' eng' is not a valid user or group name (1-255 bytes, no ',', control characters or surrounding spaces)" },
+    { "identity_profiles:\n  - { name: a, users: [alice, alice] }\n",
+      "t.yaml:2:31: duplicate 'users' entry 'alice'" },
+    { "identity_profiles:\n  - { name: a, auth: ntlm }\n",
+      "t.yaml:2:22: invalid auth 'ntlm' (use none or basic)" },
+    { "identity_profiles:\n  - { name: a, refuse_unidentified: yes }\n",
+      "t.yaml:2:37: invalid refuse_unidentified 'yes' (use true or false)" },
+    { "identity_profiles:\n  - { name: a, colour: red }\n",
+      "t.yaml:2:16: unknown key 'colour' in an identity_profiles entry (expected one of: name, location, types, subnets, ports, mode, user_agent, users, groups, auth, refuse_unidentified)" },
+    { "identity_profiles:\n  - name: a\n    auth: basic\n",
+      "t.yaml:3:5: auth: basic needs authentication.password_file" },
+    { "identity_profiles:\n  - { name: a, auth: basic, mode: transparent }\nauthentication: { password_file: p }\n",
+      "t.yaml:2:16: auth: basic cannot go with mode: transparent (such clients cannot be asked for credentials)" },
+    { "identity_profiles:\n  - { name: a, name: b }\n",
+      "t.yaml:2:16: duplicate key 'name' in an identity_profiles entry" },
+    { "access_policies:\n  - { profiles: [a] }\n",
+      "t.yaml:2:5: access policy entry has no 'name'" },
+    { "access_policies:\n  - { name: p, profiles: [nobody] }\n",
+      "t.yaml:2:27: unknown identity profile 'nobody'" },
+    { "identity_profiles: [{ name: a }]\naccess_policies:\n  - { name: p, profiles: [a] }\n  - { name: q, profiles: [a] }\n",
+      "t.yaml:4:27: identity profile 'a' is already in policy 'p' (the first match wins)" },
+    { "identity_profiles: [{ name: a }]\naccess_policies:\n  - { name: p, profiles: [a, a] }\n",
+      "t.yaml:3:30: duplicate 'profiles' entry 'a'" },
+    { "access_policies:\n  - { name: default }\n  - { name: late, profiles: [a] }\n",
+      "t.yaml:3:13: policy 'late' comes after the default policy 'default'" },
+    { "access_policies:\n  - { name: d1 }\n  - { name: d2, profiles: [] }\n",
+      "t.yaml:3:13: policy 'd2' comes after the default policy 'd1'" },
+    { "access_policies:\n  - { name: p }\n  - { name: p }\n",
+      "t.yaml:3:13: duplicate access policy name 'p'" },
+    { "access_policies:\n  - name: p\n    categories: { adult: deny }\n",
+      "t.yaml:3:26: invalid action 'deny' (use allow, block or monitor)" },
+    { "access_policies:\n  - name: p\n    categories: { adult: { action: block, time: night } }\n",
+      "t.yaml:3:49: unknown time range 'night'" },
+    { "access_policies:\n  - name: p\n    categories: { adult: { time: night } }\n",
+      "t.yaml:3:26: category 'adult' needs an 'action'" },
+    { "access_policies:\n  - name: p\n    categories: { adult: [block] }\n",
+      "t.yaml:3:26: category 'adult' needs an action (use allow, block or monitor) or a mapping { action, time }, got a list" },
+    { "access_policies:\n  - name: p\n    categories: { adult: }\n",
+      "t.yaml:3:26: category 'adult' needs an action (use allow, block or monitor) or a mapping { action, time }, got an empty value" },
+    { "access_policies:\n  - name: p\n    categories: { \"ad ult\": block }\n",
+      "t.yaml:3:19: invalid category name 'ad ult' (1-63 letters, digits, '-', '.' or '_')" },
+    { "access_policies:\n  - name: p\n    categories: { adult: block, adult: allow }\n",
+      "t.yaml:3:33: duplicate category 'adult' in 'categories'" },
+    { "access_policies:\n  - name: p\n    categories: [adult]\n",
+      "t.yaml:3:17: 'categories' must be a mapping of category: action, got a list" },
+    { "access_policies:\n  - name: p\n    categories: { adult: { action: block, when: x } }\n",
+      "t.yaml:3:43: unknown key 'when' in a category rule (expected one of: action, time)" },
+    { "access_policies:\n  - { name: p, default: deny }\n",
+      "t.yaml:2:25: invalid default 'deny' (use allow, block or monitor)" },
+    { "access_policies:\n  - { name: p, connect_ports: [] }\n",
+      "t.yaml:2:31: 'connect_ports' must not be empty (omit it to use proxy.connect_ports)" },
+    { "access_policies:\n  - { name: p, connect_ports: [443, 65536] }\n",
+      "t.yaml:2:37: 'connect_ports' entry 65536 is not a port (1-65535)" },
+    { "access_policies:\n  - { name: p, methods: [get] }\n",
+      "t.yaml:2:26: 'methods' entry 'get' is not a method (1-32 uppercase letters, e.g. GET)" },
+    { "access_policies:\n  - { name: p, methods: [] }\n",
+      "t.yaml:2:25: 'methods' must not be empty (omit it to allow any method)" },
+    { "access_policies:\n  - { name: p, methods: [GET, GET] }\n",
+      "t.yaml:2:31: duplicate 'methods' entry 'GET'" },
+    { "access_policies:\n  - { name: p, method: [GET] }\n",
+      "t.yaml:2:16: unknown key 'method' in an access_policies entry (expected one of: name, profiles, categories, default, connect_ports, methods)" },
+    { "time_ranges:\n  work: { days: [mon], hours: \"17:00-09:00\" }\n",
+      "t.yaml:2:31: hours '17:00-09:00' must start before they end (a range cannot cross midnight)" },
+    { "time_ranges:\n  work: { days: [mon], hours: \"9:00-17:00\" }\n",
+      "t.yaml:2:31: invalid hours '9:00-17:00' (use HH:MM-HH:MM, e.g. 09:00-17:00; 24:00 ends the day)" },
+    { "time_ranges:\n  work: { days: [mon], hours: \"09:00-24:01\" }\n",
+      "t.yaml:2:31: invalid hours '09:00-24:01' (use HH:MM-HH:MM, e.g. 09:00-17:00; 24:00 ends the day)" },
+    { "time_ranges:\n  work: { days: [monday], hours: \"09:00-17:00\" }\n",
+      "t.yaml:2:18: invalid day 'monday' (use mon, tue, wed, thu, fri, sat or sun)" },
+    { "time_ranges:\n  work: { days: [], hours: \"09:00-17:00\" }\n",
+      "t.yaml:2:17: 'days' must not be empty" },
+    { "time_ranges:\n  work: { days: [mon, mon], hours: \"09:00-17:00\" }\n",
+      "t.yaml:2:23: duplicate 'days' entry 'mon'" },
+    { "time_ranges:\n  work: { hours: \"09:00-17:00\" }\n",
+      "t.yaml:2:9: time range 'work' has no 'days'" },
+    { "time_ranges:\n  work: { days: [mon] }\n",
+      "t.yaml:2:9: time range 'work' has no 'hours'" },
+    { "time_ranges:\n  work: { days: [mon], hours: \"09:00-10:00\" }\n  work: { days: [tue], hours: \"09:00-10:00\" }\n",
+      "t.yaml:3:3: duplicate time range 'work'" },
+    { "time_ranges:\n  work: \"09:00-17:00\"\n",
+      "t.yaml:2:9: time range 'work' must be a mapping { days, hours }, got a scalar" },
+    { "time_ranges: [work]\n",
+      "t.yaml:1:14: 'time_ranges' must be a mapping of name: { days, hours }, got a list" },
+    { "time_ranges:\n  \"w h\": { days: [mon], hours: \"09:00-10:00\" }\n",
+      "t.yaml:2:3: invalid time range name 'w h' (1-63 letters, digits, '-', '.' or '_')" },
+    { "custom_categories:\n  - { name: c }\n",
+      "t.yaml:2:5: custom category 'c' has no domains, url_prefixes or regexes" },
+    { "custom_categories:\n  - { domains: [a.example] }\n",
+      "t.yaml:2:5: custom category entry has no 'name'" },
+    { "custom_categories:\n  - { name: c, domains: [a.example] }\n  - { name: c, regexes: [x] }\n",
+      "t.yaml:3:13: duplicate custom category name 'c'" },
+    { "custom_categories:\n  - { name: c, domains: [\"a..example\"] }\n",
+      "t.yaml:2:26: 'domains' entry 'a..example' is not a domain name (e.g. example.com; it matches its subdomains too)" },
+    { "custom_categories:\n  - { name: c, domains: [\"*.example\"] }\n",
+      "t.yaml:2:26: 'domains' entry '*.example' is not a domain name (e.g. example.com; it matches its subdomains too)" },
+    { "custom_categories:\n  - { name: c, url_prefixes: [\"ftp://x/\"] }\n",
+      "t.yaml:2:31: 'url_prefixes' entry 'ftp://x/' is not a URL prefix (http://host/path or https://host/path, no spaces, at most 2048 bytes)" },
+    { "custom_categories:\n  - { name: c, url_prefixes: [\"http://\"] }\n",
+      "t.yaml:2:31: 'url_prefixes' entry 'http://' is not a URL prefix (http://host/path or https://host/path, no spaces, at most 2048 bytes)" },
+    { "custom_categories:\n  - { name: c, regexes: [\"\"] }\n",
+      "t.yaml:2:26: 'regexes' entry '' is not a valid regex (1-1023 bytes, no control characters)" },
+    { "custom_categories:\n  - { name: c, domains: [], url_prefixes: [], regexes: [] }\n",
+      "t.yaml:2:5: custom category 'c' has no domains, url_prefixes or regexes" },
+    { "custom_categories:\n  - { name: adult, domains: [a.example] }\ncategories:\n  names: { adult: [adult] }\n",
+      "t.yaml:4:12: 'adult' is both a custom category and a category name in categories.names" },
+    { "categories:\n  names: { adult: [adult] }\ncustom_categories:\n  - { name: adult, domains: [a.example] }\n",
+      "t.yaml:4:13: 'adult' is both a custom category and a category name in categories.names" },
+    { "categories:\n  names: { adult: [] }\n",
+      "t.yaml:2:19: category 'adult' must name at least one list category" },
+    { "categories:\n  names: { adult: [adult], adult: [porn] }\n",
+      "t.yaml:2:28: duplicate category name 'adult' in 'names'" },
+    { "categories:\n  names: { adult: [adult, \"x y\"] }\n",
+      "t.yaml:2:27: 'adult' entry 'x y' is not a valid name (1-63 letters, digits, '-', '.' or '_')" },
+    { "categories:\n  names: [adult]\n",
+      "t.yaml:2:10: 'names' must be a mapping of name: [list categories], got a list" },
+    { "categories:\n  database:\n",
+      "t.yaml:2:12: 'database' needs a value" },
+    { "categories:\n  db: x\n",
+      "t.yaml:2:3: unknown key 'db' in categories (expected one of: database, names)" },
+    { "authentication:\n  realm: 'a\"b'\n",
+      "t.yaml:2:10: invalid realm 'a\"b' (1-127 printable ASCII characters, no '\"' or '\\')" },
+    { "authentication:\n  realm: \"\"\n",
+      "t.yaml:2:10: invalid realm '' (1-127 printable ASCII characters, no '\"' or '\\')" },
+    { "authentication:\n  surrogate_ttl: 0\n",
+      "t.yaml:2:18: invalid duration '0' (use ms, s, m or h)" },
+    { "authentication:\n  password_file:\n",
+      "t.yaml:2:17: 'password_file' needs a value" },
+    { "authentication:\n  user: x\n",
+      "t.yaml:2:3: unknown key 'user' in authentication (expected one of: realm, password_file, surrogate_ttl)" },
+    { "extended_log:\n",
+      "t.yaml:1:14: 'extended_log' needs a value" },
+    { "extended_log: [x]\n",
+      "t.yaml:1:15: 'extended_log' must be a scalar, got a list" },
 };
 
 Test(config, mus_section)
@@ -480,6 +778,359 @@ Test(config, mus_section)
     cr_expect_eq(cfg->mus.n_headends, 0);
     cr_expect_str_eq(cfg->mus.control_socket, "var/musproxy.sock");
     config_free(cfg);
+}
+
+Test(config, policies_every_field)
+{
+    static const char text[] =
+        "identity_profiles:\n"
+        "  - name: remote-users\n"
+        "    location: remote\n"
+        "    types: [user]\n"
+        "    subnets: [10.10.0.0/16, \"fd00:10::/64\"]\n"
+        "    ports: [3128, 8080]\n"
+        "    mode: explicit\n"
+        "    user_agent: \"^Mozilla/5\\\\.0\"\n"
+        "    users: [alice, \"bob@example.com\", \"CORP\\\\carol\"]\n"
+        "    groups: [eng, \"Domain Users\"]\n"
+        "    auth: none\n"
+        "    refuse_unidentified: true\n"
+        "  - name: machine-tunnels\n"
+        "    location: remote\n"
+        "    types: [device, machine]\n"
+        "  - name: office\n"
+        "    location: local\n"
+        "    subnets: [192.168.1.7/16]\n"
+        "    mode: any\n"
+        "    auth: basic\n"
+        "  - { name: kiosk, location: any, mode: transparent, types: [], users: [], ports: [] }\n"
+        "access_policies:\n"
+        "  - name: remote\n"
+        "    profiles: [remote-users]\n"
+        "    categories:\n"
+        "      arts-entertainment: allow\n"
+        "      adult: block\n"
+        "      games: { action: block, time: work-hours }\n"
+        "      news: { time: weekend, action: monitor }\n"
+        "      partner-sites: { action: allow }\n"
+        "    default: monitor\n"
+        "    connect_ports: [443, 8443]\n"
+        "    methods: [GET, HEAD, POST, CONNECT]\n"
+        "  - name: machines\n"
+        "    profiles: [machine-tunnels, kiosk]\n"
+        "    categories: { machine-updates: allow }\n"
+        "    default: block\n"
+        "  - { name: office, profiles: [office], categories: {} }\n"
+        "  - name: default\n"
+        "    profiles: []\n"
+        "    categories:\n"
+        "    default: allow\n"
+        "time_ranges:\n"
+        "  work-hours: { days: [mon, tue, wed, thu, fri], hours: \"09:00-17:00\" }\n"
+        "  weekend:\n"
+        "    hours: \"00:00-24:00\"\n"
+        "    days: [sun, sat]\n"
+        "custom_categories:\n"
+        "  - name: partner-sites\n"
+        "    domains: [Partner.Example, sub.partner2.example]\n"
+        "    url_prefixes: [\"http://intranet.example/wiki/\", \"https://x.example/a?b\"]\n"
+        "    regexes: [\"^http://[^/]*\\\\.games\\\\.\"]\n"
+        "  - name: machine-updates\n"
+        "    domains: [update.example.com]\n"
+        "    url_prefixes: []\n"
+        "categories:\n"
+        "  database: /var/lib/musproxy/categories.db\n"
+        "  names:\n"
+        "    arts-entertainment: [arts, radio, celebrity]\n"
+        "    adult: [adult]\n"
+        "authentication:\n"
+        "  realm: \"Example Corp proxy\"\n"
+        "  password_file: /etc/musproxy/users.passwd\n"
+        "  surrogate_ttl: 30m\n"
+        "extended_log: /var/log/musproxy/extended.log\n";
+    char err[CONFIG_ERR_LEN];
+    const config_policies_t *pol;
+    const config_profile_t *p;
+    const config_policy_t *po;
+    config_t *cfg = load_str(text, err);
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(err, "");
+    pol = &cfg->pol;
+
+    cr_assert_eq(pol->n_profiles, 4);
+    p = &pol->profiles[0];
+    cr_expect_str_eq(p->name, "remote-users");
+    cr_expect_eq(p->location, CONFIG_LOC_REMOTE);
+    cr_expect_eq(p->types, CONFIG_TYPE_USER);
+    cr_assert_eq(p->n_subnets, 2);
+    expect_cidr(&p->subnets[0], "10.10.0.0/16");
+    expect_cidr(&p->subnets[1], "fd00:10::/64");
+    cr_assert_eq(p->n_ports, 2);
+    cr_expect_eq(p->ports[0], 3128);
+    cr_expect_eq(p->ports[1], 8080);
+    cr_expect_eq(p->mode, CONFIG_MATCH_EXPLICIT);
+    cr_expect_str_eq(p->user_agent, "^Mozilla/5\\.0");
+    NAMES(p->users, "alice", "bob@example.com", "CORP\\carol");
+    NAMES(p->groups, "eng", "Domain Users");
+    cr_expect_eq(p->auth, CONFIG_AUTH_NONE);
+    cr_expect(p->refuse_unidentified);
+    p = &pol->profiles[1];
+    cr_expect_str_eq(p->name, "machine-tunnels");
+    cr_expect_eq(p->types, CONFIG_TYPE_MACHINE | CONFIG_TYPE_DEVICE);
+    cr_expect_null(p->subnets);
+    cr_expect_eq(p->n_subnets, 0);
+    cr_expect_eq(p->mode, CONFIG_MATCH_ANY_MODE);
+    cr_expect_not(p->refuse_unidentified);
+    NO_NAMES(p->users);
+    NO_NAMES(p->groups);
+    p = &pol->profiles[2];
+    cr_expect_str_eq(p->name, "office");
+    cr_expect_eq(p->location, CONFIG_LOC_LOCAL);
+    cr_expect_eq(p->types, CONFIG_TYPE_ANY);
+    cr_assert_eq(p->n_subnets, 1);
+    expect_cidr(&p->subnets[0], "192.168.0.0/16");
+    cr_expect_eq(p->mode, CONFIG_MATCH_ANY_MODE);
+    cr_expect_eq(p->auth, CONFIG_AUTH_BASIC);
+    p = &pol->profiles[3];
+    cr_expect_str_eq(p->name, "kiosk");
+    cr_expect_eq(p->location, CONFIG_LOC_ANY);
+    cr_expect_eq(p->mode, CONFIG_MATCH_TRANSPARENT);
+    cr_expect_eq(p->types, CONFIG_TYPE_ANY);
+    cr_expect_eq(p->n_ports, 0);
+    NO_NAMES(p->users);
+    cr_expect_eq(p->auth, CONFIG_AUTH_NONE);
+
+    cr_assert_eq(pol->n_time_ranges, 2);
+    cr_expect_str_eq(pol->time_ranges[0].name, "work-hours");
+    cr_expect_eq(pol->time_ranges[0].days, 0x1f);
+    cr_expect_eq(pol->time_ranges[0].from_min, 540);
+    cr_expect_eq(pol->time_ranges[0].to_min, 1020);
+    cr_expect_str_eq(pol->time_ranges[1].name, "weekend");
+    cr_expect_eq(pol->time_ranges[1].days, 0x60);
+    cr_expect_eq(pol->time_ranges[1].from_min, 0);
+    cr_expect_eq(pol->time_ranges[1].to_min, 1440);
+
+    cr_assert_eq(pol->n_policies, 4);
+    po = &pol->policies[0];
+    cr_expect_str_eq(po->name, "remote");
+    NAMES(po->profiles, "remote-users");
+    cr_assert_eq(po->n_rules, 5);
+    cr_expect_str_eq(po->rules[0].category, "arts-entertainment");
+    cr_expect_eq(po->rules[0].action, CONFIG_ACT_ALLOW);
+    cr_expect_eq(po->rules[0].time_range, -1);
+    cr_expect_str_eq(po->rules[1].category, "adult");
+    cr_expect_eq(po->rules[1].action, CONFIG_ACT_BLOCK);
+    cr_expect_eq(po->rules[1].time_range, -1);
+    cr_expect_str_eq(po->rules[2].category, "games");
+    cr_expect_eq(po->rules[2].action, CONFIG_ACT_BLOCK);
+    cr_expect_eq(po->rules[2].time_range, 0);    /* work-hours */
+    cr_expect_str_eq(po->rules[3].category, "news");
+    cr_expect_eq(po->rules[3].action, CONFIG_ACT_MONITOR);
+    cr_expect_eq(po->rules[3].time_range, 1);    /* weekend */
+    cr_expect_str_eq(po->rules[4].category, "partner-sites");
+    cr_expect_eq(po->rules[4].action, CONFIG_ACT_ALLOW);
+    cr_expect_eq(po->rules[4].time_range, -1);
+    cr_expect_eq(po->default_action, CONFIG_ACT_MONITOR);
+    cr_assert_eq(po->n_connect_ports, 2);
+    cr_expect_eq(po->connect_ports[0], 443);
+    cr_expect_eq(po->connect_ports[1], 8443);
+    NAMES(po->methods, "GET", "HEAD", "POST", "CONNECT");
+    po = &pol->policies[1];
+    cr_expect_str_eq(po->name, "machines");
+    NAMES(po->profiles, "machine-tunnels", "kiosk");
+    cr_assert_eq(po->n_rules, 1);
+    cr_expect_str_eq(po->rules[0].category, "machine-updates");
+    cr_expect_eq(po->default_action, CONFIG_ACT_BLOCK);
+    cr_expect_eq(po->n_connect_ports, 0);
+    NO_NAMES(po->methods);
+    po = &pol->policies[2];
+    cr_expect_str_eq(po->name, "office");
+    NAMES(po->profiles, "office");
+    cr_expect_eq(po->n_rules, 0);
+    cr_expect_eq(po->default_action, CONFIG_ACT_ALLOW);
+    po = &pol->policies[3];
+    cr_expect_str_eq(po->name, "default");
+    NO_NAMES(po->profiles);
+    cr_expect_eq(po->n_rules, 0);
+    cr_expect_eq(po->default_action, CONFIG_ACT_ALLOW);
+
+    cr_assert_eq(pol->n_custom, 2);
+    cr_expect_str_eq(pol->custom[0].name, "partner-sites");
+    NAMES(pol->custom[0].domains, "partner.example", "sub.partner2.example");  /* lowercased */
+    NAMES(pol->custom[0].url_prefixes, "http://intranet.example/wiki/", "https://x.example/a?b");
+    NAMES(pol->custom[0].regexes, "^http://[^/]*\\.games\\.");
+    cr_expect_str_eq(pol->custom[1].name, "machine-updates");
+    NAMES(pol->custom[1].domains, "update.example.com");
+    NO_NAMES(pol->custom[1].url_prefixes);
+    NO_NAMES(pol->custom[1].regexes);
+
+    cr_expect_str_eq(pol->category_db, "/var/lib/musproxy/categories.db");
+    cr_assert_eq(pol->n_friendly, 2);
+    cr_expect_str_eq(pol->friendly[0].name, "arts-entertainment");
+    NAMES(pol->friendly[0].lists, "arts", "radio", "celebrity");
+    cr_expect_str_eq(pol->friendly[1].name, "adult");
+    NAMES(pol->friendly[1].lists, "adult");
+
+    cr_expect_str_eq(pol->auth_realm, "Example Corp proxy");
+    cr_expect_str_eq(pol->auth_password_file, "/etc/musproxy/users.passwd");
+    cr_expect_eq(pol->auth_surrogate_ttl, 30 * 60 * 1000);
+    cr_expect_str_eq(pol->extended_log, "/var/log/musproxy/extended.log");
+
+    /* the proxy sections keep their defaults */
+    expect_defaults(cfg);
+    config_free(cfg);
+}
+
+/* Sections may come in any order: references are resolved at the end. */
+Test(config, policies_references_in_any_order)
+{
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str(
+        "access_policies:\n"
+        "  - { name: p, profiles: [b, a], categories: { x: { action: block, time: t2 } } }\n"
+        "  - { name: d }\n"
+        "authentication: { password_file: users }\n"
+        "time_ranges:\n"
+        "  t1: { days: [mon], hours: \"00:00-00:01\" }\n"
+        "  t2: { days: [sun], hours: \"23:59-24:00\" }\n"
+        "identity_profiles: [{ name: a, auth: basic }, { name: b }]\n"
+        "categories: { names: { x: [y] }, database: off }\n", err);
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_eq(cfg->pol.policies[0].rules[0].time_range, 1);
+    cr_expect_eq(cfg->pol.time_ranges[1].from_min, 23 * 60 + 59);
+    cr_expect_eq(cfg->pol.time_ranges[1].to_min, 1440);
+    cr_expect_eq(cfg->pol.time_ranges[1].days, 0x40);
+    cr_expect_str_eq(cfg->pol.auth_password_file, "users");
+    cr_expect_str_eq(cfg->pol.category_db, "");
+    cr_expect_eq(cfg->pol.profiles[0].auth, CONFIG_AUTH_BASIC);
+    config_free(cfg);
+}
+
+/* Every string and array of the policy sections lives in the config's pool:
+ * valid until config_free, then gone (ASan checks both), including on the
+ * error paths, and across several pool chunks. */
+Test(config, string_pool_lifetime)
+{
+    size_t n = CONFIG_MAX_CUSTOM_ENTRIES, cap = 256 + n * 80, off;
+    char err[CONFIG_ERR_LEN], *text = malloc(cap);
+    config_t *cfg;
+
+    cr_assert_not_null(text);
+    off = (size_t)snprintf(text, cap, "custom_categories:\n  - name: big\n    domains:\n");
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)snprintf(text + off, cap - off,
+                                "      - Host-%04zu.a-rather-long-domain-name.example\n", i);
+    cfg = load_str(text, err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->pol.custom[0].domains.n, n);
+    for (size_t i = 0; i < n; i++) {
+        char want[80];
+        snprintf(want, sizeof(want), "host-%04zu.a-rather-long-domain-name.example", i);
+        cr_assert_str_eq(cfg->pol.custom[0].domains.names[i], want);
+    }
+    config_free(cfg);
+
+    /* one more: refused, and everything allocated so far is released */
+    snprintf(text + off, cap - off, "      - one.too.many\n");
+    cfg = load_str(text, err);
+    cr_expect_null(cfg);
+    cr_expect_str_eq(err, "t.yaml:4100:9: too many entries in 'domains' (at most 4096)");
+
+    /* an error after the pool and the reference table have grown */
+    snprintf(text + off, cap - off,
+             "    regexes: [\"x\"]\naccess_policies:\n  - { name: p, profiles: [ghost] }\n");
+    cfg = load_str(text, err);
+    cr_expect_null(cfg);
+    cr_expect_str_eq(err, "t.yaml:4102:27: unknown identity profile 'ghost'");
+    free(text);
+
+    /* two loads of the same text own separate pools */
+    config_t *a = load_str("identity_profiles: [{ name: a, users: [u] }]\n", err);
+    config_t *b = load_str("identity_profiles: [{ name: a, users: [u] }]\n", err);
+    cr_assert_not_null(a);
+    cr_assert_not_null(b);
+    cr_expect_neq(a->pool, b->pool);
+    cr_expect_neq(a->pol.profiles[0].users.names[0], b->pol.profiles[0].users.names[0]);
+    config_free(a);
+    cr_expect_str_eq(b->pol.profiles[0].users.names[0], "u");
+    config_free(b);
+}
+
+/* Builds n entries of a policy list with fmt(i) (each a line). */
+static char *
+repeat(const char *head, const char *fmt, size_t n, const char *tail)
+{
+    size_t cap = strlen(head) + strlen(tail) + 1 + n * 160, off;
+    char *s = malloc(cap);
+
+    cr_assert_not_null(s);
+    off = (size_t)snprintf(s, cap, "%s", head);
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)snprintf(s + off, cap - off, fmt, i, i);
+    snprintf(s + off, cap - off, "%s", tail);
+    return s;
+}
+
+Test(config, policy_limits)
+{
+    static const struct {
+        const char *head, *fmt, *tail;
+        size_t max;
+        const char *message;
+    } cases[] = {
+        { "identity_profiles:\n", "  - { name: p%zu }\n", "", CONFIG_MAX_PROFILES,
+          "t.yaml:66:5: too many entries in 'identity_profiles' (at most 64)" },
+        { "access_policies:\n", "  - { name: p%zu, profiles: [x%zu] }\n",
+          "identity_profiles:\n  - { name: x0 }\n", CONFIG_MAX_POLICIES,
+          "t.yaml:66:5: too many entries in 'access_policies' (at most 64)" },
+        { "time_ranges:\n", "  t%zu: { days: [mon], hours: \"09:00-10:00\" }\n", "",
+          CONFIG_MAX_TIME_RANGES, "t.yaml:34:3: too many entries in 'time_ranges' (at most 32)" },
+        { "custom_categories:\n", "  - { name: c%zu, domains: [d.example] }\n", "",
+          CONFIG_MAX_CUSTOM_CATS,
+          "t.yaml:66:5: too many entries in 'custom_categories' (at most 64)" },
+        { "categories:\n  names:\n", "    f%zu: [l]\n", "", CONFIG_MAX_FRIENDLY,
+          "t.yaml:131:5: too many entries in 'names' (at most 128)" },
+        { "access_policies:\n  - name: p\n    categories:\n", "      c%zu: block\n", "",
+          CONFIG_MAX_CATEGORY_RULES,
+          "t.yaml:132:7: too many entries in 'categories' (at most 128)" },
+        { "identity_profiles:\n  - name: p\n    users:\n", "      - u%zu\n", "",
+          CONFIG_MAX_NAMES, "t.yaml:68:9: too many entries in 'users' (at most 64)" },
+        { "categories:\n  names:\n    f:\n", "      - l%zu\n", "", CONFIG_MAX_NAMES,
+          "t.yaml:68:9: too many entries in 'f' (at most 64)" },
+    };
+    char err[CONFIG_ERR_LEN];
+
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        char *text = repeat(cases[i].head, cases[i].fmt, cases[i].max, "");
+        config_t *cfg;
+
+        /* policies at their limit need the profiles they name */
+        if (strstr(cases[i].fmt, "profiles") != NULL) {
+            free(text);
+            char *profiles = repeat("identity_profiles:\n", "  - { name: x%zu }\n",
+                                    cases[i].max, "");
+            char *policies = repeat(cases[i].head, cases[i].fmt, cases[i].max, "");
+            text = malloc(strlen(profiles) + strlen(policies) + 1);
+            cr_assert_not_null(text);
+            strcpy(text, policies);
+            strcat(text, profiles);
+            free(profiles);
+            free(policies);
+        }
+        cfg = load_str(text, err);
+        cr_expect_not_null(cfg, "case %zu at its limit: %s", i, err);
+        config_free(cfg);
+        free(text);
+
+        text = repeat(cases[i].head, cases[i].fmt, cases[i].max + 1, cases[i].tail);
+        cfg = load_str(text, err);
+        cr_expect_null(cfg, "case %zu", i);
+        cr_expect_str_eq(err, cases[i].message, "case %zu", i);
+        config_free(cfg);
+        free(text);
+    }
 }
 
 Test(config, broken_files_exact_messages)
