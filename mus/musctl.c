@@ -210,6 +210,9 @@ static const struct {
     {"notify", cmd_notify, "ocserv connect/disconnect script: report a VPN session to mus-headend"},
     {"status", musctl_cmd_status, "headend sessions of a running musproxy (like musstatus)"},
     {"map", musctl_cmd_map, "the IP -> identity map of a running musproxy"},
+    {"trace", musctl_cmd_trace, "what the policy decides for a URL from an address, and why"},
+    {"categories", musctl_cmd_categories, "import UT1 lists into the category database, or show its counts"},
+    {"passwd", musctl_cmd_passwd, "set a user's password in the Basic-auth password file"},
     {"help", cmd_help, "this list"},
 };
 
@@ -219,7 +222,7 @@ static int cmd_help(int argc, char **argv)
     (void)argv;
     printf("usage: musctl COMMAND [options]   (musctl COMMAND --help for its options)\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        printf("  %-8s %s\n", commands[i].name, commands[i].help);
+        printf("  %-10s %s\n", commands[i].name, commands[i].help);
     return 0;
 }
 

@@ -17,5 +17,8 @@ int musctl_cmd_map(int argc, char **argv);
 int musctl_cmd_categories(int argc, char **argv);
 /* musctl passwd USER [--file PATH]: sets USER's hash in the Basic password file. */
 int musctl_cmd_passwd(int argc, char **argv);
+/* musctl trace --ip ADDR --url URL [--user-agent UA] [--port P] [--method M]
+ * [--socket PATH] [--json]: the policy decision, without sending traffic. */
+int musctl_cmd_trace(int argc, char **argv);
 
 #endif

@@ -247,3 +247,90 @@ musctl_cmd_map(int argc, char **argv)
     json_decref(r);
     return 0;
 }
+
+int
+musctl_cmd_trace(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"ip", required_argument, NULL, 'i'},
+        {"url", required_argument, NULL, 'u'},
+        {"user-agent", required_argument, NULL, 'a'},
+        {"port", required_argument, NULL, 'p'},
+        {"method", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *sock = MUSCTL_DEFAULT_SOCKET, *ip = NULL, *url = NULL, *ua = NULL, *method = NULL;
+    int json = 0, port = 0, c;
+    json_t *q, *r, *id;
+    char *text, req[4096];
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "s:ji:u:a:p:m:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's': sock = optarg; break;
+        case 'j': json = 1; break;
+        case 'i': ip = optarg; break;
+        case 'u': url = optarg; break;
+        case 'a': ua = optarg; break;
+        case 'p': port = atoi(optarg); break;
+        case 'm': method = optarg; break;
+        default: goto usage;
+        }
+    }
+    if (optind != argc || ip == NULL || url == NULL || port < 0 || port > 65535)
+        goto usage;
+    q = json_pack("{s:s, s:s, s:i}", "ip", ip, "url", url, "port", port);
+    if (q == NULL)
+        return 1;
+    if (ua)
+        json_object_set_new(q, "user_agent", json_string(ua));
+    if (method)
+        json_object_set_new(q, "method", json_string(method));
+    text = json_dumps(q, JSON_COMPACT);
+    json_decref(q);
+    if (text == NULL || strlen(text) + 7 > sizeof(req)) {
+        free(text);
+        fprintf(stderr, "musctl: trace arguments too long\n");
+        return 2;
+    }
+    snprintf(req, sizeof(req), "trace %s", text);
+    free(text);
+    r = ask(sock, req);
+    if (r == NULL)
+        return 1;
+    if (json) {
+        json_dumpf(r, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        putchar('\n');
+        json_decref(r);
+        return 0;
+    }
+    id = json_object_get(r, "identity");
+    printf("Client:           %s%s\n", str(r, "client"),
+           json_is_true(json_object_get(r, "client_allowed")) ? "" : " (NOT in proxy.clients)");
+    printf("Location:         %s\n", str(r, "location"));
+    if (json_is_object(id))
+        printf("Identity:         %s (%s, domain %s, groups %s) from headend %s%s\n", str(id, "name"),
+               str(id, "type"), str(id, "domain"), str(id, "groups"), str(id, "headend"),
+               json_is_true(json_object_get(id, "stale")) ? ", stale" : "");
+    else
+        printf("Identity:         none\n");
+    printf("User source:      %s\n", str(r, "user_source"));
+    printf("Request:          %s %s\n", str(r, "method"), str(r, "url"));
+    printf("Identity profile: %s\n", str(r, "identity_profile"));
+    printf("Category:         %s\n", str(r, "category"));
+    printf("Access policy:    %s\n", str(r, "access_policy"));
+    printf("Rule:             %s\n", str(r, "rule"));
+    printf("Action:           %s (%s)\n", str(r, "action"), str(r, "decision"));
+    printf("Reason:           %s\n", str(r, "reason"));
+    if (json_is_string(json_object_get(r, "note")))
+        printf("Note:             %s\n", str(r, "note"));
+    json_decref(r);
+    return 0;
+usage:
+    fprintf(stderr, "usage: musctl trace --ip ADDR --url URL [--user-agent UA] [--port P] "
+                    "[--method M] [--socket PATH] [--json]\n");
+    return 2;
+}

@@ -202,6 +202,17 @@ alog_format(char *buf, size_t size, const alog_entry_t *e, int64_t secs, int mse
 }
 
 void
+alog_write_line(alog_t *a, const char *line, size_t len)
+{
+    if (a == NULL || a->fd < 0 || len > ALOG_LINE_MAX)
+        return;
+    if (a->len + len > sizeof(a->buf))
+        alog_flush(a);
+    memcpy(a->buf + a->len, line, len);
+    a->len += len;
+}
+
+void
 alog_write(alog_t *a, const alog_entry_t *e)
 {
     struct timespec ts;

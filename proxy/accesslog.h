@@ -41,6 +41,9 @@ typedef struct alog_entry {
 alog_t *alog_open(const char *path);
 void alog_close(alog_t *a);   /* flushes; NULL allowed */
 void alog_write(alog_t *a, const alog_entry_t *e);
+/* Appends one preformatted line (it must end in '\n'; at most ALOG_LINE_MAX
+ * bytes) - the extended log's JSON lines. */
+void alog_write_line(alog_t *a, const char *line, size_t len);
 void alog_flush(alog_t *a);
 /* Flushes and reopens the same path; on failure keeps the old descriptor
  * and returns -1. */

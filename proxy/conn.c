@@ -25,10 +25,12 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/cidr.h"
 #include "../common/log.h"
+#include "access.h"
 #include "http.h"
 #include "limits.h"
 
@@ -134,6 +136,12 @@ struct conn {
     const char *hier;
     char peer_ip[CIDR_STRLEN];
     char mime[64];
+    char user[MUS_NAME_MAX];      /* identity for the log, "" if none */
+    bool decided;                 /* acc holds the policy decision of this request */
+    bool has_id;                  /* id holds the map's identity for this request */
+    mus_identity_t id;
+    access_result_t acc;
+    uint16_t local_port;          /* the listener's port */
     dns_query_t *dnsq;
     dns_result_t addrs;
     size_t addr_idx;
@@ -144,6 +152,7 @@ struct conn {
 };
 
 static void conn_close(conn_t *c);
+static void log_extended(conn_t *c, uint64_t elapsed_ms);
 static void conn_on_client(loop_t *loop, loop_io_t *io, uint32_t events);
 static void conn_on_upstream(loop_t *loop, loop_io_t *io, uint32_t events);
 static void conn_on_timer(loop_t *loop, loop_timer_t *t);
@@ -332,7 +341,7 @@ log_transaction(conn_t *c)
         .method = c->method[0] ? c->method : "-",
         .url = c->url ? c->url : "error:invalid-request",
         .url_len = c->url ? c->url_len : strlen("error:invalid-request"),
-        .user = NULL,
+        .user = c->user[0] ? c->user : NULL,
         .hier = c->hier ? c->hier : "HIER_NONE",
         .peer = c->peer_ip[0] ? c->peer_ip : NULL,
         .mime = c->mime[0] ? c->mime : NULL,
@@ -341,7 +350,120 @@ log_transaction(conn_t *c)
     };
 
     alog_write(worker_alog(c->w), &e);
+    log_extended(c, e.elapsed_ms);
 }
+
+/* Appends s as a JSON string (quoted, escaped) to out; returns the new offset. */
+static size_t
+json_str(char *out, size_t off, size_t cap, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    if (off + 2 >= cap)
+        return off;
+    if (s == NULL) {
+        if (off + 4 < cap) {
+            memcpy(out + off, "null", 4);
+            off += 4;
+        }
+        return off;
+    }
+    out[off++] = '"';
+    for (size_t i = 0; i < n && off + 8 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            out[off++] = '\\';
+            out[off++] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            out[off++] = '\\';
+            out[off++] = 'u';
+            out[off++] = '0';
+            out[off++] = '0';
+            out[off++] = hex[ch >> 4];
+            out[off++] = hex[ch & 15];
+        } else {
+            out[off++] = (char)ch;
+        }
+    }
+    out[off++] = '"';
+    return off;
+}
+
+static size_t
+json_cstr(char *out, size_t off, size_t cap, const char *s)
+{
+    return json_str(out, off, cap, s, s ? strlen(s) : 0);
+}
+
+#define JSTR(s) json_cstr(line, off, sizeof(line), (s))
+
+/*
+ * The extended log: one JSON object per transaction with what the Squid
+ * format cannot carry (location, identity profile, access policy, rule,
+ * category, decision, user source, identity type, headend).
+ */
+static void
+log_extended(conn_t *c, uint64_t elapsed_ms)
+{
+    alog_t *x = worker_extlog(c->w);
+    char line[ALOG_LINE_MAX];
+    struct timespec ts;
+    size_t off = 0, url_len = c->url ? c->url_len : 0;
+    const char *q = c->url ? memchr(c->url, '?', url_len) : NULL;
+    const access_result_t *a = c->decided ? &c->acc : NULL;
+    int n;
+
+    if (x == NULL)
+        return;
+    if (q != NULL)
+        url_len = (size_t)(q - c->url) + 1;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    n = snprintf(line, sizeof(line),
+                 "{\"time\":%lld.%03ld,\"elapsed_ms\":%llu,\"client\":\"%s\",\"result\":",
+                 (long long)ts.tv_sec, ts.tv_nsec / 1000000, (unsigned long long)elapsed_ms,
+                 c->peer_str);
+    if (n < 0)
+        return;
+    off = (size_t)n;
+    off = JSTR(c->tag ? c->tag : "NONE_NONE");
+    off += (size_t)snprintf(line + off, sizeof(line) - off,
+                            ",\"status\":%d,\"bytes\":%llu,\"method\":", c->status,
+                            (unsigned long long)c->bytes_out);
+    off = JSTR(c->method[0] ? c->method : "NONE");
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"url\":");
+    off = json_str(line, off, sizeof(line), c->url, url_len);
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"user\":");
+    off = JSTR(c->user[0] ? c->user : NULL);
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"location\":");
+    off = JSTR(a ? (a->remote ? "remote" : "local") : NULL);
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"user_source\":");
+    off = JSTR(a ? policy_user_source_str(a->source) : NULL);
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"identity_type\":");
+    off = JSTR(a && a->has_identity ? mus_id_type_str((enum mus_id_type)a->id_type) : NULL);
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"headend\":");
+    off = JSTR(a && a->headend[0] ? a->headend : NULL);
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"identity_profile\":");
+    off = JSTR(a ? a->d.profile : NULL);
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"access_policy\":");
+    off = JSTR(a ? a->d.policy : NULL);
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"rule\":");
+    off = JSTR(a ? a->d.rule : NULL);
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"category\":");
+    off = JSTR(a ? a->d.category : NULL);
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"decision\":");
+    off = JSTR(a ? a->tag : NULL);
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"hierarchy\":");
+    off = JSTR(c->hier ? c->hier : "HIER_NONE");
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"server\":");
+    off = JSTR(c->peer_ip[0] ? c->peer_ip : NULL);
+    if (off + 3 >= sizeof(line))
+        return; /* cannot happen with the field limits above, but never write half a line */
+    line[off++] = '}';
+    line[off++] = '\n';
+    alog_write_line(x, line, off);
+}
+
+#undef JSTR
 
 /* Forgets everything of the finished transaction. */
 static void
@@ -354,6 +476,8 @@ reset_transaction(conn_t *c)
     c->host[0] = '\0';
     c->peer_ip[0] = '\0';
     c->mime[0] = '\0';
+    c->user[0] = '\0';
+    c->decided = false;
     c->tag = NULL;
     c->hier = NULL;
     c->status = 0;
@@ -526,6 +650,67 @@ conn_error(conn_t *c, int status, const char *tag, const char *what)
     c->c_want = 0;
     c->u_want = 0;
     conn_read_head(c); /* LOCAL: flushes cout */
+}
+
+/*
+ * Answers the current request ourselves with a complete response (the probe).
+ * The connection stays open for the next request unless the client asked
+ * otherwise or sent a body we did not read.
+ */
+static void
+conn_local_response(conn_t *c, int status, const char *ctype, const char *body, size_t blen,
+                    const char *tag)
+{
+    char head[512];
+    int hlen;
+
+    if (c->req_body.kind != HTTP_BODY_NONE && !c->req_body.done)
+        c->close_after = true;
+    hlen = snprintf(head, sizeof(head),
+                    "HTTP/1.1 %d %s\r\nServer: musproxy\r\nContent-Type: %s\r\n"
+                    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
+                    status, status_reason(status), ctype, blen,
+                    c->close_after ? "Connection: close\r\n" : "");
+    cbuf_release(&c->cout);
+    if (hlen < 0 || cbuf_append(&c->cout, head, (size_t)hlen) < 0 ||
+        cbuf_append(&c->cout, body, blen) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->status = status;
+    c->tag = tag;
+    c->hier = "HIER_NONE";
+    snprintf(c->mime, sizeof(c->mime), "%s", ctype);
+    c->resp_started = true;
+    set_state(c, CONN_S_LOCAL);
+    c->c_want = 0;
+    c->u_want = 0;
+    conn_read_head(c);
+}
+
+/*
+ * The VPN client's probe (mus.probe_host): answered here, never resolved,
+ * never forwarded; says whether this client is seen as remote and as whom.
+ */
+static void
+conn_answer_probe(conn_t *c, bool remote, const char *source, const mus_identity_t *id)
+{
+    char body[2048];
+    int n;
+
+    n = snprintf(body, sizeof(body), "musproxy probe\nclient: %s\nremote: %s\nsource: %s\n",
+                 c->peer_str, remote ? "yes" : "no", source);
+    if (id != NULL && n > 0 && (size_t)n < sizeof(body))
+        n += snprintf(body + n, sizeof(body) - (size_t)n,
+                      "user: %s\ntype: %s\ndomain: %s\ngroups: %s\nheadend: %s\nstale: %s\n",
+                      id->s.name, mus_id_type_str(id->s.type), id->s.domain, id->s.groups,
+                      id->headend, id->stale ? "yes" : "no");
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(body))
+        n = (int)sizeof(body) - 1;
+    probes_count(worker_probes(c->w), c->peer_str, remote);
+    conn_local_response(c, 200, "text/plain", body, (size_t)n, "TCP_MISS");
 }
 
 /* ---- writing ---- */
@@ -828,6 +1013,152 @@ conn_on_resolved(void *arg, int status, const char *err, const dns_result_t *res
     conn_start_upstream(c);
 }
 
+/* A generated response with extra headers and an HTML body; closes after. */
+static void
+conn_reply_html(conn_t *c, int status, const char *tag, const char *extra_headers,
+                const char *body, size_t blen)
+{
+    char head[1024];
+    int hlen;
+
+    hlen = snprintf(head, sizeof(head),
+                    "HTTP/1.1 %d %s\r\nServer: musproxy\r\nContent-Type: text/html; charset=utf-8\r\n"
+                    "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                    status, status_reason(status), blen, extra_headers);
+    cbuf_release(&c->cout);
+    if (hlen < 0 || (size_t)hlen >= sizeof(head) ||
+        cbuf_append(&c->cout, head, (size_t)hlen) < 0 || cbuf_append(&c->cout, body, blen) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->status = status;
+    c->tag = tag;
+    c->hier = "HIER_NONE";
+    snprintf(c->mime, sizeof(c->mime), "text/html");
+    c->resp_started = true;
+    c->close_after = true;
+    set_state(c, CONN_S_LOCAL);
+    c->c_want = 0;
+    c->u_want = 0;
+    conn_read_head(c);
+}
+
+/* The block page: what was blocked, why, for whom, and what to do. */
+static void
+conn_block_page(conn_t *c)
+{
+    const access_result_t *a = &c->acc;
+    char url[1024], user[512], cat[256], pol[256], reason[512], extra[256];
+    char body[6144];
+    int n;
+
+    html_escape(url, sizeof(url), c->url ? c->url : "", c->url ? c->url_len : 0);
+    html_escape(user, sizeof(user), a->user[0] ? a->user : "(not identified)",
+                strlen(a->user[0] ? a->user : "(not identified)"));
+    html_escape(cat, sizeof(cat), a->d.category ? a->d.category : "(none)",
+                strlen(a->d.category ? a->d.category : "(none)"));
+    html_escape(pol, sizeof(pol), a->d.policy ? a->d.policy : "(none)",
+                strlen(a->d.policy ? a->d.policy : "(none)"));
+    html_escape(reason, sizeof(reason), a->d.reason ? a->d.reason : "",
+                strlen(a->d.reason ? a->d.reason : ""));
+    n = snprintf(body, sizeof(body),
+                 "<!DOCTYPE html>\n<html><head><title>Access blocked</title></head>\n<body>\n"
+                 "<h1>Access to this site is blocked</h1>\n"
+                 "<p>%s</p>\n<table>\n"
+                 "<tr><th align=left>URL</th><td><code>%s</code></td></tr>\n"
+                 "<tr><th align=left>Category</th><td>%s</td></tr>\n"
+                 "<tr><th align=left>Policy</th><td>%s (identity profile %s, rule %s)</td></tr>\n"
+                 "<tr><th align=left>User</th><td>%s</td></tr>\n"
+                 "<tr><th align=left>Location</th><td>%s</td></tr>\n"
+                 "<tr><th align=left>Decision</th><td>%s</td></tr>\n"
+                 "</table>\n<p>If you need this site for your work, contact your administrator "
+                 "and quote the decision and the URL above.</p>\n"
+                 "<hr><address>%s</address></body></html>\n",
+                 reason, url, cat, pol, a->d.profile ? a->d.profile : "(none)",
+                 a->d.rule ? a->d.rule : "-", user, a->remote ? "remote" : "local", a->tag,
+                 cfg(c)->visible_hostname);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(body))
+        n = (int)sizeof(body) - 1;
+    snprintf(extra, sizeof(extra), "X-Musproxy-Decision: %s\r\nX-Musproxy-Error: denied\r\n",
+             a->tag);
+    conn_reply_html(c, 403, "TCP_DENIED", extra, body, (size_t)n);
+}
+
+static void
+conn_auth_required(conn_t *c, const policy_t *policy)
+{
+    char extra[512], body[1024];
+    int n;
+
+    snprintf(extra, sizeof(extra),
+             "Proxy-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n"
+             "X-Musproxy-Decision: %s\r\n",
+             policy_auth_realm(policy), c->acc.tag);
+    n = snprintf(body, sizeof(body),
+                 "<!DOCTYPE html>\n<html><head><title>407 Proxy Authentication Required</title>"
+                 "</head>\n<body><h1>Proxy authentication required</h1>\n<p>%s</p>\n"
+                 "<hr><address>%s</address></body></html>\n",
+                 c->acc.bad_credentials ? "The user name or password was not accepted."
+                                        : "Sign in with your user name and password to use "
+                                          "the web from this network.",
+                 cfg(c)->visible_hostname);
+    if (n < 0 || (size_t)n >= sizeof(body))
+        n = (int)strlen(body);
+    conn_reply_html(c, 407, "TCP_DENIED", extra, body, (size_t)n);
+}
+
+/* Asks the policy about the request; answers it (block page, 407) and
+ * returns -1 if it may not proceed. */
+static int
+conn_decide(conn_t *c, const http_request_t *req)
+{
+    const http_header_t *ua = http_find_header(req->headers, req->n_headers, "user-agent");
+    const http_header_t *pa =
+        http_find_header(req->headers, req->n_headers, "proxy-authorization");
+    access_input_t in = {
+        .client = (struct sockaddr *)&c->peer,
+        .proxy_port = c->local_port,
+        .mode = c->mode,
+        .identity = c->has_id ? &c->id : NULL,
+        .proxy_authorization = pa ? pa->value.p : NULL,
+        .proxy_authorization_len = pa ? pa->value.len : 0,
+        .user_agent = ua ? ua->value.p : NULL,
+        .user_agent_len = ua ? ua->value.len : 0,
+        .method = c->method,
+        .is_connect = req->meth == HTTP_M_CONNECT,
+        .host = c->host,
+        .host_len = strlen(c->host),
+        .port = c->port,
+        .url = c->url ? c->url : "",
+        .url_len = c->url ? c->url_len : 0,
+        .now = time(NULL),
+    };
+
+    access_decide(cfg(c), c->cfg->policy, worker_surrogates(c->w), &in, &c->acc);
+    c->decided = true;
+    snprintf(c->user, sizeof(c->user), "%s", c->acc.user);
+    switch (c->acc.d.action) {
+    case POLICY_ALLOW:
+    case POLICY_MONITOR:
+        return 0;
+    case POLICY_AUTH_REQUIRED:
+        if (c->mode == CONFIG_MODE_EXPLICIT) {
+            conn_auth_required(c, c->cfg->policy);
+            return -1;
+        }
+        /* no 407 for intercepted traffic: the browser did not choose a proxy */
+        conn_block_page(c);
+        return -1;
+    case POLICY_BLOCK:
+    case POLICY_REFUSE_UNIDENTIFIED:
+        conn_block_page(c);
+        return -1;
+    }
+    return 0;
+}
+
 /* Handles a complete request head of head_len bytes at cin.start. */
 static void
 conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
@@ -849,6 +1180,10 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     c->version_minor = req->version_minor;
     c->client_keepalive = req->framing.keep_alive;
     c->close_after = !c->client_keepalive || c->draining;
+    if (req->host.len == 0) {
+        conn_error(c, 400, "NONE_NONE", "The request names no host.");
+        return;
+    }
     if (req->host.len > DNS_MAX_NAME) {
         conn_error(c, 400, "NONE_NONE", "The host name is too long.");
         return;
@@ -863,6 +1198,41 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         conn_error(c, 403, "TCP_DENIED",
                    "Your address is not allowed to use this proxy.");
         return;
+    }
+    {
+        /* Identity is looked up per request, never cached per connection:
+         * a machine tunnel replaced by the user tunnel counts at once. */
+        mus_identity_t id;
+        bool known = worker_identity(c->w, (struct sockaddr *)&c->peer, &id);
+        bool remote;
+        const char *source;
+        if (cf->mus.remote_users == CONFIG_REMOTE_IP_RANGES) {
+            remote = cidr_list_match(cf->mus.vpn_pools, cf->mus.n_vpn_pools,
+                                     (struct sockaddr *)&c->peer);
+            source = remote ? "vpn_pools" : "none";
+        } else {
+            remote = known;
+            source = known ? "headend" : "none";
+        }
+        if (known)
+            snprintf(c->user, sizeof(c->user), "%s", id.s.name);
+        c->has_id = known;
+        if (known)
+            c->id = id;
+        if (req->host.len == strlen(cf->mus.probe_host) &&
+            strncasecmp(req->host.p, cf->mus.probe_host, req->host.len) == 0) {
+            if (req->meth == HTTP_M_CONNECT) {
+                conn_error(c, 403, "TCP_DENIED",
+                           "The probe host answers plain HTTP requests only.");
+                return;
+            }
+            c->req_body.kind = req->framing.body;
+            c->req_body.done = req->framing.body == HTTP_BODY_NONE ||
+                               (req->framing.body == HTTP_BODY_LENGTH &&
+                                req->framing.content_length == 0);
+            conn_answer_probe(c, remote, source, known ? &id : NULL);
+            return;
+        }
     }
     if (req->form == HTTP_FORM_ORIGIN && c->mode == CONFIG_MODE_EXPLICIT) {
         conn_error(c, 400, "NONE_NONE",
@@ -887,6 +1257,8 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         conn_error(c, 403, "TCP_DENIED", what);
         return;
     }
+    if (conn_decide(c, req) < 0)
+        return;
     c->upgrade_requested = req->framing.conn_upgrade && req->framing.has_upgrade &&
                            req->meth != HTTP_M_CONNECT;
     c->req_body.kind = req->meth == HTTP_M_CONNECT ? HTTP_BODY_NONE : req->framing.body;
@@ -947,14 +1319,29 @@ conn_read_head(conn_t *c)
 {
     if (c->state == CONN_S_LOCAL) {
         int r = flush_buf(c, c->cfd, &c->cout);
-        if (r < 0 || (r > 0 && c->close_after)) {
+        if (r < 0 || (r > 0 && (c->close_after || c->draining))) {
             conn_close(c);
             return;
         }
-        c->c_want = r == 0 ? LOOP_WRITE : 0;
-        update_io(c);
-        arm_timer(c);
-        return;
+        if (r > 0) {
+            /* a local answer on a connection that stays open */
+            log_transaction(c);
+            c->method[0] = '\0';
+            reset_transaction(c);
+            if (cbuf_len(&c->cin) > 0) {
+                c->start_ms = loop_now(c->loop);
+                set_state(c, CONN_S_HEAD);
+            } else {
+                cbuf_release(&c->cin);
+                set_state(c, CONN_S_IDLE);
+            }
+            /* fall through to reading the next request */
+        } else {
+            c->c_want = LOOP_WRITE;
+            update_io(c);
+            arm_timer(c);
+            return;
+        }
     }
     /* a pipelined request may already be buffered */
     if (c->state == CONN_S_HEAD && cbuf_len(&c->cin) > 0) {
@@ -1740,6 +2127,10 @@ conn_new(worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
     c->cfd = fd;
     c->ufd = -1;
     c->mode = listener->mode;
+    if (listener->addr.ss_family == AF_INET)
+        c->local_port = ntohs(((const struct sockaddr_in *)&listener->addr)->sin_port);
+    else
+        c->local_port = ntohs(((const struct sockaddr_in6 *)&listener->addr)->sin6_port);
     c->up.pipe_r = c->up.pipe_w = c->down.pipe_r = c->down.pipe_w = -1;
     if (peer_len > sizeof(c->peer))
         peer_len = sizeof(c->peer);

@@ -7,6 +7,7 @@
 #include <ares.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,13 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../mus/client.h"
+#include "../mus/map.h"
+#include "../db/catdb.h"
 #include "../policy/config.h"
+#include "../policy/policy.h"
+#include "control.h"
+#include "probes.h"
 #include "worker.h"
 
 #define MUSPROXY_VERSION "0.1.0"
@@ -65,10 +72,15 @@ apply_overrides(config_t *cfg, const overrides_t *o, char *err, size_t errlen)
     return 0;
 }
 
+/* Loads and validates the file, then compiles its policy (regexes, the
+ * category database, the password file): a configuration whose policy does
+ * not build is as invalid as one that does not parse. */
 static config_t *
-load(const char *path, const overrides_t *o, char *err, size_t errlen)
+load(const char *path, const overrides_t *o, policy_t **policy, char *err, size_t errlen)
 {
     config_t *cfg = config_load(path, err, errlen);
+    const char *db;
+    char perr[POLICY_ERR_LEN];
 
     if (cfg == NULL)
         return NULL;
@@ -76,7 +88,77 @@ load(const char *path, const overrides_t *o, char *err, size_t errlen)
         config_free(cfg);
         return NULL;
     }
+    db = cfg->pol.category_db;
+    if (db[0] != '\0' && access(db, R_OK) != 0) {
+        log_warn("category database %s not found: list categories are empty "
+                 "(run musctl categories import DIR)", db);
+        db = "";
+    }
+    *policy = policy_build(cfg, db[0] ? catdb_source : NULL, (void *)db, perr, sizeof(perr));
+    if (*policy == NULL) {
+        snprintf(err, errlen, "%.100s: %.400s", path, perr);
+        config_free(cfg);
+        return NULL;
+    }
     return cfg;
+}
+
+/* The MUS feed's view of the configuration (mus/ does not know policy/). */
+static mus_feed_config_t *
+feed_config(const config_t *cfg)
+{
+    mus_feed_config_t *f = calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return NULL;
+    f->reconnect_interval_ms = cfg->mus.reconnect_interval;
+    f->grace_ms = cfg->mus.grace;
+    f->n_headends = cfg->mus.n_headends;
+    for (size_t i = 0; i < cfg->mus.n_headends; i++) {
+        const config_headend_t *c = &cfg->mus.headends[i];
+        mus_headend_config_t *h = &f->headends[i];
+        snprintf(h->name, sizeof(h->name), "%s", c->name);
+        h->n_addrs = c->n_addrs < MUS_FEED_MAX_ADDRS ? c->n_addrs : MUS_FEED_MAX_ADDRS;
+        for (size_t k = 0; k < h->n_addrs; k++) {
+            h->addrs[k] = c->addrs[k];
+            h->addr_lens[k] = c->addr_lens[k];
+            snprintf(h->addr_text[k], sizeof(h->addr_text[k]), "%s", c->addr_text[k]);
+        }
+        snprintf(h->ca_file, sizeof(h->ca_file), "%s", c->ca);
+        snprintf(h->pin_sha256, sizeof(h->pin_sha256), "%s", c->pin_sha256);
+        snprintf(h->cert_name, sizeof(h->cert_name), "%s", c->cert_name);
+        snprintf(h->password_file, sizeof(h->password_file), "%s", c->password_file);
+        snprintf(h->client_id, sizeof(h->client_id), "%s", cfg->mus.client_id);
+    }
+    return f;
+}
+
+/* The configuration in force, for the control thread (the trace). */
+typedef struct cfg_holder {
+    pthread_mutex_t lock;
+    cfgref_t *current;
+} cfg_holder_t;
+
+static cfg_holder_t holder = {PTHREAD_MUTEX_INITIALIZER, NULL};
+
+static cfgref_t *
+holder_get(void *arg)
+{
+    cfg_holder_t *h = arg;
+    cfgref_t *r;
+
+    pthread_mutex_lock(&h->lock);
+    r = cfgref_get(h->current);
+    pthread_mutex_unlock(&h->lock);
+    return r;
+}
+
+static void
+holder_set(cfg_holder_t *h, cfgref_t *r)
+{
+    pthread_mutex_lock(&h->lock);
+    h->current = r;
+    pthread_mutex_unlock(&h->lock);
 }
 
 static unsigned
@@ -92,10 +174,12 @@ worker_count(const config_t *cfg)
 
 static void
 reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **workers,
-       unsigned n)
+       unsigned n, mus_feed_t *feed)
 {
     char err[CONFIG_ERR_LEN];
-    config_t *cfg = load(path, o, err, sizeof(err));
+    policy_t *policy = NULL;
+    config_t *cfg = load(path, o, &policy, err, sizeof(err));
+    mus_feed_config_t *fc;
     cfgref_t *ref;
 
     if (cfg == NULL) {
@@ -104,21 +188,34 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
     }
     if (worker_check_listen(cfg, err, sizeof(err)) < 0) {
         log_error("reload rejected, the running configuration stays: %s", err);
+        policy_free(policy);
         config_free(cfg);
         return;
     }
     if (worker_count(cfg) != n)
         log_warn("reload: the number of workers (%u -> %u) changes only at restart", n,
                  worker_count(cfg));
-    ref = cfgref_new(cfg);
+    ref = cfgref_new(cfg, policy);
     if (ref == NULL) {
         log_error("reload rejected: out of memory");
+        policy_free(policy);
         config_free(cfg);
         return;
     }
+    if (strcmp(cfg->mus.control_socket, (*current)->cfg->mus.control_socket) != 0)
+        log_warn("reload: the control socket path changes only at restart");
+    fc = feed_config(cfg);
+    if (fc == NULL) {
+        log_error("reload rejected: out of memory");
+        cfgref_put(ref);
+        return;
+    }
     log_set_level((enum log_level)cfg->log_level);
+    mus_feed_reconfigure(feed, fc);
+    free(fc);
     for (unsigned i = 0; i < n; i++)
         worker_notify_config(workers[i], ref);
+    holder_set(&holder, ref);
     cfgref_put(*current);
     *current = ref;
     log_info("configuration reloaded from %s", path);
@@ -137,8 +234,13 @@ main(int argc, char **argv)
     bool check_only = false;
     char err[CONFIG_ERR_LEN];
     config_t *cfg;
+    policy_t *policy = NULL;
     cfgref_t *current;
-    worker_t **workers;
+    worker_t **workers = NULL;
+    proxy_env_t env = {0};
+    mus_feed_config_t *fc = NULL;
+    mus_feed_t *feed = NULL;
+    control_t *control = NULL;
     unsigned n;
     sigset_t sigs;
     int opt, status = 0;
@@ -187,13 +289,14 @@ main(int argc, char **argv)
         return 2;
     }
 
-    cfg = load(path, &o, err, sizeof(err));
+    cfg = load(path, &o, &policy, err, sizeof(err));
     if (cfg == NULL) {
         fprintf(stderr, "musproxy: %s\n", err);
         return 1;
     }
     if (check_only) {
         printf("musproxy: configuration %s is valid\n", path);
+        policy_free(policy);
         config_free(cfg);
         return 0;
     }
@@ -211,22 +314,41 @@ main(int argc, char **argv)
 
     if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
         fprintf(stderr, "musproxy: c-ares initialisation failed\n");
+        policy_free(policy);
         config_free(cfg);
         return 1;
     }
-    current = cfgref_new(cfg);
+    current = cfgref_new(cfg, policy);
     if (current == NULL) {
+        policy_free(policy);
         config_free(cfg);
         return 1;
+    }
+    n = 0;
+    env.map = mus_map_new();
+    env.probes = probes_new();
+    fc = feed_config(cfg);
+    if (env.map == NULL || env.probes == NULL || fc == NULL) {
+        fprintf(stderr, "musproxy: out of memory\n");
+        status = 1;
+        goto out;
+    }
+    feed = mus_feed_new(env.map, fc, err, sizeof(err));
+    free(fc);
+    if (feed == NULL) {
+        fprintf(stderr, "musproxy: %s\n", err);
+        status = 1;
+        goto out;
     }
     n = worker_count(cfg);
     workers = calloc(n, sizeof(*workers));
     if (workers == NULL) {
-        cfgref_put(current);
-        return 1;
+        n = 0;
+        status = 1;
+        goto out;
     }
     for (unsigned i = 0; i < n; i++) {
-        workers[i] = worker_new(i, n, current, err, sizeof(err));
+        workers[i] = worker_new(i, n, current, &env, err, sizeof(err));
         if (workers[i] == NULL) {
             fprintf(stderr, "musproxy: %s\n", err);
             status = 1;
@@ -247,7 +369,22 @@ main(int argc, char **argv)
             goto out;
         }
     }
-    log_info("musproxy %s ready: %u workers, configuration %s", MUSPROXY_VERSION, n, path);
+    if (mus_feed_start(feed) < 0) {
+        log_error("cannot start the MUS thread");
+        status = 1;
+        for (unsigned k = 0; k < n; k++)
+            worker_notify_shutdown(workers[k]);
+        goto out;
+    }
+    if (cfg->mus.control_socket[0] != '\0') {
+        holder_set(&holder, current);
+        control = control_start(cfg->mus.control_socket, env.map, feed, env.probes, holder_get,
+                                &holder, err, sizeof(err));
+        if (control == NULL)
+            log_error("%s (musctl status/map unavailable)", err);
+    }
+    log_info("musproxy %s ready: %u workers, %zu headends, configuration %s", MUSPROXY_VERSION,
+             n, cfg->mus.n_headends, path);
 
     for (;;) {
         siginfo_t si;
@@ -259,7 +396,7 @@ main(int argc, char **argv)
             break;
         }
         if (sig == SIGHUP) {
-            reload(path, &o, &current, workers, n);
+            reload(path, &o, &current, workers, n, feed);
         } else if (sig == SIGUSR1) {
             log_info("reopening the access log");
             for (unsigned i = 0; i < n; i++)
@@ -273,11 +410,18 @@ main(int argc, char **argv)
     for (unsigned i = 0; i < n; i++)
         worker_notify_shutdown(workers[i]);
 out:
+    control_stop(control);
     for (unsigned i = 0; i < n; i++)
         worker_join(workers[i]);
     for (unsigned i = 0; i < n; i++)
         worker_free(workers[i]);
     free(workers);
+    if (feed != NULL) {
+        mus_feed_stop(feed);
+        mus_feed_free(feed);
+    }
+    mus_map_free(env.map);
+    probes_free(env.probes);
     cfgref_put(current);
     ares_library_cleanup();
     if (status == 0)

@@ -55,7 +55,11 @@ struct worker {
     loop_t *loop;
     dns_t *dns;
     alog_t *alog;
+    alog_t *extlog;
+    access_surrogates_t *surrogates;
     cfgref_t *cfg;
+    proxy_env_t env;
+    mus_map_reader_t *reader;  /* registered on the worker's own thread */
 
     listener_t listeners[CONFIG_MAX_LISTEN];
     size_t n_listeners;
@@ -80,13 +84,14 @@ struct worker {
 /* ---- configuration references ---- */
 
 cfgref_t *
-cfgref_new(config_t *cfg)
+cfgref_new(config_t *cfg, policy_t *policy)
 {
     cfgref_t *r = malloc(sizeof(*r));
 
     if (r == NULL)
         return NULL;
     r->cfg = cfg;
+    r->policy = policy;
     atomic_init(&r->refs, 1);
     return r;
 }
@@ -104,6 +109,7 @@ cfgref_put(cfgref_t *r)
     if (r == NULL)
         return;
     if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        policy_free(r->policy);
         config_free(r->cfg);
         free(r);
     }
@@ -114,8 +120,22 @@ cfgref_put(cfgref_t *r)
 loop_t *worker_loop(worker_t *w) { return w->loop; }
 dns_t *worker_dns(worker_t *w) { return w->dns; }
 alog_t *worker_alog(worker_t *w) { return w->alog; }
+alog_t *worker_extlog(worker_t *w) { return w->extlog; }
+access_surrogates_t *worker_surrogates(worker_t *w) { return w->surrogates; }
 cfgref_t *worker_cfg(worker_t *w) { return w->cfg; }
 bool worker_draining(const worker_t *w) { return w->draining; }
+probes_t *worker_probes(worker_t *w) { return w->env.probes; }
+
+bool
+worker_identity(worker_t *w, const struct sockaddr *sa, mus_identity_t *out)
+{
+    mus_addr_t a;
+
+    if (w->reader == NULL || w->env.map == NULL)
+        return false;
+    mus_addr_from_sockaddr(sa, &a);
+    return mus_map_lookup(w->env.map, &a, out);
+}
 
 static unsigned
 conn_limit(const worker_t *w)
@@ -515,6 +535,16 @@ worker_apply_config(worker_t *w, cfgref_t *next)
             w->alog = a;
         }
     }
+    if (strcmp(old->cfg->pol.extended_log, next->cfg->pol.extended_log) != 0) {
+        alog_t *a = alog_open(next->cfg->pol.extended_log);
+        if (a == NULL) {
+            log_error("worker %u: extended log %s: %s (keeping %s)", w->id,
+                      next->cfg->pol.extended_log, strerror(errno), old->cfg->pol.extended_log);
+        } else {
+            alog_close(w->extlog);
+            w->extlog = a;
+        }
+    }
     w->cfg = next;
     if (!w->draining)
         listeners_reconcile(w, next->cfg);
@@ -544,6 +574,7 @@ worker_on_notify(loop_t *loop, loop_io_t *io, uint32_t events)
     }
     if (what & NOTIFY_REOPEN) {
         alog_reopen(w->alog);
+        alog_reopen(w->extlog);
     }
     if (what & NOTIFY_SHUTDOWN)
         worker_start_drain(w);
@@ -588,7 +619,8 @@ worker_notify_shutdown(worker_t *w)
 /* ---- life cycle ---- */
 
 worker_t *
-worker_new(unsigned id, unsigned nworkers, cfgref_t *cfg, char *err, size_t errlen)
+worker_new(unsigned id, unsigned nworkers, cfgref_t *cfg, const proxy_env_t *env, char *err,
+           size_t errlen)
 {
     worker_t *w = calloc(1, sizeof(*w));
 
@@ -598,6 +630,7 @@ worker_new(unsigned id, unsigned nworkers, cfgref_t *cfg, char *err, size_t errl
     }
     w->id = id;
     w->nworkers = nworkers ? nworkers : 1;
+    w->env = *env;
     w->efd = -1;
     w->conns.next = w->conns.prev = &w->conns;
     pthread_mutex_init(&w->lock, NULL);
@@ -620,6 +653,17 @@ worker_new(unsigned id, unsigned nworkers, cfgref_t *cfg, char *err, size_t errl
         snprintf(err, errlen, "cannot open access log %s: %s", cfg->cfg->access_log, strerror(errno));
         goto fail;
     }
+    w->extlog = alog_open(cfg->cfg->pol.extended_log);
+    if (w->extlog == NULL) {
+        snprintf(err, errlen, "cannot open extended log %s: %s", cfg->cfg->pol.extended_log,
+                 strerror(errno));
+        goto fail;
+    }
+    w->surrogates = access_surrogates_new();
+    if (w->surrogates == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->efd < 0) {
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -640,20 +684,52 @@ fail:
     return NULL;
 }
 
+/* The map's readers hold no reference while the loop sleeps. */
+static void
+worker_before_wait(void *arg)
+{
+    worker_t *w = arg;
+
+    mus_map_reader_offline(w->reader);
+}
+
+static void
+worker_after_wait(void *arg)
+{
+    worker_t *w = arg;
+
+    mus_map_reader_online(w->reader);
+}
+
 static void *
 worker_main(void *arg)
 {
     worker_t *w = arg;
 
+    if (w->env.map != NULL) {
+        w->reader = mus_map_reader_register(w->env.map);
+        if (w->reader == NULL)
+            log_error("worker %u: cannot register as a map reader: identities unavailable", w->id);
+        else
+            loop_set_wait_hooks(w->loop, worker_before_wait, worker_after_wait, w);
+    }
     while (!(w->draining && w->n_conns == 0)) {
         int r = loop_run_once(w->loop, WORKER_WAKE_MS);
+        if (w->reader != NULL)
+            mus_map_reader_quiescent(w->reader);
         alog_flush(w->alog);
+        alog_flush(w->extlog);
         if (r < 0) {
             log_error("worker %u: epoll: %s", w->id, strerror(-r));
             break;
         }
     }
     alog_flush(w->alog);
+    if (w->reader != NULL) {
+        loop_set_wait_hooks(w->loop, NULL, NULL, NULL);
+        mus_map_reader_unregister(w->reader);
+        w->reader = NULL;
+    }
     return NULL;
 }
 
@@ -697,6 +773,8 @@ worker_free(worker_t *w)
         close(w->efd);
     dns_free(w->dns);
     alog_close(w->alog);
+    alog_close(w->extlog);
+    access_surrogates_free(w->surrogates);
     loop_free(w->loop);
     cfgref_put(w->pending_cfg);
     cfgref_put(w->cfg);

@@ -14,23 +14,36 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "../mus/map.h"
 #include "../policy/config.h"
+#include "../policy/policy.h"
+#include "access.h"
 #include "accesslog.h"
 #include "dns.h"
+#include "probes.h"
 #include "../common/loop.h"
 
 /* A configuration shared by reference: the main thread publishes a new one
  * on reload; requests in flight keep the one they started with. */
 typedef struct cfgref {
     config_t *cfg;
+    policy_t *policy;        /* compiled from cfg; NULL = allow everything */
     atomic_uint refs;
 } cfgref_t;
 
-cfgref_t *cfgref_new(config_t *cfg);     /* takes ownership of cfg; refs = 1 */
+/* Takes ownership of cfg and policy; refs = 1. */
+cfgref_t *cfgref_new(config_t *cfg, policy_t *policy);
 cfgref_t *cfgref_get(cfgref_t *r);       /* adds a reference, returns r */
 void cfgref_put(cfgref_t *r);            /* drops one; frees at zero; NULL ok */
 
 typedef struct worker worker_t;
+
+/* What all workers share, owned by main: the identity map (workers are
+ * readers) and the probe counters. */
+typedef struct proxy_env {
+    mus_map_t *map;
+    probes_t *probes;
+} proxy_env_t;
 
 /* Intrusive list node for the connections of a worker. */
 typedef struct worker_link {
@@ -40,7 +53,8 @@ typedef struct worker_link {
 
 /* Creates worker id with cfg (a reference is taken) and binds its listeners.
  * NULL with a message in err on failure. */
-worker_t *worker_new(unsigned id, unsigned nworkers, cfgref_t *cfg, char *err, size_t errlen);
+worker_t *worker_new(unsigned id, unsigned nworkers, cfgref_t *cfg, const proxy_env_t *env,
+                     char *err, size_t errlen);
 /* Checks (main thread, before a reload is accepted) that every listen
  * address of cfg can be bound. 0, or -1 with a message in err. */
 int worker_check_listen(const config_t *cfg, char *err, size_t errlen);
@@ -57,8 +71,13 @@ void worker_notify_shutdown(worker_t *w);
 loop_t *worker_loop(worker_t *w);
 dns_t *worker_dns(worker_t *w);
 alog_t *worker_alog(worker_t *w);
+alog_t *worker_extlog(worker_t *w);      /* the extended (JSON lines) log */
+access_surrogates_t *worker_surrogates(worker_t *w);
 cfgref_t *worker_cfg(worker_t *w);       /* borrowed: take a ref to keep it */
 bool worker_draining(const worker_t *w);
+/* The identity the map holds for the address now (lock-free); false if none. */
+bool worker_identity(worker_t *w, const struct sockaddr *sa, mus_identity_t *out);
+probes_t *worker_probes(worker_t *w);
 void worker_link_add(worker_t *w, worker_link_t *l, void *owner);
 void worker_link_del(worker_t *w, worker_link_t *l);
 
