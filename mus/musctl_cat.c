@@ -96,6 +96,20 @@ categories_import(int argc, char **argv)
     if ((rc = parse_db_opts(argc, argv, &db, &dir, 1)) != 0)
         return categories_usage(rc > 0 ? 0 : 2);
     t0 = now_s();
+    {
+        /* the database's directory (var/ by default) is created if missing */
+        char parent[4096];
+        char *slash;
+        snprintf(parent, sizeof(parent), "%s", db);
+        slash = strrchr(parent, '/');
+        if (slash != NULL && slash != parent) {
+            *slash = '\0';
+            if (mkdir(parent, 0750) < 0 && errno != EEXIST) {
+                fprintf(stderr, "musctl: cannot create %s: %s\n", parent, strerror(errno));
+                return 1;
+            }
+        }
+    }
     if (catdb_import(db, dir, &c, err, sizeof(err)) < 0) {
         fprintf(stderr, "musctl: import failed, %s unchanged: %s\n", db, err);
         return 1;

@@ -163,11 +163,13 @@ Test(config, shipped_file_loads_the_example)
     cr_expect_str_eq(pol->profiles[2].name, "office");
     cr_expect_eq(pol->profiles[2].location, CONFIG_LOC_LOCAL);
     cr_expect_eq(pol->profiles[2].types, CONFIG_TYPE_ANY);
-    cr_assert_eq(pol->profiles[2].n_subnets, 4);
+    cr_assert_eq(pol->profiles[2].n_subnets, 6);
     expect_cidr(&pol->profiles[2].subnets[0], "10.0.0.0/8");
     expect_cidr(&pol->profiles[2].subnets[1], "172.16.0.0/12");
     expect_cidr(&pol->profiles[2].subnets[2], "192.168.0.0/16");
     expect_cidr(&pol->profiles[2].subnets[3], "fc00::/7");
+    expect_cidr(&pol->profiles[2].subnets[4], "127.0.0.0/8");
+    expect_cidr(&pol->profiles[2].subnets[5], "::1/128");
     for (size_t i = 0; i < 3; i++) {
         cr_expect_eq(pol->profiles[i].auth, CONFIG_AUTH_NONE);
         cr_expect_eq(pol->profiles[i].mode, CONFIG_MATCH_ANY_MODE);
@@ -233,7 +235,7 @@ Test(config, shipped_file_loads_the_example)
     cr_expect_str_eq(pol->auth_realm, "musproxy");
     cr_expect_str_eq(pol->auth_password_file, "");
     cr_expect_eq(pol->auth_surrogate_ttl, 15 * 60 * 1000);
-    cr_expect_str_eq(pol->extended_log, "");
+    cr_expect_str_eq(pol->extended_log, "var/extended.log");
     config_free(cfg);
 }
 
