@@ -153,8 +153,7 @@ struct conn {
 
 static void conn_close(conn_t *c);
 static void log_extended(conn_t *c, uint64_t elapsed_ms);
-static void conn_on_client(loop_t *loop, loop_io_t *io, uint32_t events);
-static void conn_on_upstream(loop_t *loop, loop_io_t *io, uint32_t events);
+static void conn_on_io(loop_t *loop, loop_io_t *io, uint32_t events);
 static void conn_on_timer(loop_t *loop, loop_timer_t *t);
 static void conn_read_head(conn_t *c);
 static void conn_forward(conn_t *c);
@@ -2038,27 +2037,15 @@ conn_dispatch(conn_t *c)
     }
 }
 
+/* Readiness of either socket (client or upstream): the state decides. */
 static void
-conn_on_client(loop_t *loop, loop_io_t *io, uint32_t events)
+conn_on_io(loop_t *loop, loop_io_t *io, uint32_t events)
 {
     conn_t *c = io->arg;
 
     (void)loop;
     if ((events & LOOP_ERROR) && io->interest == 0) {
         /* reset while we were not waiting on it: nothing else would notice */
-        conn_close(c);
-        return;
-    }
-    conn_dispatch(c);
-}
-
-static void
-conn_on_upstream(loop_t *loop, loop_io_t *io, uint32_t events)
-{
-    conn_t *c = io->arg;
-
-    (void)loop;
-    if ((events & LOOP_ERROR) && io->interest == 0) {
         conn_close(c);
         return;
     }
@@ -2138,8 +2125,8 @@ conn_new(worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
     c->peer_len = peer_len;
     cidr_addr_str(peer, c->peer_str, sizeof(c->peer_str));
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    loop_io_init(&c->cio, conn_on_client, c);
-    loop_io_init(&c->uio, conn_on_upstream, c);
+    loop_io_init(&c->cio, conn_on_io, c);
+    loop_io_init(&c->uio, conn_on_io, c);
     loop_timer_init(&c->timer, conn_on_timer, c);
     if (loop_io_start(c->loop, &c->cio, fd, LOOP_READ) < 0) {
         close(fd);
