@@ -348,7 +348,7 @@ static int parse_members(json_t *root, mus_frame_t *f, struct perr *e)
             return fail(e, "missing \"kdf\"");
         if (!json_is_object(kdf))
             return fail(e, "\"kdf\" is not an object");
-        uint64_t iter;
+        uint64_t iter = 0;
         if (get_str(kdf, "alg", f->kdf_alg, sizeof(f->kdf_alg), false, false, e) < 0 ||
             get_uint(kdf, "iter", &iter, NULL, e) < 0 ||
             get_b64(kdf, "salt", f->salt, 1, MUS_SALT_MAX, &f->salt_len, e) < 0)

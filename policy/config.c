@@ -425,7 +425,7 @@ static int
 h_duration(struct loader *ld, const struct key_def *def, void *base)
 {
     char what[64], q[SHOW_LEN];
-    const char *text;
+    const char *text = NULL;
 
     snprintf(what, sizeof(what), "'%s'", def->name);
     if (get_scalar(ld, what, &text) < 0)
@@ -441,7 +441,7 @@ h_workers(struct loader *ld, const struct key_def *def, void *base)
 {
     config_t *cfg = base;
     unsigned long v;
-    const char *text;
+    const char *text = NULL;
     char q[SHOW_LEN];
 
     (void)def;
@@ -463,7 +463,7 @@ h_max_connections(struct loader *ld, const struct key_def *def, void *base)
 {
     config_t *cfg = base;
     unsigned long v;
-    const char *text;
+    const char *text = NULL;
     char q[SHOW_LEN];
 
     (void)def;
@@ -482,7 +482,7 @@ item_cidr(struct loader *ld, const struct key_def *def, void *base, size_t i)
     cidr_t *list = (cidr_t *)(void *)((char *)base + def->offset);
     size_t *n = (size_t *)(void *)((char *)base + def->count_offset);
     char what[64], q[SHOW_LEN];
-    const char *text;
+    const char *text = NULL;
 
     snprintf(what, sizeof(what), "'%s' entry", def->name);
     if (get_scalar(ld, what, &text) < 0)
@@ -507,7 +507,7 @@ item_port(struct loader *ld, const struct key_def *def, void *base, size_t i)
 {
     config_t *cfg = base;
     unsigned long v;
-    const char *text;
+    const char *text = NULL;
     char q[SHOW_LEN];
 
     if (get_scalar(ld, "'connect_ports' entry", &text) < 0)
@@ -531,7 +531,7 @@ h_connect_ports(struct loader *ld, const struct key_def *def, void *base)
 static int
 set_listen_address(struct loader *ld, config_listen_t *l)
 {
-    const char *text;
+    const char *text = NULL;
     char q[SHOW_LEN];
 
     if (get_scalar(ld, "listen 'address'", &text) < 0)
@@ -557,7 +557,7 @@ static int
 h_listen_mode(struct loader *ld, const struct key_def *def, void *base)
 {
     config_listen_t *l = base;
-    const char *text;
+    const char *text = NULL;
     char q[SHOW_LEN];
 
     (void)def;
@@ -634,7 +634,7 @@ static int
 h_access_log(struct loader *ld, const struct key_def *def, void *base)
 {
     config_t *cfg = base;
-    const char *text;
+    const char *text = NULL;
     size_t len;
 
     (void)def;
@@ -660,7 +660,7 @@ static int
 h_visible_hostname(struct loader *ld, const struct key_def *def, void *base)
 {
     config_t *cfg = base;
-    const char *text;
+    const char *text = NULL;
     char q[SHOW_LEN];
     size_t len;
     bool ok;
@@ -688,7 +688,7 @@ h_log_level(struct loader *ld, const struct key_def *def, void *base)
 {
     config_t *cfg = base;
     enum log_level level;
-    const char *text;
+    const char *text = NULL;
     char q[SHOW_LEN];
 
     (void)def;
@@ -711,7 +711,7 @@ h_string(struct loader *ld, const struct key_def *def, void *base)
 {
     char *field = (char *)base + def->offset;
     size_t cap = def->count_offset, len;
-    const char *text;
+    const char *text = NULL;
     char what[64];
 
     snprintf(what, sizeof(what), "'%s'", def->name);
@@ -756,7 +756,7 @@ static int
 h_remote_users(struct loader *ld, const struct key_def *def, void *base)
 {
     config_mus_t *m = base;
-    const char *text;
+    const char *text = NULL;
     char q[SHOW_LEN];
 
     (void)def;
@@ -776,7 +776,7 @@ h_remote_users(struct loader *ld, const struct key_def *def, void *base)
 static int
 h_duration0(struct loader *ld, const struct key_def *def, void *base)
 {
-    const char *text;
+    const char *text = NULL;
 
     if (ld->ev.type == YAML_SCALAR_EVENT) {
         text = (const char *)ld->ev.data.scalar.value;
@@ -828,7 +828,7 @@ static int
 item_headend_addr(struct loader *ld, const struct key_def *def, void *base, size_t i)
 {
     config_headend_t *h = base;
-    const char *text;
+    const char *text = NULL;
     char q[SHOW_LEN];
 
     (void)def;
@@ -1088,7 +1088,7 @@ static int
 get_word(struct loader *ld, const char *key, const struct word *words, size_t n, int *out)
 {
     char what[64], use[128], q[SHOW_LEN];
-    const char *text;
+    const char *text = NULL;
     size_t off = 0;
 
     snprintf(what, sizeof(what), "'%s'", key);
@@ -1192,7 +1192,7 @@ static int
 h_realm(struct loader *ld, const struct key_def *def, void *base)
 {
     char *field = (char *)base + def->offset;
-    const char *text;
+    const char *text = NULL;
     char q[SHOW_LEN];
     size_t len;
     bool ok;
@@ -1289,7 +1289,7 @@ item_names(struct loader *ld, const struct key_def *def, void *base, size_t i)
 {
     struct names_ctx *ctx = base;
     char what[96], q[SHOW_LEN];
-    const char *text, *hint;
+    const char *text = NULL, *hint = NULL;
     char *copy;
 
     snprintf(what, sizeof(what), "'%s' entry", def->name);
@@ -1385,7 +1385,7 @@ item_port_any(struct loader *ld, const struct key_def *def, void *base, size_t i
     size_t *n = (size_t *)(void *)((char *)base + def->count_offset);
     char what[64], q[SHOW_LEN];
     unsigned long v;
-    const char *text;
+    const char *text = NULL;
 
     snprintf(what, sizeof(what), "'%s' entry", def->name);
     if (get_scalar(ld, what, &text) < 0)
@@ -1533,7 +1533,7 @@ static int
 h_rule_time(struct loader *ld, const struct key_def *def, void *base)
 {
     config_category_rule_t *r = base;
-    const char *text;
+    const char *text = NULL;
 
     (void)def;
     if (get_name(ld, "time range name", &text) < 0)
@@ -1726,7 +1726,7 @@ static int
 h_hours(struct loader *ld, const struct key_def *def, void *base)
 {
     config_time_range_t *t = base;
-    const char *text;
+    const char *text = NULL;
     char q[SHOW_LEN];
     int from, to;
 

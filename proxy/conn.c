@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,49 +353,76 @@ log_transaction(conn_t *c)
     log_extended(c, e.elapsed_ms);
 }
 
-/* Appends s as a JSON string (quoted, escaped) to out; returns the new offset. */
-static size_t
-json_str(char *out, size_t off, size_t cap, const char *s, size_t n)
+/* A bounded line being built; overflow makes the whole line be dropped. */
+typedef struct jline {
+    char buf[ALOG_LINE_MAX];
+    size_t off;
+    bool overflow;
+} jline_t;
+
+static void
+jl_raw(jline_t *j, const char *s, size_t n)
+{
+    if (j->overflow || n > sizeof(j->buf) - j->off) {
+        j->overflow = true;
+        return;
+    }
+    memcpy(j->buf + j->off, s, n);
+    j->off += n;
+}
+
+static void
+jl_fmt(jline_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+jl_fmt(jline_t *j, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        j->overflow = true;
+        return;
+    }
+    jl_raw(j, tmp, (size_t)n);
+}
+
+/* ,"key":"escaped value" (or null) */
+static void
+jl_str(jline_t *j, const char *key, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
 
-    if (off + 2 >= cap)
-        return off;
+    jl_fmt(j, ",\"%s\":", key);
     if (s == NULL) {
-        if (off + 4 < cap) {
-            memcpy(out + off, "null", 4);
-            off += 4;
-        }
-        return off;
+        jl_raw(j, "null", 4);
+        return;
     }
-    out[off++] = '"';
-    for (size_t i = 0; i < n && off + 8 < cap; i++) {
+    jl_raw(j, "\"", 1);
+    for (size_t i = 0; i < n && !j->overflow; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == '"' || ch == '\\') {
-            out[off++] = '\\';
-            out[off++] = (char)ch;
+            char e[2] = {'\\', (char)ch};
+            jl_raw(j, e, 2);
         } else if (ch < 0x20 || ch == 0x7f) {
-            out[off++] = '\\';
-            out[off++] = 'u';
-            out[off++] = '0';
-            out[off++] = '0';
-            out[off++] = hex[ch >> 4];
-            out[off++] = hex[ch & 15];
+            char e[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+            jl_raw(j, e, 6);
         } else {
-            out[off++] = (char)ch;
+            jl_raw(j, (const char *)&ch, 1);
         }
     }
-    out[off++] = '"';
-    return off;
+    jl_raw(j, "\"", 1);
 }
 
-static size_t
-json_cstr(char *out, size_t off, size_t cap, const char *s)
+static void
+jl_cstr(jline_t *j, const char *key, const char *s)
 {
-    return json_str(out, off, cap, s, s ? strlen(s) : 0);
+    jl_str(j, key, s, s ? strlen(s) : 0);
 }
-
-#define JSTR(s) json_cstr(line, off, sizeof(line), (s))
 
 /*
  * The extended log: one JSON object per transaction with what the Squid
@@ -405,64 +433,46 @@ static void
 log_extended(conn_t *c, uint64_t elapsed_ms)
 {
     alog_t *x = worker_extlog(c->w);
-    char line[ALOG_LINE_MAX];
+    jline_t j;
     struct timespec ts;
-    size_t off = 0, url_len = c->url ? c->url_len : 0;
+    size_t url_len = c->url ? c->url_len : 0;
     const char *q = c->url ? memchr(c->url, '?', url_len) : NULL;
     const access_result_t *a = c->decided ? &c->acc : NULL;
-    int n;
 
     if (x == NULL)
         return;
     if (q != NULL)
         url_len = (size_t)(q - c->url) + 1;
+    j.off = 0;
+    j.overflow = false;
     clock_gettime(CLOCK_REALTIME, &ts);
-    n = snprintf(line, sizeof(line),
-                 "{\"time\":%lld.%03ld,\"elapsed_ms\":%llu,\"client\":\"%s\",\"result\":",
-                 (long long)ts.tv_sec, ts.tv_nsec / 1000000, (unsigned long long)elapsed_ms,
-                 c->peer_str);
-    if (n < 0)
+    jl_fmt(&j, "{\"time\":%lld.%03ld,\"elapsed_ms\":%llu", (long long)ts.tv_sec,
+           ts.tv_nsec / 1000000, (unsigned long long)elapsed_ms);
+    jl_cstr(&j, "client", c->peer_str);
+    jl_cstr(&j, "result", c->tag ? c->tag : "NONE_NONE");
+    jl_fmt(&j, ",\"status\":%d,\"bytes\":%llu", c->status, (unsigned long long)c->bytes_out);
+    jl_cstr(&j, "method", c->method[0] ? c->method : "NONE");
+    jl_str(&j, "url", c->url, url_len);
+    jl_cstr(&j, "user", c->user[0] ? c->user : NULL);
+    jl_cstr(&j, "location", a ? (a->remote ? "remote" : "local") : NULL);
+    jl_cstr(&j, "user_source", a ? policy_user_source_str(a->source) : NULL);
+    jl_cstr(&j, "identity_type",
+            a && a->has_identity ? mus_id_type_str((enum mus_id_type)a->id_type) : NULL);
+    jl_cstr(&j, "headend", a && a->headend[0] ? a->headend : NULL);
+    jl_cstr(&j, "identity_profile", a ? a->d.profile : NULL);
+    jl_cstr(&j, "access_policy", a ? a->d.policy : NULL);
+    jl_cstr(&j, "rule", a ? a->d.rule : NULL);
+    jl_cstr(&j, "category", a ? a->d.category : NULL);
+    jl_cstr(&j, "decision", a ? a->tag : NULL);
+    jl_cstr(&j, "hierarchy", c->hier ? c->hier : "HIER_NONE");
+    jl_cstr(&j, "server", c->peer_ip[0] ? c->peer_ip : NULL);
+    jl_raw(&j, "}\n", 2);
+    if (j.overflow) {
+        log_warn("conn %s: extended log line too long, not written", c->peer_str);
         return;
-    off = (size_t)n;
-    off = JSTR(c->tag ? c->tag : "NONE_NONE");
-    off += (size_t)snprintf(line + off, sizeof(line) - off,
-                            ",\"status\":%d,\"bytes\":%llu,\"method\":", c->status,
-                            (unsigned long long)c->bytes_out);
-    off = JSTR(c->method[0] ? c->method : "NONE");
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"url\":");
-    off = json_str(line, off, sizeof(line), c->url, url_len);
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"user\":");
-    off = JSTR(c->user[0] ? c->user : NULL);
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"location\":");
-    off = JSTR(a ? (a->remote ? "remote" : "local") : NULL);
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"user_source\":");
-    off = JSTR(a ? policy_user_source_str(a->source) : NULL);
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"identity_type\":");
-    off = JSTR(a && a->has_identity ? mus_id_type_str((enum mus_id_type)a->id_type) : NULL);
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"headend\":");
-    off = JSTR(a && a->headend[0] ? a->headend : NULL);
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"identity_profile\":");
-    off = JSTR(a ? a->d.profile : NULL);
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"access_policy\":");
-    off = JSTR(a ? a->d.policy : NULL);
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"rule\":");
-    off = JSTR(a ? a->d.rule : NULL);
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"category\":");
-    off = JSTR(a ? a->d.category : NULL);
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"decision\":");
-    off = JSTR(a ? a->tag : NULL);
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"hierarchy\":");
-    off = JSTR(c->hier ? c->hier : "HIER_NONE");
-    off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"server\":");
-    off = JSTR(c->peer_ip[0] ? c->peer_ip : NULL);
-    if (off + 3 >= sizeof(line))
-        return; /* cannot happen with the field limits above, but never write half a line */
-    line[off++] = '}';
-    line[off++] = '\n';
-    alog_write_line(x, line, off);
+    }
+    alog_write_line(x, j.buf, j.off);
 }
-
-#undef JSTR
 
 /* Forgets everything of the finished transaction. */
 static void
