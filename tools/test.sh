@@ -63,6 +63,15 @@ PY
   fi
 }
 
+# The release build is what tools/run.sh starts: it must compile (-O3 warns more).
+note "release build (tools/run.sh)"
+if { [ -f build-release/build.ninja ] || meson setup build-release --buildtype=release >build-release.setup.log 2>&1; } &&
+   ninja -C build-release musproxy musctl mus-headend >build-release.build.log 2>&1; then
+  pass "release build compiles"
+else
+  tail -30 build-release.build.log 2>/dev/null; fail "release build"
+fi
+
 meson_suite build "debug build"
 meson_suite build-asan "ASan+UBSan build" -Db_sanitize=address,undefined -Db_lundef=false
 
