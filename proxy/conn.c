@@ -604,22 +604,66 @@ html_escape(char *out, size_t cap, const char *s, size_t n)
 }
 
 /*
- * Answers the current request with an error page and closes the connection
- * once it is sent (the request body, if any, was not read: the connection
- * cannot be reused safely). tag is the access-log result tag.
+ * Sends a response we generated ourselves (error page, block page, 407, the
+ * probe) and ends any DNS or upstream activity of the request. With close
+ * set, or when the request has a body we did not read, the connection
+ * closes once the response is sent; otherwise the next request is read.
  */
 static void
-conn_error(conn_t *c, int status, const char *tag, const char *what)
+conn_respond(conn_t *c, int status, const char *tag, const char *ctype,
+             const char *extra_headers, const char *body, size_t blen, bool close)
 {
-    char body[2048], url[1024], head[512];
-    const char *reason = status_reason(status);
-    int blen, hlen;
+    char head[1024];
+    int hlen;
 
     if (c->resp_started) {
         /* the client already has part of a response: all we can do is cut it */
         conn_close(c);
         return;
     }
+    if (close || (c->req_body.kind != HTTP_BODY_NONE && !c->req_body.done))
+        c->close_after = true;
+    hlen = snprintf(head, sizeof(head),
+                    "HTTP/1.1 %d %s\r\nServer: musproxy\r\nContent-Type: %s\r\n"
+                    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
+                    status, status_reason(status), ctype, blen, extra_headers,
+                    c->close_after ? "Connection: close\r\n" : "");
+    if (c->dnsq != NULL) {
+        dns_cancel(c->dnsq);
+        c->dnsq = NULL;
+    }
+    close_upstream(c);
+    cbuf_release(&c->cout);
+    if (hlen < 0 || (size_t)hlen >= sizeof(head) ||
+        cbuf_append(&c->cout, head, (size_t)hlen) < 0 || cbuf_append(&c->cout, body, blen) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->status = status;
+    c->tag = tag;
+    if (c->hier == NULL)
+        c->hier = "HIER_NONE";
+    snprintf(c->mime, sizeof(c->mime), "%s", ctype);
+    if (c->method[0] == '\0')
+        snprintf(c->method, sizeof(c->method), "NONE");
+    c->resp_started = true;
+    set_state(c, CONN_S_LOCAL);
+    c->c_want = 0;
+    c->u_want = 0;
+    conn_read_head(c); /* LOCAL: flushes cout */
+}
+
+/*
+ * Answers the current request with an error page saying what went wrong and
+ * closes the connection once it is sent. tag is the access-log result tag.
+ */
+static void
+conn_error(conn_t *c, int status, const char *tag, const char *what)
+{
+    char body[2048], url[1024], extra[64];
+    const char *reason = status_reason(status);
+    int blen;
+
     html_escape(url, sizeof(url), c->url ? c->url : "", c->url ? c->url_len : 0);
     blen = snprintf(body, sizeof(body),
                     "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
@@ -630,71 +674,10 @@ conn_error(conn_t *c, int status, const char *tag, const char *what)
                     cfg(c)->visible_hostname);
     if (blen < 0 || (size_t)blen >= sizeof(body))
         blen = (int)strlen(body);
-    hlen = snprintf(head, sizeof(head),
-                    "HTTP/1.1 %d %s\r\nServer: musproxy\r\nContent-Type: text/html; charset=utf-8\r\n"
-                    "Content-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n"
-                    "X-Musproxy-Error: %s\r\n\r\n",
-                    status, reason, blen, tag && strcmp(tag, "TCP_DENIED") == 0 ? "denied" : "error");
-    if (c->dnsq != NULL) {
-        dns_cancel(c->dnsq);
-        c->dnsq = NULL;
-    }
-    close_upstream(c);
-    cbuf_release(&c->cout);
-    if (cbuf_append(&c->cout, head, (size_t)hlen) < 0 || cbuf_append(&c->cout, body, (size_t)blen) < 0) {
-        conn_close(c);
-        return;
-    }
-    c->status = status;
-    c->tag = tag;
-    if (c->hier == NULL)
-        c->hier = "HIER_NONE";
-    snprintf(c->mime, sizeof(c->mime), "text/html");
-    if (c->method[0] == '\0')
-        snprintf(c->method, sizeof(c->method), "NONE");
-    c->resp_started = true;
-    c->close_after = true;
-    set_state(c, CONN_S_LOCAL);
+    snprintf(extra, sizeof(extra), "X-Musproxy-Error: %s\r\n",
+             tag && strcmp(tag, "TCP_DENIED") == 0 ? "denied" : "error");
     log_debug("conn %s: %d %s", c->peer_str, status, what);
-    c->c_want = 0;
-    c->u_want = 0;
-    conn_read_head(c); /* LOCAL: flushes cout */
-}
-
-/*
- * Answers the current request ourselves with a complete response (the probe).
- * The connection stays open for the next request unless the client asked
- * otherwise or sent a body we did not read.
- */
-static void
-conn_local_response(conn_t *c, int status, const char *ctype, const char *body, size_t blen,
-                    const char *tag)
-{
-    char head[512];
-    int hlen;
-
-    if (c->req_body.kind != HTTP_BODY_NONE && !c->req_body.done)
-        c->close_after = true;
-    hlen = snprintf(head, sizeof(head),
-                    "HTTP/1.1 %d %s\r\nServer: musproxy\r\nContent-Type: %s\r\n"
-                    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
-                    status, status_reason(status), ctype, blen,
-                    c->close_after ? "Connection: close\r\n" : "");
-    cbuf_release(&c->cout);
-    if (hlen < 0 || cbuf_append(&c->cout, head, (size_t)hlen) < 0 ||
-        cbuf_append(&c->cout, body, blen) < 0) {
-        conn_close(c);
-        return;
-    }
-    c->status = status;
-    c->tag = tag;
-    c->hier = "HIER_NONE";
-    snprintf(c->mime, sizeof(c->mime), "%s", ctype);
-    c->resp_started = true;
-    set_state(c, CONN_S_LOCAL);
-    c->c_want = 0;
-    c->u_want = 0;
-    conn_read_head(c);
+    conn_respond(c, status, tag, "text/html; charset=utf-8", extra, body, (size_t)blen, true);
 }
 
 /*
@@ -719,7 +702,7 @@ conn_answer_probe(conn_t *c, bool remote, const char *source, const mus_identity
     if ((size_t)n >= sizeof(body))
         n = (int)sizeof(body) - 1;
     probes_count(worker_probes(c->w), c->peer_str, remote);
-    conn_local_response(c, 200, "text/plain", body, (size_t)n, "TCP_MISS");
+    conn_respond(c, 200, "TCP_MISS", "text/plain", "", body, (size_t)n, false);
 }
 
 /* ---- writing ---- */
@@ -1022,36 +1005,6 @@ conn_on_resolved(void *arg, int status, const char *err, const dns_result_t *res
     conn_start_upstream(c);
 }
 
-/* A generated response with extra headers and an HTML body; closes after. */
-static void
-conn_reply_html(conn_t *c, int status, const char *tag, const char *extra_headers,
-                const char *body, size_t blen)
-{
-    char head[1024];
-    int hlen;
-
-    hlen = snprintf(head, sizeof(head),
-                    "HTTP/1.1 %d %s\r\nServer: musproxy\r\nContent-Type: text/html; charset=utf-8\r\n"
-                    "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n%s\r\n",
-                    status, status_reason(status), blen, extra_headers);
-    cbuf_release(&c->cout);
-    if (hlen < 0 || (size_t)hlen >= sizeof(head) ||
-        cbuf_append(&c->cout, head, (size_t)hlen) < 0 || cbuf_append(&c->cout, body, blen) < 0) {
-        conn_close(c);
-        return;
-    }
-    c->status = status;
-    c->tag = tag;
-    c->hier = "HIER_NONE";
-    snprintf(c->mime, sizeof(c->mime), "text/html");
-    c->resp_started = true;
-    c->close_after = true;
-    set_state(c, CONN_S_LOCAL);
-    c->c_want = 0;
-    c->u_want = 0;
-    conn_read_head(c);
-}
-
 /* The block page: what was blocked, why, for whom, and what to do. */
 static void
 conn_block_page(conn_t *c)
@@ -1092,7 +1045,7 @@ conn_block_page(conn_t *c)
         n = (int)sizeof(body) - 1;
     snprintf(extra, sizeof(extra), "X-Musproxy-Decision: %s\r\nX-Musproxy-Error: denied\r\n",
              a->tag);
-    conn_reply_html(c, 403, "TCP_DENIED", extra, body, (size_t)n);
+    conn_respond(c, 403, "TCP_DENIED", "text/html; charset=utf-8", extra, body, (size_t)n, true);
 }
 
 static void
@@ -1115,7 +1068,7 @@ conn_auth_required(conn_t *c, const policy_t *policy)
                  cfg(c)->visible_hostname);
     if (n < 0 || (size_t)n >= sizeof(body))
         n = (int)strlen(body);
-    conn_reply_html(c, 407, "TCP_DENIED", extra, body, (size_t)n);
+    conn_respond(c, 407, "TCP_DENIED", "text/html; charset=utf-8", extra, body, (size_t)n, true);
 }
 
 /* Asks the policy about the request; answers it (block page, 407) and
