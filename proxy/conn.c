@@ -139,12 +139,10 @@ struct conn {
     char mime[64];
     char user[MUS_NAME_MAX];      /* identity for the log, "" if none */
     bool decided;                 /* acc holds the policy decision of this request */
-    bool has_id;                  /* id holds the map's identity for this request */
-    mus_identity_t id;
     access_result_t acc;
     uint16_t local_port;          /* the listener's port */
     dns_query_t *dnsq;
-    dns_result_t addrs;
+    dns_result_t *addrs;      /* the destination's addresses (allocated per transaction) */
     size_t addr_idx;
     body_t req_body, resp_body;
     enum conn_resp_phase resp_phase;
@@ -498,7 +496,8 @@ reset_transaction(conn_t *c)
     c->resp_keepalive = false;
     c->resp_phase = RESP_HEAD;
     c->addr_idx = 0;
-    c->addrs.n = 0;
+    free(c->addrs);
+    c->addrs = NULL;
     memset(&c->req_body, 0, sizeof(c->req_body));
     memset(&c->resp_body, 0, sizeof(c->resp_body));
     cbuf_release(&c->cout);
@@ -519,6 +518,7 @@ conn_free_deferred(void *arg)
     cbuf_release(&c->cout);
     cbuf_release(&c->uout);
     cbuf_release(&c->replay);
+    free(c->addrs);
     free(c->url);
     cfgref_put(c->cfg);
     free(c);
@@ -895,8 +895,8 @@ filter_destinations(conn_t *c)
     size_t kept = 0;
     const char *why = NULL;
 
-    for (size_t i = 0; i < c->addrs.n; i++) {
-        const struct sockaddr *sa = (const struct sockaddr *)&c->addrs.addr[i];
+    for (size_t i = 0; i < c->addrs->n; i++) {
+        const struct sockaddr *sa = (const struct sockaddr *)&c->addrs->addr[i];
         if (cidr_list_match(cf->deny_destinations, cf->n_deny_destinations, sa)) {
             why = "The destination address is not allowed (link-local, metadata or another "
                   "address the administrator has denied).";
@@ -907,12 +907,12 @@ filter_destinations(conn_t *c)
             continue;
         }
         if (kept != i) {
-            c->addrs.addr[kept] = c->addrs.addr[i];
-            c->addrs.len[kept] = c->addrs.len[i];
+            c->addrs->addr[kept] = c->addrs->addr[i];
+            c->addrs->len[kept] = c->addrs->len[i];
         }
         kept++;
     }
-    c->addrs.n = kept;
+    c->addrs->n = kept;
     if (kept == 0) {
         conn_error(c, 403, "TCP_DENIED", why ? why : "No usable destination address.");
         return -1;
@@ -957,14 +957,14 @@ conn_start_upstream(conn_t *c)
         return;
     /* an idle pooled connection to the same host and address first */
     if (c->meth != HTTP_M_CONNECT && !c->upgrade_requested) {
-        for (size_t i = 0; i < c->addrs.n; i++) {
-            int fd = worker_pool_take(c->w, c->host, (struct sockaddr *)&c->addrs.addr[i],
-                                      c->addrs.len[i]);
+        for (size_t i = 0; i < c->addrs->n; i++) {
+            int fd = worker_pool_take(c->w, c->host, (struct sockaddr *)&c->addrs->addr[i],
+                                      c->addrs->len[i]);
             if (fd >= 0) {
                 c->addr_idx = i;
                 c->ufd = fd;
                 c->upstream_reused = true;
-                cidr_addr_str((struct sockaddr *)&c->addrs.addr[i], c->peer_ip, sizeof(c->peer_ip));
+                cidr_addr_str((struct sockaddr *)&c->addrs->addr[i], c->peer_ip, sizeof(c->peer_ip));
                 c->hier = "HIER_DIRECT";
                 /* the origin may have closed it a moment ago: keep the head to replay */
                 cbuf_release(&c->replay);
@@ -1001,7 +1001,7 @@ conn_on_resolved(void *arg, int status, const char *err, const dns_result_t *res
         conn_error(c, 502, c->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS", what);
         return;
     }
-    c->addrs = *res;
+    *c->addrs = *res;
     conn_start_upstream(c);
 }
 
@@ -1074,7 +1074,7 @@ conn_auth_required(conn_t *c, const policy_t *policy)
 /* Asks the policy about the request; answers it (block page, 407) and
  * returns -1 if it may not proceed. */
 static int
-conn_decide(conn_t *c, const http_request_t *req)
+conn_decide(conn_t *c, const http_request_t *req, const mus_identity_t *identity)
 {
     const http_header_t *ua = http_find_header(req->headers, req->n_headers, "user-agent");
     const http_header_t *pa =
@@ -1083,7 +1083,7 @@ conn_decide(conn_t *c, const http_request_t *req)
         .client = (struct sockaddr *)&c->peer,
         .proxy_port = c->local_port,
         .mode = c->mode,
-        .identity = c->has_id ? &c->id : NULL,
+        .identity = identity,
         .proxy_authorization = pa ? pa->value.p : NULL,
         .proxy_authorization_len = pa ? pa->value.len : 0,
         .user_agent = ua ? ua->value.p : NULL,
@@ -1125,6 +1125,8 @@ conn_decide(conn_t *c, const http_request_t *req)
 static void
 conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
 {
+    mus_identity_t id;                     /* the map's answer, for this request only */
+    const mus_identity_t *identity = NULL;
     const config_t *cf;
     int r;
     char what[512];
@@ -1164,7 +1166,6 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     {
         /* Identity is looked up per request, never cached per connection:
          * a machine tunnel replaced by the user tunnel counts at once. */
-        mus_identity_t id;
         bool known = worker_identity(c->w, (struct sockaddr *)&c->peer, &id);
         bool remote;
         const char *source;
@@ -1178,9 +1179,7 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         }
         if (known)
             snprintf(c->user, sizeof(c->user), "%s", id.s.name);
-        c->has_id = known;
-        if (known)
-            c->id = id;
+        identity = known ? &id : NULL;
         if (req->host.len == strlen(cf->mus.probe_host) &&
             strncasecmp(req->host.p, cf->mus.probe_host, req->host.len) == 0) {
             if (req->meth == HTTP_M_CONNECT) {
@@ -1219,7 +1218,7 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         conn_error(c, 403, "TCP_DENIED", what);
         return;
     }
-    if (conn_decide(c, req) < 0)
+    if (conn_decide(c, req, identity) < 0)
         return;
     c->upgrade_requested = req->framing.conn_upgrade && req->framing.has_upgrade &&
                            req->meth != HTTP_M_CONNECT;
@@ -1235,7 +1234,11 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     }
     /* the request head is no longer needed: only body bytes stay in cin */
     set_state(c, CONN_S_RESOLVE);
-    r = dns_resolve(worker_dns(c->w), c->host, strlen(c->host), c->port, &c->addrs,
+    if (c->addrs == NULL && (c->addrs = malloc(sizeof(*c->addrs))) == NULL) {
+        conn_error(c, 500, "NONE_NONE", "Out of memory.");
+        return;
+    }
+    r = dns_resolve(worker_dns(c->w), c->host, strlen(c->host), c->port, c->addrs,
                     conn_on_resolved, c, &c->dnsq);
     if (r == DNS_ERROR) {
         snprintf(what, sizeof(what), "The host name %s could not be resolved.", c->host);
@@ -1333,8 +1336,13 @@ conn_read_head(conn_t *c)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            if (would_block())
+            if (would_block()) {
+                /* nothing of a next request yet: an idle connection keeps
+                 * no buffer (it is allocated again when bytes arrive) */
+                if (cbuf_len(&c->cin) == 0)
+                    cbuf_release(&c->cin);
                 break;
+            }
             conn_close(c);
             return;
         }
@@ -1364,8 +1372,8 @@ conn_read_head(conn_t *c)
 static void
 conn_connect_next(conn_t *c)
 {
-    for (; c->addr_idx < c->addrs.n; c->addr_idx++) {
-        const struct sockaddr *sa = (struct sockaddr *)&c->addrs.addr[c->addr_idx];
+    for (; c->addr_idx < c->addrs->n; c->addr_idx++) {
+        const struct sockaddr *sa = (struct sockaddr *)&c->addrs->addr[c->addr_idx];
         int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         int one = 1;
         if (fd < 0) {
@@ -1376,7 +1384,7 @@ conn_connect_next(conn_t *c)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         cidr_addr_str(sa, c->peer_ip, sizeof(c->peer_ip));
         c->hier = "HIER_DIRECT";
-        if (connect(fd, sa, c->addrs.len[c->addr_idx]) < 0 && errno != EINPROGRESS) {
+        if (connect(fd, sa, c->addrs->len[c->addr_idx]) < 0 && errno != EINPROGRESS) {
             log_debug("conn %s: connect %s: %s", c->peer_str, c->peer_ip, strerror(errno));
             close(fd);
             continue;
@@ -1643,8 +1651,8 @@ finish_transaction(conn_t *c)
         c->close_after = true; /* the rest of the request body is unread */
     if (reuse_upstream) {
         loop_io_stop(c->loop, &c->uio);
-        worker_pool_put(c->w, c->ufd, c->host, (struct sockaddr *)&c->addrs.addr[c->addr_idx],
-                        c->addrs.len[c->addr_idx]);
+        worker_pool_put(c->w, c->ufd, c->host, (struct sockaddr *)&c->addrs->addr[c->addr_idx],
+                        c->addrs->len[c->addr_idx]);
         c->ufd = -1;
     } else {
         close_upstream(c);

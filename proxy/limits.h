@@ -17,5 +17,6 @@
 #define ACCEPT_PAUSE_MS        100     /* accept paused this long on EMFILE/ENFILE */
 #define ACCEPT_BATCH           64      /* accepts per readiness event */
 #define WORKER_WAKE_MS         1000    /* longest epoll wait (flag checks) */
+#define WORKER_TRIM_MS         1000    /* at most one malloc_trim per worker per second */
 
 #endif

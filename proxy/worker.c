@@ -7,6 +7,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -713,8 +714,21 @@ worker_main(void *arg)
         else
             loop_set_wait_hooks(w->loop, worker_before_wait, worker_after_wait, w);
     }
+    uint64_t last_trim = 0;
+    bool busy_since_trim = false;
+
     while (!(w->draining && w->n_conns == 0)) {
         int r = loop_run_once(w->loop, WORKER_WAKE_MS);
+        if (r > 0) {
+            busy_since_trim = true;
+        } else if (r == 0 && busy_since_trim && loop_now(w->loop) - last_trim >= WORKER_TRIM_MS) {
+            /* A burst is over (a whole wait without events): hand the body
+             * buffers freed since back to the system, so idle connections
+             * cost their small struct, not the high-water mark. */
+            malloc_trim(0);
+            last_trim = loop_now(w->loop);
+            busy_since_trim = false;
+        }
         if (w->reader != NULL)
             mus_map_reader_quiescent(w->reader);
         alog_flush(w->alog);
