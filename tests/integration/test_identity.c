@@ -597,3 +597,37 @@ Test(identity, basic_authentication_407)
     cr_assert_not_null(line, "the Basic user is not in the access log's user field");
     free(line);
 }
+
+Test(identity, unidentified_vpn_address_refused)
+{
+    /* 127.0.0.6 is inside the VPN pool but no headend knows it */
+    start_all("identity_profiles:\n"
+              "  - { name: vpn-unknown, location: local, subnets: [127.0.0.6/32], refuse_unidentified: true }\n"
+              "  - { name: everyone, location: any }\n"
+              "access_policies:\n"
+              "  - { name: default, default: allow }\n");
+    /* the pool is part of the mus section: reload with it */
+    char text[8192];
+    char *cfg = mp_read_file(g_cfg, NULL);
+    cr_assert_not_null(cfg);
+    char *at = strstr(cfg, "mus:\n");
+    cr_assert_not_null(at);
+    at += 5;
+    snprintf(text, sizeof text, "%.*s  vpn_pools: [127.0.0.6/32]\n%s", (int)(at - cfg), cfg, at);
+    free(cfg);
+    cr_assert_eq(mp_write_file(g_cfg, text), 0);
+    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
+    mp_sleep_ms(700);
+    char url[256];
+    resp_t r;
+    origin_url(url, sizeof url, "/size/5");
+    cr_assert_eq(get_from("127.0.0.6", url, &r), 403, "an unidentified VPN address was let through");
+    cr_expect(strcasestr(r.headers, "X-Musproxy-Decision: BLOCK_UNIDENTIFIED") != NULL,
+              "headers:\n%s", r.headers);
+    /* a mapped VPN address in the same pool is fine once the headend knows it */
+    notify("connect", "s-erin", "erin", "127.0.0.6");
+    cr_assert_geq(probe_until("127.0.0.6", "user: erin", 2000), 0);
+    cr_assert_eq(get_from("127.0.0.6", url, &r), 200, "the identified VPN user was refused");
+    /* outside the pool nothing changes */
+    cr_assert_eq(get_from(OFFICE, url, &r), 200);
+}
