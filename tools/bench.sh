@@ -14,6 +14,9 @@
 #   --auto           also run musproxy-auto (workers: auto; not comparable 1:1)
 #   --no-access-log  musproxy without access log (default: logging on; squid's is off)
 #   --no-build       do not (re)build musproxy; use $BUILD/musproxy as it is
+#   --rev REV        benchmark a committed revision instead of the working tree:
+#                    `git archive REV` into var/bench/src/<sha>/, built there
+#                    (immune to edits in progress; the sha goes into meta.txt)
 #   --wait-load X    before starting, wait (max 15 min) until the 1-min load average < X
 #   --strict         exit 1 if a target FAILs (default: report only)
 #   -h, --help
@@ -36,7 +39,7 @@ export BUILD=${BUILD:-$REPO/build-release}
 usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 die() { echo "bench.sh: $*" >&2; exit 2; }
 
-QUICK=0 AUTO=0 BUILD_IT=1 STRICT=0 WAIT_LOAD='' OUT=''
+QUICK=0 AUTO=0 BUILD_IT=1 STRICT=0 WAIT_LOAD='' OUT='' REV=''
 PASS=() NAMES=()
 while (($#)); do
     case $1 in
@@ -46,6 +49,7 @@ while (($#)); do
         --no-build) BUILD_IT=0 ;;
         --strict) STRICT=1 ;;
         --wait-load) WAIT_LOAD=${2:?--wait-load needs a number}; shift ;;
+        --rev) REV=${2:?--rev needs a revision}; shift ;;
         -h|--help) usage; exit 0 ;;
         -o) OUT=${2:?-o needs a directory}; shift ;;
         -[rdcCwnsfpP]) PASS+=("$1" "${2:?$1 needs a value}"); shift ;;
@@ -64,13 +68,23 @@ want_musproxy=0
 for n in "${NAMES[@]}"; do [[ $n == musproxy* ]] && want_musproxy=1; done
 
 # ---------------------------------------------------------------- build
+SRC=$REPO
+if [[ -n $REV ]]; then
+    sha=$(git -C "$REPO" rev-parse --verify "$REV^{commit}") || die "unknown revision $REV"
+    SRC=$REPO/var/bench/src/$sha
+    if [[ ! -f $SRC/meson.build ]]; then
+        mkdir -p "$SRC" && git -C "$REPO" archive "$sha" | tar -x -C "$SRC" || die "git archive $sha failed"
+    fi
+    export BUILD=$SRC/build-release
+    echo "bench.sh: revision $(git -C "$REPO" log -1 --format='%h %s' "$sha" | cut -c1-100)" >&2
+fi
 if ((want_musproxy)); then
     if ((BUILD_IT)); then
         if [[ ! -f $BUILD/build.ninja ]]; then
             # werror off: at -O3 GCC 12 emits -Wmaybe-uninitialized warnings
             # the debugoptimized build does not see; they must not stop a benchmark.
             echo "bench.sh: meson setup $BUILD --buildtype=release -Dtests=false -Dwerror=false" >&2
-            meson setup "$BUILD" "$REPO" --buildtype=release -Dtests=false -Dwerror=false >&2 \
+            meson setup "$BUILD" "$SRC" --buildtype=release -Dtests=false -Dwerror=false >&2 \
                 || die "meson setup failed"
         fi
         ninja -C "$BUILD" musproxy >&2 || die "building musproxy failed"
