@@ -127,6 +127,7 @@ struct conn {
     bool client_keepalive;
     bool close_after;         /* close the client after this response */
     bool draining;
+    bool resume_pending;      /* conn_resume is queued (loop_defer) */
     bool upgrade_requested;
     bool upstream_reused;
     bool retried;
@@ -1257,6 +1258,47 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
 /* ---- reading request heads ---- */
 
 static void
+conn_resume(void *arg)
+{
+    conn_t *c = arg;
+
+    c->resume_pending = false;
+    if (c->state == CONN_S_HEAD || c->state == CONN_S_IDLE)
+        conn_read_head(c);
+}
+
+/*
+ * The transaction is over and the connection stays: wait for the next
+ * request. A pipelined request already in the buffer is parsed from a
+ * deferred callback, after this batch of events, never by calling back into
+ * the parser from here: a client pipelining thousands of requests to a fast
+ * origin would otherwise grow the stack by one transaction each.
+ */
+static void
+conn_next_request(conn_t *c)
+{
+    reset_transaction(c);
+    if (cbuf_len(&c->cin) > 0) {
+        c->start_ms = loop_now(c->loop);
+        set_state(c, CONN_S_HEAD);
+        if (!c->resume_pending) {
+            if (loop_defer(c->loop, conn_resume, c) < 0) {
+                conn_close(c);
+                return;
+            }
+            c->resume_pending = true;
+        }
+    } else {
+        cbuf_release(&c->cin); /* idle connections hold no buffers */
+        set_state(c, CONN_S_IDLE);
+    }
+    c->c_want = LOOP_READ;
+    c->u_want = 0;
+    update_io(c);
+    arm_timer(c);
+}
+
+static void
 conn_parse_head(conn_t *c)
 {
     http_request_t req;
@@ -1292,15 +1334,8 @@ conn_read_head(conn_t *c)
             /* a local answer on a connection that stays open */
             log_transaction(c);
             c->method[0] = '\0';
-            reset_transaction(c);
-            if (cbuf_len(&c->cin) > 0) {
-                c->start_ms = loop_now(c->loop);
-                set_state(c, CONN_S_HEAD);
-            } else {
-                cbuf_release(&c->cin);
-                set_state(c, CONN_S_IDLE);
-            }
-            /* fall through to reading the next request */
+            conn_next_request(c);
+            return;
         } else {
             c->c_want = LOOP_WRITE;
             update_io(c);
@@ -1663,16 +1698,7 @@ finish_transaction(conn_t *c)
         conn_close(c);
         return;
     }
-    reset_transaction(c);
-    if (cbuf_len(&c->cin) > 0) {
-        /* a pipelined request is waiting */
-        c->start_ms = loop_now(c->loop);
-        set_state(c, CONN_S_HEAD);
-    } else {
-        cbuf_release(&c->cin); /* idle connections hold no buffers */
-        set_state(c, CONN_S_IDLE);
-    }
-    conn_read_head(c);
+    conn_next_request(c);
 }
 
 /* Moves response bytes from the upstream to the client. Returns 0, 1 when

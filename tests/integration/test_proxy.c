@@ -1459,3 +1459,34 @@ Test(proxy, emfile_pauses_instead_of_spinning, .timeout = 60)
     cr_assert_eq(x.status, 200, "not serving again after the descriptors were freed");
     xfer_reset(&x);
 }
+
+/* Thousands of pipelined requests in one write: all answered, in order, and
+ * the proxy survives (each finished transaction used to parse the next one
+ * from inside its own call chain, growing the stack per request). */
+Test(proxy, deep_pipelining_in_order, .timeout = 60)
+{
+    start_default();
+    enum { N = 3000 };
+    size_t cap = (size_t)N * 128, len = 0;
+    char *req = malloc(cap);
+    cr_assert_not_null(req);
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(req + len, cap - len,
+                                "GET http://127.0.0.1:%d/size/%d HTTP/1.1\r\nHost: x\r\n\r\n",
+                                g_oport, i % 50 + 1);
+    int fd = mp_connect(g_pport);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(mp_send_all(fd, req, len), 0);
+    free(req);
+    mp_reader_t *r = reader_new(fd);
+    for (int i = 0; i < N; i++) {
+        mp_response_t resp;
+        cr_assert_eq(mp_read_response(r, &resp, false, 10000), 0, "response %d missing", i);
+        cr_assert_eq(resp.status, 200, "response %d: status %d", i, resp.status);
+        cr_assert_eq(resp.body_len, (size_t)(i % 50 + 1), "response %d out of order", i);
+        mp_response_free(&resp);
+    }
+    free(r);
+    close(fd);
+    cr_assert(mp_proc_alive(&g_proxy), "musproxy died");
+}
