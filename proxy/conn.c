@@ -1458,6 +1458,9 @@ relay_init(relay_t *r)
     if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {
         r->pipe_r = p[0];
         r->pipe_w = p[1];
+        /* a larger pipe moves a bulk download in fewer splice calls; if the
+         * system refuses (pipe-max-size, per-user limits), 64 KiB works too */
+        (void)fcntl(p[1], F_SETPIPE_SZ, CONN_TUNNEL_PIPE_SIZE);
     }
     return 0;
 }

@@ -10,7 +10,8 @@
 #define CONN_BUF_SIZE          16384   /* per direction body buffer */
 #define CONN_HEAD_BUF_MAX      (65536 + 1024) /* a head may grow the buffer to this */
 #define CONN_MAX_URL_LOG       4096    /* URL bytes kept for the access log */
-#define CONN_TUNNEL_PIPE_CHUNK 65536   /* bytes moved per splice(2) call */
+#define CONN_TUNNEL_PIPE_SIZE  (1 << 20) /* F_SETPIPE_SZ of a tunnel's pipes (kernel memory) */
+#define CONN_TUNNEL_PIPE_CHUNK (1 << 20) /* bytes asked per splice(2) call */
 #define POOL_MAX_PER_WORKER    512     /* idle upstream connections kept */
 #define POOL_MAX_PER_DEST      32      /* ... of which to one destination */
 #define POOL_IDLE_MS           30000   /* an idle upstream connection is closed after */
