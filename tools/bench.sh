@@ -12,6 +12,9 @@
 # Usage: tools/bench.sh [options] [harness options] [NAME...]
 #   --quick          smoke run: 1 round, 3 s wrk runs, 500 idle conns, 300 CONNECTs
 #   --auto           also run musproxy-auto (workers: auto; not comparable 1:1)
+#   --features       also run musproxy-policy (the shipped example policy) and
+#                    musproxy-map (100 000 VPN users mapped by a mus-headend):
+#                    targets >= 0.90x and >= 0.95x musproxy's ka1k req/s
 #   --no-access-log  musproxy without access log (default: logging on; squid's is off)
 #   --no-build       do not (re)build musproxy; use $BUILD/musproxy as it is
 #   --rev REV        benchmark a committed revision instead of the working tree:
@@ -39,12 +42,13 @@ export BUILD=${BUILD:-$REPO/build-release}
 usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 die() { echo "bench.sh: $*" >&2; exit 2; }
 
-QUICK=0 AUTO=0 BUILD_IT=1 STRICT=0 WAIT_LOAD='' OUT='' REV=''
+QUICK=0 AUTO=0 FEATURES=0 BUILD_IT=1 STRICT=0 WAIT_LOAD='' OUT='' REV=''
 PASS=() NAMES=()
 while (($#)); do
     case $1 in
         --quick) QUICK=1 ;;
         --auto) AUTO=1 ;;
+        --features) FEATURES=1 ;;
         --no-access-log) export MUSPROXY_ACCESS_LOG=off ;;
         --no-build) BUILD_IT=0 ;;
         --strict) STRICT=1 ;;
@@ -61,6 +65,7 @@ while (($#)); do
 done
 ((${#NAMES[@]})) || NAMES=(musproxy squid tinyproxy)
 ((AUTO)) && NAMES+=(musproxy-auto)
+((FEATURES)) && NAMES+=(musproxy-policy musproxy-map)
 # --quick first, so that explicit harness options given after it still win
 ((QUICK)) && PASS=(-r 1 -d 3 -n 500 -s 300 "${PASS[@]}")
 
@@ -87,7 +92,7 @@ if ((want_musproxy)); then
             meson setup "$BUILD" "$SRC" --buildtype=release -Dtests=false -Dwerror=false >&2 \
                 || die "meson setup failed"
         fi
-        ninja -C "$BUILD" musproxy >&2 || die "building musproxy failed"
+        ninja -C "$BUILD" musproxy musctl mus-headend >&2 || die "building musproxy failed"
     fi
     [[ -x $BUILD/musproxy ]] || die "$BUILD/musproxy missing (build it, or select only other proxies: tools/bench.sh squid tinyproxy)"
     echo "bench.sh: $("$BUILD"/musproxy --version 2>&1 | head -1) ($BUILD, $(meson introspect "$BUILD" --buildoptions 2>/dev/null \

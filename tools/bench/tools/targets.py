@@ -56,6 +56,24 @@ def main():
         failed += status == "FAIL"
         lines.append(f"{status:4}  {text}")
 
+    # feature variants against plain musproxy, same rounds
+    for p, need, what in (("musproxy-policy", 0.90, "the example policy"),
+                          ("musproxy-map", 0.95, "100 000 map entries")):
+        if p not in proxies:
+            continue
+        r, n = ratio(d, p, "musproxy", "ka1k", "req_s")
+        if r is None:
+            out("FAIL", f"{p} ({what}) ka1k req/s >= {need:.2f}x musproxy: no paired data")
+            continue
+        a = med(list(d[(p, "ka1k", "req_s")].values()))
+        b = med(list(d[("musproxy", "ka1k", "req_s")].values()))
+        cpu_p = med(list(d.get((p, "ka1k", "proxy_cpu_us_per_req"), {}).values()))
+        cpu_m = med(list(d.get(("musproxy", "ka1k", "proxy_cpu_us_per_req"), {}).values()))
+        cpu = f"; CPU {cpu_p:.1f} vs {cpu_m:.1f} us/req" if cpu_p and cpu_m else ""
+        out("PASS" if r >= need else "FAIL",
+            f"{p} ({what}) ka1k req/s >= {need:.2f}x musproxy: {r:.2f}x ({a:,.0f} vs {b:,.0f} req/s{cpu}, median of {n} round(s))")
+    proxies = [p for p in proxies if p not in ("musproxy-policy", "musproxy-map")]
+
     for p in proxies:
         if not any(k[0] == p for k in d):
             out("FAIL", f"{p}: no measurements at all (failed validation or did not start? see validation.txt)")
