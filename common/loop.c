@@ -137,6 +137,20 @@ loop_io_set(loop_t *loop, loop_io_t *io, uint32_t interest)
     return 0;
 }
 
+int
+loop_io_move(loop_t *loop, loop_io_t *from, loop_io_t *to, uint32_t interest)
+{
+    struct epoll_event ev = {.events = to_epoll(interest), .data.ptr = to};
+
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, from->fd, &ev) < 0)
+        return -errno;
+    to->fd = from->fd;
+    to->interest = interest;
+    from->fd = -1;
+    from->interest = 0;
+    return 0;
+}
+
 void
 loop_io_stop(loop_t *loop, loop_io_t *io)
 {

@@ -50,6 +50,10 @@ void loop_io_init(loop_io_t *io, loop_io_cb cb, void *arg);
 int loop_io_start(loop_t *loop, loop_io_t *io, int fd, uint32_t interest);
 /* Changes the interest (no syscall if unchanged); returns 0 or -errno. */
 int loop_io_set(loop_t *loop, loop_io_t *io, uint32_t interest);
+/* Hands from's registered descriptor over to to, with the given interest,
+ * in one epoll_ctl (events already collected for from are skipped: from is
+ * left unregistered). Returns 0 or -errno (then nothing changed). */
+int loop_io_move(loop_t *loop, loop_io_t *from, loop_io_t *to, uint32_t interest);
 /* Unregisters (does not close) the descriptor; safe if not registered. */
 void loop_io_stop(loop_t *loop, loop_io_t *io);
 

@@ -201,6 +201,12 @@ alog_format(char *buf, size_t size, const alog_entry_t *e, int64_t secs, int mse
     return (size_t)n;
 }
 
+bool
+alog_enabled(const alog_t *a)
+{
+    return a != NULL && a->fd >= 0;
+}
+
 void
 alog_write_line(alog_t *a, const char *line, size_t len)
 {

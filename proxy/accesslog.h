@@ -11,6 +11,7 @@
 #ifndef MUS_PROXY_ACCESSLOG_H
 #define MUS_PROXY_ACCESSLOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -45,6 +46,8 @@ void alog_write(alog_t *a, const alog_entry_t *e);
  * bytes) - the extended log's JSON lines. */
 void alog_write_line(alog_t *a, const char *line, size_t len);
 void alog_flush(alog_t *a);
+/* False when the log is off (path ""): callers skip formatting altogether. */
+bool alog_enabled(const alog_t *a);
 /* Flushes and reopens the same path; on failure keeps the old descriptor
  * and returns -1. */
 int alog_reopen(alog_t *a);

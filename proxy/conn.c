@@ -348,7 +348,8 @@ log_transaction(conn_t *c)
         .elapsed_ms = loop_now(c->loop) - c->start_ms,
     };
 
-    alog_write(worker_alog(c->w), &e);
+    if (alog_enabled(worker_alog(c->w)))
+        alog_write(worker_alog(c->w), &e);
     log_extended(c, e.elapsed_ms);
 }
 
@@ -438,7 +439,7 @@ log_extended(conn_t *c, uint64_t elapsed_ms)
     const char *q = c->url ? memchr(c->url, '?', url_len) : NULL;
     const access_result_t *a = c->decided ? &c->acc : NULL;
 
-    if (x == NULL)
+    if (!alog_enabled(x))
         return;
     if (q != NULL)
         url_len = (size_t)(q - c->url) + 1;
@@ -960,7 +961,7 @@ conn_start_upstream(conn_t *c)
     if (c->meth != HTTP_M_CONNECT && !c->upgrade_requested) {
         for (size_t i = 0; i < c->addrs->n; i++) {
             int fd = worker_pool_take(c->w, c->host, (struct sockaddr *)&c->addrs->addr[i],
-                                      c->addrs->len[i]);
+                                      c->addrs->len[i], &c->uio);
             if (fd >= 0) {
                 c->addr_idx = i;
                 c->ufd = fd;
@@ -972,12 +973,6 @@ conn_start_upstream(conn_t *c)
                 if (c->req_body.kind == HTTP_BODY_NONE &&
                     cbuf_append(&c->replay, c->uout.data + c->uout.start, cbuf_len(&c->uout)) < 0)
                     cbuf_release(&c->replay);
-                if (loop_io_start(c->loop, &c->uio, fd, LOOP_WRITE) < 0) {
-                    close(fd);
-                    c->ufd = -1;
-                    conn_error(c, 502, "TCP_MISS", "Cannot watch the upstream connection.");
-                    return;
-                }
                 set_state(c, CONN_S_FORWARD);
                 arm_timer(c);
                 conn_forward(c);
@@ -1688,8 +1683,7 @@ finish_transaction(conn_t *c)
     if (!c->req_body.done)
         c->close_after = true; /* the rest of the request body is unread */
     if (reuse_upstream) {
-        loop_io_stop(c->loop, &c->uio);
-        worker_pool_put(c->w, c->ufd, c->host, (struct sockaddr *)&c->addrs->addr[c->addr_idx],
+        worker_pool_put(c->w, &c->uio, c->host, (struct sockaddr *)&c->addrs->addr[c->addr_idx],
                         c->addrs->len[c->addr_idx]);
         c->ufd = -1;
     } else {

@@ -391,7 +391,7 @@ pool_unlink(worker_t *w, pool_entry_t *e)
         w->pool[e->bucket] = e->next;
     if (e->next)
         e->next->prev = e->prev;
-    loop_io_stop(w->loop, &e->io);
+    loop_io_stop(w->loop, &e->io);   /* no-op when the descriptor was moved away */
     loop_timer_cancel(w->loop, &e->timer);
     w->pool_count--;
     if (loop_defer(w->loop, pool_entry_free_deferred, e) < 0)
@@ -427,13 +427,18 @@ pool_on_timer(loop_t *loop, loop_timer_t *t)
 }
 
 int
-worker_pool_take(worker_t *w, const char *host, const struct sockaddr *addr, socklen_t len)
+worker_pool_take(worker_t *w, const char *host, const struct sockaddr *addr, socklen_t len,
+                 loop_io_t *into)
 {
     uint32_t b = pool_hash(host, addr, len);
 
     for (pool_entry_t *e = w->pool[b]; e; e = e->next) {
         if (e->len == len && memcmp(&e->addr, addr, len) == 0 && strcmp(e->host, host) == 0) {
             int fd = e->fd;
+            if (loop_io_move(w->loop, &e->io, into, LOOP_WRITE) < 0) {
+                pool_drop(w, e);
+                return -1;
+            }
             pool_unlink(w, e);
             return fd;
         }
@@ -442,10 +447,12 @@ worker_pool_take(worker_t *w, const char *host, const struct sockaddr *addr, soc
 }
 
 void
-worker_pool_put(worker_t *w, int fd, const char *host, const struct sockaddr *addr, socklen_t len)
+worker_pool_put(worker_t *w, loop_io_t *from, const char *host, const struct sockaddr *addr,
+                socklen_t len)
 {
     uint32_t b = pool_hash(host, addr, len);
     unsigned same = 0;
+    int fd = from->fd;
     pool_entry_t *e;
 
     if (w->draining || w->pool_count >= POOL_MAX_PER_WORKER || strlen(host) > DNS_MAX_NAME ||
@@ -467,7 +474,7 @@ worker_pool_put(worker_t *w, int fd, const char *host, const struct sockaddr *ad
     strcpy(e->host, host);
     loop_io_init(&e->io, pool_on_io, e);
     loop_timer_init(&e->timer, pool_on_timer, e);
-    if (loop_io_start(w->loop, &e->io, fd, LOOP_READ) < 0) {
+    if (loop_io_move(w->loop, from, &e->io, LOOP_READ) < 0) {
         free(e);
         goto drop;
     }
@@ -479,6 +486,7 @@ worker_pool_put(worker_t *w, int fd, const char *host, const struct sockaddr *ad
     w->pool_count++;
     return;
 drop:
+    loop_io_stop(w->loop, from);
     close(fd);
 }
 

@@ -82,10 +82,13 @@ void worker_link_add(worker_t *w, worker_link_t *l, void *owner);
 void worker_link_del(worker_t *w, worker_link_t *l);
 
 /* Upstream keep-alive pool, keyed by host name and address. take returns an
- * idle connected descriptor or -1; put hands fd over to the pool (which may
- * close it). */
-int worker_pool_take(worker_t *w, const char *host, const struct sockaddr *addr, socklen_t len);
-void worker_pool_put(worker_t *w, int fd, const char *host, const struct sockaddr *addr,
+ * idle connected descriptor, already registered on into (interest
+ * LOOP_WRITE), or -1. put hands over the descriptor registered on from (from
+ * ends unregistered; the pool may close the descriptor). Handing over moves
+ * the epoll registration instead of deleting and adding it. */
+int worker_pool_take(worker_t *w, const char *host, const struct sockaddr *addr, socklen_t len,
+                     loop_io_t *into);
+void worker_pool_put(worker_t *w, loop_io_t *from, const char *host, const struct sockaddr *addr,
                      socklen_t len);
 
 #endif
