@@ -125,7 +125,7 @@ categories_import(int argc, char **argv)
     if (dt > 0)
         printf("  rate:        %.0f entries/s\n",
                (double)(c.domains + c.urls + c.expressions) / dt);
-    printf("Reload musproxy to use them.\n");
+    printf("musproxy reads them at start and on reload (SIGHUP).\n");
     return 0;
 }
 
