@@ -1552,8 +1552,9 @@ body_scan(body_t *body, cbuf_t *b)
 }
 
 /*
- * Moves request bytes from the client to the upstream. Returns 0, or -1
- * if the connection was closed or answered with an error.
+ * Moves request bytes from the client to the upstream. Returns 0; -1 if the
+ * connection was closed or answered with an error; 2 if a pooled upstream
+ * turned out closed before any answer (conn_forward retries once).
  */
 static int
 pump_request(conn_t *c)

@@ -33,66 +33,14 @@ CHROMIUM=${CHROMIUM:-chromium}
 CHROME_TIMEOUT=30
 
 skip() { echo "SKIP: $*"; exit 77; }
-for t in "$CHROMIUM" nginx openssl curl timeout setsid ss base64; do
+for t in "$CHROMIUM" nginx openssl curl timeout setsid ss base64 python3; do
     command -v "$t" >/dev/null 2>&1 || skip "$t not installed (tools/setup.sh installs it)"
 done
 [[ -x $MUSPROXY_BIN ]] || skip "musproxy binary not found: $MUSPROXY_BIN (build it or set MUSPROXY_BIN)"
 
-FAILED=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILED=1; }
-
-# ---------------------------------------------------------------- cleanup
-TMP=$(mktemp -d /tmp/musproxy-e2e-chromium.XXXXXX)
-PIDS=()                         # session leaders we started (killed as groups)
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL -- "-$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "temp dir kept: $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-# start_bg LOGFILE CMD...: own session (PID == SID == PGID) so that the whole
-# tree can be killed by group; sets BG_PID.
-start_bg() {
-    local log=$1; shift
-    setsid "$@" </dev/null >>"$log" 2>&1 &
-    BG_PID=$!
-    PIDS+=("$BG_PID")
-}
-forget_pid() {
-    local keep=() x
-    for x in "${PIDS[@]}"; do [[ $x == "$1" ]] || keep+=("$x"); done
-    PIDS=("${keep[@]}")
-}
-
-# A free loopback TCP port (the kernel picks it; tiny race until we bind it).
-free_port() {
-    if command -v python3 >/dev/null; then
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-    else
-        local p
-        while :; do
-            p=$((20000 + RANDOM % 40000))
-            ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-        done
-    fi
-}
-wait_listen() {   # wait_listen PORT PID: until PORT listens (10 s), 1 if PID died
-    local i
-    for ((i = 0; i < 100; i++)); do
-        ss -Hltn "sport = :$1" | grep -q . && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
+e2e_init chromium
 
 HTTP_PORT=$(free_port)
 TLS_PORT=$(free_port)

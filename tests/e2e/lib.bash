@@ -1,0 +1,55 @@
+# tests/e2e/lib.bash: helpers shared by the end-to-end scripts (sourced, not
+# run; tools/test.sh runs tests/e2e/*.sh only). After `e2e_init NAME`:
+# TMP is a fresh temp dir (kept if KEEP_TMP=1), every process started with
+# start_bg is in a session of its own and killed as a group on exit, and
+# pass/fail print one line per check and set FAILED.
+
+FAILED=0
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; FAILED=1; }
+
+PIDS=()                         # session leaders we started (killed as groups)
+e2e_cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL -- "-$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "temp dir kept: $TMP"; else rm -rf "$TMP"; fi
+}
+
+e2e_init() {   # e2e_init NAME: temp dir and traps
+    TMP=$(mktemp -d "/tmp/musproxy-e2e-$1.XXXXXX")
+    trap e2e_cleanup EXIT
+    trap 'exit 1' INT TERM HUP
+}
+
+# start_bg LOGFILE CMD...: own session (PID == SID == PGID) so that the whole
+# tree can be killed by group; sets BG_PID.
+start_bg() {
+    local log=$1; shift
+    setsid "$@" </dev/null >>"$log" 2>&1 &
+    BG_PID=$!
+    PIDS+=("$BG_PID")
+}
+forget_pid() {
+    local keep=() x
+    for x in "${PIDS[@]}"; do [[ $x == "$1" ]] || keep+=("$x"); done
+    PIDS=("${keep[@]}")
+}
+
+# A free loopback TCP port (the kernel picks it; tiny race until we bind it).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_listen() {   # wait_listen PORT PID: until PORT listens (10 s), 1 if PID died
+    local i
+    for ((i = 0; i < 100; i++)); do
+        ss -Hltn "sport = :$1" | grep -q . && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
