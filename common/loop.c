@@ -108,6 +108,7 @@ loop_io_init(loop_io_t *io, loop_io_cb cb, void *arg)
 {
     io->fd = -1;
     io->interest = 0;
+    io->parked = false;
     io->cb = cb;
     io->arg = arg;
 }
@@ -121,6 +122,7 @@ loop_io_start(loop_t *loop, loop_io_t *io, int fd, uint32_t interest)
         return -errno;
     io->fd = fd;
     io->interest = interest;
+    io->parked = false;
     return 0;
 }
 
@@ -129,7 +131,18 @@ loop_io_set(loop_t *loop, loop_io_t *io, uint32_t interest)
 {
     struct epoll_event ev = {.events = to_epoll(interest), .data.ptr = io};
 
-    if (io->fd < 0 || io->interest == interest)
+    if (io->fd < 0)
+        return 0;
+    if (io->parked) {
+        if (interest == 0)
+            return 0;
+        if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, io->fd, &ev) < 0)
+            return -errno;
+        io->parked = false;
+        io->interest = interest;
+        return 0;
+    }
+    if (io->interest == interest)
         return 0;
     if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
         return -errno;
@@ -142,12 +155,26 @@ loop_io_move(loop_t *loop, loop_io_t *from, loop_io_t *to, uint32_t interest)
 {
     struct epoll_event ev = {.events = to_epoll(interest), .data.ptr = to};
 
-    if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, from->fd, &ev) < 0)
-        return -errno;
-    to->fd = from->fd;
-    to->interest = interest;
+    if (from->parked) {
+        to->fd = from->fd;
+        to->interest = 0;
+        to->parked = true;
+        if (loop_io_set(loop, to, interest) < 0) {
+            int err = -errno;
+            to->fd = -1;
+            to->parked = false;
+            return err;
+        }
+    } else {
+        if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, from->fd, &ev) < 0)
+            return -errno;
+        to->fd = from->fd;
+        to->interest = interest;
+        to->parked = false;
+    }
     from->fd = -1;
     from->interest = 0;
+    from->parked = false;
     return 0;
 }
 
@@ -156,9 +183,19 @@ loop_io_stop(loop_t *loop, loop_io_t *io)
 {
     if (io->fd < 0)
         return;
-    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+    if (!io->parked)
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
     io->fd = -1;
     io->interest = 0;
+    io->parked = false;
+}
+
+/* Hung up while nobody waits on it: stop watching until asked again. */
+static void
+io_park(loop_t *loop, loop_io_t *io)
+{
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL) == 0)
+        io->parked = true;
 }
 
 /* ---- timers: binary min-heap on `when` ---- */
@@ -345,11 +382,18 @@ loop_run_once(loop_t *loop, int max_wait_ms)
             out |= LOOP_READ;
         if (ev & EPOLLOUT)
             out |= LOOP_WRITE;
-        if (ev & (EPOLLERR | EPOLLHUP))
+        if (ev & EPOLLERR)
             out |= LOOP_ERROR | (io->interest & (LOOP_READ | LOOP_WRITE));
-        /* An earlier callback of this batch may have stopped this io. */
-        if (io->fd >= 0 && out != 0)
+        if (ev & EPOLLHUP)
+            out |= io->interest & (LOOP_READ | LOOP_WRITE);
+        /* An earlier callback of this batch may have stopped or parked this
+         * io (a parked io still has its fd: skip what epoll collected). */
+        if (io->fd < 0 || io->parked)
+            continue;
+        if (out != 0)
             io->cb(loop, io, out);
+        else if (ev & EPOLLHUP)
+            io_park(loop, io);
     }
     run_timers(loop);
     run_deferred(loop);

@@ -15,7 +15,13 @@
 
 #define LOOP_READ  0x1u
 #define LOOP_WRITE 0x2u
-#define LOOP_ERROR 0x4u   /* reported only: EPOLLERR or EPOLLHUP */
+#define LOOP_ERROR 0x4u   /* reported only: EPOLLERR (e.g. a reset) */
+
+/* A hang-up (EPOLLHUP: the peer finished and so did we) is reported as the
+ * interest the io has, since bytes may still wait to be read and the next
+ * read or write tells what happened. An io hung up while its interest is 0
+ * is parked instead: unregistered from epoll (level-triggered, it would be
+ * reported on every wait) until loop_io_set asks for events again. */
 
 #define LOOP_MAX_EVENTS 256   /* events taken from epoll_wait per batch */
 
@@ -30,6 +36,7 @@ typedef void (*loop_defer_cb)(void *arg);
 struct loop_io {
     int fd;            /* -1 when not registered */
     uint32_t interest; /* LOOP_READ | LOOP_WRITE currently asked for */
+    bool parked;       /* hung up with interest 0: not in epoll for now */
     loop_io_cb cb;
     void *arg;         /* owner; read by callbacks */
 };
@@ -48,7 +55,8 @@ void loop_free(loop_t *loop);
 void loop_io_init(loop_io_t *io, loop_io_cb cb, void *arg);
 /* Registers fd with the given interest; returns 0 or -errno. */
 int loop_io_start(loop_t *loop, loop_io_t *io, int fd, uint32_t interest);
-/* Changes the interest (no syscall if unchanged); returns 0 or -errno. */
+/* Changes the interest (no syscall if unchanged; a parked io is registered
+ * again once interest is not 0); returns 0 or -errno. */
 int loop_io_set(loop_t *loop, loop_io_t *io, uint32_t interest);
 /* Hands from's registered descriptor over to to, with the given interest,
  * in one epoll_ctl (events already collected for from are skipped: from is

@@ -1138,6 +1138,9 @@ static const struct word auth_words[] = {
     { "none", CONFIG_AUTH_NONE }, { "basic", CONFIG_AUTH_BASIC },
 };
 static const struct word bool_words[] = { { "true", 1 }, { "false", 0 } };
+static const struct word relay_words[] = {
+    { "auto", CONFIG_RELAY_AUTO }, { "splice", CONFIG_RELAY_SPLICE }, { "copy", CONFIG_RELAY_COPY },
+};
 static const struct word type_words[] = {
     { "user", CONFIG_TYPE_USER }, { "machine", CONFIG_TYPE_MACHINE },
     { "device", CONFIG_TYPE_DEVICE },
@@ -1151,6 +1154,7 @@ WORD_HANDLER(h_location, location_words, enum config_location)
 WORD_HANDLER(h_match_mode, mode_words, enum config_mode_match)
 WORD_HANDLER(h_action, action_words, enum config_action)
 WORD_HANDLER(h_bool, bool_words, bool)
+WORD_HANDLER(h_tunnel_relay, relay_words, enum config_tunnel_relay)
 
 static int
 h_auth(struct loader *ld, const struct key_def *def, void *base)
@@ -1994,6 +1998,7 @@ static const struct key_def proxy_keys[] = {
       offsetof(config_t, n_deny_destinations), NULL },
     { "connect_ports", h_connect_ports, 0, 0, NULL },
     { "max_connections", h_max_connections, 0, 0, NULL },
+    { "tunnel_relay", h_tunnel_relay, offsetof(config_t, tunnel_relay), 0, NULL },
     { "timeouts", h_section, offsetof(config_t, timeouts), 0, &timeouts_section },
     { "access_log", h_access_log, 0, 0, NULL },
     { "visible_hostname", h_visible_hostname, 0, 0, NULL },

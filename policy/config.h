@@ -29,6 +29,13 @@ enum config_listen_mode {
     CONFIG_MODE_TRANSPARENT,   /* traffic redirected to us (later issue) */
 };
 
+/* How a tunnel (CONNECT, Upgrade) moves bytes towards a peer. */
+enum config_tunnel_relay {
+    CONFIG_RELAY_AUTO = 0,     /* copy if that peer is on this host, else splice */
+    CONFIG_RELAY_SPLICE,       /* zero-copy through a pipe: least proxy CPU per byte */
+    CONFIG_RELAY_COPY,         /* through a pooled buffer: a local reader gets warm data */
+};
+
 typedef struct config_listen {
     char text[64];                    /* as written, e.g. "127.0.0.1:3128" */
     struct sockaddr_storage addr;     /* numeric address + port */
@@ -199,6 +206,7 @@ typedef struct config {
     size_t n_connect_ports;
     config_timeouts_t timeouts;
     unsigned max_connections;         /* per process, client side */
+    enum config_tunnel_relay tunnel_relay;
     char access_log[4096];            /* "" = off */
     char visible_hostname[256];       /* used in Via and error pages */
     int log_level;                    /* enum log_level */
@@ -219,6 +227,7 @@ typedef struct config {
  *     deny_destinations: [169.254.0.0/16, fe80::/10, 0.0.0.0/8, 100.100.100.200/32, fd00:ec2::254/128]
  *     connect_ports: [443]
  *     max_connections: 10000
+ *     tunnel_relay: auto             # auto | splice | copy
  *     timeouts: { header: 10s, idle: 60s, connect: 10s, response: 60s,
  *                 tunnel_idle: 300s, shutdown: 10s, dns: 5s }   # units ms, s, m, h
  *     access_log: var/access.log     # "" or "off" disables

@@ -69,10 +69,19 @@ typedef struct cbuf {
     uint32_t cap, start, end;
 } cbuf_t;
 
+/* How one direction of a tunnel moves bytes (proxy.tunnel_relay decides). */
+enum relay_mode {
+    RELAY_SPLICE = 0,     /* socket -> pipe -> socket, no copy */
+    RELAY_COPY,           /* recv into a pooled buffer, send from it */
+};
+
 /* One direction of a tunnel. */
 typedef struct relay {
-    int pipe_r, pipe_w;   /* splice pipe, -1 in copy mode */
-    size_t in_pipe;       /* bytes in the pipe */
+    enum relay_mode mode;
+    int pipe_r, pipe_w;   /* RELAY_SPLICE: the pipe */
+    size_t in_pipe;       /* RELAY_SPLICE: bytes in the pipe */
+    char *buf;            /* RELAY_COPY: borrowed from the worker while bytes are in it */
+    uint32_t cap, start, end; /* RELAY_COPY: buf[start..end) is still to send */
     bool eof;             /* source sent FIN */
     bool shut;            /* FIN passed on to the destination */
 } relay_t;
@@ -317,12 +326,13 @@ close_upstream(conn_t *c)
 }
 
 static void
-relay_reset(relay_t *r)
+relay_reset(conn_t *c, relay_t *r)
 {
     if (r->pipe_r >= 0)
         close(r->pipe_r);
     if (r->pipe_w >= 0)
         close(r->pipe_w);
+    relaybuf_put(worker_relaybufs(c->w), r->buf, r->cap);
     memset(r, 0, sizeof(*r));
     r->pipe_r = r->pipe_w = -1;
 }
@@ -547,8 +557,8 @@ conn_close(conn_t *c)
     close(c->cfd);
     c->cfd = -1;
     close_upstream(c);
-    relay_reset(&c->up);
-    relay_reset(&c->down);
+    relay_reset(c, &c->up);
+    relay_reset(c, &c->down);
     worker_link_del(c->w, &c->link);
     c->state = CONN_S_CLOSED;
     if (loop_defer(c->loop, conn_free_deferred, c) < 0)
@@ -1443,28 +1453,66 @@ conn_connect_next(conn_t *c)
 
 static const char tunnel_established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
-static int
-relay_init(relay_t *r)
+/* True if the other end of fd is on this host: a loopback address, or the
+ * socket's own local address. */
+static bool
+peer_on_this_host(int fd)
+{
+    struct sockaddr_storage me, peer;
+    socklen_t me_len = sizeof(me), peer_len = sizeof(peer);
+
+    if (getsockname(fd, (struct sockaddr *)&me, &me_len) < 0 ||
+        getpeername(fd, (struct sockaddr *)&peer, &peer_len) < 0 || me.ss_family != peer.ss_family)
+        return false;
+    if (peer.ss_family == AF_INET) {
+        const struct sockaddr_in *p4 = (const struct sockaddr_in *)&peer;
+        const struct sockaddr_in *m4 = (const struct sockaddr_in *)&me;
+        return (ntohl(p4->sin_addr.s_addr) >> 24) == 127 || p4->sin_addr.s_addr == m4->sin_addr.s_addr;
+    }
+    if (peer.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *p6 = (const struct sockaddr_in6 *)&peer;
+        const struct sockaddr_in6 *m6 = (const struct sockaddr_in6 *)&me;
+        if (IN6_IS_ADDR_LOOPBACK(&p6->sin6_addr) ||
+            (IN6_IS_ADDR_V4MAPPED(&p6->sin6_addr) && p6->sin6_addr.s6_addr[12] == 127))
+            return true;
+        return memcmp(&p6->sin6_addr, &m6->sin6_addr, sizeof(p6->sin6_addr)) == 0;
+    }
+    return false;
+}
+
+/* Prepares the direction that writes to dst. */
+static void
+relay_init(conn_t *c, relay_t *r, int dst)
 {
     int p[2];
+    bool copy;
 
     memset(r, 0, sizeof(*r));
     r->pipe_r = r->pipe_w = -1;
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {
-        r->pipe_r = p[0];
-        r->pipe_w = p[1];
-        /* a larger pipe moves a bulk download in fewer splice calls; if the
-         * system refuses (pipe-max-size, per-user limits), 64 KiB works too */
-        (void)fcntl(p[1], F_SETPIPE_SZ, CONN_TUNNEL_PIPE_SIZE);
+    switch (c->cfg->cfg->tunnel_relay) {
+    case CONFIG_RELAY_COPY: copy = true; break;
+    case CONFIG_RELAY_SPLICE: copy = false; break;
+    case CONFIG_RELAY_AUTO:
+    default: copy = peer_on_this_host(dst); break;
     }
-    return 0;
+    /* without a pipe (descriptor shortage) the direction copies */
+    if (copy || pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
+        r->mode = RELAY_COPY;
+        return;
+    }
+    r->mode = RELAY_SPLICE;
+    r->pipe_r = p[0];
+    r->pipe_w = p[1];
+    /* a larger pipe moves a bulk download in fewer splice calls; if the
+     * system refuses (pipe-max-size, per-user limits), 64 KiB works too */
+    (void)fcntl(p[1], F_SETPIPE_SZ, CONN_TUNNEL_PIPE_SIZE);
 }
 
 static void
 conn_start_tunnel(conn_t *c)
 {
-    relay_init(&c->up);
-    relay_init(&c->down);
+    relay_init(c, &c->up, c->ufd);
+    relay_init(c, &c->down, c->cfd);
     /* bytes the client sent after the CONNECT head (e.g. a TLS ClientHello)
      * stay in cin and go first; bytes after a 101 head stay in uin */
     set_state(c, CONN_S_TUNNEL);
@@ -1895,30 +1943,57 @@ conn_forward(conn_t *c)
 
 /* ---- tunnels ---- */
 
-/* One direction of the relay. Returns 0, or -1 on error. */
+/* Sends data[*start..end) to dst. Returns 1 once all of it is sent, 0 when
+ * dst is full (LOOP_WRITE added to *dst_want), -1 on error. */
 static int
-relay_pump(conn_t *c, relay_t *r, int src, int dst, cbuf_t *pending, uint32_t *src_want,
+relay_send(conn_t *c, int dst, const char *data, uint32_t *start, uint32_t end,
            uint32_t *dst_want, bool to_client)
 {
+    while (*start < end) {
+        ssize_t n = send(dst, data + *start, end - *start, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (would_block()) {
+                *dst_want |= LOOP_WRITE;
+                return 0;
+            }
+            return -1;
+        }
+        *start += (uint32_t)n;
+        if (to_client)
+            c->bytes_out += (uint64_t)n;
+        progress(c);
+    }
+    return 1;
+}
+
+/* Moves bytes from src to dst until one of them would block, the source
+ * ends or CONN_TUNNEL_BURST bytes have gone (then LOOP_READ stays wanted, so
+ * the loop comes back after the other connections had their turn). Returns
+ * 0, or -1 on error. */
+static int
+relay_move(conn_t *c, relay_t *r, int src, int dst, cbuf_t *pending, uint32_t *src_want,
+           uint32_t *dst_want, bool to_client)
+{
+    size_t moved = 0;
+    int sent;
+
     for (;;) {
         ssize_t n;
         if (cbuf_len(pending) > 0) {
-            n = send(dst, pending->data + pending->start, cbuf_len(pending), MSG_NOSIGNAL);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (would_block()) {
-                    *dst_want |= LOOP_WRITE;
-                    return 0;
-                }
-                return -1;
-            }
-            pending->start += (uint32_t)n;
-            if (to_client)
-                c->bytes_out += (uint64_t)n;
-            progress(c);
-            if (cbuf_len(pending) == 0)
-                pending->start = pending->end = 0;
+            sent = relay_send(c, dst, pending->data, &pending->start, pending->end, dst_want,
+                              to_client);
+            if (sent <= 0)
+                return sent;
+            pending->start = pending->end = 0;
+            continue;
+        }
+        if (r->start < r->end) {
+            sent = relay_send(c, dst, r->buf, &r->start, r->end, dst_want, to_client);
+            if (sent <= 0)
+                return sent;
+            r->start = r->end = 0;
             continue;
         }
         if (r->in_pipe > 0) {
@@ -1945,17 +2020,21 @@ relay_pump(conn_t *c, relay_t *r, int src, int dst, cbuf_t *pending, uint32_t *s
             }
             return 0;
         }
-        if (r->pipe_w >= 0) {
+        if (moved >= CONN_TUNNEL_BURST) {
+            *src_want |= LOOP_READ;
+            return 0;
+        }
+        if (r->mode == RELAY_SPLICE) {
             n = splice(src, NULL, r->pipe_w, NULL, CONN_TUNNEL_PIPE_CHUNK,
                        SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         } else {
-            /* no pipe (descriptor shortage): copy through the pending buffer */
-            if (pending->data == NULL && cbuf_reserve(pending, CONN_BUF_SIZE) < 0)
+            if (r->buf == NULL && (r->buf = relaybuf_get(worker_relaybufs(c->w), &r->cap)) == NULL)
                 return -1;
-            pending->start = pending->end = 0;
-            n = recv(src, pending->data, pending->cap, 0);
-            if (n > 0)
-                pending->end = (uint32_t)n;
+            n = recv(src, r->buf, r->cap, 0);
+            if (n > 0) {
+                r->start = 0;
+                r->end = (uint32_t)n;
+            }
         }
         if (n < 0) {
             if (errno == EINTR)
@@ -1970,10 +2049,27 @@ relay_pump(conn_t *c, relay_t *r, int src, int dst, cbuf_t *pending, uint32_t *s
             r->eof = true;
             continue;
         }
-        if (r->pipe_w >= 0)
+        if (r->mode == RELAY_SPLICE)
             r->in_pipe += (size_t)n;
+        moved += (size_t)n;
         progress(c);
     }
+}
+
+/* One direction of the relay; an emptied copy buffer goes back to the
+ * worker, so an idle tunnel holds none. Returns 0, or -1 on error. */
+static int
+relay_pump(conn_t *c, relay_t *r, int src, int dst, cbuf_t *pending, uint32_t *src_want,
+           uint32_t *dst_want, bool to_client)
+{
+    int rc = relay_move(c, r, src, dst, pending, src_want, dst_want, to_client);
+
+    if (r->buf != NULL && r->start == r->end) {
+        relaybuf_put(worker_relaybufs(c->w), r->buf, r->cap);
+        r->buf = NULL;
+        r->cap = r->start = r->end = 0;
+    }
+    return rc;
 }
 
 static void

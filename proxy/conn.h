@@ -2,8 +2,8 @@
  * proxy/conn.h: one client connection and the transactions on it: request
  * head parsing, checks (client ACL, destination ACL, CONNECT ports, loops),
  * resolution, upstream connect or reuse, streaming of both bodies with
- * backpressure, CONNECT and Upgrade tunnels (splice), error responses and
- * the access log line. It does not accept connections or own listeners
+ * backpressure, CONNECT and Upgrade tunnels (splice or pooled copy), error
+ * responses and the access log line. It does not accept connections or own listeners
  * (proxy/worker.c does).
  */
 #ifndef MUS_PROXY_CONN_H

@@ -12,6 +12,11 @@
 #define CONN_MAX_URL_LOG       4096    /* URL bytes kept for the access log */
 #define CONN_TUNNEL_PIPE_SIZE  (1 << 20) /* F_SETPIPE_SZ of a tunnel's pipes (kernel memory) */
 #define CONN_TUNNEL_PIPE_CHUNK (1 << 20) /* bytes asked per splice(2) call */
+#define CONN_TUNNEL_BURST      (8u << 20) /* bytes one direction moves before other connections' turn */
+#define RELAYBUF_BIG           (1 << 20) /* copy buffer of a tunnel direction (bytes per recv) */
+#define RELAYBUF_SMALL         CONN_BUF_SIZE /* ... once a worker's large ones reach the budget */
+#define RELAYBUF_BUDGET        (64u << 20) /* large copy buffers lent per worker, in bytes */
+#define RELAYBUF_SPARE         4       /* free large buffers a worker keeps */
 #define POOL_MAX_PER_WORKER    512     /* idle upstream connections kept */
 #define POOL_MAX_PER_DEST      32      /* ... of which to one destination */
 #define POOL_IDLE_MS           30000   /* an idle upstream connection is closed after */

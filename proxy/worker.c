@@ -57,6 +57,7 @@ struct worker {
     dns_t *dns;
     alog_t *alog;
     alog_t *extlog;
+    relaybuf_pool_t *relaybufs;   /* copy buffers of this worker's tunnels */
     access_surrogates_t *surrogates;
     cfgref_t *cfg;
     proxy_env_t env;
@@ -121,6 +122,7 @@ cfgref_put(cfgref_t *r)
 loop_t *worker_loop(worker_t *w) { return w->loop; }
 dns_t *worker_dns(worker_t *w) { return w->dns; }
 alog_t *worker_alog(worker_t *w) { return w->alog; }
+relaybuf_pool_t *worker_relaybufs(worker_t *w) { return w->relaybufs; }
 alog_t *worker_extlog(worker_t *w) { return w->extlog; }
 access_surrogates_t *worker_surrogates(worker_t *w) { return w->surrogates; }
 cfgref_t *worker_cfg(worker_t *w) { return w->cfg; }
@@ -669,7 +671,8 @@ worker_new(unsigned id, unsigned nworkers, cfgref_t *cfg, const proxy_env_t *env
         goto fail;
     }
     w->surrogates = access_surrogates_new();
-    if (w->surrogates == NULL) {
+    w->relaybufs = relaybuf_pool_new();
+    if (w->surrogates == NULL || w->relaybufs == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -797,6 +800,7 @@ worker_free(worker_t *w)
     alog_close(w->alog);
     alog_close(w->extlog);
     access_surrogates_free(w->surrogates);
+    relaybuf_pool_free(w->relaybufs);
     loop_free(w->loop);
     cfgref_put(w->pending_cfg);
     cfgref_put(w->cfg);

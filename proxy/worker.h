@@ -1,7 +1,7 @@
 /*
  * proxy/worker.h: a worker thread: its own epoll loop, its own SO_REUSEPORT
  * listeners, its own resolver, access-log writer and upstream keep-alive
- * pool. Connections accepted by a worker live their whole life on it. The
+ * pool, and the copy buffers of its tunnels. Connections accepted by a worker live their whole life on it. The
  * main thread talks to workers only through the worker_notify_*() calls
  * (an eventfd). Also the reference-counted configuration every worker and
  * request holds (cfgref). It does not parse HTTP (proxy/conn.c does).
@@ -21,6 +21,7 @@
 #include "accesslog.h"
 #include "dns.h"
 #include "probes.h"
+#include "relaybuf.h"
 #include "../common/loop.h"
 
 /* A configuration shared by reference: the main thread publishes a new one
@@ -72,6 +73,7 @@ loop_t *worker_loop(worker_t *w);
 dns_t *worker_dns(worker_t *w);
 alog_t *worker_alog(worker_t *w);
 alog_t *worker_extlog(worker_t *w);      /* the extended (JSON lines) log */
+relaybuf_pool_t *worker_relaybufs(worker_t *w);  /* tunnel copy buffers */
 access_surrogates_t *worker_surrogates(worker_t *w);
 cfgref_t *worker_cfg(worker_t *w);       /* borrowed: take a ref to keep it */
 bool worker_draining(const worker_t *w);

@@ -83,6 +83,7 @@ expect_defaults(const config_t *cfg)
     cr_expect_eq(cfg->timeouts.shutdown, 10000);
     cr_expect_eq(cfg->timeouts.dns, 5000);
     cr_expect_eq(cfg->max_connections, 10000);
+    cr_expect_eq(cfg->tunnel_relay, CONFIG_RELAY_AUTO);
     cr_expect_str_eq(cfg->access_log, "var/access.log");
     cr_expect_str_eq(cfg->visible_hostname, "musproxy");
     cr_expect_eq(cfg->log_level, LOG_LVL_INFO);
@@ -287,6 +288,7 @@ Test(config, every_field_parsed)
         "    - \"::/0\"\n"
         "  connect_ports: [443, 8443, 1, 65535]\n"
         "  max_connections: 1000000\n"
+        "  tunnel_relay: splice\n"
         "  timeouts:\n"
         "    header: 250ms\n"
         "    idle: 2m\n"
@@ -331,6 +333,7 @@ Test(config, every_field_parsed)
     cr_expect_eq(cfg->connect_ports[2], 1);
     cr_expect_eq(cfg->connect_ports[3], 65535);
     cr_expect_eq(cfg->max_connections, 1000000);
+    cr_expect_eq(cfg->tunnel_relay, CONFIG_RELAY_SPLICE);
     cr_expect_eq(cfg->timeouts.header, 250);
     cr_expect_eq(cfg->timeouts.idle, 120000);
     cr_expect_eq(cfg->timeouts.connect, 3000);
@@ -391,7 +394,7 @@ struct bad_case {
 #define LISTEN_HINT "(use 1.2.3.4:port or [::1]:port, numeric)"
 #define CIDR_HINT "is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)"
 #define PROXY_KEYS "(expected one of: listen, workers, clients, deny_destinations, " \
-    "connect_ports, max_connections, timeouts, access_log, visible_hostname)"
+    "connect_ports, max_connections, tunnel_relay, timeouts, access_log, visible_hostname)"
 
 static const struct bad_case bad_cases[] = {
     /* unknown keys, at each level */
@@ -430,6 +433,8 @@ static const struct bad_case bad_cases[] = {
     { "mus:\n  headends:\n    - { name: a, addresses: [\"127.0.0.1:1\"], password_file: p, ca: c }\n"
       "    - { name: a, addresses: [\"127.0.0.1:2\"], password_file: p, ca: c }\n",
       "t.yaml:4:7: duplicate headend name 'a'" },
+    { "proxy:\n  tunnel_relay: zerocopy\n",
+      "t.yaml:2:17: invalid tunnel_relay 'zerocopy' (use auto, splice or copy)" },
     { "proxy:\n  listn: [\"127.0.0.1:3128\"]\n",
       "t.yaml:2:3: unknown key 'listn' in proxy " PROXY_KEYS },
     { "proxy:\n  timeouts:\n    heder: 1s\n",

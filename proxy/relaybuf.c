@@ -1,0 +1,102 @@
+/*
+ * proxy/relaybuf.c: per-worker pool of tunnel copy buffers (see relaybuf.h).
+ * Spare large buffers sit on a singly linked free list threaded through
+ * their own first bytes; small ones go straight back to malloc. It does not
+ * know about tunnels or sockets.
+ */
+#include "relaybuf.h"
+
+#include <stdlib.h>
+
+#include "limits.h"
+
+struct spare {
+    struct spare *next;
+};
+
+struct relaybuf_pool {
+    struct spare *spare;  /* free large buffers */
+    size_t n_spare;
+    size_t big_lent, small_lent;
+    uint64_t over_budget;
+};
+
+_Static_assert(RELAYBUF_BIG >= sizeof(struct spare), "a spare buffer holds its list link");
+_Static_assert(RELAYBUF_BIG > RELAYBUF_SMALL, "large buffers are the large ones");
+_Static_assert(RELAYBUF_BUDGET >= RELAYBUF_BIG, "the budget allows one large buffer");
+
+relaybuf_pool_t *
+relaybuf_pool_new(void)
+{
+    return calloc(1, sizeof(relaybuf_pool_t));
+}
+
+void
+relaybuf_pool_free(relaybuf_pool_t *p)
+{
+    if (p == NULL)
+        return;
+    while (p->spare != NULL) {
+        struct spare *s = p->spare;
+        p->spare = s->next;
+        free(s);
+    }
+    free(p);
+}
+
+char *
+relaybuf_get(relaybuf_pool_t *p, uint32_t *cap)
+{
+    char *buf;
+
+    if ((p->big_lent + 1) * (size_t)RELAYBUF_BIG <= RELAYBUF_BUDGET) {
+        if (p->spare != NULL) {
+            struct spare *s = p->spare;
+            p->spare = s->next;
+            p->n_spare--;
+            buf = (char *)s;
+        } else if ((buf = malloc(RELAYBUF_BIG)) == NULL) {
+            goto small;
+        }
+        p->big_lent++;
+        *cap = RELAYBUF_BIG;
+        return buf;
+    }
+    p->over_budget++;
+small:
+    if ((buf = malloc(RELAYBUF_SMALL)) == NULL)
+        return NULL;
+    p->small_lent++;
+    *cap = RELAYBUF_SMALL;
+    return buf;
+}
+
+void
+relaybuf_put(relaybuf_pool_t *p, char *buf, uint32_t cap)
+{
+    if (buf == NULL)
+        return;
+    if (cap != RELAYBUF_BIG) {
+        p->small_lent--;
+        free(buf);
+        return;
+    }
+    p->big_lent--;
+    if (p->n_spare >= RELAYBUF_SPARE) {
+        free(buf);
+        return;
+    }
+    struct spare *s = (struct spare *)(void *)buf;
+    s->next = p->spare;
+    p->spare = s;
+    p->n_spare++;
+}
+
+void
+relaybuf_stats(const relaybuf_pool_t *p, relaybuf_stats_t *out)
+{
+    out->big_lent = p->big_lent;
+    out->small_lent = p->small_lent;
+    out->big_spare = p->n_spare;
+    out->over_budget = p->over_budget;
+}
