@@ -32,13 +32,14 @@ prepare_work() {
     chmod 1777 "$WORK/logs" "$WORK/run" "$WORK/tmp"
     chmod 755 "$WORK" "$WORK/www"
     local f size
-    for f in 1k:1024 64k:65536 1m:1048576 100m:104857600; do
+    for f in 1k:1024 64k:65536 1m:1048576 100m:104857600 1g:1073741824; do
         size=${f#*:}; f=${f%%:*}
         if [[ ! -f $WORK/www/$f || $(stat -c %s "$WORK/www/$f") != "$size" ]]; then
             head -c "$size" /dev/urandom > "$WORK/www/$f"
         fi
         chmod 644 "$WORK/www/$f"
     done
+    # (1g, the CONNECT download, is checked by size: hashing it every run costs seconds)
     (cd "$WORK/www" && sha256sum 1k 64k 1m 100m > "$WORK/www.sha256")
 }
 

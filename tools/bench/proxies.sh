@@ -42,7 +42,9 @@ DEFAULT_WORKLOADS=ka1k,close1k,ka64k,ka1m,connect,connseq,idle
 ROUNDS=3 DUR=10 CONNS=50 CONNS_1M=10 WORKLOADS=$DEFAULT_WORKLOADS IDLE_N=2000 SEQ_N=2000
 LIST=$BENCH_DIR/proxies.conf PORT_OFFSET=0 OUT='' VALIDATE_ONLY=0 EXTRA=()
 WARMUP=${WARMUP:-2}
-CONNECT_FILE=100m CONNECT_REPS=3
+# 1 GiB: sustained tunnel throughput. A 100 MiB download lasts ~35 ms here,
+# so TCP ramp-up and scheduler placement weigh in it (env CONNECT_FILE=100m).
+CONNECT_FILE=${CONNECT_FILE:-1g} CONNECT_REPS=3
 
 while getopts "r:d:c:C:w:n:s:f:p:P:o:xh" opt; do
     case $opt in
@@ -268,7 +270,7 @@ prepare_work
 {
     echo "date: $(date -Is)"; echo "host: $(uname -srm), $(nproc) CPUs, $(awk '/MemTotal/ {print $2" kB"}' /proc/meminfo)"
     echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
-    echo "args: rounds=$ROUNDS dur=${DUR}s conns=$CONNS conns_1m=$CONNS_1M idle_n=$IDLE_N seq_n=$SEQ_N workloads=$WORKLOADS"
+    echo "args: rounds=$ROUNDS dur=${DUR}s conns=$CONNS conns_1m=$CONNS_1M idle_n=$IDLE_N seq_n=$SEQ_N connect_file=$CONNECT_FILE x$CONNECT_REPS workloads=$WORKLOADS"
     echo "pinning: WRK_CPUS=${WRK_CPUS:-none} SERVER_CPUS=${SERVER_CPUS:-none}"
     echo "musproxy: BUILD=$BUILD access_log=$MUSPROXY_ACCESS_LOG (squid: access_log none)"
     echo "start loadavg: $(cat /proc/loadavg)"
