@@ -1,8 +1,11 @@
 /*
- * common/loop.c: the epoll loop (see loop.h). Level-triggered epoll; timers in
- * a binary min-heap of pointers to the caller's loop_timer_t; deferred
- * callbacks in a growable array run after each batch. Not thread-safe: one
- * loop per thread.
+ * common/loop.c: the epoll loop (see loop.h). Level-triggered epoll; an event
+ * carries its descriptor and a registration number, and the loop finds the
+ * io in a table indexed by descriptor, so handing a descriptor to another io
+ * (loop_io_move) costs no system call when the interest stays the same.
+ * Timers in a binary min-heap of pointers to the caller's loop_timer_t;
+ * deferred callbacks in a growable array run after each batch. Not
+ * thread-safe: one loop per thread.
  */
 #include "loop.h"
 
@@ -15,6 +18,7 @@
 
 #define LOOP_HEAP_INITIAL 64
 #define LOOP_DEFER_INITIAL 32
+#define LOOP_IOS_INITIAL 256
 
 typedef struct loop_deferred {
     loop_defer_cb cb;
@@ -30,6 +34,10 @@ struct loop {
     size_t defer_len, defer_cap;
     loop_hook_cb before_wait, after_wait;
     void *hook_arg;
+    loop_io_t **ios;          /* by descriptor: the io it is registered for */
+    uint32_t ios_cap;
+    uint32_t next_gen;        /* registration numbers, never 0 */
+    uint64_t batch;           /* counts loop_run_once calls */
     struct epoll_event events[LOOP_MAX_EVENTS];
 };
 
@@ -74,6 +82,7 @@ loop_free(loop_t *loop)
     close(loop->epfd);
     free(loop->heap);
     free(loop->defer);
+    free(loop->ios);
     free(loop);
 }
 
@@ -103,12 +112,43 @@ to_epoll(uint32_t interest)
     return ev;
 }
 
+static struct epoll_event
+io_event(const loop_io_t *io, uint32_t interest)
+{
+    struct epoll_event ev = {.events = to_epoll(interest)};
+
+    ev.data.u64 = (uint64_t)io->gen << 32 | (uint32_t)io->fd;
+    return ev;
+}
+
+/* Makes ios[fd] addressable. 0 or -ENOMEM. */
+static int
+ios_reserve(loop_t *loop, int fd)
+{
+    uint32_t cap = loop->ios_cap ? loop->ios_cap : LOOP_IOS_INITIAL;
+    loop_io_t **ios;
+
+    if ((uint32_t)fd < loop->ios_cap)
+        return 0;
+    while (cap <= (uint32_t)fd)
+        cap *= 2;
+    ios = realloc(loop->ios, cap * sizeof(*ios));
+    if (ios == NULL)
+        return -ENOMEM;
+    memset(ios + loop->ios_cap, 0, (cap - loop->ios_cap) * sizeof(*ios));
+    loop->ios = ios;
+    loop->ios_cap = cap;
+    return 0;
+}
+
 void
 loop_io_init(loop_io_t *io, loop_io_cb cb, void *arg)
 {
     io->fd = -1;
     io->interest = 0;
     io->parked = false;
+    io->gen = 0;
+    io->moved_batch = 0;
     io->cb = cb;
     io->arg = arg;
 }
@@ -116,20 +156,33 @@ loop_io_init(loop_io_t *io, loop_io_cb cb, void *arg)
 int
 loop_io_start(loop_t *loop, loop_io_t *io, int fd, uint32_t interest)
 {
-    struct epoll_event ev = {.events = to_epoll(interest), .data.ptr = io};
+    struct epoll_event ev;
+    int rc;
 
-    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        return -errno;
+    if (fd < 0)
+        return -EBADF;
+    if ((rc = ios_reserve(loop, fd)) < 0)
+        return rc;
+    if (++loop->next_gen == 0)
+        loop->next_gen = 1;
     io->fd = fd;
+    io->gen = loop->next_gen;
+    ev = io_event(io, interest);
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        rc = -errno;
+        io->fd = -1;
+        return rc;
+    }
     io->interest = interest;
     io->parked = false;
+    loop->ios[fd] = io;
     return 0;
 }
 
 int
 loop_io_set(loop_t *loop, loop_io_t *io, uint32_t interest)
 {
-    struct epoll_event ev = {.events = to_epoll(interest), .data.ptr = io};
+    struct epoll_event ev = io_event(io, interest);
 
     if (io->fd < 0)
         return 0;
@@ -153,25 +206,23 @@ loop_io_set(loop_t *loop, loop_io_t *io, uint32_t interest)
 int
 loop_io_move(loop_t *loop, loop_io_t *from, loop_io_t *to, uint32_t interest)
 {
-    struct epoll_event ev = {.events = to_epoll(interest), .data.ptr = to};
+    int rc;
 
-    if (from->parked) {
-        to->fd = from->fd;
-        to->interest = 0;
-        to->parked = true;
-        if (loop_io_set(loop, to, interest) < 0) {
-            int err = -errno;
-            to->fd = -1;
-            to->parked = false;
-            return err;
-        }
-    } else {
-        if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, from->fd, &ev) < 0)
-            return -errno;
-        to->fd = from->fd;
-        to->interest = interest;
+    if (from->fd < 0)
+        return -EBADF;
+    to->fd = from->fd;
+    to->gen = from->gen;
+    to->interest = from->interest;
+    to->parked = from->parked;
+    if ((rc = loop_io_set(loop, to, interest)) < 0) {
+        to->fd = -1;
         to->parked = false;
+        return rc;
     }
+    /* readiness collected in this batch was meant for from's owner; if it
+     * still holds, the next wait reports it again */
+    to->moved_batch = loop->batch;
+    loop->ios[to->fd] = to;
     from->fd = -1;
     from->interest = 0;
     from->parked = false;
@@ -185,6 +236,8 @@ loop_io_stop(loop_t *loop, loop_io_t *io)
         return;
     if (!io->parked)
         epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+    if (loop->ios[io->fd] == io)
+        loop->ios[io->fd] = NULL;
     io->fd = -1;
     io->interest = 0;
     io->parked = false;
@@ -375,9 +428,18 @@ loop_run_once(loop_t *loop, int max_wait_ms)
             return -errno;
         n = 0;
     }
+    loop->batch++;
     for (int i = 0; i < n; i++) {
-        loop_io_t *io = loop->events[i].data.ptr;
+        uint64_t data = loop->events[i].data.u64;
+        int fd = (int)(uint32_t)data;
         uint32_t ev = loop->events[i].events, out = 0;
+        loop_io_t *io = (uint32_t)fd < loop->ios_cap ? loop->ios[fd] : NULL;
+        /* An earlier callback of this batch may have stopped, parked or
+         * handed over this io, or registered the descriptor number anew:
+         * skip what epoll collected for the earlier owner. */
+        if (io == NULL || io->fd != fd || io->gen != (uint32_t)(data >> 32) || io->parked ||
+            io->moved_batch == loop->batch)
+            continue;
         if (ev & (EPOLLIN | EPOLLRDHUP))
             out |= LOOP_READ;
         if (ev & EPOLLOUT)
@@ -386,10 +448,6 @@ loop_run_once(loop_t *loop, int max_wait_ms)
             out |= LOOP_ERROR | (io->interest & (LOOP_READ | LOOP_WRITE));
         if (ev & EPOLLHUP)
             out |= io->interest & (LOOP_READ | LOOP_WRITE);
-        /* An earlier callback of this batch may have stopped or parked this
-         * io (a parked io still has its fd: skip what epoll collected). */
-        if (io->fd < 0 || io->parked)
-            continue;
         if (out != 0)
             io->cb(loop, io, out);
         else if (ev & EPOLLHUP)

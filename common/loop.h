@@ -37,6 +37,8 @@ struct loop_io {
     int fd;            /* -1 when not registered */
     uint32_t interest; /* LOOP_READ | LOOP_WRITE currently asked for */
     bool parked;       /* hung up with interest 0: not in epoll for now */
+    uint32_t gen;      /* registration number (the loop's, read-only) */
+    uint64_t moved_batch; /* the loop's batch in which it was handed this fd */
     loop_io_cb cb;
     void *arg;         /* owner; read by callbacks */
 };
@@ -58,9 +60,10 @@ int loop_io_start(loop_t *loop, loop_io_t *io, int fd, uint32_t interest);
 /* Changes the interest (no syscall if unchanged; a parked io is registered
  * again once interest is not 0); returns 0 or -errno. */
 int loop_io_set(loop_t *loop, loop_io_t *io, uint32_t interest);
-/* Hands from's registered descriptor over to to, with the given interest,
- * in one epoll_ctl (events already collected for from are skipped: from is
- * left unregistered). Returns 0 or -errno (then nothing changed). */
+/* Hands from's registered descriptor over to to, with the given interest:
+ * no system call if the interest does not change (events already collected
+ * for from are skipped; from is left unregistered). Returns 0 or -errno
+ * (then nothing changed). */
 int loop_io_move(loop_t *loop, loop_io_t *from, loop_io_t *to, uint32_t interest);
 /* Unregisters (does not close) the descriptor; safe if not registered. */
 void loop_io_stop(loop_t *loop, loop_io_t *io);

@@ -141,6 +141,8 @@ struct conn {
     bool upstream_reused;
     bool retried;
     bool resp_started;        /* a response head was sent to the client */
+    bool client_readable;     /* the event being handled says the client sent bytes */
+    bool client_eof;          /* the client finished sending (recv gave 0) */
     int status;               /* sent to the client */
     uint64_t bytes_out;       /* sent to the client */
     const char *tag;
@@ -543,8 +545,9 @@ conn_close(conn_t *c)
     if (c->state == CONN_S_CLOSED)
         return;
     if (c->method[0] != '\0') {
-        if (c->state == CONN_S_FORWARD && c->tag != NULL && strcmp(c->tag, "TCP_MISS") == 0 &&
-            c->resp_started)
+        /* the client left (or the body was cut) before the response ended;
+         * Squid logs TCP_MISS_ABORTED, with /000 if no response began */
+        if (c->state == CONN_S_FORWARD && c->tag != NULL && strcmp(c->tag, "TCP_MISS") == 0)
             c->tag = "TCP_MISS_ABORTED";
         log_transaction(c);
     }
@@ -1747,6 +1750,42 @@ finish_transaction(conn_t *c)
     conn_next_request(c);
 }
 
+/* Sends the response head in cout together with the body bytes already
+ * scanned in uin, in one sendmsg: a small response leaves in one segment
+ * (one send, one wakeup of the client). Returns like flush_buf. */
+static int
+flush_head_and_body(conn_t *c)
+{
+    while (cbuf_len(&c->cout) > 0) {
+        uint32_t head = cbuf_len(&c->cout);
+        struct iovec iov[2] = {
+            { c->cout.data + c->cout.start, head },
+            { NULL, 0 },
+        };
+        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 1 };
+        if (c->resp_phase == RESP_BODY && c->resp_body.scan > c->uin.start) {
+            iov[1].iov_base = c->uin.data + c->uin.start;
+            iov[1].iov_len = c->resp_body.scan - c->uin.start;
+            msg.msg_iovlen = 2;
+        }
+        ssize_t n = sendmsg(c->cfd, &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return would_block() ? 0 : -1;
+        }
+        c->bytes_out += (uint64_t)n;
+        progress(c);
+        if ((size_t)n < head) {
+            c->cout.start += (uint32_t)n;
+            continue;
+        }
+        c->cout.start = c->cout.end = 0;
+        c->uin.start += (uint32_t)((size_t)n - head);
+    }
+    return 1;
+}
+
 /* Moves response bytes from the upstream to the client. Returns 0, 1 when
  * the transaction ended (or became a tunnel), -1 if the connection ended. */
 static int
@@ -1755,7 +1794,7 @@ pump_response(conn_t *c)
     for (;;) {
         int r;
         if (cbuf_len(&c->cout) > 0) {
-            r = flush_buf(c, c->cfd, &c->cout);
+            r = flush_head_and_body(c);
             if (r == 0) {
                 c->c_want |= LOOP_WRITE;
                 return 0;
@@ -1800,6 +1839,14 @@ pump_response(conn_t *c)
                     return -1;
                 }
                 c->resp_started = true;
+                /* classify the body bytes behind the head, so that they
+                 * leave with it */
+                if (c->resp_phase == RESP_BODY && body_scan(&c->resp_body, &c->uin) < 0) {
+                    log_info("conn %s: malformed chunked response from %s", c->peer_str,
+                             c->peer_ip);
+                    conn_close(c);
+                    return -1;
+                }
                 if (resp.status == 101) {
                     c->status = 101;
                     r = flush_buf(c, c->cfd, &c->cout);
@@ -1901,6 +1948,47 @@ pump_response(conn_t *c)
 }
 
 /*
+ * Once the request is sent, the client stays watched for reading while the
+ * response is awaited or streams, so a keep-alive request costs no epoll_ctl
+ * on the client side: bytes it pipelines wait in cin (up to its size), a
+ * reset ends the transaction at once, an orderly close (recv gives 0, and
+ * keeps giving it) lets the response finish and ends the connection when
+ * the next request is read. Returns 0, or -1 if the connection was closed.
+ */
+static int
+watch_client(conn_t *c)
+{
+    if (!c->req_body.done || c->client_eof)
+        return 0;    /* pump_request reads the body; after an EOF nothing comes */
+    if (c->client_readable) {
+        c->client_readable = false;
+        if (cbuf_len(&c->cin) == 0)
+            c->cin.start = c->cin.end = c->req_body.scan = 0;
+        if (c->cin.end == c->cin.cap)
+            cbuf_compact(&c->cin, &c->req_body);
+        if (c->cin.data == NULL && cbuf_reserve(&c->cin, CONN_BUF_SIZE) < 0) {
+            conn_close(c);
+            return -1;
+        }
+        if (c->cin.end < c->cin.cap) {
+            ssize_t n = recv(c->cfd, c->cin.data + c->cin.end, c->cin.cap - c->cin.end, 0);
+            if (n > 0) {
+                c->cin.end += (uint32_t)n;   /* not progress: the deadline is the origin's */
+            } else if (n == 0) {
+                c->client_eof = true;
+                return 0;
+            } else if (errno != EINTR && !would_block()) {
+                conn_close(c);
+                return -1;
+            }
+        }
+    }
+    if (c->cin.end < c->cin.cap || c->cin.start > 0)
+        c->c_want |= LOOP_READ;
+    return 0;
+}
+
+/*
  * Pumps both directions of a forwarded transaction. A pooled upstream that
  * turns out to be closed before any response byte (the origin's keep-alive
  * timeout raced with us) is replaced once by a fresh connection, replaying
@@ -1937,6 +2025,8 @@ conn_forward(conn_t *c)
         return;
     if (c->resp_started)
         cbuf_release(&c->replay);
+    if (watch_client(c) < 0)
+        return;
     update_io(c);
     arm_timer(c);
 }
@@ -2140,6 +2230,7 @@ conn_on_io(loop_t *loop, loop_io_t *io, uint32_t events)
         conn_close(c);
         return;
     }
+    c->client_readable = c->state == CONN_S_FORWARD && io == &c->cio && (events & LOOP_READ);
     conn_dispatch(c);
 }
 

@@ -437,7 +437,9 @@ worker_pool_take(worker_t *w, const char *host, const struct sockaddr *addr, soc
     for (pool_entry_t *e = w->pool[b]; e; e = e->next) {
         if (e->len == len && memcmp(&e->addr, addr, len) == 0 && strcmp(e->host, host) == 0) {
             int fd = e->fd;
-            if (loop_io_move(w->loop, &e->io, into, LOOP_WRITE) < 0) {
+            /* READ, as in the pool: the caller sends at once and asks for
+             * WRITE only if that blocks (no epoll_ctl in the usual case) */
+            if (loop_io_move(w->loop, &e->io, into, LOOP_READ) < 0) {
                 pool_drop(w, e);
                 return -1;
             }

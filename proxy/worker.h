@@ -85,7 +85,7 @@ void worker_link_del(worker_t *w, worker_link_t *l);
 
 /* Upstream keep-alive pool, keyed by host name and address. take returns an
  * idle connected descriptor, already registered on into (interest
- * LOOP_WRITE), or -1. put hands over the descriptor registered on from (from
+ * LOOP_READ), or -1. put hands over the descriptor registered on from (from
  * ends unregistered; the pool may close the descriptor). Handing over moves
  * the epoll registration instead of deleting and adding it. */
 int worker_pool_take(worker_t *w, const char *host, const struct sockaddr *addr, socklen_t len,

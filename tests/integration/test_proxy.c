@@ -607,6 +607,62 @@ Test(proxy, pipelining_in_order)
     close(fd);
 }
 
+/* A client that half-closes after its request still gets the whole
+ * response; the proxy then ends the connection. */
+Test(proxy, client_half_close_gets_response)
+{
+    start_default();
+    char req[512];
+    snprintf(req, sizeof req,
+             "GET http://127.0.0.1:%d/sleep/300 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", g_oport,
+             g_oport);
+    int fd = mp_connect(g_pport);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(mp_send_str(fd, req), 0);
+    cr_assert_eq(shutdown(fd, SHUT_WR), 0);
+    mp_reader_t *r = reader_new(fd);
+    mp_response_t a;
+    cr_assert_eq(mp_read_response(r, &a, false, 5000), 0, "no response after the half-close");
+    cr_assert_eq(a.status, 200);
+    cr_assert_str_eq(a.body, "slept 300\n");
+    cr_assert_eq(r->len, 0, "bytes after the response");
+    bool closed = false;
+    char rest[64];
+    size_t n = mp_read_until_close(fd, rest, sizeof rest, 3000, &closed);
+    cr_assert(closed && n == 0, "connection not ended after the response (%zu more bytes)", n);
+    mp_response_free(&a);
+    free(r);
+    close(fd);
+}
+
+/* A client that resets the connection while the origin is still thinking
+ * ends the transaction at once (logged TCP_MISS_ABORTED/000), not when the
+ * origin answers. */
+Test(proxy, client_reset_aborts_transaction)
+{
+    start_default();
+    char req[512];
+    snprintf(req, sizeof req,
+             "GET http://127.0.0.1:%d/sleep/4000 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", g_oport,
+             g_oport);
+    int fd = mp_connect(g_pport);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(mp_send_str(fd, req), 0);
+    usleep(300 * 1000);   /* the request is at the origin by now */
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    struct timeval t0, t1;
+    gettimeofday(&t0, NULL);
+    close(fd);   /* RST */
+    char *line = wait_log_line(g_log, "/sleep/4000", 3000);
+    gettimeofday(&t1, NULL);
+    cr_assert_not_null(line, "no access log line for the aborted request");
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000;
+    cr_assert_lt(ms, 2500, "transaction ended %ld ms after the reset", ms);
+    cr_assert(strstr(line, " TCP_MISS_ABORTED/000 ") != NULL, "log line: %s", line);
+    free(line);
+}
+
 Test(proxy, expect_100_continue)
 {
     start_default();
