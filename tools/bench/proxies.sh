@@ -187,6 +187,10 @@ run_connect() {   # CONNECT tunnel bulk throughput (direct: plain download)
     local r=$1 t=$2 port=$3 sid=$4 i line code size tt bytes=0 time=0 bad=0 c0=0 c1
     local -a px=()
     [[ $t != direct ]] && px=(-p -x "http://$HOST:$port")
+    # the file back in the page cache first: memory reclaim (DAMON runs on
+    # these machines) may have paged it out during the other workloads, and
+    # whoever came first in the round would pay the disk reads
+    cat "$WORK/www/$CONNECT_FILE" > /dev/null
     [[ -n $sid ]] && { reset_hwm "$sid"; c0=$(cpu_ticks "$sid"); }
     for ((i = 0; i < CONNECT_REPS; i++)); do
         # shellcheck disable=SC2046
