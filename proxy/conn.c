@@ -1786,6 +1786,18 @@ flush_head_and_body(conn_t *c)
     return 1;
 }
 
+/* Classifies the response body bytes read so far; a malformed chunked body
+ * ends the connection (the client must see the response cut). 0 or -1. */
+static int
+scan_response_body(conn_t *c)
+{
+    if (body_scan(&c->resp_body, &c->uin) == 0)
+        return 0;
+    log_info("conn %s: malformed chunked response from %s", c->peer_str, c->peer_ip);
+    conn_close(c);
+    return -1;
+}
+
 /* Moves response bytes from the upstream to the client. Returns 0, 1 when
  * the transaction ended (or became a tunnel), -1 if the connection ended. */
 static int
@@ -1841,12 +1853,8 @@ pump_response(conn_t *c)
                 c->resp_started = true;
                 /* classify the body bytes behind the head, so that they
                  * leave with it */
-                if (c->resp_phase == RESP_BODY && body_scan(&c->resp_body, &c->uin) < 0) {
-                    log_info("conn %s: malformed chunked response from %s", c->peer_str,
-                             c->peer_ip);
-                    conn_close(c);
+                if (c->resp_phase == RESP_BODY && scan_response_body(c) < 0)
                     return -1;
-                }
                 if (resp.status == 101) {
                     c->status = 101;
                     r = flush_buf(c, c->cfd, &c->cout);
@@ -1861,11 +1869,8 @@ pump_response(conn_t *c)
             }
         }
         if (c->resp_phase == RESP_BODY) {
-            if (body_scan(&c->resp_body, &c->uin) < 0) {
-                log_info("conn %s: malformed chunked response from %s", c->peer_str, c->peer_ip);
-                conn_close(c);
+            if (scan_response_body(c) < 0)
                 return -1;
-            }
             if (c->resp_body.scan > c->uin.start) {
                 ssize_t n = send(c->cfd, c->uin.data + c->uin.start,
                                  c->resp_body.scan - c->uin.start, MSG_NOSIGNAL);
