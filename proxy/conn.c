@@ -138,6 +138,8 @@ struct conn {
     bool draining;
     bool resume_pending;      /* conn_resume is queued (loop_defer) */
     bool upgrade_requested;
+    bool req_head_sent;       /* some bytes of the request head went upstream */
+    char upgrade_protos[CONN_UPGRADE_MAX]; /* protocols offered upstream, ", "-separated */
     bool upstream_reused;
     bool retried;
     bool resp_started;        /* a response head was sent to the client */
@@ -163,6 +165,7 @@ struct conn {
 };
 
 static void conn_close(conn_t *c);
+static int body_scan(body_t *body, cbuf_t *b);
 static void log_extended(conn_t *c, uint64_t elapsed_ms);
 static void conn_on_io(loop_t *loop, loop_io_t *io, uint32_t events);
 static void conn_on_timer(loop_t *loop, loop_timer_t *t);
@@ -507,6 +510,8 @@ reset_transaction(conn_t *c)
     c->upstream_reused = false;
     c->retried = false;
     c->upgrade_requested = false;
+    c->req_head_sent = false;
+    c->upgrade_protos[0] = '\0';
     c->resp_keepalive = false;
     c->resp_phase = RESP_HEAD;
     c->addr_idx = 0;
@@ -759,13 +764,13 @@ is_hop_header(const http_header_t *h, const http_framing_t *f, bool keep_upgrade
 {
     static const char *const hop[] = {
         "connection", "keep-alive", "proxy-connection", "proxy-authorization",
-        "proxy-authenticate", "te", "trailer", "upgrade",
+        "proxy-authenticate", "te", "trailer", "upgrade", "http2-settings",
     };
 
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
         if (http_str_eq_nocase(h->name, hop[i])) {
             if (keep_upgrade && i == 7)
-                return false;
+                return false;  /* "upgrade" */
             return true;
         }
     }
@@ -784,6 +789,103 @@ is_hop_header(const http_header_t *h, const http_framing_t *f, bool keep_upgrade
     return false;
 }
 
+/* Protocols never offered upstream: HTTP/2 by upgrade ("h2c", and "h2", which
+ * is TLS-only and never valid in Upgrade). */
+static bool
+upgrade_forbidden(http_str_t proto)
+{
+    const char *slash = memchr(proto.p, '/', proto.len);
+    http_str_t name = { proto.p, slash ? (size_t)(slash - proto.p) : proto.len };
+
+    return http_str_eq_nocase(name, "h2c") || http_str_eq_nocase(name, "h2");
+}
+
+/*
+ * Several Content-Length fields or members ("5, 5": RFC 9110 8.6, the
+ * parser made sure they agree) are replaced by one: true for each of the
+ * received fields then, and append_content_length writes the single value.
+ */
+static bool
+skip_content_length(const http_header_t *h, const http_framing_t *f)
+{
+    return f->n_content_length > 1 && http_str_eq_nocase(h->name, "content-length");
+}
+
+static int
+append_content_length(cbuf_t *b, const http_framing_t *f)
+{
+    char line[48];
+
+    if (f->n_content_length <= 1)
+        return 0;
+    snprintf(line, sizeof(line), "Content-Length: %llu\r\n",
+             (unsigned long long)f->content_length);
+    return cbuf_puts(b, line);
+}
+
+/*
+ * The protocols of the request's Upgrade fields that may be offered to the
+ * origin, into out (", "-separated, "" if none). h2c is never offered: after
+ * its 101 every later request on the connection would be HTTP/2, out of
+ * reach of the per-request policy and log (h2c smuggling).
+ */
+static void
+upgrade_offer(const http_request_t *req, char *out, size_t cap)
+{
+    size_t off = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const http_header_t *h = &req->headers[i];
+        const char *p = h->value.p, *end = h->value.p + h->value.len;
+        http_str_t m;
+
+        if (!http_str_eq_nocase(h->name, "upgrade"))
+            continue;
+        while (http_list_next(&p, end, &m)) {
+            if (upgrade_forbidden(m))
+                continue;
+            if (off + m.len + 3 > cap)
+                return;   /* more than we offer: the rest is dropped */
+            if (off > 0) {
+                memcpy(out + off, ", ", 2);
+                off += 2;
+            }
+            memcpy(out + off, m.p, m.len);
+            off += m.len;
+            out[off] = '\0';
+        }
+    }
+}
+
+/* True if every protocol a 101's Upgrade fields name was offered. */
+static bool
+upgrade_answer_ok(const conn_t *c, const http_response_t *resp)
+{
+    size_t named = 0;
+
+    for (size_t i = 0; i < resp->n_headers; i++) {
+        const http_header_t *h = &resp->headers[i];
+        const char *p = h->value.p, *end = h->value.p + h->value.len;
+        http_str_t m;
+
+        if (!http_str_eq_nocase(h->name, "upgrade"))
+            continue;
+        while (http_list_next(&p, end, &m)) {
+            const char *q = c->upgrade_protos, *qend = q + strlen(q);
+            http_str_t o;
+            bool offered = false;
+
+            while (!offered && http_list_next(&q, qend, &o))
+                offered = o.len == m.len && strncasecmp(o.p, m.p, m.len) == 0;
+            if (!offered || upgrade_forbidden(m))
+                return false;
+            named++;
+        }
+    }
+    return named > 0;
+}
+
 static int
 append_header(cbuf_t *b, const http_header_t *h)
 {
@@ -799,7 +901,6 @@ build_upstream_head(conn_t *c, const http_request_t *req)
 {
     cbuf_t *b = &c->uout;
     char line[64];
-    bool keep_upgrade = c->upgrade_requested;
 
     cbuf_release(b);
     if (cbuf_append(b, req->method.p, req->method.len) < 0 || cbuf_puts(b, " ") < 0)
@@ -824,15 +925,20 @@ build_upstream_head(conn_t *c, const http_request_t *req)
         return -1;
     for (size_t i = 0; i < req->n_headers; i++) {
         const http_header_t *h = &req->headers[i];
-        if (http_str_eq_nocase(h->name, "host") || is_hop_header(h, &req->framing, keep_upgrade))
+        if (http_str_eq_nocase(h->name, "host") || is_hop_header(h, &req->framing, false) ||
+            skip_content_length(h, &req->framing))
             continue;
         if (append_header(b, h) < 0)
             return -1;
     }
+    if (append_content_length(b, &req->framing) < 0)
+        return -1;
     if (cbuf_puts(b, "Via: 1.1 ") < 0 || cbuf_puts(b, cfg(c)->visible_hostname) < 0 ||
         cbuf_puts(b, "\r\n") < 0)
         return -1;
-    if (keep_upgrade && cbuf_puts(b, "Connection: upgrade\r\n") < 0)
+    if (c->upgrade_requested &&
+        (cbuf_puts(b, "Upgrade: ") < 0 || cbuf_puts(b, c->upgrade_protos) < 0 ||
+         cbuf_puts(b, "\r\nConnection: upgrade\r\n") < 0))
         return -1;
     return cbuf_puts(b, "\r\n");
 }
@@ -1229,14 +1335,21 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     }
     if (conn_decide(c, req, identity) < 0)
         return;
-    c->upgrade_requested = req->framing.conn_upgrade && req->framing.has_upgrade &&
-                           req->meth != HTTP_M_CONNECT;
+    if (req->framing.conn_upgrade && req->framing.has_upgrade && req->meth != HTTP_M_CONNECT)
+        upgrade_offer(req, c->upgrade_protos, sizeof(c->upgrade_protos));
+    c->upgrade_requested = c->upgrade_protos[0] != '\0';
     c->req_body.kind = req->meth == HTTP_M_CONNECT ? HTTP_BODY_NONE : req->framing.body;
     c->req_body.remaining = req->framing.content_length;
-    http_chunked_init(&c->req_body.chunk);
+    http_chunked_init_filter(&c->req_body.chunk);
     c->req_body.done = c->req_body.kind == HTTP_BODY_NONE ||
                        (c->req_body.kind == HTTP_BODY_LENGTH && c->req_body.remaining == 0);
     c->req_body.scan = c->cin.start;
+    /* body bytes that came with the head are checked before anything goes
+     * upstream: a malformed chunk line is refused here, the head never sent */
+    if (body_scan(&c->req_body, &c->cin) < 0) {
+        conn_error(c, 400, "NONE_NONE", "Malformed chunked request body.");
+        return;
+    }
     if (req->meth != HTTP_M_CONNECT && build_upstream_head(c, req) < 0) {
         conn_error(c, 500, "NONE_NONE", "Out of memory.");
         return;
@@ -1582,8 +1695,10 @@ body_scan(body_t *body, cbuf_t *b)
         ssize_t n = http_chunked_feed(&body->chunk, b->data + body->scan, avail, body->decode, &out);
         if (n < 0)
             return -1;
-        if (body->decode) {
-            /* payload moved to the front of the scanned region; close the gap */
+        if ((size_t)n != out) {
+            /* kept bytes moved to the front of the scanned region (payload
+             * when decoding, framing minus dropped trailer fields when
+             * filtering); close the gap */
             uint32_t gap = (uint32_t)n - (uint32_t)out;
             memmove(b->data + body->scan + out, b->data + body->scan + n, avail - (size_t)n);
             b->end -= gap;
@@ -1603,6 +1718,28 @@ body_scan(body_t *body, cbuf_t *b)
 }
 
 /*
+ * The client's chunked body broke its framing. If nothing went upstream yet
+ * it is a plain 400. Otherwise the origin has a head and part of a body: the
+ * upstream connection is reset (never pooled, never finished with bytes the
+ * origin could read as a next request), and the log says it was cut there.
+ */
+static void
+request_body_malformed(conn_t *c)
+{
+    if (c->req_head_sent && c->ufd >= 0) {
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+        log_info("conn %s: malformed chunked request body after the head went to %s: "
+                 "upstream connection reset", c->peer_str, c->peer_ip);
+        (void)setsockopt(c->ufd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close_upstream(c);
+        conn_error(c, 400, "TCP_MISS_ABORTED", "Malformed chunked request body.");
+        return;
+    }
+    conn_error(c, 400, "NONE_NONE", "Malformed chunked request body.");
+}
+
+/*
  * Moves request bytes from the client to the upstream. Returns 0; -1 if the
  * connection was closed or answered with an error; 2 if a pooled upstream
  * turned out closed before any answer (conn_forward retries once).
@@ -1612,8 +1749,16 @@ pump_request(conn_t *c)
 {
     for (;;) {
         int r;
+        /* every body byte is classified before anything more goes upstream */
+        if (body_scan(&c->req_body, &c->cin) < 0) {
+            request_body_malformed(c);
+            return -1;
+        }
         if (cbuf_len(&c->uout) > 0) {
+            uint32_t pending = cbuf_len(&c->uout);
             r = flush_buf(c, c->ufd, &c->uout);
+            if (r > 0 || cbuf_len(&c->uout) < pending)
+                c->req_head_sent = true;
             if (r == 0) {
                 c->u_want |= LOOP_WRITE;
                 return 0;
@@ -1624,10 +1769,6 @@ pump_request(conn_t *c)
         }
         if (c->req_body.done && c->req_body.scan <= c->cin.start)
             return 0;
-        if (body_scan(&c->req_body, &c->cin) < 0) {
-            conn_error(c, 400, "NONE_NONE", "Malformed chunked request body.");
-            return -1;
-        }
         if (c->req_body.scan > c->cin.start) {
             ssize_t n = send(c->ufd, c->cin.data + c->cin.start, c->req_body.scan - c->cin.start,
                              MSG_NOSIGNAL);
@@ -1699,6 +1840,8 @@ build_client_head(conn_t *c, const http_response_t *resp)
             continue;
         if (c->resp_body.decode && http_str_eq_nocase(h->name, "transfer-encoding"))
             continue;
+        if (skip_content_length(h, &resp->framing))
+            continue;
         if (http_str_eq_nocase(h->name, "content-type") && resp->status >= 200) {
             size_t l = h->value.len < sizeof(c->mime) - 1 ? h->value.len : sizeof(c->mime) - 1;
             memcpy(c->mime, h->value.p, l);
@@ -1707,6 +1850,8 @@ build_client_head(conn_t *c, const http_response_t *resp)
         if (append_header(b, h) < 0)
             return -1;
     }
+    if (append_content_length(b, &resp->framing) < 0)
+        return -1;
     if (cbuf_puts(b, "Via: 1.1 ") < 0 || cbuf_puts(b, cfg(c)->visible_hostname) < 0 ||
         cbuf_puts(b, "\r\n") < 0)
         return -1;
@@ -1829,8 +1974,11 @@ pump_response(conn_t *c)
                 if (resp.status >= 200 && resp.status != 101) {
                     c->resp_body.kind = resp.framing.body;
                     c->resp_body.remaining = resp.framing.content_length;
-                    http_chunked_init(&c->resp_body.chunk);
                     c->resp_body.decode = resp.framing.body == HTTP_BODY_CHUNKED && c->version_minor == 0;
+                    if (c->resp_body.decode)
+                        http_chunked_init(&c->resp_body.chunk);
+                    else
+                        http_chunked_init_filter(&c->resp_body.chunk);
                     c->resp_body.done = resp.framing.body == HTTP_BODY_NONE ||
                                         (resp.framing.body == HTTP_BODY_LENGTH &&
                                          resp.framing.content_length == 0);
@@ -1842,8 +1990,9 @@ pump_response(conn_t *c)
                     c->status = resp.status;
                     c->resp_phase = RESP_BODY;
                 }
-                if (resp.status == 101 && !c->upgrade_requested) {
-                    conn_error(c, 502, "TCP_MISS", "The origin server switched protocols unasked.");
+                if (resp.status == 101 && (!c->upgrade_requested || !upgrade_answer_ok(c, &resp))) {
+                    conn_error(c, 502, "TCP_MISS",
+                               "The origin server switched to a protocol the client did not ask for.");
                     return -1;
                 }
                 if (build_client_head(c, &resp) < 0) {

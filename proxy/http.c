@@ -763,6 +763,7 @@ init_framing(http_framing_t *fr)
     fr->keep_alive = false;
     fr->conn_upgrade = false;
     fr->has_upgrade = false;
+    fr->n_content_length = 0;
     fr->n_conn_tokens = 0;
 }
 
@@ -886,6 +887,9 @@ resolve_target(http_request_t *out, const struct field_scan *fs)
 
     if (fs->n_host > 1)
         return HTTP_E_TARGET;
+    /* a fragment is never part of a request-target (RFC 9112 3.2) */
+    if (memchr(t, '#', n) != NULL)
+        return HTTP_E_TARGET;
     if (out->meth == HTTP_M_CONNECT) {
         out->form = HTTP_FORM_AUTHORITY;
         if (parse_authority(t, n, &out->host, &out->port) != 0 || out->port == 0)
@@ -943,6 +947,7 @@ request_framing(http_request_t *out, const struct field_scan *fs)
     } else if (fs->n_content_length > 0) {
         fr->body = HTTP_BODY_LENGTH;
         fr->content_length = fs->content_length;
+        fr->n_content_length = fs->n_content_length;
     }
     fr->keep_alive = keep_alive(out->version_minor, fs);
     return 0;
@@ -1033,6 +1038,8 @@ response_framing(http_response_t *out, enum http_method req_method,
     if (fs->has_te && (fs->n_content_length > 0 || fs->te_bad || fs->te_chunked > 1))
         return HTTP_E_SMUGGLING;
     fr->keep_alive = keep_alive(out->version_minor, fs);
+    fr->n_content_length = fs->n_content_length;
+    fr->content_length = fs->content_length; /* also for HEAD, 304: the size announced */
     if (response_has_no_body(req_method, out->status)) {
         fr->body = HTTP_BODY_NONE;
     } else if (fs->has_te) {
@@ -1102,14 +1109,167 @@ http_parse_response(const char *buf, size_t len, enum http_method req_method,
 /* Chunked bodies                                                     */
 /* ------------------------------------------------------------------ */
 
+/* Where a chunk-ext is in its grammar (RFC 9112 7.1.1):
+ *   chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
+ *   ext-val   = token / quoted-string */
+enum chunk_ext_state {
+    EXT_BEFORE_NAME = 0,  /* after ";": BWS, then the name */
+    EXT_NAME,             /* in the name */
+    EXT_AFTER_NAME,       /* BWS, then "=", ";" or CR */
+    EXT_BEFORE_VALUE,     /* after "=": BWS, then token or quote */
+    EXT_TOKEN,            /* in a token value */
+    EXT_QUOTED,           /* in a quoted-string */
+    EXT_QUOTED_PAIR,      /* after a backslash in a quoted-string */
+    EXT_AFTER_VALUE,      /* BWS, then ";" or CR */
+};
+
 void
 http_chunked_init(http_chunked_t *c)
 {
     c->state = HTTP_CHUNK_SIZE;
     c->remaining = 0;
     c->size_digits = 0;
+    c->ext_state = EXT_BEFORE_NAME;
     c->ext_bytes = 0;
     c->trailer_bytes = 0;
+    c->filter = false;
+}
+
+void
+http_chunked_init_filter(http_chunked_t *c)
+{
+    http_chunked_init(c);
+    c->filter = true;
+}
+
+bool
+http_trailer_forbidden(const char *name, size_t len)
+{
+    /* RFC 9110 6.5.1: fields needed before the content is processed */
+    static const char *const names[] = {
+        "transfer-encoding", "trailer", "host", "te", "connection", "keep-alive",
+        "proxy-connection", "upgrade", "via", "max-forwards", "forwarded",
+        "authorization", "proxy-authorization", "www-authenticate",
+        "proxy-authenticate", "cookie", "set-cookie", "expect", "range",
+        "cache-control", "pragma", "age", "expires", "vary", "location",
+        "retry-after", "date",
+    };
+    static const char *const prefixes[] = { "content-", "if-", "x-forwarded-" };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (eq_nocase(name, len, names[i], strlen(names[i])))
+            return true;
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t pl = strlen(prefixes[i]);
+        if (len >= pl && eq_nocase(name, pl, prefixes[i], pl))
+            return true;
+    }
+    return false;
+}
+
+bool
+http_list_next(const char **p, const char *end, http_str_t *member)
+{
+    const char *s = *p;
+
+    for (;;) {
+        const char *m, *e;
+
+        while (s < end && (is_ows(*s) || *s == ','))
+            s++;
+        if (s == end) {
+            *p = s;
+            return false;
+        }
+        m = s;
+        while (s < end && *s != ',')
+            s++;
+        e = s;
+        while (e > m && is_ows(e[-1]))
+            e--;
+        if (e > m) {
+            *member = mkstr(m, (size_t)(e - m));
+            *p = s;
+            return true;
+        }
+    }
+}
+
+/* One byte of a chunk extension; false if it breaks the grammar. */
+static bool
+chunk_ext_step(http_chunked_t *c, char ch)
+{
+    if (++c->ext_bytes > HTTP_MAX_CHUNK_EXT)
+        return false;
+    switch (c->ext_state) {
+    case EXT_BEFORE_NAME:
+        if (is_ows(ch))
+            return true;
+        if (!has_class(ch, C_TOKEN))
+            return false;
+        c->ext_state = EXT_NAME;
+        return true;
+    case EXT_NAME:
+        if (has_class(ch, C_TOKEN))
+            return true;
+        c->ext_state = EXT_AFTER_NAME;
+        /* fall through */
+    case EXT_AFTER_NAME:
+        if (is_ows(ch))
+            return true;
+        if (ch == '=')
+            c->ext_state = EXT_BEFORE_VALUE;
+        else if (ch == ';')
+            c->ext_state = EXT_BEFORE_NAME;
+        else
+            return false;
+        return true;
+    case EXT_BEFORE_VALUE:
+        if (is_ows(ch))
+            return true;
+        if (ch == '"')
+            c->ext_state = EXT_QUOTED;
+        else if (has_class(ch, C_TOKEN))
+            c->ext_state = EXT_TOKEN;
+        else
+            return false;
+        return true;
+    case EXT_TOKEN:
+        if (has_class(ch, C_TOKEN))
+            return true;
+        c->ext_state = EXT_AFTER_VALUE;
+        /* fall through */
+    case EXT_AFTER_VALUE:
+        if (is_ows(ch))
+            return true;
+        if (ch != ';')
+            return false;
+        c->ext_state = EXT_BEFORE_NAME;
+        return true;
+    case EXT_QUOTED:
+        /* qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text */
+        if (ch == '"')
+            c->ext_state = EXT_AFTER_VALUE;
+        else if (ch == '\\')
+            c->ext_state = EXT_QUOTED_PAIR;
+        else if (!has_class(ch, C_VALUE))
+            return false;   /* CR, LF, NUL, other CTLs */
+        return true;
+    case EXT_QUOTED_PAIR:
+        if (!has_class(ch, C_VALUE))
+            return false;
+        c->ext_state = EXT_QUOTED;
+        return true;
+    }
+    return false;
+}
+
+/* True if a chunk extension may end here (at the CR of the size line). */
+static bool
+chunk_ext_complete(const http_chunked_t *c)
+{
+    return c->ext_state == EXT_NAME || c->ext_state == EXT_AFTER_NAME ||
+           c->ext_state == EXT_TOKEN || c->ext_state == EXT_AFTER_VALUE;
 }
 
 /*
@@ -1135,6 +1295,7 @@ chunked_step(http_chunked_t *c, char ch)
             return false;
         if (ch == ';') {
             c->state = HTTP_CHUNK_EXT;
+            c->ext_state = EXT_BEFORE_NAME;
             c->ext_bytes = 1;
             return true;
         }
@@ -1143,11 +1304,11 @@ chunked_step(http_chunked_t *c, char ch)
         c->state = HTTP_CHUNK_SIZE_LF;
         return true;
     case HTTP_CHUNK_EXT:
-        if (ch == '\r') {
+        if (ch == '\r' && chunk_ext_complete(c)) {
             c->state = HTTP_CHUNK_SIZE_LF;
             return true;
         }
-        return has_class(ch, C_VALUE) && ++c->ext_bytes <= HTTP_MAX_CHUNK_EXT;
+        return chunk_ext_step(c, ch);
     case HTTP_CHUNK_SIZE_LF:
         if (ch != '\n')
             return false;
@@ -1199,11 +1360,30 @@ chunked_step(http_chunked_t *c, char ch)
     return false;
 }
 
+/*
+ * A filtering scanner at the start of a trailer line line[0..len) (CRLF
+ * included): is it a well-formed field line (name ":" value) to keep? Sets
+ * *keep; false if the line is malformed.
+ */
+static bool
+trailer_line_check(const char *line, size_t len, bool *keep)
+{
+    size_t i = 0;
+
+    while (i < len && has_class(line[i], C_TOKEN))
+        i++;
+    if (i == 0 || i == len || line[i] != ':')
+        return false;   /* no name, or whitespace/junk before the colon */
+    *keep = !http_trailer_forbidden(line, i);
+    return true;
+}
+
 ssize_t
 http_chunked_feed(http_chunked_t *c, char *buf, size_t len, bool decode,
                   size_t *out_len)
 {
     size_t i = 0, w = 0;
+    size_t line = 0, line_w = 0, line_trailer = 0; /* filter: current trailer line */
 
     if (out_len != NULL)
         *out_len = 0;
@@ -1224,13 +1404,48 @@ http_chunked_feed(http_chunked_t *c, char *buf, size_t len, bool decode,
                 c->state = HTTP_CHUNK_DATA_CR;
             continue;
         }
+        enum http_chunk_state prev = c->state;
+
+        if (c->filter && !decode && prev == HTTP_CHUNK_TRAILER) {
+            line = i;
+            line_w = w;
+            line_trailer = c->trailer_bytes;
+        }
         if (!chunked_step(c, buf[i])) {
             c->state = HTTP_CHUNK_ERROR;
             return HTTP_E_CHUNK;
         }
         i++;
+        if (decode || !c->filter)
+            continue;
+        /* forwarding the framing: keep the byte, unless it ends a trailer
+         * line we drop (the line's bytes are then taken back) */
+        if (w != i - 1)
+            buf[w] = buf[i - 1];
+        w++;
+        if (prev == HTTP_CHUNK_TRAILER_LF) {
+            bool keep;
+
+            if (!trailer_line_check(buf + line_w, w - line_w, &keep)) {
+                c->state = HTTP_CHUNK_ERROR;
+                return HTTP_E_CHUNK;
+            }
+            if (!keep)
+                w = line_w;
+        }
+    }
+    if (c->filter && !decode &&
+        (c->state == HTTP_CHUNK_TRAILER_LINE || c->state == HTTP_CHUNK_TRAILER_LF)) {
+        /* a trailer line cut by the end of buf: not consumed, fed again;
+         * its bytes go back where the caller expects them (buf + line) */
+        if (line_w != line)
+            memmove(buf + line, buf + line_w, w - line_w);
+        c->state = HTTP_CHUNK_TRAILER;
+        c->trailer_bytes = line_trailer;
+        i = line;
+        w = line_w;
     }
     if (out_len != NULL)
-        *out_len = decode ? w : i;
+        *out_len = decode || c->filter ? w : i;
     return (ssize_t)i;
 }

@@ -86,10 +86,13 @@ typedef struct http_header {
 /* Facts the parser extracts from the header fields that frame the message. */
 typedef struct http_framing {
     enum http_body_kind body;
-    uint64_t content_length;          /* valid when body == HTTP_BODY_LENGTH */
+    uint64_t content_length;          /* the body size when body == HTTP_BODY_LENGTH (responses:
+                                       * also the size announced for HEAD/304) */
     bool keep_alive;                  /* after version + Connection close/keep-alive */
     bool conn_upgrade;                /* "upgrade" listed in Connection */
     bool has_upgrade;                 /* an Upgrade header is present */
+    unsigned n_content_length;        /* Content-Length members seen (all equal);
+                                       * > 1 means a sender must write one value */
     size_t n_conn_tokens;             /* tokens listed in Connection (lowercase compare) */
     http_str_t conn_tokens[HTTP_MAX_CONN_TOKENS];
 } http_framing_t;
@@ -145,7 +148,8 @@ typedef struct http_response {
  *  - absolute-form with a scheme other than http/https, a missing host,
  *    userinfo ("user@host"), a bad port; authority-form outside CONNECT or
  *    CONNECT without authority-form; HTTP/1.1 origin-form without exactly
- *    one Host header; several Host headers: HTTP_E_TARGET.
+ *    one Host header; several Host headers; a "#" (fragment) anywhere in
+ *    the request-target: HTTP_E_TARGET.
  *  - A lone LF line ending is accepted nowhere (strict CRLF).
  * Leading empty lines (CRLF) before a request line are skipped (RFC 9112
  * section 2.2) and counted in the returned length.
@@ -192,15 +196,42 @@ typedef struct http_chunked {
     enum http_chunk_state state;
     uint64_t remaining;      /* data bytes left in the current chunk */
     unsigned size_digits;    /* hex digits seen on the size line */
+    unsigned ext_state;      /* where in the chunk-ext grammar (http.c) */
     size_t ext_bytes;        /* extension bytes on the current size line */
     size_t trailer_bytes;    /* trailer bytes so far */
+    bool filter;             /* drop forbidden trailer fields (http_chunked_init_filter) */
 } http_chunked_t;
 
 void http_chunked_init(http_chunked_t *c);
 
 /*
+ * Like http_chunked_init, for a proxy that forwards the framing: the scanner
+ * then also removes from the trailer section every field that must not be
+ * processed after the content (RFC 9110 6.5.1: framing, routing,
+ * authentication, request modifiers, content metadata, connection options:
+ * see http_trailer_forbidden). To decide a trailer line it needs the whole
+ * line: a line cut by the end of buf is not consumed (the caller keeps those
+ * bytes and feeds them again with more). Kept bytes are moved to the start
+ * of buf and counted in *out_len, as when decoding.
+ */
+void http_chunked_init_filter(http_chunked_t *c);
+
+/* True if a trailer field of this name is dropped by a filtering scanner. */
+bool http_trailer_forbidden(const char *name, size_t len);
+
+/*
+ * Splits a comma-separated field value (#element, RFC 9110 5.6.1): returns
+ * the next non-empty member of [*p, end) with surrounding whitespace
+ * removed, and advances *p past it; false when there is none left.
+ */
+bool http_list_next(const char **p, const char *end, http_str_t *member);
+
+/*
  * Feeds buf[0..len). Stops right after the final CRLF of the body (so bytes
- * of a following pipelined message are not consumed). Returns the number of
+ * of a following pipelined message are not consumed). A chunk extension must
+ * follow the RFC 9112 grammar (";" name ["=" token / quoted-string]): a
+ * quoted string cut by CR, a bare quote or junk is an error, so that no
+ * reader can see a line end where we saw none. Returns the number of
  * bytes consumed (0..len) or HTTP_E_CHUNK. If decode is true, the payload
  * bytes among those consumed are moved to the start of buf and their count
  * stored in *out_len (framing, extensions and trailers are dropped);

@@ -10,6 +10,7 @@
 #define CONN_BUF_SIZE          16384   /* per direction body buffer */
 #define CONN_HEAD_BUF_MAX      (65536 + 1024) /* a head may grow the buffer to this */
 #define CONN_MAX_URL_LOG       4096    /* URL bytes kept for the access log */
+#define CONN_UPGRADE_MAX       128     /* bytes of Upgrade protocols offered upstream */
 #define CONN_TUNNEL_PIPE_SIZE  (1 << 20) /* F_SETPIPE_SZ of a tunnel's pipes (kernel memory) */
 #define CONN_TUNNEL_PIPE_CHUNK (1 << 20) /* bytes asked per splice(2) call */
 #define CONN_TUNNEL_BURST      (8u << 20) /* bytes one direction moves before other connections' turn */

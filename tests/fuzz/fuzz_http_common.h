@@ -101,6 +101,48 @@ chunked_run(char *buf, size_t n, bool decode, const size_t *sizes, size_t nsizes
     return (ssize_t)at;
 }
 
+/*
+ * The forwarding (filtering) scanner fed as conn.c feeds it: unconsumed
+ * bytes stay at the front of pending and go again with the next piece.
+ * Returns the consumed total or HTTP_E_CHUNK; kept bytes into out.
+ */
+static ssize_t
+filter_run(const char *data, size_t n, size_t piece, char *pend, char *out, size_t *out_n,
+           bool *done)
+{
+    http_chunked_t c;
+    size_t plen = 0, at = 0;
+
+    http_chunked_init_filter(&c);
+    *out_n = 0;
+    *done = false;
+    for (;;) {
+        size_t take = n - at < piece ? n - at : piece, kept = (size_t)-1;
+        ssize_t r;
+
+        memcpy(pend + plen, data + at, take);
+        plen += take;
+        at += take;
+        r = http_chunked_feed(&c, pend, plen, false, &kept);
+        if (r < 0) {
+            CHECK(r == HTTP_E_CHUNK && c.state == HTTP_CHUNK_ERROR);
+            return r;
+        }
+        CHECK((size_t)r <= plen && kept <= (size_t)r);
+        memcpy(out + *out_n, pend, kept);
+        *out_n += kept;
+        memmove(pend, pend + r, plen - (size_t)r);
+        plen -= (size_t)r;
+        if (http_chunked_done(&c)) {
+            *done = true;
+            break;
+        }
+        if (take == 0)
+            break;
+    }
+    return (ssize_t)(at - plen);
+}
+
 static void
 fuzz_chunked(const char *data, size_t n)
 {
@@ -137,6 +179,14 @@ fuzz_chunked(const char *data, size_t n)
         CHECK(na == nb && memcmp(out_a, out_b, na) == 0);
         CHECK(na <= (size_t)ra);
     }
+
+    /* Filtering (forwarding), whole and bytewise, must agree exactly, and
+     * never keep more than it consumed. */
+    ra = filter_run(data, n, n, a, out_a, &na, &done_a);
+    rb = filter_run(data, n, 1, b, out_b, &nb, &done_b);
+    CHECK(ra == rb && done_a == done_b);
+    if (ra >= 0)
+        CHECK(na == nb && memcmp(out_a, out_b, na) == 0 && na <= (size_t)ra);
     free(a);
     free(b);
     free(out_a);
