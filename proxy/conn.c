@@ -34,6 +34,7 @@
 #include "access.h"
 #include "http.h"
 #include "limits.h"
+#include "txnlog.h"
 
 /*
  * States. The invariants each one keeps:
@@ -147,8 +148,8 @@ struct conn {
     bool client_eof;          /* the client finished sending (recv gave 0) */
     int status;               /* sent to the client */
     uint64_t bytes_out;       /* sent to the client */
-    const char *tag;
-    const char *hier;
+    enum txn_result result;   /* the log's result tag */
+    enum txn_hier hier;
     char peer_ip[CIDR_STRLEN];
     char mime[64];
     char user[MUS_NAME_MAX];      /* identity for the log, "" if none */
@@ -166,14 +167,13 @@ struct conn {
 
 static void conn_close(conn_t *c);
 static int body_scan(body_t *body, cbuf_t *b);
-static void log_extended(conn_t *c, uint64_t elapsed_ms);
 static void conn_on_io(loop_t *loop, loop_io_t *io, uint32_t events);
 static void conn_on_timer(loop_t *loop, loop_timer_t *t);
 static void conn_read_head(conn_t *c);
 static void conn_forward(conn_t *c);
 static void conn_tunnel(conn_t *c);
 static void conn_connect_next(conn_t *c);
-static void conn_error(conn_t *c, int status, const char *tag, const char *what);
+static void conn_error(conn_t *c, int status, enum txn_result tag, const char *what);
 
 /* ---- buffers ---- */
 
@@ -342,151 +342,78 @@ relay_reset(conn_t *c, relay_t *r)
     r->pipe_r = r->pipe_w = -1;
 }
 
-/* ---- the access log ---- */
+/* ---- the transaction record ---- */
 
+static enum txn_decision
+decision_of(enum policy_action a)
+{
+    switch (a) {
+    case POLICY_ALLOW: return TXN_DECISION_ALLOW;
+    case POLICY_MONITOR: return TXN_DECISION_MONITOR;
+    case POLICY_BLOCK: return TXN_DECISION_BLOCK;
+    case POLICY_AUTH_REQUIRED: return TXN_DECISION_AUTH;
+    case POLICY_REFUSE_UNIDENTIFIED: return TXN_DECISION_REFUSE_UNIDENTIFIED;
+    }
+    return TXN_DECISION_NONE;
+}
+
+/* Builds the owned record of the transaction that just ended. */
+static void
+txn_build(const conn_t *c, txn_record_t *r)
+{
+    const access_result_t *a = &c->acc;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    r->end_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    r->elapsed_ms = loop_now(c->loop) - c->start_ms;
+    txn_copy(r->client, sizeof(r->client), c->peer_str, strlen(c->peer_str));
+    r->mode = c->mode == CONFIG_MODE_TRANSPARENT ? TXN_MODE_TRANSPARENT : TXN_MODE_EXPLICIT;
+    r->result = c->result;
+    r->status = c->status;
+    r->bytes_out = c->bytes_out;
+    txn_copy(r->method, sizeof(r->method), c->method, strlen(c->method));
+    r->url_len = txn_copy(r->url, sizeof(r->url), c->url, c->url ? c->url_len : 0);
+    r->url_cut = c->url && c->url_len > r->url_len;
+    txn_copy(r->user, sizeof(r->user), c->user, strlen(c->user));
+    r->hier = c->hier;
+    txn_copy(r->server, sizeof(r->server), c->peer_ip, strlen(c->peer_ip));
+    txn_copy(r->mime, sizeof(r->mime), c->mime, strlen(c->mime));
+    r->decided = c->decided;
+    if (!c->decided) {
+        r->decision = TXN_DECISION_NONE;
+        r->remote = false;
+        r->user_source[0] = r->identity_type[0] = r->headend[0] = '\0';
+        r->identity_profile[0] = r->access_policy[0] = r->rule[0] = '\0';
+        r->category[0] = r->decision_tag[0] = '\0';
+        return;
+    }
+#define COPY_STR(field, s) txn_copy_str(r->field, sizeof(r->field), (s))
+    r->decision = decision_of(a->d.action);
+    r->remote = a->remote;
+    COPY_STR(user_source, policy_user_source_str(a->source));
+    COPY_STR(identity_type, a->has_identity ? mus_id_type_str((enum mus_id_type)a->id_type) : NULL);
+    COPY_STR(headend, a->headend);
+    COPY_STR(identity_profile, a->d.profile);
+    COPY_STR(access_policy, a->d.policy);
+    COPY_STR(rule, a->d.rule);
+    COPY_STR(category, a->d.category);
+    COPY_STR(decision_tag, a->tag);
+#undef COPY_STR
+}
+
+/* The transaction ended: its record goes to every consumer. */
 static void
 log_transaction(conn_t *c)
 {
-    alog_entry_t e = {
-        .client = c->peer_str,
-        .tag = c->tag ? c->tag : "NONE_NONE",
-        .status = c->status,
-        .bytes = c->bytes_out,
-        .method = c->method[0] ? c->method : "-",
-        .url = c->url ? c->url : "error:invalid-request",
-        .url_len = c->url ? c->url_len : strlen("error:invalid-request"),
-        .user = c->user[0] ? c->user : NULL,
-        .hier = c->hier ? c->hier : "HIER_NONE",
-        .peer = c->peer_ip[0] ? c->peer_ip : NULL,
-        .mime = c->mime[0] ? c->mime : NULL,
-        .mime_len = strlen(c->mime),
-        .elapsed_ms = loop_now(c->loop) - c->start_ms,
-    };
+    alog_t *a = worker_alog(c->w), *x = worker_extlog(c->w);
+    txn_record_t r;
 
-    if (alog_enabled(worker_alog(c->w)))
-        alog_write(worker_alog(c->w), &e);
-    log_extended(c, e.elapsed_ms);
-}
-
-/* A bounded line being built; overflow makes the whole line be dropped. */
-typedef struct jline {
-    char buf[ALOG_LINE_MAX];
-    size_t off;
-    bool overflow;
-} jline_t;
-
-static void
-jl_raw(jline_t *j, const char *s, size_t n)
-{
-    if (j->overflow || n > sizeof(j->buf) - j->off) {
-        j->overflow = true;
+    if (!alog_enabled(a) && !alog_enabled(x))
         return;
-    }
-    memcpy(j->buf + j->off, s, n);
-    j->off += n;
-}
-
-static void
-jl_fmt(jline_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-jl_fmt(jline_t *j, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(tmp)) {
-        j->overflow = true;
-        return;
-    }
-    jl_raw(j, tmp, (size_t)n);
-}
-
-/* ,"key":"escaped value" (or null) */
-static void
-jl_str(jline_t *j, const char *key, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-
-    jl_fmt(j, ",\"%s\":", key);
-    if (s == NULL) {
-        jl_raw(j, "null", 4);
-        return;
-    }
-    jl_raw(j, "\"", 1);
-    for (size_t i = 0; i < n && !j->overflow; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            char e[2] = {'\\', (char)ch};
-            jl_raw(j, e, 2);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            char e[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
-            jl_raw(j, e, 6);
-        } else {
-            jl_raw(j, (const char *)&ch, 1);
-        }
-    }
-    jl_raw(j, "\"", 1);
-}
-
-static void
-jl_cstr(jline_t *j, const char *key, const char *s)
-{
-    jl_str(j, key, s, s ? strlen(s) : 0);
-}
-
-/*
- * The extended log: one JSON object per transaction with what the Squid
- * format cannot carry (location, identity profile, access policy, rule,
- * category, decision, user source, identity type, headend).
- */
-static void
-log_extended(conn_t *c, uint64_t elapsed_ms)
-{
-    alog_t *x = worker_extlog(c->w);
-    jline_t j;
-    struct timespec ts;
-    size_t url_len = c->url ? c->url_len : 0;
-    const char *q = c->url ? memchr(c->url, '?', url_len) : NULL;
-    const access_result_t *a = c->decided ? &c->acc : NULL;
-
-    if (!alog_enabled(x))
-        return;
-    if (q != NULL)
-        url_len = (size_t)(q - c->url) + 1;
-    j.off = 0;
-    j.overflow = false;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    jl_fmt(&j, "{\"time\":%lld.%03ld,\"elapsed_ms\":%llu", (long long)ts.tv_sec,
-           ts.tv_nsec / 1000000, (unsigned long long)elapsed_ms);
-    jl_cstr(&j, "client", c->peer_str);
-    jl_cstr(&j, "result", c->tag ? c->tag : "NONE_NONE");
-    jl_fmt(&j, ",\"status\":%d,\"bytes\":%llu", c->status, (unsigned long long)c->bytes_out);
-    jl_cstr(&j, "method", c->method[0] ? c->method : "NONE");
-    jl_str(&j, "url", c->url, url_len);
-    jl_cstr(&j, "user", c->user[0] ? c->user : NULL);
-    jl_cstr(&j, "location", a ? (a->remote ? "remote" : "local") : NULL);
-    jl_cstr(&j, "user_source", a ? policy_user_source_str(a->source) : NULL);
-    jl_cstr(&j, "identity_type",
-            a && a->has_identity ? mus_id_type_str((enum mus_id_type)a->id_type) : NULL);
-    jl_cstr(&j, "headend", a && a->headend[0] ? a->headend : NULL);
-    jl_cstr(&j, "identity_profile", a ? a->d.profile : NULL);
-    jl_cstr(&j, "access_policy", a ? a->d.policy : NULL);
-    jl_cstr(&j, "rule", a ? a->d.rule : NULL);
-    jl_cstr(&j, "category", a ? a->d.category : NULL);
-    jl_cstr(&j, "decision", a ? a->tag : NULL);
-    jl_cstr(&j, "hierarchy", c->hier ? c->hier : "HIER_NONE");
-    jl_cstr(&j, "server", c->peer_ip[0] ? c->peer_ip : NULL);
-    jl_raw(&j, "}\n", 2);
-    if (j.overflow) {
-        log_warn("conn %s: extended log line too long, not written", c->peer_str);
-        return;
-    }
-    alog_write_line(x, j.buf, j.off);
+    txn_build(c, &r);
+    txnlog_squid(a, &r);
+    txnlog_extended(x, &r);
 }
 
 /* Forgets everything of the finished transaction. */
@@ -502,8 +429,8 @@ reset_transaction(conn_t *c)
     c->mime[0] = '\0';
     c->user[0] = '\0';
     c->decided = false;
-    c->tag = NULL;
-    c->hier = NULL;
+    c->result = TXN_NONE_NONE;
+    c->hier = TXN_HIER_NONE;
     c->status = 0;
     c->bytes_out = 0;
     c->resp_started = false;
@@ -552,8 +479,8 @@ conn_close(conn_t *c)
     if (c->method[0] != '\0') {
         /* the client left (or the body was cut) before the response ended;
          * Squid logs TCP_MISS_ABORTED, with /000 if no response began */
-        if (c->state == CONN_S_FORWARD && c->tag != NULL && strcmp(c->tag, "TCP_MISS") == 0)
-            c->tag = "TCP_MISS_ABORTED";
+        if (c->state == CONN_S_FORWARD && c->result == TXN_TCP_MISS)
+            c->result = TXN_TCP_MISS_ABORTED;
         log_transaction(c);
     }
     if (c->dnsq != NULL) {
@@ -630,7 +557,7 @@ html_escape(char *out, size_t cap, const char *s, size_t n)
  * closes once the response is sent; otherwise the next request is read.
  */
 static void
-conn_respond(conn_t *c, int status, const char *tag, const char *ctype,
+conn_respond(conn_t *c, int status, enum txn_result tag, const char *ctype,
              const char *extra_headers, const char *body, size_t blen, bool close)
 {
     char head[1024];
@@ -660,9 +587,7 @@ conn_respond(conn_t *c, int status, const char *tag, const char *ctype,
         return;
     }
     c->status = status;
-    c->tag = tag;
-    if (c->hier == NULL)
-        c->hier = "HIER_NONE";
+    c->result = tag;
     snprintf(c->mime, sizeof(c->mime), "%s", ctype);
     if (c->method[0] == '\0')
         snprintf(c->method, sizeof(c->method), "NONE");
@@ -678,7 +603,7 @@ conn_respond(conn_t *c, int status, const char *tag, const char *ctype,
  * closes the connection once it is sent. tag is the access-log result tag.
  */
 static void
-conn_error(conn_t *c, int status, const char *tag, const char *what)
+conn_error(conn_t *c, int status, enum txn_result tag, const char *what)
 {
     char body[2048], url[1024], extra[64];
     const char *reason = status_reason(status);
@@ -695,7 +620,7 @@ conn_error(conn_t *c, int status, const char *tag, const char *what)
     if (blen < 0 || (size_t)blen >= sizeof(body))
         blen = (int)strlen(body);
     snprintf(extra, sizeof(extra), "X-Musproxy-Error: %s\r\n",
-             tag && strcmp(tag, "TCP_DENIED") == 0 ? "denied" : "error");
+             tag == TXN_TCP_DENIED ? "denied" : "error");
     log_debug("conn %s: %d %s", c->peer_str, status, what);
     conn_respond(c, status, tag, "text/html; charset=utf-8", extra, body, (size_t)blen, true);
 }
@@ -722,7 +647,7 @@ conn_answer_probe(conn_t *c, bool remote, const char *source, const mus_identity
     if ((size_t)n >= sizeof(body))
         n = (int)sizeof(body) - 1;
     probes_count(worker_probes(c->w), c->peer_str, remote);
-    conn_respond(c, 200, "TCP_MISS", "text/plain", "", body, (size_t)n, false);
+    conn_respond(c, 200, TXN_TCP_MISS, "text/plain", "", body, (size_t)n, false);
 }
 
 /* ---- writing ---- */
@@ -1035,7 +960,7 @@ filter_destinations(conn_t *c)
     }
     c->addrs->n = kept;
     if (kept == 0) {
-        conn_error(c, 403, "TCP_DENIED", why ? why : "No usable destination address.");
+        conn_error(c, 403, TXN_TCP_DENIED, why ? why : "No usable destination address.");
         return -1;
     }
     return 0;
@@ -1086,7 +1011,7 @@ conn_start_upstream(conn_t *c)
                 c->ufd = fd;
                 c->upstream_reused = true;
                 cidr_addr_str((struct sockaddr *)&c->addrs->addr[i], c->peer_ip, sizeof(c->peer_ip));
-                c->hier = "HIER_DIRECT";
+                c->hier = TXN_HIER_DIRECT;
                 /* the origin may have closed it a moment ago: keep the head to replay */
                 cbuf_release(&c->replay);
                 if (c->req_body.kind == HTTP_BODY_NONE &&
@@ -1113,7 +1038,7 @@ conn_on_resolved(void *arg, int status, const char *err, const dns_result_t *res
     if (status != 0) {
         snprintf(what, sizeof(what), "The name %s could not be resolved (%s).", c->host,
                  err ? err : "error");
-        conn_error(c, 502, c->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS", what);
+        conn_error(c, 502, c->meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS, what);
         return;
     }
     *c->addrs = *res;
@@ -1160,7 +1085,7 @@ conn_block_page(conn_t *c)
         n = (int)sizeof(body) - 1;
     snprintf(extra, sizeof(extra), "X-Musproxy-Decision: %s\r\nX-Musproxy-Error: denied\r\n",
              a->tag);
-    conn_respond(c, 403, "TCP_DENIED", "text/html; charset=utf-8", extra, body, (size_t)n, true);
+    conn_respond(c, 403, TXN_TCP_DENIED, "text/html; charset=utf-8", extra, body, (size_t)n, true);
 }
 
 static void
@@ -1183,7 +1108,7 @@ conn_auth_required(conn_t *c, const policy_t *policy)
                  cfg(c)->visible_hostname);
     if (n < 0 || (size_t)n >= sizeof(body))
         n = (int)strlen(body);
-    conn_respond(c, 407, "TCP_DENIED", "text/html; charset=utf-8", extra, body, (size_t)n, true);
+    conn_respond(c, 407, TXN_TCP_DENIED, "text/html; charset=utf-8", extra, body, (size_t)n, true);
 }
 
 /* Asks the policy about the request; answers it (block page, 407) and
@@ -1260,21 +1185,21 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     c->client_keepalive = req->framing.keep_alive;
     c->close_after = !c->client_keepalive || c->draining;
     if (req->host.len == 0) {
-        conn_error(c, 400, "NONE_NONE", "The request names no host.");
+        conn_error(c, 400, TXN_NONE_NONE, "The request names no host.");
         return;
     }
     if (req->host.len > DNS_MAX_NAME) {
-        conn_error(c, 400, "NONE_NONE", "The host name is too long.");
+        conn_error(c, 400, TXN_NONE_NONE, "The host name is too long.");
         return;
     }
     memcpy(c->host, req->host.p, req->host.len);
     c->host[req->host.len] = '\0';
     c->port = req->port;
     record_url(c, req);
-    c->tag = req->meth == HTTP_M_CONNECT ? "TCP_TUNNEL" : "TCP_MISS";
+    c->result = req->meth == HTTP_M_CONNECT ? TXN_TCP_TUNNEL : TXN_TCP_MISS;
 
     if (!cidr_list_match(cf->clients, cf->n_clients, (struct sockaddr *)&c->peer)) {
-        conn_error(c, 403, "TCP_DENIED",
+        conn_error(c, 403, TXN_TCP_DENIED,
                    "Your address is not allowed to use this proxy.");
         return;
     }
@@ -1298,7 +1223,7 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         if (req->host.len == strlen(cf->mus.probe_host) &&
             strncasecmp(req->host.p, cf->mus.probe_host, req->host.len) == 0) {
             if (req->meth == HTTP_M_CONNECT) {
-                conn_error(c, 403, "TCP_DENIED",
+                conn_error(c, 403, TXN_TCP_DENIED,
                            "The probe host answers plain HTTP requests only.");
                 return;
             }
@@ -1311,26 +1236,26 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         }
     }
     if (req->form == HTTP_FORM_ORIGIN && c->mode == CONFIG_MODE_EXPLICIT) {
-        conn_error(c, 400, "NONE_NONE",
+        conn_error(c, 400, TXN_NONE_NONE,
                    "This is a proxy: requests must carry an absolute URL (http://host/path).");
         return;
     }
     if (req->form == HTTP_FORM_ASTERISK) {
-        conn_error(c, 400, "NONE_NONE", "OPTIONS * cannot be forwarded.");
+        conn_error(c, 400, TXN_NONE_NONE, "OPTIONS * cannot be forwarded.");
         return;
     }
     if (req->form == HTTP_FORM_ABSOLUTE && !http_str_eq_nocase(req->scheme, "http")) {
-        conn_error(c, 501, "NONE_NONE",
+        conn_error(c, 501, TXN_NONE_NONE,
                    "Only http:// URLs are proxied; https:// goes through a CONNECT tunnel.");
         return;
     }
     if (via_loop(c, req)) {
-        conn_error(c, 403, "TCP_DENIED", "Forwarding loop detected (Via names this proxy).");
+        conn_error(c, 403, TXN_TCP_DENIED, "Forwarding loop detected (Via names this proxy).");
         return;
     }
     if (req->meth == HTTP_M_CONNECT && !port_allowed(cf, c->port)) {
         snprintf(what, sizeof(what), "CONNECT to port %u is not allowed.", c->port);
-        conn_error(c, 403, "TCP_DENIED", what);
+        conn_error(c, 403, TXN_TCP_DENIED, what);
         return;
     }
     if (conn_decide(c, req, identity) < 0)
@@ -1347,24 +1272,24 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     /* body bytes that came with the head are checked before anything goes
      * upstream: a malformed chunk line is refused here, the head never sent */
     if (body_scan(&c->req_body, &c->cin) < 0) {
-        conn_error(c, 400, "NONE_NONE", "Malformed chunked request body.");
+        conn_error(c, 400, TXN_NONE_NONE, "Malformed chunked request body.");
         return;
     }
     if (req->meth != HTTP_M_CONNECT && build_upstream_head(c, req) < 0) {
-        conn_error(c, 500, "NONE_NONE", "Out of memory.");
+        conn_error(c, 500, TXN_NONE_NONE, "Out of memory.");
         return;
     }
     /* the request head is no longer needed: only body bytes stay in cin */
     set_state(c, CONN_S_RESOLVE);
     if (c->addrs == NULL && (c->addrs = malloc(sizeof(*c->addrs))) == NULL) {
-        conn_error(c, 500, "NONE_NONE", "Out of memory.");
+        conn_error(c, 500, TXN_NONE_NONE, "Out of memory.");
         return;
     }
     r = dns_resolve(worker_dns(c->w), c->host, strlen(c->host), c->port, c->addrs,
                     conn_on_resolved, c, &c->dnsq);
     if (r == DNS_ERROR) {
         snprintf(what, sizeof(what), "The host name %s could not be resolved.", c->host);
-        conn_error(c, 502, req->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS", what);
+        conn_error(c, 502, req->meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS, what);
         return;
     }
     if (r == DNS_PENDING) {
@@ -1432,7 +1357,7 @@ conn_parse_head(conn_t *c)
         return;
     if (r < 0) {
         c->start_ms = c->start_ms ? c->start_ms : loop_now(c->loop);
-        conn_error(c, http_error_status(r), "NONE_NONE", http_strerror(r));
+        conn_error(c, http_error_status(r), TXN_NONE_NONE, http_strerror(r));
         return;
     }
     conn_handle_request(c, &req, (size_t)r);
@@ -1483,7 +1408,7 @@ conn_read_head(conn_t *c)
                 if (cap > CONN_HEAD_BUF_MAX)
                     cap = CONN_HEAD_BUF_MAX;
                 if (cap == c->cin.cap || cbuf_reserve(&c->cin, cap) < 0) {
-                    conn_error(c, 431, "NONE_NONE", "The request head is too large.");
+                    conn_error(c, 431, TXN_NONE_NONE, "The request head is too large.");
                     return;
                 }
             }
@@ -1533,13 +1458,13 @@ conn_connect_next(conn_t *c)
         int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         int one = 1;
         if (fd < 0) {
-            conn_error(c, 503, c->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS",
+            conn_error(c, 503, c->meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS,
                        "The proxy is out of sockets.");
             return;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         cidr_addr_str(sa, c->peer_ip, sizeof(c->peer_ip));
-        c->hier = "HIER_DIRECT";
+        c->hier = TXN_HIER_DIRECT;
         if (connect(fd, sa, c->addrs->len[c->addr_idx]) < 0 && errno != EINPROGRESS) {
             log_debug("conn %s: connect %s: %s", c->peer_str, c->peer_ip, strerror(errno));
             close(fd);
@@ -1549,7 +1474,7 @@ conn_connect_next(conn_t *c)
         if (loop_io_start(c->loop, &c->uio, fd, LOOP_WRITE) < 0) {
             close(fd);
             c->ufd = -1;
-            conn_error(c, 503, "TCP_MISS", "Cannot watch the upstream connection.");
+            conn_error(c, 503, TXN_TCP_MISS, "Cannot watch the upstream connection.");
             return;
         }
         c->c_want = 0;
@@ -1563,7 +1488,7 @@ conn_connect_next(conn_t *c)
         char what[512];
         snprintf(what, sizeof(what), "The connection to %s port %u was refused or failed.",
                  c->host, c->port);
-        conn_error(c, 502, c->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS", what);
+        conn_error(c, 502, c->meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS, what);
     }
 }
 
@@ -1733,10 +1658,10 @@ request_body_malformed(conn_t *c)
                  "upstream connection reset", c->peer_str, c->peer_ip);
         (void)setsockopt(c->ufd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close_upstream(c);
-        conn_error(c, 400, "TCP_MISS_ABORTED", "Malformed chunked request body.");
+        conn_error(c, 400, TXN_TCP_MISS_ABORTED, "Malformed chunked request body.");
         return;
     }
-    conn_error(c, 400, "NONE_NONE", "Malformed chunked request body.");
+    conn_error(c, 400, TXN_NONE_NONE, "Malformed chunked request body.");
 }
 
 /*
@@ -1818,7 +1743,7 @@ upstream_failed:
         /* a pooled connection the origin had closed: one fresh try */
         return 2;
     }
-    conn_error(c, 502, "TCP_MISS", "The connection to the origin server failed while sending the request.");
+    conn_error(c, 502, TXN_TCP_MISS, "The connection to the origin server failed while sending the request.");
     return -1;
 }
 
@@ -1966,7 +1891,7 @@ pump_response(conn_t *c)
             http_response_t resp;
             int h = http_parse_response(c->uin.data + c->uin.start, cbuf_len(&c->uin), c->meth, &resp);
             if (h < 0 && h != HTTP_INCOMPLETE) {
-                conn_error(c, 502, "TCP_MISS", "The origin server sent an invalid response.");
+                conn_error(c, 502, TXN_TCP_MISS, "The origin server sent an invalid response.");
                 return -1;
             }
             if (h > 0) {
@@ -1991,7 +1916,7 @@ pump_response(conn_t *c)
                     c->resp_phase = RESP_BODY;
                 }
                 if (resp.status == 101 && (!c->upgrade_requested || !upgrade_answer_ok(c, &resp))) {
-                    conn_error(c, 502, "TCP_MISS",
+                    conn_error(c, 502, TXN_TCP_MISS,
                                "The origin server switched to a protocol the client did not ask for.");
                     return -1;
                 }
@@ -2058,7 +1983,7 @@ pump_response(conn_t *c)
                 uint32_t cap = c->uin.cap * 2;
                 if (c->resp_phase != RESP_HEAD || cap > CONN_HEAD_BUF_MAX ||
                     cbuf_reserve(&c->uin, cap) < 0) {
-                    conn_error(c, 502, "TCP_MISS", "The origin server's response head is too large.");
+                    conn_error(c, 502, TXN_TCP_MISS, "The origin server's response head is too large.");
                     return -1;
                 }
             }
@@ -2074,7 +1999,7 @@ pump_response(conn_t *c)
                 }
                 if (!c->resp_started && c->upstream_reused && !c->retried)
                     return 2;
-                conn_error(c, 502, "TCP_MISS", "The origin server reset the connection.");
+                conn_error(c, 502, TXN_TCP_MISS, "The origin server reset the connection.");
                 return -1;
             }
             if (n == 0) {
@@ -2087,7 +2012,7 @@ pump_response(conn_t *c)
                 if (!c->resp_started && c->upstream_reused && !c->retried && cbuf_len(&c->uin) == 0)
                     return 2;
                 if (!c->resp_started) {
-                    conn_error(c, 502, "TCP_MISS",
+                    conn_error(c, 502, TXN_TCP_MISS,
                                "The origin server closed the connection without a complete response.");
                     return -1;
                 }
@@ -2160,7 +2085,7 @@ conn_forward(conn_t *c)
         r = pump_response(c);
     if (r == 2) {
         if (cbuf_len(&c->replay) == 0) {
-            conn_error(c, 502, "TCP_MISS", "The origin server closed a reused connection.");
+            conn_error(c, 502, TXN_TCP_MISS, "The origin server closed a reused connection.");
             return;
         }
         log_debug("conn %s: pooled upstream was closed, retrying", c->peer_str);
@@ -2409,18 +2334,18 @@ conn_on_timer(loop_t *loop, loop_timer_t *t)
             break;
         }
         log_debug("conn %s: request head not complete in time", c->peer_str);
-        conn_error(c, 408, "NONE_NONE", "The request head did not arrive in time.");
+        conn_error(c, 408, TXN_NONE_NONE, "The request head did not arrive in time.");
         break;
     case CONN_S_RESOLVE:
-        conn_error(c, 504, c->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS",
+        conn_error(c, 504, c->meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS,
                    "The name could not be resolved in time.");
         break;
     case CONN_S_CONNECT:
-        conn_error(c, 504, c->meth == HTTP_M_CONNECT ? "NONE_NONE" : "TCP_MISS",
+        conn_error(c, 504, c->meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS,
                    "The connection to the origin server timed out.");
         break;
     case CONN_S_FORWARD:
-        conn_error(c, 504, "TCP_MISS", "The origin server did not answer in time.");
+        conn_error(c, 504, TXN_TCP_MISS, "The origin server did not answer in time.");
         break;
     case CONN_S_TUNNEL:
     case CONN_S_LOCAL:
