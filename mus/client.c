@@ -49,6 +49,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "../common/grow.h"
+#include "../common/hex.h"
 #include "../common/log.h"
 #include "../common/loop.h"
 #include "proto.h"
@@ -181,18 +183,6 @@ wall_now(void)
     return (int64_t)time(NULL);
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* 64 hex digits (optionally separated by ':') -> 32 bytes. 0 or -1. */
 static int
 parse_pin(const char *hex, uint8_t out[32])
@@ -205,8 +195,8 @@ parse_pin(const char *hex, uint8_t out[32])
             p++;
             continue;
         }
-        hi = hexval(p[0]);
-        lo = hi < 0 ? -1 : hexval(p[1]);
+        hi = hex_digit(p[0]);
+        lo = hi < 0 ? -1 : hex_digit(p[1]);
         if (hi < 0 || lo < 0 || n == 32)
             return -1;
         out[n++] = (uint8_t)(hi << 4 | lo);
@@ -584,10 +574,8 @@ wbuf_reserve(mus_sess_t *s, size_t n)
         if (need <= s->wcap)
             return 0;
     }
-    cap = s->wcap ? s->wcap : 4096;
-    while (cap < need)
-        cap *= 2;
-    p = realloc(s->wbuf, cap);
+    cap = grow_cap(s->wcap, need, 4096, SIZE_MAX);
+    p = cap ? realloc(s->wbuf, cap) : NULL;
     if (p == NULL)
         return -1;
     s->wbuf = p;

@@ -56,6 +56,7 @@
 #include <openssl/ssl.h>
 
 #include "../common/cidr.h"
+#include "../common/grow.h"
 #include "../common/log.h"
 #include "../common/loop.h"
 #include "headend_store.h"
@@ -248,10 +249,8 @@ static int out_append(conn_t *c, const char *data, size_t len)
             c->out_off = 0;
         }
         if (c->out_len + len > c->out_cap) {
-            size_t cap = c->out_cap ? c->out_cap : 16384;
-            while (cap < c->out_len + len)
-                cap *= 2;
-            char *n = realloc(c->out, cap);
+            size_t cap = grow_cap(c->out_cap, c->out_len + len, 16384, SIZE_MAX);
+            char *n = cap ? realloc(c->out, cap) : NULL;
             if (!n)
                 return -1;
             c->out = n;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/hash.h"
+
 #define HS_BUCKETS_INITIAL 1024u
 
 typedef struct hs_addr_node {
@@ -34,15 +36,14 @@ struct hs_store {
     char line[MUS_FRAME_MAX + 2];
 };
 
-static uint64_t fnv1a(const void *p, size_t n)
+static uint64_t sid_hash(const char *sid)
 {
-    const uint8_t *b = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
+    return hash_fnv1a64(HASH_FNV1A64_INIT, sid, strlen(sid));
+}
+
+static uint64_t addr_hash(const mus_addr_t *a)
+{
+    return hash_fnv1a64(HASH_FNV1A64_INIT, a->b, sizeof(a->b));
 }
 
 hs_store_t *hs_store_new(size_t journal_cap)
@@ -90,7 +91,7 @@ void hs_store_free(hs_store_t *st)
 
 static hs_entry_t **sid_slot(hs_store_t *st, const char *sid)
 {
-    hs_entry_t **pp = &st->buckets[fnv1a(sid, strlen(sid)) & (st->n_buckets - 1)];
+    hs_entry_t **pp = &st->buckets[sid_hash(sid) & (st->n_buckets - 1)];
     while (*pp && strcmp((*pp)->s.sid, sid) != 0)
         pp = &(*pp)->next;
     return pp;
@@ -98,7 +99,7 @@ static hs_entry_t **sid_slot(hs_store_t *st, const char *sid)
 
 static hs_addr_node_t **addr_slot(hs_store_t *st, const mus_addr_t *a)
 {
-    hs_addr_node_t **pp = &st->abuckets[fnv1a(a->b, 16) & (st->n_buckets - 1)];
+    hs_addr_node_t **pp = &st->abuckets[addr_hash(a) & (st->n_buckets - 1)];
     while (*pp && memcmp((*pp)->addr.b, a->b, 16) != 0)
         pp = &(*pp)->next;
     return pp;
@@ -153,13 +154,13 @@ static void maybe_grow(hs_store_t *st)
     for (size_t i = 0; i < st->n_buckets; i++) {
         for (hs_entry_t *e = st->buckets[i], *n; e; e = n) {
             n = e->next;
-            size_t h = fnv1a(e->s.sid, strlen(e->s.sid)) & (nb - 1);
+            size_t h = sid_hash(e->s.sid) & (nb - 1);
             e->next = b[h];
             b[h] = e;
         }
         for (hs_addr_node_t *a = st->abuckets[i], *n; a; a = n) {
             n = a->next;
-            size_t h = fnv1a(a->addr.b, 16) & (nb - 1);
+            size_t h = addr_hash(&a->addr) & (nb - 1);
             a->next = ab[h];
             ab[h] = a;
         }

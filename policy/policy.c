@@ -52,6 +52,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/grow.h"
 #include "../common/log.h"
 
 /* ---- limits ---- */
@@ -77,23 +78,7 @@
 
 static const char NONE_NAME[] = "(none)";
 
-/* ---- small growable vectors and a string pool ---- */
-
-static int
-grow(void **ptr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap : 16;
-    while (ncap < need)
-        ncap *= 2;
-    void *n = realloc(*ptr, ncap * elem);
-    if (n == NULL)
-        return -1;
-    *ptr = n;
-    *cap = ncap;
-    return 0;
-}
+/* ---- a string pool (arrays grow with common/grow.h) ---- */
 
 typedef struct pool_blk {
     struct pool_blk *next;
@@ -203,14 +188,14 @@ static uint32_t
 arena_add(arena_t *a, const char *s, size_t n)
 {
     if (a->len == 0) {
-        if (grow((void **)&a->s, &a->cap, 1, 1) < 0)
+        if (grow_array(&a->s, &a->cap, 1, 1) < 0)
             return 0;
         a->s[0] = '\0';
         a->len = 1;
     }
     if (a->len + n + 1 > UINT32_MAX)
         return 0;
-    if (grow((void **)&a->s, &a->cap, a->len + n + 1, 1) < 0)
+    if (grow_array(&a->s, &a->cap, a->len + n + 1, 1) < 0)
         return 0;
     uint32_t off = (uint32_t)a->len;
     memcpy(a->s + off, s, n);
@@ -708,7 +693,7 @@ cat_add(builder_t *b, const char *name, bool custom)
         set_err(b->err, b->errlen, "too many categories (more than %d)", POLICY_MAX_CATS);
         return -1;
     }
-    if (grow((void **)&p->cats, &p->cap_cats, p->n_cats + 1, sizeof(*p->cats)) < 0)
+    if (grow_array(&p->cats, &p->cap_cats, p->n_cats + 1, sizeof(*p->cats)) < 0)
         goto oom;
     category_t *c = &p->cats[p->n_cats];
     memset(c, 0, sizeof(*c));
@@ -746,7 +731,7 @@ set_add(policy_t *p, htab_ent_t *e, uint16_t id)
     }
     size_t at = p->n_sets;
     if (at + n + 2 >= SETBIT ||
-        grow((void **)&p->sets, &p->cap_sets, at + n + 2, sizeof(*p->sets)) < 0)
+        grow_array(&p->sets, &p->cap_sets, at + n + 2, sizeof(*p->sets)) < 0)
         return -1;
     p->sets[at] = (uint16_t)(n + 1);
     memcpy(&p->sets[at + 1], ids, n * sizeof(ids[0]));
@@ -863,8 +848,8 @@ add_url(builder_t *b, int cat, const char *value)
     htab_ent_t *e = htab_upsert(&p->urls, &p->arena, h, n, &fresh);
     if (e == NULL)
         goto oom;
-    if (grow((void **)&p->url_ents, &p->cap_url_ents, p->n_url_ents + 1,
-             sizeof(*p->url_ents)) < 0)
+    if (grow_array(&p->url_ents, &p->cap_url_ents, p->n_url_ents + 1,
+                   sizeof(*p->url_ents)) < 0)
         goto oom;
     uint32_t off = pl ? arena_add(&p->arena, lpath, pl) : 0;
     if (pl && off == 0)
@@ -949,7 +934,7 @@ add_regex(builder_t *b, int cat, const char *pat, const char *what, bool strict)
     char lit[256];
     size_t ll = rx_literal(pat, lit, sizeof(lit));
     if (ll >= POLICY_LIT_MIN) {
-        if (grow((void **)&p->lit_rx, &p->cap_lit_rx, p->n_lit_rx + 1, sizeof(*p->lit_rx)) < 0)
+        if (grow_array(&p->lit_rx, &p->cap_lit_rx, p->n_lit_rx + 1, sizeof(*p->lit_rx)) < 0)
             goto oom;
         uint32_t off = arena_add(&p->arena, lit, ll);
         if (off == 0)
@@ -974,14 +959,14 @@ add_regex(builder_t *b, int cat, const char *pat, const char *what, bool strict)
     pcre2_pattern_info(c, PCRE2_INFO_NAMECOUNT, &names);
     if (backmax > 0 || names > 0 || strncmp(pat, "(*", 2) == 0 ||
         strlen(pat) > POLICY_RX_CHUNK_BYTES / 2) {
-        if (grow((void **)&k->codes, &k->cap_codes, k->n_codes + 1, sizeof(*k->codes)) < 0)
+        if (grow_array(&k->codes, &k->cap_codes, k->n_codes + 1, sizeof(*k->codes)) < 0)
             goto oom;
         (void)pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
         k->codes[k->n_codes++] = c;
         return 0;
     }
     pcre2_code_free(c);
-    if (grow((void **)&k->pending, &k->cap_pending, k->n_pending + 1, sizeof(*k->pending)) < 0)
+    if (grow_array(&k->pending, &k->cap_pending, k->n_pending + 1, sizeof(*k->pending)) < 0)
         goto oom_nocode;
     k->pending[k->n_pending] = strdup(pat);
     if (k->pending[k->n_pending] == NULL)
@@ -998,7 +983,7 @@ oom_nocode:
 static int
 push_code(category_t *k, pcre2_code *c)
 {
-    if (grow((void **)&k->codes, &k->cap_codes, k->n_codes + 1, sizeof(*k->codes)) < 0) {
+    if (grow_array(&k->codes, &k->cap_codes, k->n_codes + 1, sizeof(*k->codes)) < 0) {
         pcre2_code_free(c);
         return -1;
     }
@@ -1111,8 +1096,8 @@ index_literals(builder_t *b)
         for (uint32_t r = s->head - 1; r != NO_NEXT; r = p->lit_rx[r].next) {
             lit_rx_t *x = &p->lit_rx[r];
             category_t *k = &p->cats[x->cat];
-            if (grow((void **)&k->pending, &k->cap_pending, k->n_pending + 1,
-                     sizeof(*k->pending)) < 0)
+            if (grow_array(&k->pending, &k->cap_pending, k->n_pending + 1,
+                           sizeof(*k->pending)) < 0)
                 goto oom;
             k->pending[k->n_pending++] = x->src;
             x->src = NULL;
@@ -1308,8 +1293,8 @@ load_passwords(policy_t *p, const char *path, char *err, size_t errlen)
                 goto out;
             }
         u.name = pool_strdup(&p->pool, s);
-        if (u.name == NULL || grow((void **)&p->users, &cap, p->n_users + 1,
-                                   sizeof(*p->users)) < 0) {
+        if (u.name == NULL || grow_array(&p->users, &cap, p->n_users + 1,
+                                         sizeof(*p->users)) < 0) {
             set_err(err, errlen, "out of memory");
             goto out;
         }
@@ -1360,8 +1345,8 @@ resolve_list_name(builder_t *b, const config_t *cfg, const char *name, bool have
                  ctx, name);
     }
     (void)cfg;
-    if (grow((void **)&p->rule_cats, &p->cap_rule_cats, p->n_rule_cats + 1,
-             sizeof(*p->rule_cats)) < 0) {
+    if (grow_array(&p->rule_cats, &p->cap_rule_cats, p->n_rule_cats + 1,
+                   sizeof(*p->rule_cats)) < 0) {
         set_err(b->err, b->errlen, "out of memory");
         return -1;
     }
@@ -1384,8 +1369,8 @@ resolve_rule_name(builder_t *b, const config_t *cfg, const char *name, bool have
             const char *ln = fr->lists.names[j];
             int cid = cat_find(b->p, ln, true);
             if (cid >= 0 && cat_find(b->p, ln, false) < 0) {
-                if (grow((void **)&b->p->rule_cats, &b->p->cap_rule_cats,
-                         b->p->n_rule_cats + 1, sizeof(*b->p->rule_cats)) < 0)
+                if (grow_array(&b->p->rule_cats, &b->p->cap_rule_cats,
+                               b->p->n_rule_cats + 1, sizeof(*b->p->rule_cats)) < 0)
                     return -1;
                 b->p->rule_cats[b->p->n_rule_cats++] = (uint16_t)cid;
                 continue;
@@ -1397,8 +1382,8 @@ resolve_rule_name(builder_t *b, const config_t *cfg, const char *name, bool have
     }
     int cid = cat_find(b->p, name, true);
     if (cid >= 0) {
-        if (grow((void **)&b->p->rule_cats, &b->p->cap_rule_cats, b->p->n_rule_cats + 1,
-                 sizeof(*b->p->rule_cats)) < 0)
+        if (grow_array(&b->p->rule_cats, &b->p->cap_rule_cats, b->p->n_rule_cats + 1,
+                       sizeof(*b->p->rule_cats)) < 0)
             return -1;
         b->p->rule_cats[b->p->n_rule_cats++] = (uint16_t)cid;
         return 0;

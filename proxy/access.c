@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../common/cidr.h"
+#include "../common/hash.h"
 
 typedef struct surrogate {
     mus_addr_t addr;
@@ -38,11 +39,7 @@ access_surrogates_free(access_surrogates_t *s)
 static size_t
 slot_of(const mus_addr_t *a)
 {
-    uint32_t h = 2166136261u;
-
-    for (size_t i = 0; i < sizeof(a->b); i++)
-        h = (h ^ a->b[i]) * 16777619u;
-    return h % ACCESS_SURROGATES;
+    return hash_fnv1a32(HASH_FNV1A32_INIT, a->b, sizeof(a->b)) % ACCESS_SURROGATES;
 }
 
 /* Direct-mapped: a collision replaces the older user (who re-authenticates). */

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../common/cidr.h"
+#include "../common/grow.h"
 #include "../common/log.h"
 #include "access.h"
 #include "http.h"
@@ -210,10 +211,8 @@ static int
 cbuf_append(cbuf_t *b, const char *p, size_t n)
 {
     if (b->end + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->end + n)
-            cap *= 2;
-        if (cap > UINT32_MAX || cbuf_reserve(b, (uint32_t)cap) < 0)
+        size_t cap = grow_cap(b->cap, b->end + n, 1024, UINT32_MAX);
+        if (cap == 0 || cbuf_reserve(b, (uint32_t)cap) < 0)
             return -1;
     }
     memcpy(b->data + b->end, p, n);

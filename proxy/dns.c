@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/hash.h"
 #include "../common/log.h"
 
 #define DNS_CACHE_PROBE 8
@@ -189,20 +190,10 @@ dns_free(dns_t *dns)
 
 /* ---- cache ---- */
 
-static uint32_t
-name_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
 static dns_cache_entry_t *
 cache_find(dns_t *dns, const char *name)
 {
-    uint32_t h = name_hash(name);
+    uint32_t h = hash_fnv1a32_str(HASH_FNV1A32_INIT, name);
 
     for (unsigned i = 0; i < DNS_CACHE_PROBE; i++) {
         dns_cache_entry_t *e = &dns->cache[(h + i) & (DNS_CACHE_SLOTS - 1)];
@@ -220,7 +211,7 @@ cache_find(dns_t *dns, const char *name)
 static void
 cache_store(dns_t *dns, const char *name, const dns_result_t *res, uint32_t ttl_s)
 {
-    uint32_t h = name_hash(name);
+    uint32_t h = hash_fnv1a32_str(HASH_FNV1A32_INIT, name);
     dns_cache_entry_t *victim = NULL;
 
     for (unsigned i = 0; i < DNS_CACHE_PROBE; i++) {

@@ -43,6 +43,8 @@
 
 #include <string.h>
 
+#include "../common/hex.h"
+
 #define CRLF_LEN            2
 #define HEAD_END            "\r\n\r\n"
 #define HEAD_END_LEN        4
@@ -120,18 +122,6 @@ to_lower(char c)
     unsigned char u = (unsigned char)c;
 
     return (u >= 'A' && u <= 'Z') ? (unsigned char)(u + ('a' - 'A')) : u;
-}
-
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Case-insensitive comparison of p[0..n) with lit[0..litlen) (ASCII). */
@@ -1283,7 +1273,7 @@ chunked_step(http_chunked_t *c, char ch)
 
     switch (c->state) {
     case HTTP_CHUNK_SIZE:
-        if ((d = hex_value(ch)) >= 0) {
+        if ((d = hex_digit(ch)) >= 0) {
             if (c->size_digits == CHUNK_SIZE_DIGITS_MAX ||
                 c->remaining > (CHUNK_SIZE_MAX - (unsigned)d) >> 4)
                 return false;

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/hash.h"
+
 #define PROBES_SLOTS (PROBES_MAX_CLIENTS * 2)  /* load factor <= 0.5 */
 
 struct probes {
@@ -37,16 +39,6 @@ probes_free(probes_t *p)
     free(p);
 }
 
-static uint32_t
-hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
 void
 probes_count(probes_t *p, const char *addr, int remote)
 {
@@ -56,7 +48,7 @@ probes_count(probes_t *p, const char *addr, int remote)
         return;
     pthread_mutex_lock(&p->lock);
     p->total++;
-    for (i = hash(addr) % PROBES_SLOTS;; i = (i + 1) % PROBES_SLOTS) {
+    for (i = hash_fnv1a32_str(HASH_FNV1A32_INIT, addr) % PROBES_SLOTS;; i = (i + 1) % PROBES_SLOTS) {
         probe_client_t *c = &p->slot[i];
         if (c->addr[0] == '\0') {
             if (p->used >= PROBES_MAX_CLIENTS)

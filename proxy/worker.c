@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/hash.h"
 #include "../common/log.h"
 #include "conn.h"
 #include "limits.h"
@@ -368,14 +369,7 @@ listeners_reconcile(worker_t *w, const config_t *cfg)
 static uint32_t
 pool_hash(const char *host, const struct sockaddr *addr, socklen_t len)
 {
-    uint32_t h = 2166136261u;
-    const uint8_t *p = (const uint8_t *)addr;
-
-    for (; *host; host++)
-        h = (h ^ (uint8_t)*host) * 16777619u;
-    for (socklen_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 16777619u;
-    return h % POOL_BUCKETS;
+    return hash_fnv1a32(hash_fnv1a32_str(HASH_FNV1A32_INIT, host), addr, len) % POOL_BUCKETS;
 }
 
 static void

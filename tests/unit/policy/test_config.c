@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_config.c: the configuration loader (policy/config.c): the
+ * tests/unit/policy/test_config.c: the configuration loader (policy/config.c): the
  * shipped etc/musproxy.yaml, defaults, every key, the exact message (with
  * line and column) of each kind of broken file, list and file size limits,
  * and the duration and socket address parsers.
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../common/log.h"
-#include "../../policy/config.h"
+#include "../../../common/log.h"
+#include "../../../policy/config.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

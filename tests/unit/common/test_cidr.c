@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_cidr.c: address prefixes (common/cidr.c): parsing of valid
+ * tests/unit/common/test_cidr.c: address prefixes (common/cidr.c): parsing of valid
  * and invalid text, host bits cleared, matching IPv4, IPv6 and IPv4-mapped
  * IPv6 addresses, the /0, /32 and /128 edges, and formatting.
  */
@@ -9,7 +9,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "../../common/cidr.h"
+#include "../../../common/cidr.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

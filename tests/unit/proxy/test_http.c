@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_http.c: table-driven tests of the HTTP/1.1 parser
+ * tests/unit/proxy/test_http.c: table-driven tests of the HTTP/1.1 parser
  * (proxy/http.c). Valid requests and responses are checked field by field,
  * hostile inputs against the exact error code, and every input is placed
  * right before a PROT_NONE guard page so that any over-read crashes the
@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../proxy/http.h"
+#include "../../../proxy/http.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define S(lit) (lit), (sizeof(lit) - 1)

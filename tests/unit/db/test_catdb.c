@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_catdb.c: the category database (db/catdb.c): importing
+ * tests/unit/db/test_catdb.c: the category database (db/catdb.c): importing
  * the shipped synthetic lists (etc/categories) and crafted directories
  * (CRLF, comments, blank lines, overlong lines, spaces and control
  * characters, a bad folder name, missing files, symbolic links), replacing
@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../db/catdb.h"
+#include "../../../db/catdb.h"
 
 #define ERR_LEN 1024
 #define GEN_DOMAINS 200000

@@ -1,5 +1,5 @@
 /*
- * mus/musctl_cat.c: the musctl subcommands that write local files, not the
+ * musctl/musctl_cat.c: the musctl subcommands that write local files, not the
  * daemon: `categories import DIR [--db PATH]` loads a UT1-layout blacklist
  * directory into the category database (db/catdb.h) and prints what it
  * imported and how long it took; `categories counts [--db PATH]` prints

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_map.c: the IP -> identity map (mus/map.c): address parsing
+ * tests/unit/mus/test_map.c: the IP -> identity map (mus/map.c): address parsing
  * and formatting, add/lookup for IPv4, IPv6 and IPv4-mapped addresses, the
  * correctness rules of docs/mus-protocol.md (late deletes, newest wins,
  * machine/user tunnel hand-over in both orders), snapshots (a concurrent
@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../mus/map.h"
+#include "../../../mus/map.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

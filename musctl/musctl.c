@@ -1,5 +1,5 @@
 /*
- * mus/musctl.c: the musctl tool: a subcommand dispatcher plus `notify`, the
+ * musctl/musctl.c: the musctl tool: a subcommand dispatcher plus `notify`, the
  * ocserv connect-script/disconnect-script that tells mus-headend about VPN
  * sessions over its local feed socket (see mus/headend.c). The subcommands
  * that talk to musproxy live in musctl_ctl.c (musctl.h).

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_policy.c: the policy engine (policy/policy.c) on
+ * tests/unit/policy/test_policy.c: the policy engine (policy/policy.c) on
  * configurations built in C (no YAML) and synthetic category lists fed
  * through a policy_list_source.
  */
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../policy/policy.h"
+#include "../../../policy/policy.h"
 
 /* ---- hand-built configurations ---- */
 

@@ -1,9 +1,8 @@
 /*
- * tests/unit/test_loop.c: the event loop's hang-up handling (a descriptor
- * whose peer finished while nobody waits on it is parked, not reported on
- * every wait, and its bytes stay readable), errors, and the per-worker pool
- * of tunnel copy buffers (budget, spares). Real socketpairs and TCP sockets
- * on loopback; no timing assertions.
+ * tests/unit/common/test_loop.c: the event loop's hang-up handling (a
+ * descriptor whose peer finished while nobody waits on it is parked, not
+ * reported on every wait, and its bytes stay readable) and errors. Real
+ * socketpairs and TCP sockets on loopback; no timing assertions.
  */
 #include <criterion/criterion.h>
 
@@ -13,9 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../common/loop.h"
-#include "../../proxy/limits.h"
-#include "../../proxy/relaybuf.h"
+#include "../../../common/loop.h"
 
 typedef struct seen {
     int calls;
@@ -135,47 +132,4 @@ Test(loop, reset_without_interest_is_an_error)
     close(c);
     close(l);
     loop_free(loop);
-}
-
-Test(relaybuf, big_buffers_within_budget_then_small)
-{
-    relaybuf_pool_t *p = relaybuf_pool_new();
-    cr_assert_not_null(p);
-    enum { NBIG = RELAYBUF_BUDGET / RELAYBUF_BIG };
-    static char *bufs[NBIG + 2];
-    uint32_t caps[NBIG + 2];
-    for (size_t i = 0; i < NBIG + 2; i++) {
-        bufs[i] = relaybuf_get(p, &caps[i]);
-        cr_assert_not_null(bufs[i]);
-        memset(bufs[i], (int)i, caps[i]);   /* the whole buffer is usable */
-        cr_assert_eq(caps[i], i < NBIG ? RELAYBUF_BIG : RELAYBUF_SMALL, "buffer %zu: %u", i,
-                     caps[i]);
-    }
-    relaybuf_stats_t st;
-    relaybuf_stats(p, &st);
-    cr_assert_eq(st.big_lent, NBIG);
-    cr_assert_eq(st.small_lent, 2);
-    cr_assert_eq(st.over_budget, 2);
-    for (size_t i = 0; i < NBIG + 2; i++)
-        relaybuf_put(p, bufs[i], caps[i]);
-    relaybuf_stats(p, &st);
-    cr_assert_eq(st.big_lent, 0);
-    cr_assert_eq(st.small_lent, 0);
-    cr_assert_eq(st.big_spare, RELAYBUF_SPARE, "spares kept: %zu", st.big_spare);
-    relaybuf_pool_free(p);
-}
-
-Test(relaybuf, spare_is_reused)
-{
-    relaybuf_pool_t *p = relaybuf_pool_new();
-    uint32_t cap;
-    char *a = relaybuf_get(p, &cap);
-    cr_assert_eq(cap, RELAYBUF_BIG);
-    relaybuf_put(p, a, cap);
-    char *b = relaybuf_get(p, &cap);
-    cr_assert_eq(b, a, "the spare large buffer was not lent again");
-    relaybuf_put(p, b, cap);
-    relaybuf_put(p, NULL, 0);   /* nothing borrowed: no-op */
-    relaybuf_pool_free(p);
-    relaybuf_pool_free(NULL);
 }

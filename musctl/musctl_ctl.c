@@ -1,5 +1,5 @@
 /*
- * mus/musctl_ctl.c: the musctl subcommands that ask a running musproxy
+ * musctl/musctl_ctl.c: the musctl subcommands that ask a running musproxy
  * through its control socket (proxy/control.h): `status` prints every
  * headend session the way the appliance's musstatus does, plus map and probe
  * counters; `map` lists the IP -> identity map, optionally filtered. It

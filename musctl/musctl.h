@@ -1,10 +1,10 @@
 /*
- * mus/musctl.h: the subcommands of musctl, one function each, called by the
+ * musctl/musctl.h: the subcommands of musctl, one function each, called by the
  * dispatcher in musctl.c with argv[0] being the subcommand's name. They
  * return the process exit status.
  */
-#ifndef MUS_MUS_MUSCTL_H
-#define MUS_MUS_MUSCTL_H
+#ifndef MUS_MUSCTL_MUSCTL_H
+#define MUS_MUSCTL_MUSCTL_H
 
 #define MUSCTL_DEFAULT_SOCKET "var/musproxy.sock"
 #define MUSCTL_TIMEOUT_MS 3000

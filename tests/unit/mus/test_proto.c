@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_proto.c: mus/proto.c — frame parsing (valid frames of every
+ * tests/unit/mus/test_proto.c: mus/proto.c — frame parsing (valid frames of every
  * type, hostile input with the expected reason), format/parse round trips,
  * fixed authentication vectors (computed independently with Python's
  * hashlib.pbkdf2_hmac and hmac), and the password file checks.
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../mus/proto.h"
+#include "../../../mus/proto.h"
 
 #define NONCE_B64   "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="   /* bytes 0..31 */
 #define NONCE31_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg=="   /* bytes 0..30 */
