@@ -30,9 +30,11 @@
 #include <unistd.h>
 
 #include "../common/cidr.h"
-#include "../common/grow.h"
 #include "../common/log.h"
 #include "access.h"
+#include "cbuf.h"
+#include "h1msg.h"
+#include "pages.h"
 #include "http.h"
 #include "limits.h"
 #include "txnlog.h"
@@ -64,12 +66,6 @@ enum conn_state {
 static const char *const conn_state_names[] = {
     "idle", "head", "resolve", "connect", "forward", "tunnel", "local", "closed",
 };
-
-/* A byte buffer: data[start..end) is pending. */
-typedef struct cbuf {
-    char *data;
-    uint32_t cap, start, end;
-} cbuf_t;
 
 /* How one direction of a tunnel moves bytes (proxy.tunnel_relay decides). */
 enum relay_mode {
@@ -175,69 +171,6 @@ static void conn_forward(conn_t *c);
 static void conn_tunnel(conn_t *c);
 static void conn_connect_next(conn_t *c);
 static void conn_error(conn_t *c, int status, enum txn_result tag, const char *what);
-
-/* ---- buffers ---- */
-
-static int
-cbuf_reserve(cbuf_t *b, uint32_t cap)
-{
-    char *d;
-
-    if (b->cap >= cap)
-        return 0;
-    d = realloc(b->data, cap);
-    if (d == NULL)
-        return -1;
-    b->data = d;
-    b->cap = cap;
-    return 0;
-}
-
-static void
-cbuf_release(cbuf_t *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->cap = b->start = b->end = 0;
-}
-
-static inline uint32_t
-cbuf_len(const cbuf_t *b)
-{
-    return b->end - b->start;
-}
-
-static int
-cbuf_append(cbuf_t *b, const char *p, size_t n)
-{
-    if (b->end + n > b->cap) {
-        size_t cap = grow_cap(b->cap, b->end + n, 1024, UINT32_MAX);
-        if (cap == 0 || cbuf_reserve(b, (uint32_t)cap) < 0)
-            return -1;
-    }
-    memcpy(b->data + b->end, p, n);
-    b->end += (uint32_t)n;
-    return 0;
-}
-
-static int
-cbuf_puts(cbuf_t *b, const char *s)
-{
-    return cbuf_append(b, s, strlen(s));
-}
-
-/* Moves pending bytes to the front; scan offsets move along. */
-static void
-cbuf_compact(cbuf_t *b, body_t *body)
-{
-    if (b->start == 0)
-        return;
-    memmove(b->data, b->data + b->start, cbuf_len(b));
-    if (body != NULL)
-        body->scan -= b->start;
-    b->end -= b->start;
-    b->start = 0;
-}
 
 /* ---- small helpers ---- */
 
@@ -501,53 +434,7 @@ conn_close(conn_t *c)
 
 /* ---- generated responses ---- */
 
-static const char *
-status_reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    case 508: return "Loop Detected";
-    default: return "Error";
-    }
-}
 
-/* Escapes text for HTML into out (cap bytes, NUL-terminated). */
-static void
-html_escape(char *out, size_t cap, const char *s, size_t n)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < n && o + 7 < cap; i++) {
-        const char *rep = NULL;
-        switch (s[i]) {
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '&': rep = "&amp;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: break;
-        }
-        if (rep) {
-            size_t l = strlen(rep);
-            memcpy(out + o, rep, l);
-            o += l;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-}
 
 /*
  * Sends a response we generated ourselves (error page, block page, 407, the
@@ -572,7 +459,7 @@ conn_respond(conn_t *c, int status, enum txn_result tag, const char *ctype,
     hlen = snprintf(head, sizeof(head),
                     "HTTP/1.1 %d %s\r\nServer: musproxy\r\nContent-Type: %s\r\n"
                     "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
-                    status, status_reason(status), ctype, blen, extra_headers,
+                    status, pages_reason(status), ctype, blen, extra_headers,
                     c->close_after ? "Connection: close\r\n" : "");
     if (c->dnsq != NULL) {
         dns_cancel(c->dnsq);
@@ -604,24 +491,14 @@ conn_respond(conn_t *c, int status, enum txn_result tag, const char *ctype,
 static void
 conn_error(conn_t *c, int status, enum txn_result tag, const char *what)
 {
-    char body[2048], url[1024], extra[64];
-    const char *reason = status_reason(status);
-    int blen;
+    char body[PAGES_ERROR_MAX], extra[64];
+    size_t blen = pages_error(body, sizeof(body), status, what, c->url, c->url ? c->url_len : 0,
+                              cfg(c)->visible_hostname);
 
-    html_escape(url, sizeof(url), c->url ? c->url : "", c->url ? c->url_len : 0);
-    blen = snprintf(body, sizeof(body),
-                    "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
-                    "<body><h1>%d %s</h1>\n<p>%s</p>\n%s%s%s"
-                    "<hr><address>%s</address></body></html>\n",
-                    status, reason, status, reason, what,
-                    url[0] ? "<p>URL: <code>" : "", url, url[0] ? "</code></p>\n" : "",
-                    cfg(c)->visible_hostname);
-    if (blen < 0 || (size_t)blen >= sizeof(body))
-        blen = (int)strlen(body);
     snprintf(extra, sizeof(extra), "X-Musproxy-Error: %s\r\n",
              tag == TXN_TCP_DENIED ? "denied" : "error");
     log_debug("conn %s: %d %s", c->peer_str, status, what);
-    conn_respond(c, status, tag, "text/html; charset=utf-8", extra, body, (size_t)blen, true);
+    conn_respond(c, status, tag, "text/html; charset=utf-8", extra, body, blen, true);
 }
 
 /*
@@ -631,22 +508,26 @@ conn_error(conn_t *c, int status, enum txn_result tag, const char *what)
 static void
 conn_answer_probe(conn_t *c, bool remote, const char *source, const mus_identity_t *id)
 {
-    char body[2048];
-    int n;
+    char body[PAGES_PROBE_MAX];
+    pages_probe_t p = {
+        .client = c->peer_str,
+        .remote = remote,
+        .source = source,
+        .identified = id != NULL,
+    };
+    size_t n;
 
-    n = snprintf(body, sizeof(body), "musproxy probe\nclient: %s\nremote: %s\nsource: %s\n",
-                 c->peer_str, remote ? "yes" : "no", source);
-    if (id != NULL && n > 0 && (size_t)n < sizeof(body))
-        n += snprintf(body + n, sizeof(body) - (size_t)n,
-                      "user: %s\ntype: %s\ndomain: %s\ngroups: %s\nheadend: %s\nstale: %s\n",
-                      id->s.name, mus_id_type_str(id->s.type), id->s.domain, id->s.groups,
-                      id->headend, id->stale ? "yes" : "no");
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof(body))
-        n = (int)sizeof(body) - 1;
+    if (id != NULL) {
+        p.user = id->s.name;
+        p.type = mus_id_type_str(id->s.type);
+        p.domain = id->s.domain;
+        p.groups = id->s.groups;
+        p.headend = id->headend;
+        p.stale = id->stale;
+    }
+    n = pages_probe(body, sizeof(body), &p);
     probes_count(worker_probes(c->w), c->peer_str, remote);
-    conn_respond(c, 200, TXN_TCP_MISS, "text/plain", "", body, (size_t)n, false);
+    conn_respond(c, 200, TXN_TCP_MISS, "text/plain", "", body, n, false);
 }
 
 /* ---- writing ---- */
@@ -683,210 +564,21 @@ port_allowed(const config_t *cf, uint16_t port)
     return false;
 }
 
-static bool
-is_hop_header(const http_header_t *h, const http_framing_t *f, bool keep_upgrade)
-{
-    static const char *const hop[] = {
-        "connection", "keep-alive", "proxy-connection", "proxy-authorization",
-        "proxy-authenticate", "te", "trailer", "upgrade", "http2-settings",
-    };
-
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
-        if (http_str_eq_nocase(h->name, hop[i])) {
-            if (keep_upgrade && i == 7)
-                return false;  /* "upgrade" */
-            return true;
-        }
-    }
-    for (size_t i = 0; i < f->n_conn_tokens; i++) {
-        const http_str_t *t = &f->conn_tokens[i];
-        if (t->len == h->name.len && strncasecmp(t->p, h->name.p, t->len) == 0) {
-            if (keep_upgrade && http_str_eq_nocase(h->name, "upgrade"))
-                return false;
-            /* Connection may not name the framing headers away */
-            if (http_str_eq_nocase(h->name, "transfer-encoding") ||
-                http_str_eq_nocase(h->name, "content-length") || http_str_eq_nocase(h->name, "host"))
-                return false;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Protocols never offered upstream: HTTP/2 by upgrade ("h2c", and "h2", which
- * is TLS-only and never valid in Upgrade). */
-static bool
-upgrade_forbidden(http_str_t proto)
-{
-    const char *slash = memchr(proto.p, '/', proto.len);
-    http_str_t name = { proto.p, slash ? (size_t)(slash - proto.p) : proto.len };
-
-    return http_str_eq_nocase(name, "h2c") || http_str_eq_nocase(name, "h2");
-}
-
-/*
- * Several Content-Length fields or members ("5, 5": RFC 9110 8.6, the
- * parser made sure they agree) are replaced by one: true for each of the
- * received fields then, and append_content_length writes the single value.
- */
-static bool
-skip_content_length(const http_header_t *h, const http_framing_t *f)
-{
-    return f->n_content_length > 1 && http_str_eq_nocase(h->name, "content-length");
-}
-
-static int
-append_content_length(cbuf_t *b, const http_framing_t *f)
-{
-    char line[48];
-
-    if (f->n_content_length <= 1)
-        return 0;
-    snprintf(line, sizeof(line), "Content-Length: %llu\r\n",
-             (unsigned long long)f->content_length);
-    return cbuf_puts(b, line);
-}
-
-/*
- * The protocols of the request's Upgrade fields that may be offered to the
- * origin, into out (", "-separated, "" if none). h2c is never offered: after
- * its 101 every later request on the connection would be HTTP/2, out of
- * reach of the per-request policy and log (h2c smuggling).
- */
-static void
-upgrade_offer(const http_request_t *req, char *out, size_t cap)
-{
-    size_t off = 0;
-
-    out[0] = '\0';
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const http_header_t *h = &req->headers[i];
-        const char *p = h->value.p, *end = h->value.p + h->value.len;
-        http_str_t m;
-
-        if (!http_str_eq_nocase(h->name, "upgrade"))
-            continue;
-        while (http_list_next(&p, end, &m)) {
-            if (upgrade_forbidden(m))
-                continue;
-            if (off + m.len + 3 > cap)
-                return;   /* more than we offer: the rest is dropped */
-            if (off > 0) {
-                memcpy(out + off, ", ", 2);
-                off += 2;
-            }
-            memcpy(out + off, m.p, m.len);
-            off += m.len;
-            out[off] = '\0';
-        }
-    }
-}
-
-/* True if every protocol a 101's Upgrade fields name was offered. */
-static bool
-upgrade_answer_ok(const conn_t *c, const http_response_t *resp)
-{
-    size_t named = 0;
-
-    for (size_t i = 0; i < resp->n_headers; i++) {
-        const http_header_t *h = &resp->headers[i];
-        const char *p = h->value.p, *end = h->value.p + h->value.len;
-        http_str_t m;
-
-        if (!http_str_eq_nocase(h->name, "upgrade"))
-            continue;
-        while (http_list_next(&p, end, &m)) {
-            const char *q = c->upgrade_protos, *qend = q + strlen(q);
-            http_str_t o;
-            bool offered = false;
-
-            while (!offered && http_list_next(&q, qend, &o))
-                offered = o.len == m.len && strncasecmp(o.p, m.p, m.len) == 0;
-            if (!offered || upgrade_forbidden(m))
-                return false;
-            named++;
-        }
-    }
-    return named > 0;
-}
-
-static int
-append_header(cbuf_t *b, const http_header_t *h)
-{
-    if (cbuf_append(b, h->name.p, h->name.len) < 0 || cbuf_puts(b, ": ") < 0 ||
-        cbuf_append(b, h->value.p, h->value.len) < 0 || cbuf_puts(b, "\r\n") < 0)
-        return -1;
-    return 0;
-}
-
 /* Writes the request head for the origin into uout. */
 static int
 build_upstream_head(conn_t *c, const http_request_t *req)
 {
-    cbuf_t *b = &c->uout;
-    char line[64];
+    h1msg_request_opts_t o = {
+        .host = c->host,
+        .port = c->port,
+        .via = cfg(c)->visible_hostname,
+        .upgrade = c->upgrade_requested ? c->upgrade_protos : NULL,
+    };
 
-    cbuf_release(b);
-    if (cbuf_append(b, req->method.p, req->method.len) < 0 || cbuf_puts(b, " ") < 0)
-        return -1;
-    if (cbuf_append(b, req->path.p, req->path.len) < 0 || cbuf_puts(b, " HTTP/1.1\r\n") < 0)
-        return -1;
-    /* Host: from the absolute URL (RFC 9112 3.2.2: the proxy ignores the received Host) */
-    if (cbuf_puts(b, "Host: ") < 0)
-        return -1;
-    if (memchr(c->host, ':', strlen(c->host)) != NULL) {
-        if (cbuf_puts(b, "[") < 0 || cbuf_puts(b, c->host) < 0 || cbuf_puts(b, "]") < 0)
-            return -1;
-    } else if (cbuf_puts(b, c->host) < 0) {
-        return -1;
-    }
-    if (c->port != 80) {
-        snprintf(line, sizeof(line), ":%u", c->port);
-        if (cbuf_puts(b, line) < 0)
-            return -1;
-    }
-    if (cbuf_puts(b, "\r\n") < 0)
-        return -1;
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const http_header_t *h = &req->headers[i];
-        if (http_str_eq_nocase(h->name, "host") || is_hop_header(h, &req->framing, false) ||
-            skip_content_length(h, &req->framing))
-            continue;
-        if (append_header(b, h) < 0)
-            return -1;
-    }
-    if (append_content_length(b, &req->framing) < 0)
-        return -1;
-    if (cbuf_puts(b, "Via: 1.1 ") < 0 || cbuf_puts(b, cfg(c)->visible_hostname) < 0 ||
-        cbuf_puts(b, "\r\n") < 0)
-        return -1;
-    if (c->upgrade_requested &&
-        (cbuf_puts(b, "Upgrade: ") < 0 || cbuf_puts(b, c->upgrade_protos) < 0 ||
-         cbuf_puts(b, "\r\nConnection: upgrade\r\n") < 0))
-        return -1;
-    return cbuf_puts(b, "\r\n");
+    cbuf_release(&c->uout);
+    return h1msg_request_head(&c->uout, req, &o);
 }
 
-/* True if the Via headers show that this request already passed us. */
-static bool
-via_loop(const conn_t *c, const http_request_t *req)
-{
-    const char *name = cfg(c)->visible_hostname;
-    size_t nl = strlen(name);
-
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const http_header_t *h = &req->headers[i];
-        if (!http_str_eq_nocase(h->name, "via"))
-            continue;
-        for (size_t j = 0; j + nl <= h->value.len; j++) {
-            if (strncasecmp(h->value.p + j, name, nl) == 0 &&
-                (j == 0 || h->value.p[j - 1] == ' ') &&
-                (j + nl == h->value.len || h->value.p[j + nl] == ',' || h->value.p[j + nl] == ' '))
-                return true;
-        }
-    }
-    return false;
-}
 
 /* True if addr is one of our listening addresses (a request to ourselves). */
 static bool
@@ -1049,65 +741,38 @@ static void
 conn_block_page(conn_t *c)
 {
     const access_result_t *a = &c->acc;
-    char url[1024], user[512], cat[256], pol[256], reason[512], extra[256];
-    char body[6144];
-    int n;
+    char extra[256], body[PAGES_BLOCK_MAX];
+    pages_block_t b = {
+        .url = c->url,
+        .url_len = c->url ? c->url_len : 0,
+        .user = a->user,
+        .category = a->d.category,
+        .policy = a->d.policy,
+        .profile = a->d.profile,
+        .rule = a->d.rule,
+        .reason = a->d.reason,
+        .decision = a->tag,
+        .remote = a->remote,
+        .server = cfg(c)->visible_hostname,
+    };
+    size_t n = pages_block(body, sizeof(body), &b);
 
-    html_escape(url, sizeof(url), c->url ? c->url : "", c->url ? c->url_len : 0);
-    html_escape(user, sizeof(user), a->user[0] ? a->user : "(not identified)",
-                strlen(a->user[0] ? a->user : "(not identified)"));
-    html_escape(cat, sizeof(cat), a->d.category ? a->d.category : "(none)",
-                strlen(a->d.category ? a->d.category : "(none)"));
-    html_escape(pol, sizeof(pol), a->d.policy ? a->d.policy : "(none)",
-                strlen(a->d.policy ? a->d.policy : "(none)"));
-    html_escape(reason, sizeof(reason), a->d.reason ? a->d.reason : "",
-                strlen(a->d.reason ? a->d.reason : ""));
-    n = snprintf(body, sizeof(body),
-                 "<!DOCTYPE html>\n<html><head><title>Access blocked</title></head>\n<body>\n"
-                 "<h1>Access to this site is blocked</h1>\n"
-                 "<p>%s</p>\n<table>\n"
-                 "<tr><th align=left>URL</th><td><code>%s</code></td></tr>\n"
-                 "<tr><th align=left>Category</th><td>%s</td></tr>\n"
-                 "<tr><th align=left>Policy</th><td>%s (identity profile %s, rule %s)</td></tr>\n"
-                 "<tr><th align=left>User</th><td>%s</td></tr>\n"
-                 "<tr><th align=left>Location</th><td>%s</td></tr>\n"
-                 "<tr><th align=left>Decision</th><td>%s</td></tr>\n"
-                 "</table>\n<p>If you need this site for your work, contact your administrator "
-                 "and quote the decision and the URL above.</p>\n"
-                 "<hr><address>%s</address></body></html>\n",
-                 reason, url, cat, pol, a->d.profile ? a->d.profile : "(none)",
-                 a->d.rule ? a->d.rule : "-", user, a->remote ? "remote" : "local", a->tag,
-                 cfg(c)->visible_hostname);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof(body))
-        n = (int)sizeof(body) - 1;
     snprintf(extra, sizeof(extra), "X-Musproxy-Decision: %s\r\nX-Musproxy-Error: denied\r\n",
              a->tag);
-    conn_respond(c, 403, TXN_TCP_DENIED, "text/html; charset=utf-8", extra, body, (size_t)n, true);
+    conn_respond(c, 403, TXN_TCP_DENIED, "text/html; charset=utf-8", extra, body, n, true);
 }
 
 static void
 conn_auth_required(conn_t *c, const policy_t *policy)
 {
-    char extra[512], body[1024];
-    int n;
+    char extra[512], body[PAGES_AUTH_MAX];
+    size_t n = pages_auth(body, sizeof(body), c->acc.bad_credentials, cfg(c)->visible_hostname);
 
     snprintf(extra, sizeof(extra),
              "Proxy-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n"
              "X-Musproxy-Decision: %s\r\n",
              policy_auth_realm(policy), c->acc.tag);
-    n = snprintf(body, sizeof(body),
-                 "<!DOCTYPE html>\n<html><head><title>407 Proxy Authentication Required</title>"
-                 "</head>\n<body><h1>Proxy authentication required</h1>\n<p>%s</p>\n"
-                 "<hr><address>%s</address></body></html>\n",
-                 c->acc.bad_credentials ? "The user name or password was not accepted."
-                                        : "Sign in with your user name and password to use "
-                                          "the web from this network.",
-                 cfg(c)->visible_hostname);
-    if (n < 0 || (size_t)n >= sizeof(body))
-        n = (int)strlen(body);
-    conn_respond(c, 407, TXN_TCP_DENIED, "text/html; charset=utf-8", extra, body, (size_t)n, true);
+    conn_respond(c, 407, TXN_TCP_DENIED, "text/html; charset=utf-8", extra, body, n, true);
 }
 
 /* Asks the policy about the request; answers it (block page, 407) and
@@ -1248,7 +913,7 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
                    "Only http:// URLs are proxied; https:// goes through a CONNECT tunnel.");
         return;
     }
-    if (via_loop(c, req)) {
+    if (h1msg_via_loop(req, cf->visible_hostname)) {
         conn_error(c, 403, TXN_TCP_DENIED, "Forwarding loop detected (Via names this proxy).");
         return;
     }
@@ -1260,7 +925,7 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     if (conn_decide(c, req, identity) < 0)
         return;
     if (req->framing.conn_upgrade && req->framing.has_upgrade && req->meth != HTTP_M_CONNECT)
-        upgrade_offer(req, c->upgrade_protos, sizeof(c->upgrade_protos));
+        h1msg_upgrade_offer(req, c->upgrade_protos, sizeof(c->upgrade_protos));
     c->upgrade_requested = c->upgrade_protos[0] != '\0';
     c->req_body.kind = req->meth == HTTP_M_CONNECT ? HTTP_BODY_NONE : req->framing.body;
     c->req_body.remaining = req->framing.content_length;
@@ -1715,7 +1380,7 @@ pump_request(conn_t *c)
         if (cbuf_len(&c->cin) == 0)
             c->cin.start = c->cin.end = c->req_body.scan = 0;
         if (c->cin.end == c->cin.cap)
-            cbuf_compact(&c->cin, &c->req_body);
+            cbuf_compact(&c->cin, &c->req_body.scan);
         {
             ssize_t n = recv(c->cfd, c->cin.data + c->cin.end, c->cin.cap - c->cin.end, 0);
             if (n < 0) {
@@ -1750,48 +1415,16 @@ upstream_failed:
 static int
 build_client_head(conn_t *c, const http_response_t *resp)
 {
-    cbuf_t *b = &c->cout;
-    char line[128];
-    bool upgrade = resp->status == 101;
+    h1msg_response_opts_t o = {
+        .via = cfg(c)->visible_hostname,
+        .decode = c->resp_body.decode,
+        .close = c->close_after,
+        .http10_client = c->version_minor == 0,
+        .mime = c->mime,
+        .mime_cap = sizeof(c->mime),
+    };
 
-    snprintf(line, sizeof(line), "HTTP/1.1 %d ", resp->status);
-    if (cbuf_puts(b, line) < 0 || cbuf_append(b, resp->reason.p, resp->reason.len) < 0 ||
-        cbuf_puts(b, "\r\n") < 0)
-        return -1;
-    for (size_t i = 0; i < resp->n_headers; i++) {
-        const http_header_t *h = &resp->headers[i];
-        if (is_hop_header(h, &resp->framing, upgrade))
-            continue;
-        if (c->resp_body.decode && http_str_eq_nocase(h->name, "transfer-encoding"))
-            continue;
-        if (skip_content_length(h, &resp->framing))
-            continue;
-        if (http_str_eq_nocase(h->name, "content-type") && resp->status >= 200) {
-            size_t l = h->value.len < sizeof(c->mime) - 1 ? h->value.len : sizeof(c->mime) - 1;
-            memcpy(c->mime, h->value.p, l);
-            c->mime[l] = '\0';
-        }
-        if (append_header(b, h) < 0)
-            return -1;
-    }
-    if (append_content_length(b, &resp->framing) < 0)
-        return -1;
-    if (cbuf_puts(b, "Via: 1.1 ") < 0 || cbuf_puts(b, cfg(c)->visible_hostname) < 0 ||
-        cbuf_puts(b, "\r\n") < 0)
-        return -1;
-    if (upgrade) {
-        if (cbuf_puts(b, "Connection: upgrade\r\n") < 0)
-            return -1;
-    } else if (resp->status >= 200) {
-        if (c->close_after) {
-            if (cbuf_puts(b, "Connection: close\r\n") < 0)
-                return -1;
-        } else if (c->version_minor == 0) {
-            if (cbuf_puts(b, "Connection: keep-alive\r\n") < 0)
-                return -1;
-        }
-    }
-    return cbuf_puts(b, "\r\n");
+    return h1msg_response_head(&c->cout, resp, &o);
 }
 
 /* A response is complete: recycle or close both ends. */
@@ -1914,7 +1547,7 @@ pump_response(conn_t *c)
                     c->status = resp.status;
                     c->resp_phase = RESP_BODY;
                 }
-                if (resp.status == 101 && (!c->upgrade_requested || !upgrade_answer_ok(c, &resp))) {
+                if (resp.status == 101 && (!c->upgrade_requested || !h1msg_upgrade_answer_ok(c->upgrade_protos, &resp))) {
                     conn_error(c, 502, TXN_TCP_MISS,
                                "The origin server switched to a protocol the client did not ask for.");
                     return -1;
@@ -1977,7 +1610,7 @@ pump_response(conn_t *c)
             c->resp_body.scan = 0;
         }
         if (c->uin.end == c->uin.cap) {
-            cbuf_compact(&c->uin, c->resp_phase == RESP_BODY ? &c->resp_body : NULL);
+            cbuf_compact(&c->uin, c->resp_phase == RESP_BODY ? &c->resp_body.scan : NULL);
             if (c->uin.end == c->uin.cap) {
                 uint32_t cap = c->uin.cap * 2;
                 if (c->resp_phase != RESP_HEAD || cap > CONN_HEAD_BUF_MAX ||
@@ -2043,7 +1676,7 @@ watch_client(conn_t *c)
         if (cbuf_len(&c->cin) == 0)
             c->cin.start = c->cin.end = c->req_body.scan = 0;
         if (c->cin.end == c->cin.cap)
-            cbuf_compact(&c->cin, &c->req_body);
+            cbuf_compact(&c->cin, &c->req_body.scan);
         if (c->cin.data == NULL && cbuf_reserve(&c->cin, CONN_BUF_SIZE) < 0) {
             conn_close(c);
             return -1;
