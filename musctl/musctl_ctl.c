@@ -259,16 +259,19 @@ musctl_cmd_trace(int argc, char **argv)
         {"user-agent", required_argument, NULL, 'a'},
         {"port", required_argument, NULL, 'p'},
         {"method", required_argument, NULL, 'm'},
+        {"mode", required_argument, NULL, 'M'},
+        {"via", required_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *sock = MUSCTL_DEFAULT_SOCKET, *ip = NULL, *url = NULL, *ua = NULL, *method = NULL;
+    const char *mode = NULL, *via = NULL;
     int json = 0, port = 0, c;
     json_t *q, *r, *id;
-    char *text, req[4096];
+    char *text, req[16384];   /* a URL of up to the parser's 8 KiB, JSON-escaped */
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "s:ji:u:a:p:m:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:ji:u:a:p:m:M:V:h", longopts, NULL)) != -1) {
         switch (c) {
         case 's': sock = optarg; break;
         case 'j': json = 1; break;
@@ -277,6 +280,8 @@ musctl_cmd_trace(int argc, char **argv)
         case 'a': ua = optarg; break;
         case 'p': port = atoi(optarg); break;
         case 'm': method = optarg; break;
+        case 'M': mode = optarg; break;
+        case 'V': via = optarg; break;
         default: goto usage;
         }
     }
@@ -289,6 +294,10 @@ musctl_cmd_trace(int argc, char **argv)
         json_object_set_new(q, "user_agent", json_string(ua));
     if (method)
         json_object_set_new(q, "method", json_string(method));
+    if (mode)
+        json_object_set_new(q, "mode", json_string(mode));
+    if (via)
+        json_object_set_new(q, "via", json_string(via));
     text = json_dumps(q, JSON_COMPACT);
     json_decref(q);
     if (text == NULL || strlen(text) + 7 > sizeof(req)) {
@@ -323,6 +332,7 @@ musctl_cmd_trace(int argc, char **argv)
     printf("Category:         %s\n", str(r, "category"));
     printf("Access policy:    %s\n", str(r, "access_policy"));
     printf("Rule:             %s\n", str(r, "rule"));
+    printf("Verdict:          %s\n", str(r, "verdict"));
     printf("Action:           %s (%s)\n", str(r, "action"), str(r, "decision"));
     printf("Reason:           %s\n", str(r, "reason"));
     if (json_is_string(json_object_get(r, "note")))
@@ -331,6 +341,6 @@ musctl_cmd_trace(int argc, char **argv)
     return 0;
 usage:
     fprintf(stderr, "usage: musctl trace --ip ADDR --url URL [--user-agent UA] [--port P] "
-                    "[--method M] [--socket PATH] [--json]\n");
+                    "[--method M] [--mode explicit|transparent] [--via VIA] [--socket PATH] [--json]\n");
     return 2;
 }

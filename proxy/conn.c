@@ -32,6 +32,7 @@
 #include "../common/cidr.h"
 #include "../common/log.h"
 #include "access.h"
+#include "admit.h"
 #include "cbuf.h"
 #include "h1msg.h"
 #include "pages.h"
@@ -555,14 +556,6 @@ flush_buf(conn_t *c, int fd, cbuf_t *b)
 
 /* ---- request handling ---- */
 
-static bool
-port_allowed(const config_t *cf, uint16_t port)
-{
-    for (size_t i = 0; i < cf->n_connect_ports; i++)
-        if (cf->connect_ports[i] == port)
-            return true;
-    return false;
-}
 
 /* Writes the request head for the origin into uout. */
 static int
@@ -580,50 +573,6 @@ build_upstream_head(conn_t *c, const http_request_t *req)
 }
 
 
-/* True if addr is one of our listening addresses (a request to ourselves). */
-static bool
-is_own_address(const conn_t *c, const struct sockaddr *sa)
-{
-    const config_t *cf = cfg(c);
-    uint16_t port;
-
-    if (sa->sa_family == AF_INET)
-        port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-    else if (sa->sa_family == AF_INET6)
-        port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-    else
-        return false;
-    for (size_t i = 0; i < cf->n_listen; i++) {
-        const struct sockaddr *l = (const struct sockaddr *)&cf->listen[i].addr;
-        uint16_t lport;
-        cidr_t any;
-        if (l->sa_family == AF_INET) {
-            const struct sockaddr_in *lin = (const struct sockaddr_in *)l;
-            lport = ntohs(lin->sin_port);
-            if (lport != port)
-                continue;
-            if (lin->sin_addr.s_addr == htonl(INADDR_ANY))
-                return true;
-            any.family = AF_INET;
-            memcpy(any.addr, &lin->sin_addr, 4);
-            any.prefix = 32;
-        } else {
-            const struct sockaddr_in6 *lin6 = (const struct sockaddr_in6 *)l;
-            lport = ntohs(lin6->sin6_port);
-            if (lport != port)
-                continue;
-            if (IN6_IS_ADDR_UNSPECIFIED(&lin6->sin6_addr))
-                return true;
-            any.family = AF_INET6;
-            memcpy(any.addr, &lin6->sin6_addr, 16);
-            any.prefix = 128;
-        }
-        if (cidr_match(&any, sa))
-            return true;
-    }
-    return false;
-}
-
 /* Drops the addresses we must not contact; 403 if none is left. */
 static int
 filter_destinations(conn_t *c)
@@ -634,13 +583,9 @@ filter_destinations(conn_t *c)
 
     for (size_t i = 0; i < c->addrs->n; i++) {
         const struct sockaddr *sa = (const struct sockaddr *)&c->addrs->addr[i];
-        if (cidr_list_match(cf->deny_destinations, cf->n_deny_destinations, sa)) {
-            why = "The destination address is not allowed (link-local, metadata or another "
-                  "address the administrator has denied).";
-            continue;
-        }
-        if (is_own_address(c, sa)) {
-            why = "The request is addressed to this proxy itself (a forwarding loop).";
+        const char *bad = admit_destination(cf, sa);
+        if (bad != NULL) {
+            why = bad;
             continue;
         }
         if (kept != i) {
@@ -657,31 +602,20 @@ filter_destinations(conn_t *c)
     return 0;
 }
 
+/* The URL for the log and the pages, cut at CONN_MAX_URL_LOG (the policy
+ * gets the whole one from admit_decide). */
 static void
-record_url(conn_t *c, const http_request_t *req)
+record_url(conn_t *c, const admit_request_t *rq)
 {
     char buf[CONN_MAX_URL_LOG];
-    int n;
-    const char *h = c->host;
-    bool v6 = memchr(h, ':', strlen(h)) != NULL;
+    size_t n = admit_url(rq, buf, sizeof(buf));
 
-    if (req->meth == HTTP_M_CONNECT) {
-        n = snprintf(buf, sizeof(buf), "%s%s%s:%u", v6 ? "[" : "", h, v6 ? "]" : "", c->port);
-    } else {
-        char port[8] = "";
-        if (c->port != 80)
-            snprintf(port, sizeof(port), ":%u", c->port);
-        n = snprintf(buf, sizeof(buf), "http://%s%s%s%s%.*s", v6 ? "[" : "", h, v6 ? "]" : "",
-                     port, (int)req->path.len, req->path.p);
-    }
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof(buf))
-        n = (int)sizeof(buf) - 1;
-    c->url = malloc((size_t)n + 1);
+    if (n >= sizeof(buf))
+        n = sizeof(buf) - 1;
+    c->url = malloc(n + 1);
     if (c->url != NULL) {
-        memcpy(c->url, buf, (size_t)n + 1);
-        c->url_len = (size_t)n;
+        memcpy(c->url, buf, n + 1);
+        c->url_len = n;
     }
 }
 
@@ -775,62 +709,11 @@ conn_auth_required(conn_t *c, const policy_t *policy)
     conn_respond(c, 407, TXN_TCP_DENIED, "text/html; charset=utf-8", extra, body, n, true);
 }
 
-/* Asks the policy about the request; answers it (block page, 407) and
- * returns -1 if it may not proceed. */
-static int
-conn_decide(conn_t *c, const http_request_t *req, const mus_identity_t *identity)
-{
-    const http_header_t *ua = http_find_header(req->headers, req->n_headers, "user-agent");
-    const http_header_t *pa =
-        http_find_header(req->headers, req->n_headers, "proxy-authorization");
-    access_input_t in = {
-        .client = (struct sockaddr *)&c->peer,
-        .proxy_port = c->local_port,
-        .mode = c->mode,
-        .identity = identity,
-        .proxy_authorization = pa ? pa->value.p : NULL,
-        .proxy_authorization_len = pa ? pa->value.len : 0,
-        .user_agent = ua ? ua->value.p : NULL,
-        .user_agent_len = ua ? ua->value.len : 0,
-        .method = c->method,
-        .is_connect = req->meth == HTTP_M_CONNECT,
-        .host = c->host,
-        .host_len = strlen(c->host),
-        .port = c->port,
-        .url = c->url ? c->url : "",
-        .url_len = c->url ? c->url_len : 0,
-        .now = time(NULL),
-    };
-
-    access_decide(cfg(c), c->cfg->policy, worker_surrogates(c->w), &in, &c->acc);
-    c->decided = true;
-    snprintf(c->user, sizeof(c->user), "%s", c->acc.user);
-    switch (c->acc.d.action) {
-    case POLICY_ALLOW:
-    case POLICY_MONITOR:
-        return 0;
-    case POLICY_AUTH_REQUIRED:
-        if (c->mode == CONFIG_MODE_EXPLICIT) {
-            conn_auth_required(c, c->cfg->policy);
-            return -1;
-        }
-        /* no 407 for intercepted traffic: the browser did not choose a proxy */
-        conn_block_page(c);
-        return -1;
-    case POLICY_BLOCK:
-    case POLICY_REFUSE_UNIDENTIFIED:
-        conn_block_page(c);
-        return -1;
-    }
-    return 0;
-}
-
 /* Handles a complete request head of head_len bytes at cin.start. */
 static void
 conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
 {
     mus_identity_t id;                     /* the map's answer, for this request only */
-    const mus_identity_t *identity = NULL;
     const config_t *cf;
     int r;
     char what[512];
@@ -848,82 +731,57 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     c->version_minor = req->version_minor;
     c->client_keepalive = req->framing.keep_alive;
     c->close_after = !c->client_keepalive || c->draining;
-    if (req->host.len == 0) {
-        conn_error(c, 400, TXN_NONE_NONE, "The request names no host.");
-        return;
+    if (req->host.len > 0 && req->host.len <= DNS_MAX_NAME) {
+        memcpy(c->host, req->host.p, req->host.len);
+        c->host[req->host.len] = '\0';
+        c->port = req->port;
     }
-    if (req->host.len > DNS_MAX_NAME) {
-        conn_error(c, 400, TXN_NONE_NONE, "The host name is too long.");
-        return;
-    }
-    memcpy(c->host, req->host.p, req->host.len);
-    c->host[req->host.len] = '\0';
-    c->port = req->port;
-    record_url(c, req);
     c->result = req->meth == HTTP_M_CONNECT ? TXN_TCP_TUNNEL : TXN_TCP_MISS;
-
-    if (!cidr_list_match(cf->clients, cf->n_clients, (struct sockaddr *)&c->peer)) {
-        conn_error(c, 403, TXN_TCP_DENIED,
-                   "Your address is not allowed to use this proxy.");
-        return;
-    }
     {
         /* Identity is looked up per request, never cached per connection:
          * a machine tunnel replaced by the user tunnel counts at once. */
         bool known = worker_identity(c->w, (struct sockaddr *)&c->peer, &id);
-        bool remote;
-        const char *source;
-        if (cf->mus.remote_users == CONFIG_REMOTE_IP_RANGES) {
-            remote = cidr_list_match(cf->mus.vpn_pools, cf->mus.n_vpn_pools,
-                                     (struct sockaddr *)&c->peer);
-            source = remote ? "vpn_pools" : "none";
-        } else {
-            remote = known;
-            source = known ? "headend" : "none";
-        }
+        admit_request_t rq = {
+            .method = c->method,
+            .mode = c->mode,
+            .client = (struct sockaddr *)&c->peer,
+            .local_port = c->local_port,
+            .identity = known ? &id : NULL,
+            .now = time(NULL),
+        };
+        admit_result_t res;
+
         if (known)
             snprintf(c->user, sizeof(c->user), "%s", id.s.name);
-        identity = known ? &id : NULL;
-        if (req->host.len == strlen(cf->mus.probe_host) &&
-            strncasecmp(req->host.p, cf->mus.probe_host, req->host.len) == 0) {
-            if (req->meth == HTTP_M_CONNECT) {
-                conn_error(c, 403, TXN_TCP_DENIED,
-                           "The probe host answers plain HTTP requests only.");
-                return;
-            }
+        admit_from_http(&rq, req, cf->visible_hostname);
+        if (c->host[0] != '\0')
+            record_url(c, &rq);
+        admit_decide(cf, c->cfg->policy, worker_surrogates(c->w), &rq, &res, &c->acc);
+        if (res.decided) {
+            c->decided = true;
+            snprintf(c->user, sizeof(c->user), "%s", c->acc.user);
+        }
+        switch (res.verdict) {
+        case ADMIT_DENY:
+            conn_error(c, res.status, res.tag, res.why);
+            return;
+        case ADMIT_PROBE:
             c->req_body.kind = req->framing.body;
             c->req_body.done = req->framing.body == HTTP_BODY_NONE ||
                                (req->framing.body == HTTP_BODY_LENGTH &&
                                 req->framing.content_length == 0);
-            conn_answer_probe(c, remote, source, known ? &id : NULL);
+            conn_answer_probe(c, res.remote, res.source, known ? &id : NULL);
             return;
+        case ADMIT_BLOCK:
+            conn_block_page(c);
+            return;
+        case ADMIT_AUTHENTICATE:
+            conn_auth_required(c, c->cfg->policy);
+            return;
+        case ADMIT_PROCEED:
+            break;
         }
     }
-    if (req->form == HTTP_FORM_ORIGIN && c->mode == CONFIG_MODE_EXPLICIT) {
-        conn_error(c, 400, TXN_NONE_NONE,
-                   "This is a proxy: requests must carry an absolute URL (http://host/path).");
-        return;
-    }
-    if (req->form == HTTP_FORM_ASTERISK) {
-        conn_error(c, 400, TXN_NONE_NONE, "OPTIONS * cannot be forwarded.");
-        return;
-    }
-    if (req->form == HTTP_FORM_ABSOLUTE && !http_str_eq_nocase(req->scheme, "http")) {
-        conn_error(c, 501, TXN_NONE_NONE,
-                   "Only http:// URLs are proxied; https:// goes through a CONNECT tunnel.");
-        return;
-    }
-    if (h1msg_via_loop(req, cf->visible_hostname)) {
-        conn_error(c, 403, TXN_TCP_DENIED, "Forwarding loop detected (Via names this proxy).");
-        return;
-    }
-    if (req->meth == HTTP_M_CONNECT && !port_allowed(cf, c->port)) {
-        snprintf(what, sizeof(what), "CONNECT to port %u is not allowed.", c->port);
-        conn_error(c, 403, TXN_TCP_DENIED, what);
-        return;
-    }
-    if (conn_decide(c, req, identity) < 0)
-        return;
     if (req->framing.conn_upgrade && req->framing.has_upgrade && req->meth != HTTP_M_CONNECT)
         h1msg_upgrade_offer(req, c->upgrade_protos, sizeof(c->upgrade_protos));
     c->upgrade_requested = c->upgrade_protos[0] != '\0';

@@ -24,6 +24,7 @@
 #include "../common/cidr.h"
 #include "../common/log.h"
 #include "access.h"
+#include "trace.h"
 
 #define CONTROL_POLL_MS 250   /* how often the thread checks for stop */
 
@@ -152,150 +153,11 @@ do_status(control_t *c)
 static json_t *
 do_trace(control_t *c, const char *args)
 {
-    json_error_t jerr;
-    json_t *q = json_loads(args, 0, &jerr), *out = NULL, *idj = json_null();
-    const char *ip, *url, *ua, *method;
-    char host[256], fullurl[2048], client_s[64];
-    uint16_t port;
-    int proxy_port;
-    bool is_connect = false;
-    struct sockaddr_storage ss;
-    mus_addr_t a;
-    mus_identity_t id;
-    bool known;
-    cfgref_t *ref;
-    const config_t *cfg;
-    access_result_t res;
-    const char *p, *hs, *he, *ps;
+    cfgref_t *ref = c->get_cfg(c->cfg_arg);
+    json_t *out = trace_run(ref->cfg, ref->policy, c->map, args);
 
-    if (q == NULL || !json_is_object(q))
-        goto bad;
-    ip = json_string_value(json_object_get(q, "ip"));
-    url = json_string_value(json_object_get(q, "url"));
-    ua = json_string_value(json_object_get(q, "user_agent"));
-    method = json_string_value(json_object_get(q, "method"));
-    proxy_port = (int)json_integer_value(json_object_get(q, "port"));
-    if (ip == NULL || url == NULL)
-        goto bad;
-    /* the client address */
-    memset(&ss, 0, sizeof(ss));
-    if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        ss.ss_family = AF_INET;
-    } else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        ss.ss_family = AF_INET6;
-    } else {
-        json_decref(q);
-        return json_pack("{s:s}", "error", "ip is not an IP address");
-    }
-    /* the URL: http://host[:port]/path, https://host[:port]/... (a CONNECT), host:port */
-    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) {
-        bool tls = url[4] == 's' || url[4] == 'S';
-        hs = url + (tls ? 8 : 7);
-        he = hs + strcspn(hs, "/?#");
-        port = tls ? 443 : 80;
-        is_connect = tls;
-    } else {
-        hs = url;
-        he = hs + strlen(hs);
-        is_connect = true;
-        port = 443;
-    }
-    ps = NULL;
-    for (p = he; p > hs; p--) {
-        if (p[-1] == ':') {
-            ps = p;
-            break;
-        }
-        if (p[-1] < '0' || p[-1] > '9')
-            break;
-    }
-    if (ps != NULL && *hs != '[') {
-        port = (uint16_t)atoi(ps);
-        he = ps - 1;
-    }
-    if (*hs == '[' && he > hs && he[-1] == ']') {
-        hs++;
-        he--;
-    }
-    if (he <= hs || (size_t)(he - hs) >= sizeof(host) || port == 0) {
-        json_decref(q);
-        return json_pack("{s:s}", "error", "url must be http://host/path, https://host/ or host:port");
-    }
-    memcpy(host, hs, (size_t)(he - hs));
-    host[he - hs] = '\0';
-    if (is_connect)
-        snprintf(fullurl, sizeof(fullurl), "%s:%u", host, port);
-    else
-        snprintf(fullurl, sizeof(fullurl), "%s", url);
-    if (method == NULL)
-        method = is_connect ? "CONNECT" : "GET";
-
-    ref = c->get_cfg(c->cfg_arg);
-    cfg = ref->cfg;
-    if (proxy_port <= 0 && cfg->n_listen > 0) {
-        const struct sockaddr *l = (const struct sockaddr *)&cfg->listen[0].addr;
-        proxy_port = ntohs(l->sa_family == AF_INET ? ((const struct sockaddr_in *)l)->sin_port
-                                                   : ((const struct sockaddr_in6 *)l)->sin6_port);
-    }
-    mus_addr_from_sockaddr((struct sockaddr *)&ss, &a);
-    known = mus_map_lookup(c->map, &a, &id);
-    if (known)
-        idj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "name", id.s.name, "type",
-                        mus_id_type_str(id.s.type), "domain", id.s.domain, "groups", id.s.groups,
-                        "headend", id.headend, "sid", id.s.sid, "stale", id.stale);
-    cidr_addr_str((struct sockaddr *)&ss, client_s, sizeof(client_s));
-    {
-        access_input_t in = {
-            .client = (struct sockaddr *)&ss,
-            .proxy_port = (uint16_t)proxy_port,
-            .mode = CONFIG_MODE_EXPLICIT,
-            .identity = known ? &id : NULL,
-            .user_agent = ua,
-            .user_agent_len = ua ? strlen(ua) : 0,
-            .method = method,
-            .is_connect = is_connect,
-            .host = host,
-            .host_len = strlen(host),
-            .port = port,
-            .url = fullurl,
-            .url_len = strlen(fullurl),
-            .now = time(NULL),
-        };
-        bool client_ok = cidr_list_match(cfg->clients, cfg->n_clients, (struct sockaddr *)&ss);
-        bool probe = strcasecmp(host, cfg->mus.probe_host) == 0;
-        bool port_ok = true;
-        if (is_connect) {
-            port_ok = false;
-            for (size_t i = 0; i < cfg->n_connect_ports; i++)
-                port_ok |= cfg->connect_ports[i] == port;
-        }
-        access_decide(cfg, ref->policy, NULL, &in, &res);
-        out = json_pack("{s:s, s:b, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:s}",
-                        "client", client_s, "client_allowed", client_ok,
-                        "location", res.remote ? "remote" : "local",
-                        "user_source", policy_user_source_str(res.source), "identity", idj,
-                        "url", fullurl, "method", method,
-                        "identity_profile", res.d.profile, "access_policy", res.d.policy,
-                        "category", res.d.category, "rule", res.d.rule,
-                        "action", policy_action_str(res.d.action), "decision", res.tag,
-                        "reason", res.d.reason ? res.d.reason : "");
-        if (out != NULL && !client_ok)
-            json_object_set_new(out, "note", json_string(
-                "this address is not in proxy.clients: the proxy answers 403 before any policy"));
-        else if (out != NULL && probe)
-            json_object_set_new(out, "note", json_string(
-                "the probe host: answered by musproxy itself, never forwarded"));
-        else if (out != NULL && !port_ok)
-            json_object_set_new(out, "note", json_string(
-                "CONNECT to this port is refused by proxy.connect_ports before any policy"));
-    }
     cfgref_put(ref);
-    json_decref(q);
     return out;
-bad:
-    json_decref(q);
-    return json_pack("{s:s}", "error",
-                     "usage: trace {\"ip\":\"ADDR\",\"url\":\"URL\"[,\"user_agent\":\"UA\"][,\"port\":P]}");
 }
 
 /* Waits until fd is ready for events, at most CONTROL_IO_TIMEOUT_MS. */

@@ -18,7 +18,7 @@
 #include "probes.h"
 #include "worker.h"
 
-#define CONTROL_REQUEST_MAX  4096    /* bytes of a request line */
+#define CONTROL_REQUEST_MAX  16384   /* bytes of a request line (a trace carries a URL of up to 8 KiB) */
 #define CONTROL_IO_TIMEOUT_MS 2000   /* per client read/write */
 
 typedef struct control control_t;
