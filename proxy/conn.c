@@ -36,6 +36,7 @@
 #include "cbuf.h"
 #include "h1msg.h"
 #include "pages.h"
+#include "tunnel.h"
 #include "http.h"
 #include "limits.h"
 #include "txnlog.h"
@@ -68,22 +69,6 @@ static const char *const conn_state_names[] = {
     "idle", "head", "resolve", "connect", "forward", "tunnel", "local", "closed",
 };
 
-/* How one direction of a tunnel moves bytes (proxy.tunnel_relay decides). */
-enum relay_mode {
-    RELAY_SPLICE = 0,     /* socket -> pipe -> socket, no copy */
-    RELAY_COPY,           /* recv into a pooled buffer, send from it */
-};
-
-/* One direction of a tunnel. */
-typedef struct relay {
-    enum relay_mode mode;
-    int pipe_r, pipe_w;   /* RELAY_SPLICE: the pipe */
-    size_t in_pipe;       /* RELAY_SPLICE: bytes in the pipe */
-    char *buf;            /* RELAY_COPY: borrowed from the worker while bytes are in it */
-    uint32_t cap, start, end; /* RELAY_COPY: buf[start..end) is still to send */
-    bool eof;             /* source sent FIN */
-    bool shut;            /* FIN passed on to the destination */
-} relay_t;
 
 /* The body being streamed in one direction. */
 typedef struct body {
@@ -98,6 +83,43 @@ typedef struct body {
 enum conn_resp_phase {
     RESP_HEAD = 0,   /* waiting for (another) response head */
     RESP_BODY,       /* streaming the body */
+};
+
+/*
+ * One transaction: everything that belongs to the current request and its
+ * response. Reset in one place (reset_transaction) between keep-alive
+ * requests; the record for the logs and the store is built from it.
+ */
+struct conn_txn {
+    uint64_t start_ms;
+    enum http_method meth;
+    char method[24];
+    char *url;                /* for the log: absolute URL or host:port */
+    size_t url_len;
+    char host[DNS_MAX_NAME + 1];
+    uint16_t port;
+    int version_minor;
+    bool client_keepalive;
+    bool upgrade_requested;
+    bool req_head_sent;       /* some bytes of the request head went upstream */
+    char upgrade_protos[CONN_UPGRADE_MAX]; /* protocols offered upstream, ", "-separated */
+    bool upstream_reused;
+    bool retried;
+    bool resp_started;        /* a response head was sent to the client */
+    int status;               /* sent to the client */
+    uint64_t bytes_out;       /* sent to the client */
+    enum txn_result result;   /* the log's result tag */
+    enum txn_hier hier;
+    char peer_ip[CIDR_STRLEN];
+    char mime[64];
+    char user[MUS_NAME_MAX];      /* identity for the log, "" if none */
+    bool decided;                 /* acc holds the policy decision of this request */
+    access_result_t acc;
+    dns_result_t *addrs;      /* the destination's addresses (allocated per transaction) */
+    size_t addr_idx;
+    body_t req_body, resp_body;
+    enum conn_resp_phase resp_phase;
+    bool resp_keepalive;      /* upstream may be reused after this response */
 };
 
 struct conn {
@@ -123,43 +145,14 @@ struct conn {
     cbuf_t cin, uin, cout, uout;
     cbuf_t replay;            /* request head kept while a pooled upstream is unproven */
 
-    /* current transaction */
-    uint64_t start_ms;
-    enum http_method meth;
-    char method[24];
-    char *url;                /* for the log: absolute URL or host:port */
-    size_t url_len;
-    char host[DNS_MAX_NAME + 1];
-    uint16_t port;
-    int version_minor;
-    bool client_keepalive;
+    struct conn_txn t;        /* the current transaction */
     bool close_after;         /* close the client after this response */
     bool draining;
     bool resume_pending;      /* conn_resume is queued (loop_defer) */
-    bool upgrade_requested;
-    bool req_head_sent;       /* some bytes of the request head went upstream */
-    char upgrade_protos[CONN_UPGRADE_MAX]; /* protocols offered upstream, ", "-separated */
-    bool upstream_reused;
-    bool retried;
-    bool resp_started;        /* a response head was sent to the client */
     bool client_readable;     /* the event being handled says the client sent bytes */
     bool client_eof;          /* the client finished sending (recv gave 0) */
-    int status;               /* sent to the client */
-    uint64_t bytes_out;       /* sent to the client */
-    enum txn_result result;   /* the log's result tag */
-    enum txn_hier hier;
-    char peer_ip[CIDR_STRLEN];
-    char mime[64];
-    char user[MUS_NAME_MAX];      /* identity for the log, "" if none */
-    bool decided;                 /* acc holds the policy decision of this request */
-    access_result_t acc;
     uint16_t local_port;          /* the listener's port */
     dns_query_t *dnsq;
-    dns_result_t *addrs;      /* the destination's addresses (allocated per transaction) */
-    size_t addr_idx;
-    body_t req_body, resp_body;
-    enum conn_resp_phase resp_phase;
-    bool resp_keepalive;      /* upstream may be reused after this response */
     relay_t up, down;         /* tunnel: client->upstream, upstream->client */
 };
 
@@ -217,7 +210,7 @@ conn_deadline(const conn_t *c)
     case CONN_S_IDLE:
         return c->last_progress + t->idle;
     case CONN_S_HEAD:
-        return c->start_ms + t->header;
+        return c->t.start_ms + t->header;
     case CONN_S_RESOLVE:
         return c->last_progress + t->dns;
     case CONN_S_CONNECT:
@@ -263,17 +256,6 @@ close_upstream(conn_t *c)
     c->ufd = -1;
 }
 
-static void
-relay_reset(conn_t *c, relay_t *r)
-{
-    if (r->pipe_r >= 0)
-        close(r->pipe_r);
-    if (r->pipe_w >= 0)
-        close(r->pipe_w);
-    relaybuf_put(worker_relaybufs(c->w), r->buf, r->cap);
-    memset(r, 0, sizeof(*r));
-    r->pipe_r = r->pipe_w = -1;
-}
 
 /* ---- the transaction record ---- */
 
@@ -294,26 +276,26 @@ decision_of(enum policy_action a)
 static void
 txn_build(const conn_t *c, txn_record_t *r)
 {
-    const access_result_t *a = &c->acc;
+    const access_result_t *a = &c->t.acc;
     struct timespec ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     r->end_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    r->elapsed_ms = loop_now(c->loop) - c->start_ms;
+    r->elapsed_ms = loop_now(c->loop) - c->t.start_ms;
     txn_copy(r->client, sizeof(r->client), c->peer_str, strlen(c->peer_str));
     r->mode = c->mode == CONFIG_MODE_TRANSPARENT ? TXN_MODE_TRANSPARENT : TXN_MODE_EXPLICIT;
-    r->result = c->result;
-    r->status = c->status;
-    r->bytes_out = c->bytes_out;
-    txn_copy(r->method, sizeof(r->method), c->method, strlen(c->method));
-    r->url_len = txn_copy(r->url, sizeof(r->url), c->url, c->url ? c->url_len : 0);
-    r->url_cut = c->url && c->url_len > r->url_len;
-    txn_copy(r->user, sizeof(r->user), c->user, strlen(c->user));
-    r->hier = c->hier;
-    txn_copy(r->server, sizeof(r->server), c->peer_ip, strlen(c->peer_ip));
-    txn_copy(r->mime, sizeof(r->mime), c->mime, strlen(c->mime));
-    r->decided = c->decided;
-    if (!c->decided) {
+    r->result = c->t.result;
+    r->status = c->t.status;
+    r->bytes_out = c->t.bytes_out;
+    txn_copy(r->method, sizeof(r->method), c->t.method, strlen(c->t.method));
+    r->url_len = txn_copy(r->url, sizeof(r->url), c->t.url, c->t.url ? c->t.url_len : 0);
+    r->url_cut = c->t.url && c->t.url_len > r->url_len;
+    txn_copy(r->user, sizeof(r->user), c->t.user, strlen(c->t.user));
+    r->hier = c->t.hier;
+    txn_copy(r->server, sizeof(r->server), c->t.peer_ip, strlen(c->t.peer_ip));
+    txn_copy(r->mime, sizeof(r->mime), c->t.mime, strlen(c->t.mime));
+    r->decided = c->t.decided;
+    if (!c->t.decided) {
         r->decision = TXN_DECISION_NONE;
         r->remote = false;
         r->user_source[0] = r->identity_type[0] = r->headend[0] = '\0';
@@ -353,32 +335,9 @@ log_transaction(conn_t *c)
 static void
 reset_transaction(conn_t *c)
 {
-    free(c->url);
-    c->url = NULL;
-    c->url_len = 0;
-    c->method[0] = '\0';
-    c->host[0] = '\0';
-    c->peer_ip[0] = '\0';
-    c->mime[0] = '\0';
-    c->user[0] = '\0';
-    c->decided = false;
-    c->result = TXN_NONE_NONE;
-    c->hier = TXN_HIER_NONE;
-    c->status = 0;
-    c->bytes_out = 0;
-    c->resp_started = false;
-    c->upstream_reused = false;
-    c->retried = false;
-    c->upgrade_requested = false;
-    c->req_head_sent = false;
-    c->upgrade_protos[0] = '\0';
-    c->resp_keepalive = false;
-    c->resp_phase = RESP_HEAD;
-    c->addr_idx = 0;
-    free(c->addrs);
-    c->addrs = NULL;
-    memset(&c->req_body, 0, sizeof(c->req_body));
-    memset(&c->resp_body, 0, sizeof(c->resp_body));
+    free(c->t.url);
+    free(c->t.addrs);
+    memset(&c->t, 0, sizeof(c->t));
     cbuf_release(&c->cout);
     cbuf_release(&c->uout);
     cbuf_release(&c->uin);
@@ -397,8 +356,8 @@ conn_free_deferred(void *arg)
     cbuf_release(&c->cout);
     cbuf_release(&c->uout);
     cbuf_release(&c->replay);
-    free(c->addrs);
-    free(c->url);
+    free(c->t.addrs);
+    free(c->t.url);
     cfgref_put(c->cfg);
     free(c);
 }
@@ -409,11 +368,11 @@ conn_close(conn_t *c)
 {
     if (c->state == CONN_S_CLOSED)
         return;
-    if (c->method[0] != '\0') {
+    if (c->t.method[0] != '\0') {
         /* the client left (or the body was cut) before the response ended;
          * Squid logs TCP_MISS_ABORTED, with /000 if no response began */
-        if (c->state == CONN_S_FORWARD && c->result == TXN_TCP_MISS)
-            c->result = TXN_TCP_MISS_ABORTED;
+        if (c->state == CONN_S_FORWARD && c->t.result == TXN_TCP_MISS)
+            c->t.result = TXN_TCP_MISS_ABORTED;
         log_transaction(c);
     }
     if (c->dnsq != NULL) {
@@ -425,8 +384,8 @@ conn_close(conn_t *c)
     close(c->cfd);
     c->cfd = -1;
     close_upstream(c);
-    relay_reset(c, &c->up);
-    relay_reset(c, &c->down);
+    relay_reset(&c->up, worker_relaybufs(c->w));
+    relay_reset(&c->down, worker_relaybufs(c->w));
     worker_link_del(c->w, &c->link);
     c->state = CONN_S_CLOSED;
     if (loop_defer(c->loop, conn_free_deferred, c) < 0)
@@ -450,12 +409,12 @@ conn_respond(conn_t *c, int status, enum txn_result tag, const char *ctype,
     char head[1024];
     int hlen;
 
-    if (c->resp_started) {
+    if (c->t.resp_started) {
         /* the client already has part of a response: all we can do is cut it */
         conn_close(c);
         return;
     }
-    if (close || (c->req_body.kind != HTTP_BODY_NONE && !c->req_body.done))
+    if (close || (c->t.req_body.kind != HTTP_BODY_NONE && !c->t.req_body.done))
         c->close_after = true;
     hlen = snprintf(head, sizeof(head),
                     "HTTP/1.1 %d %s\r\nServer: musproxy\r\nContent-Type: %s\r\n"
@@ -473,12 +432,12 @@ conn_respond(conn_t *c, int status, enum txn_result tag, const char *ctype,
         conn_close(c);
         return;
     }
-    c->status = status;
-    c->result = tag;
-    snprintf(c->mime, sizeof(c->mime), "%s", ctype);
-    if (c->method[0] == '\0')
-        snprintf(c->method, sizeof(c->method), "NONE");
-    c->resp_started = true;
+    c->t.status = status;
+    c->t.result = tag;
+    snprintf(c->t.mime, sizeof(c->t.mime), "%s", ctype);
+    if (c->t.method[0] == '\0')
+        snprintf(c->t.method, sizeof(c->t.method), "NONE");
+    c->t.resp_started = true;
     set_state(c, CONN_S_LOCAL);
     c->c_want = 0;
     c->u_want = 0;
@@ -493,7 +452,7 @@ static void
 conn_error(conn_t *c, int status, enum txn_result tag, const char *what)
 {
     char body[PAGES_ERROR_MAX], extra[64];
-    size_t blen = pages_error(body, sizeof(body), status, what, c->url, c->url ? c->url_len : 0,
+    size_t blen = pages_error(body, sizeof(body), status, what, c->t.url, c->t.url ? c->t.url_len : 0,
                               cfg(c)->visible_hostname);
 
     snprintf(extra, sizeof(extra), "X-Musproxy-Error: %s\r\n",
@@ -547,7 +506,7 @@ flush_buf(conn_t *c, int fd, cbuf_t *b)
         }
         b->start += (uint32_t)n;
         if (fd == c->cfd)
-            c->bytes_out += (uint64_t)n;
+            c->t.bytes_out += (uint64_t)n;
         progress(c);
     }
     b->start = b->end = 0;
@@ -562,10 +521,10 @@ static int
 build_upstream_head(conn_t *c, const http_request_t *req)
 {
     h1msg_request_opts_t o = {
-        .host = c->host,
-        .port = c->port,
+        .host = c->t.host,
+        .port = c->t.port,
         .via = cfg(c)->visible_hostname,
-        .upgrade = c->upgrade_requested ? c->upgrade_protos : NULL,
+        .upgrade = c->t.upgrade_requested ? c->t.upgrade_protos : NULL,
     };
 
     cbuf_release(&c->uout);
@@ -581,20 +540,20 @@ filter_destinations(conn_t *c)
     size_t kept = 0;
     const char *why = NULL;
 
-    for (size_t i = 0; i < c->addrs->n; i++) {
-        const struct sockaddr *sa = (const struct sockaddr *)&c->addrs->addr[i];
+    for (size_t i = 0; i < c->t.addrs->n; i++) {
+        const struct sockaddr *sa = (const struct sockaddr *)&c->t.addrs->addr[i];
         const char *bad = admit_destination(cf, sa);
         if (bad != NULL) {
             why = bad;
             continue;
         }
         if (kept != i) {
-            c->addrs->addr[kept] = c->addrs->addr[i];
-            c->addrs->len[kept] = c->addrs->len[i];
+            c->t.addrs->addr[kept] = c->t.addrs->addr[i];
+            c->t.addrs->len[kept] = c->t.addrs->len[i];
         }
         kept++;
     }
-    c->addrs->n = kept;
+    c->t.addrs->n = kept;
     if (kept == 0) {
         conn_error(c, 403, TXN_TCP_DENIED, why ? why : "No usable destination address.");
         return -1;
@@ -612,10 +571,10 @@ record_url(conn_t *c, const admit_request_t *rq)
 
     if (n >= sizeof(buf))
         n = sizeof(buf) - 1;
-    c->url = malloc(n + 1);
-    if (c->url != NULL) {
-        memcpy(c->url, buf, n + 1);
-        c->url_len = n;
+    c->t.url = malloc(n + 1);
+    if (c->t.url != NULL) {
+        memcpy(c->t.url, buf, n + 1);
+        c->t.url_len = n;
     }
 }
 
@@ -627,19 +586,19 @@ conn_start_upstream(conn_t *c)
     if (filter_destinations(c) < 0)
         return;
     /* an idle pooled connection to the same host and address first */
-    if (c->meth != HTTP_M_CONNECT && !c->upgrade_requested) {
-        for (size_t i = 0; i < c->addrs->n; i++) {
-            int fd = worker_pool_take(c->w, c->host, (struct sockaddr *)&c->addrs->addr[i],
-                                      c->addrs->len[i], &c->uio);
+    if (c->t.meth != HTTP_M_CONNECT && !c->t.upgrade_requested) {
+        for (size_t i = 0; i < c->t.addrs->n; i++) {
+            int fd = worker_pool_take(c->w, c->t.host, (struct sockaddr *)&c->t.addrs->addr[i],
+                                      c->t.addrs->len[i], &c->uio);
             if (fd >= 0) {
-                c->addr_idx = i;
+                c->t.addr_idx = i;
                 c->ufd = fd;
-                c->upstream_reused = true;
-                cidr_addr_str((struct sockaddr *)&c->addrs->addr[i], c->peer_ip, sizeof(c->peer_ip));
-                c->hier = TXN_HIER_DIRECT;
+                c->t.upstream_reused = true;
+                cidr_addr_str((struct sockaddr *)&c->t.addrs->addr[i], c->t.peer_ip, sizeof(c->t.peer_ip));
+                c->t.hier = TXN_HIER_DIRECT;
                 /* the origin may have closed it a moment ago: keep the head to replay */
                 cbuf_release(&c->replay);
-                if (c->req_body.kind == HTTP_BODY_NONE &&
+                if (c->t.req_body.kind == HTTP_BODY_NONE &&
                     cbuf_append(&c->replay, c->uout.data + c->uout.start, cbuf_len(&c->uout)) < 0)
                     cbuf_release(&c->replay);
                 set_state(c, CONN_S_FORWARD);
@@ -649,7 +608,7 @@ conn_start_upstream(conn_t *c)
             }
         }
     }
-    c->addr_idx = 0;
+    c->t.addr_idx = 0;
     conn_connect_next(c);
 }
 
@@ -661,12 +620,12 @@ conn_on_resolved(void *arg, int status, const char *err, const dns_result_t *res
 
     c->dnsq = NULL;
     if (status != 0) {
-        snprintf(what, sizeof(what), "The name %s could not be resolved (%s).", c->host,
+        snprintf(what, sizeof(what), "The name %s could not be resolved (%s).", c->t.host,
                  err ? err : "error");
-        conn_error(c, 502, c->meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS, what);
+        conn_error(c, 502, c->t.meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS, what);
         return;
     }
-    *c->addrs = *res;
+    *c->t.addrs = *res;
     conn_start_upstream(c);
 }
 
@@ -674,11 +633,11 @@ conn_on_resolved(void *arg, int status, const char *err, const dns_result_t *res
 static void
 conn_block_page(conn_t *c)
 {
-    const access_result_t *a = &c->acc;
+    const access_result_t *a = &c->t.acc;
     char extra[256], body[PAGES_BLOCK_MAX];
     pages_block_t b = {
-        .url = c->url,
-        .url_len = c->url ? c->url_len : 0,
+        .url = c->t.url,
+        .url_len = c->t.url ? c->t.url_len : 0,
         .user = a->user,
         .category = a->d.category,
         .policy = a->d.policy,
@@ -700,12 +659,12 @@ static void
 conn_auth_required(conn_t *c, const policy_t *policy)
 {
     char extra[512], body[PAGES_AUTH_MAX];
-    size_t n = pages_auth(body, sizeof(body), c->acc.bad_credentials, cfg(c)->visible_hostname);
+    size_t n = pages_auth(body, sizeof(body), c->t.acc.bad_credentials, cfg(c)->visible_hostname);
 
     snprintf(extra, sizeof(extra),
              "Proxy-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n"
              "X-Musproxy-Decision: %s\r\n",
-             policy_auth_realm(policy), c->acc.tag);
+             policy_auth_realm(policy), c->t.acc.tag);
     conn_respond(c, 407, TXN_TCP_DENIED, "text/html; charset=utf-8", extra, body, n, true);
 }
 
@@ -725,24 +684,24 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     }
     cf = cfg(c);
     c->cin.start += (uint32_t)head_len;
-    c->meth = req->meth;
-    snprintf(c->method, sizeof(c->method), "%.*s", (int)(req->method.len < 23 ? req->method.len : 23),
+    c->t.meth = req->meth;
+    snprintf(c->t.method, sizeof(c->t.method), "%.*s", (int)(req->method.len < 23 ? req->method.len : 23),
              req->method.p);
-    c->version_minor = req->version_minor;
-    c->client_keepalive = req->framing.keep_alive;
-    c->close_after = !c->client_keepalive || c->draining;
+    c->t.version_minor = req->version_minor;
+    c->t.client_keepalive = req->framing.keep_alive;
+    c->close_after = !c->t.client_keepalive || c->draining;
     if (req->host.len > 0 && req->host.len <= DNS_MAX_NAME) {
-        memcpy(c->host, req->host.p, req->host.len);
-        c->host[req->host.len] = '\0';
-        c->port = req->port;
+        memcpy(c->t.host, req->host.p, req->host.len);
+        c->t.host[req->host.len] = '\0';
+        c->t.port = req->port;
     }
-    c->result = req->meth == HTTP_M_CONNECT ? TXN_TCP_TUNNEL : TXN_TCP_MISS;
+    c->t.result = req->meth == HTTP_M_CONNECT ? TXN_TCP_TUNNEL : TXN_TCP_MISS;
     {
         /* Identity is looked up per request, never cached per connection:
          * a machine tunnel replaced by the user tunnel counts at once. */
         bool known = worker_identity(c->w, (struct sockaddr *)&c->peer, &id);
         admit_request_t rq = {
-            .method = c->method,
+            .method = c->t.method,
             .mode = c->mode,
             .client = (struct sockaddr *)&c->peer,
             .local_port = c->local_port,
@@ -752,22 +711,22 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         admit_result_t res;
 
         if (known)
-            snprintf(c->user, sizeof(c->user), "%s", id.s.name);
+            snprintf(c->t.user, sizeof(c->t.user), "%s", id.s.name);
         admit_from_http(&rq, req, cf->visible_hostname);
-        if (c->host[0] != '\0')
+        if (c->t.host[0] != '\0')
             record_url(c, &rq);
-        admit_decide(cf, c->cfg->policy, worker_surrogates(c->w), &rq, &res, &c->acc);
+        admit_decide(cf, c->cfg->policy, worker_surrogates(c->w), &rq, &res, &c->t.acc);
         if (res.decided) {
-            c->decided = true;
-            snprintf(c->user, sizeof(c->user), "%s", c->acc.user);
+            c->t.decided = true;
+            snprintf(c->t.user, sizeof(c->t.user), "%s", c->t.acc.user);
         }
         switch (res.verdict) {
         case ADMIT_DENY:
             conn_error(c, res.status, res.tag, res.why);
             return;
         case ADMIT_PROBE:
-            c->req_body.kind = req->framing.body;
-            c->req_body.done = req->framing.body == HTTP_BODY_NONE ||
+            c->t.req_body.kind = req->framing.body;
+            c->t.req_body.done = req->framing.body == HTTP_BODY_NONE ||
                                (req->framing.body == HTTP_BODY_LENGTH &&
                                 req->framing.content_length == 0);
             conn_answer_probe(c, res.remote, res.source, known ? &id : NULL);
@@ -783,17 +742,17 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         }
     }
     if (req->framing.conn_upgrade && req->framing.has_upgrade && req->meth != HTTP_M_CONNECT)
-        h1msg_upgrade_offer(req, c->upgrade_protos, sizeof(c->upgrade_protos));
-    c->upgrade_requested = c->upgrade_protos[0] != '\0';
-    c->req_body.kind = req->meth == HTTP_M_CONNECT ? HTTP_BODY_NONE : req->framing.body;
-    c->req_body.remaining = req->framing.content_length;
-    http_chunked_init_filter(&c->req_body.chunk);
-    c->req_body.done = c->req_body.kind == HTTP_BODY_NONE ||
-                       (c->req_body.kind == HTTP_BODY_LENGTH && c->req_body.remaining == 0);
-    c->req_body.scan = c->cin.start;
+        h1msg_upgrade_offer(req, c->t.upgrade_protos, sizeof(c->t.upgrade_protos));
+    c->t.upgrade_requested = c->t.upgrade_protos[0] != '\0';
+    c->t.req_body.kind = req->meth == HTTP_M_CONNECT ? HTTP_BODY_NONE : req->framing.body;
+    c->t.req_body.remaining = req->framing.content_length;
+    http_chunked_init_filter(&c->t.req_body.chunk);
+    c->t.req_body.done = c->t.req_body.kind == HTTP_BODY_NONE ||
+                       (c->t.req_body.kind == HTTP_BODY_LENGTH && c->t.req_body.remaining == 0);
+    c->t.req_body.scan = c->cin.start;
     /* body bytes that came with the head are checked before anything goes
      * upstream: a malformed chunk line is refused here, the head never sent */
-    if (body_scan(&c->req_body, &c->cin) < 0) {
+    if (body_scan(&c->t.req_body, &c->cin) < 0) {
         conn_error(c, 400, TXN_NONE_NONE, "Malformed chunked request body.");
         return;
     }
@@ -803,14 +762,14 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     }
     /* the request head is no longer needed: only body bytes stay in cin */
     set_state(c, CONN_S_RESOLVE);
-    if (c->addrs == NULL && (c->addrs = malloc(sizeof(*c->addrs))) == NULL) {
+    if (c->t.addrs == NULL && (c->t.addrs = malloc(sizeof(*c->t.addrs))) == NULL) {
         conn_error(c, 500, TXN_NONE_NONE, "Out of memory.");
         return;
     }
-    r = dns_resolve(worker_dns(c->w), c->host, strlen(c->host), c->port, c->addrs,
+    r = dns_resolve(worker_dns(c->w), c->t.host, strlen(c->t.host), c->t.port, c->t.addrs,
                     conn_on_resolved, c, &c->dnsq);
     if (r == DNS_ERROR) {
-        snprintf(what, sizeof(what), "The host name %s could not be resolved.", c->host);
+        snprintf(what, sizeof(what), "The host name %s could not be resolved.", c->t.host);
         conn_error(c, 502, req->meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS, what);
         return;
     }
@@ -847,7 +806,7 @@ conn_next_request(conn_t *c)
 {
     reset_transaction(c);
     if (cbuf_len(&c->cin) > 0) {
-        c->start_ms = loop_now(c->loop);
+        c->t.start_ms = loop_now(c->loop);
         set_state(c, CONN_S_HEAD);
         if (!c->resume_pending) {
             if (loop_defer(c->loop, conn_resume, c) < 0) {
@@ -878,7 +837,7 @@ conn_parse_head(conn_t *c)
     if (r == HTTP_INCOMPLETE)
         return;
     if (r < 0) {
-        c->start_ms = c->start_ms ? c->start_ms : loop_now(c->loop);
+        c->t.start_ms = c->t.start_ms ? c->t.start_ms : loop_now(c->loop);
         conn_error(c, http_error_status(r), TXN_NONE_NONE, http_strerror(r));
         return;
     }
@@ -901,7 +860,7 @@ conn_read_head(conn_t *c)
         if (r > 0) {
             /* a local answer on a connection that stays open */
             log_transaction(c);
-            c->method[0] = '\0';
+            c->t.method[0] = '\0';
             conn_next_request(c);
             return;
         } else {
@@ -957,7 +916,7 @@ conn_read_head(conn_t *c)
             return;
         }
         if (c->state == CONN_S_IDLE) {
-            c->start_ms = loop_now(c->loop);
+            c->t.start_ms = loop_now(c->loop);
             set_state(c, CONN_S_HEAD);
         }
         c->cin.end += (uint32_t)n;
@@ -975,20 +934,20 @@ conn_read_head(conn_t *c)
 static void
 conn_connect_next(conn_t *c)
 {
-    for (; c->addr_idx < c->addrs->n; c->addr_idx++) {
-        const struct sockaddr *sa = (struct sockaddr *)&c->addrs->addr[c->addr_idx];
+    for (; c->t.addr_idx < c->t.addrs->n; c->t.addr_idx++) {
+        const struct sockaddr *sa = (struct sockaddr *)&c->t.addrs->addr[c->t.addr_idx];
         int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         int one = 1;
         if (fd < 0) {
-            conn_error(c, 503, c->meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS,
+            conn_error(c, 503, c->t.meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS,
                        "The proxy is out of sockets.");
             return;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        cidr_addr_str(sa, c->peer_ip, sizeof(c->peer_ip));
-        c->hier = TXN_HIER_DIRECT;
-        if (connect(fd, sa, c->addrs->len[c->addr_idx]) < 0 && errno != EINPROGRESS) {
-            log_debug("conn %s: connect %s: %s", c->peer_str, c->peer_ip, strerror(errno));
+        cidr_addr_str(sa, c->t.peer_ip, sizeof(c->t.peer_ip));
+        c->t.hier = TXN_HIER_DIRECT;
+        if (connect(fd, sa, c->t.addrs->len[c->t.addr_idx]) < 0 && errno != EINPROGRESS) {
+            log_debug("conn %s: connect %s: %s", c->peer_str, c->t.peer_ip, strerror(errno));
             close(fd);
             continue;
         }
@@ -1009,73 +968,20 @@ conn_connect_next(conn_t *c)
     {
         char what[512];
         snprintf(what, sizeof(what), "The connection to %s port %u was refused or failed.",
-                 c->host, c->port);
-        conn_error(c, 502, c->meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS, what);
+                 c->t.host, c->t.port);
+        conn_error(c, 502, c->t.meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS, what);
     }
 }
 
 static const char tunnel_established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
-/* True if the other end of fd is on this host: a loopback address, or the
- * socket's own local address. */
-static bool
-peer_on_this_host(int fd)
-{
-    struct sockaddr_storage me, peer;
-    socklen_t me_len = sizeof(me), peer_len = sizeof(peer);
 
-    if (getsockname(fd, (struct sockaddr *)&me, &me_len) < 0 ||
-        getpeername(fd, (struct sockaddr *)&peer, &peer_len) < 0 || me.ss_family != peer.ss_family)
-        return false;
-    if (peer.ss_family == AF_INET) {
-        const struct sockaddr_in *p4 = (const struct sockaddr_in *)&peer;
-        const struct sockaddr_in *m4 = (const struct sockaddr_in *)&me;
-        return (ntohl(p4->sin_addr.s_addr) >> 24) == 127 || p4->sin_addr.s_addr == m4->sin_addr.s_addr;
-    }
-    if (peer.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *p6 = (const struct sockaddr_in6 *)&peer;
-        const struct sockaddr_in6 *m6 = (const struct sockaddr_in6 *)&me;
-        if (IN6_IS_ADDR_LOOPBACK(&p6->sin6_addr) ||
-            (IN6_IS_ADDR_V4MAPPED(&p6->sin6_addr) && p6->sin6_addr.s6_addr[12] == 127))
-            return true;
-        return memcmp(&p6->sin6_addr, &m6->sin6_addr, sizeof(p6->sin6_addr)) == 0;
-    }
-    return false;
-}
-
-/* Prepares the direction that writes to dst. */
-static void
-relay_init(conn_t *c, relay_t *r, int dst)
-{
-    int p[2];
-    bool copy;
-
-    memset(r, 0, sizeof(*r));
-    r->pipe_r = r->pipe_w = -1;
-    switch (c->cfg->cfg->tunnel_relay) {
-    case CONFIG_RELAY_COPY: copy = true; break;
-    case CONFIG_RELAY_SPLICE: copy = false; break;
-    case CONFIG_RELAY_AUTO:
-    default: copy = peer_on_this_host(dst); break;
-    }
-    /* without a pipe (descriptor shortage) the direction copies */
-    if (copy || pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
-        r->mode = RELAY_COPY;
-        return;
-    }
-    r->mode = RELAY_SPLICE;
-    r->pipe_r = p[0];
-    r->pipe_w = p[1];
-    /* a larger pipe moves a bulk download in fewer splice calls; if the
-     * system refuses (pipe-max-size, per-user limits), 64 KiB works too */
-    (void)fcntl(p[1], F_SETPIPE_SZ, CONN_TUNNEL_PIPE_SIZE);
-}
 
 static void
 conn_start_tunnel(conn_t *c)
 {
-    relay_init(c, &c->up, c->ufd);
-    relay_init(c, &c->down, c->cfd);
+    relay_init(&c->up, c->cfg->cfg->tunnel_relay, c->ufd);
+    relay_init(&c->down, c->cfg->cfg->tunnel_relay, c->cfd);
     /* bytes the client sent after the CONNECT head (e.g. a TLS ClientHello)
      * stay in cin and go first; bytes after a 101 head stay in uin */
     set_state(c, CONN_S_TUNNEL);
@@ -1091,20 +997,20 @@ conn_connected(conn_t *c)
     if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
     if (err != 0) {
-        log_debug("conn %s: connect %s: %s", c->peer_str, c->peer_ip, strerror(err));
+        log_debug("conn %s: connect %s: %s", c->peer_str, c->t.peer_ip, strerror(err));
         close_upstream(c);
-        c->addr_idx++;
+        c->t.addr_idx++;
         conn_connect_next(c);
         return;
     }
-    if (c->meth == HTTP_M_CONNECT) {
+    if (c->t.meth == HTTP_M_CONNECT) {
         cbuf_release(&c->cout);
         if (cbuf_append(&c->cout, tunnel_established, sizeof(tunnel_established) - 1) < 0) {
             conn_close(c);
             return;
         }
-        c->status = 200;
-        c->resp_started = true;
+        c->t.status = 200;
+        c->t.resp_started = true;
         conn_start_tunnel(c);
         return;
     }
@@ -1173,11 +1079,11 @@ body_scan(body_t *body, cbuf_t *b)
 static void
 request_body_malformed(conn_t *c)
 {
-    if (c->req_head_sent && c->ufd >= 0) {
+    if (c->t.req_head_sent && c->ufd >= 0) {
         struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
         log_info("conn %s: malformed chunked request body after the head went to %s: "
-                 "upstream connection reset", c->peer_str, c->peer_ip);
+                 "upstream connection reset", c->peer_str, c->t.peer_ip);
         (void)setsockopt(c->ufd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close_upstream(c);
         conn_error(c, 400, TXN_TCP_MISS_ABORTED, "Malformed chunked request body.");
@@ -1197,7 +1103,7 @@ pump_request(conn_t *c)
     for (;;) {
         int r;
         /* every body byte is classified before anything more goes upstream */
-        if (body_scan(&c->req_body, &c->cin) < 0) {
+        if (body_scan(&c->t.req_body, &c->cin) < 0) {
             request_body_malformed(c);
             return -1;
         }
@@ -1205,7 +1111,7 @@ pump_request(conn_t *c)
             uint32_t pending = cbuf_len(&c->uout);
             r = flush_buf(c, c->ufd, &c->uout);
             if (r > 0 || cbuf_len(&c->uout) < pending)
-                c->req_head_sent = true;
+                c->t.req_head_sent = true;
             if (r == 0) {
                 c->u_want |= LOOP_WRITE;
                 return 0;
@@ -1214,10 +1120,10 @@ pump_request(conn_t *c)
                 goto upstream_failed;
             continue;
         }
-        if (c->req_body.done && c->req_body.scan <= c->cin.start)
+        if (c->t.req_body.done && c->t.req_body.scan <= c->cin.start)
             return 0;
-        if (c->req_body.scan > c->cin.start) {
-            ssize_t n = send(c->ufd, c->cin.data + c->cin.start, c->req_body.scan - c->cin.start,
+        if (c->t.req_body.scan > c->cin.start) {
+            ssize_t n = send(c->ufd, c->cin.data + c->cin.start, c->t.req_body.scan - c->cin.start,
                              MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EINTR)
@@ -1232,13 +1138,13 @@ pump_request(conn_t *c)
             progress(c);
             continue;
         }
-        if (c->req_body.done)
+        if (c->t.req_body.done)
             return 0;
         /* need more body from the client */
         if (cbuf_len(&c->cin) == 0)
-            c->cin.start = c->cin.end = c->req_body.scan = 0;
+            c->cin.start = c->cin.end = c->t.req_body.scan = 0;
         if (c->cin.end == c->cin.cap)
-            cbuf_compact(&c->cin, &c->req_body.scan);
+            cbuf_compact(&c->cin, &c->t.req_body.scan);
         {
             ssize_t n = recv(c->cfd, c->cin.data + c->cin.end, c->cin.cap - c->cin.end, 0);
             if (n < 0) {
@@ -1261,7 +1167,7 @@ pump_request(conn_t *c)
         }
     }
 upstream_failed:
-    if (!c->resp_started && c->upstream_reused && !c->retried && cbuf_len(&c->uin) == 0) {
+    if (!c->t.resp_started && c->t.upstream_reused && !c->t.retried && cbuf_len(&c->uin) == 0) {
         /* a pooled connection the origin had closed: one fresh try */
         return 2;
     }
@@ -1275,11 +1181,11 @@ build_client_head(conn_t *c, const http_response_t *resp)
 {
     h1msg_response_opts_t o = {
         .via = cfg(c)->visible_hostname,
-        .decode = c->resp_body.decode,
+        .decode = c->t.resp_body.decode,
         .close = c->close_after,
-        .http10_client = c->version_minor == 0,
-        .mime = c->mime,
-        .mime_cap = sizeof(c->mime),
+        .http10_client = c->t.version_minor == 0,
+        .mime = c->t.mime,
+        .mime_cap = sizeof(c->t.mime),
     };
 
     return h1msg_response_head(&c->cout, resp, &o);
@@ -1289,20 +1195,20 @@ build_client_head(conn_t *c, const http_response_t *resp)
 static void
 finish_transaction(conn_t *c)
 {
-    bool reuse_upstream = c->resp_keepalive && c->req_body.done && cbuf_len(&c->uin) == 0 &&
+    bool reuse_upstream = c->t.resp_keepalive && c->t.req_body.done && cbuf_len(&c->uin) == 0 &&
                           c->ufd >= 0;
 
-    if (!c->req_body.done)
+    if (!c->t.req_body.done)
         c->close_after = true; /* the rest of the request body is unread */
     if (reuse_upstream) {
-        worker_pool_put(c->w, &c->uio, c->host, (struct sockaddr *)&c->addrs->addr[c->addr_idx],
-                        c->addrs->len[c->addr_idx]);
+        worker_pool_put(c->w, &c->uio, c->t.host, (struct sockaddr *)&c->t.addrs->addr[c->t.addr_idx],
+                        c->t.addrs->len[c->t.addr_idx]);
         c->ufd = -1;
     } else {
         close_upstream(c);
     }
     log_transaction(c);
-    c->method[0] = '\0';
+    c->t.method[0] = '\0';
     if (c->close_after || c->draining) {
         conn_close(c);
         return;
@@ -1323,9 +1229,9 @@ flush_head_and_body(conn_t *c)
             { NULL, 0 },
         };
         struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 1 };
-        if (c->resp_phase == RESP_BODY && c->resp_body.scan > c->uin.start) {
+        if (c->t.resp_phase == RESP_BODY && c->t.resp_body.scan > c->uin.start) {
             iov[1].iov_base = c->uin.data + c->uin.start;
-            iov[1].iov_len = c->resp_body.scan - c->uin.start;
+            iov[1].iov_len = c->t.resp_body.scan - c->uin.start;
             msg.msg_iovlen = 2;
         }
         ssize_t n = sendmsg(c->cfd, &msg, MSG_NOSIGNAL);
@@ -1334,7 +1240,7 @@ flush_head_and_body(conn_t *c)
                 continue;
             return would_block() ? 0 : -1;
         }
-        c->bytes_out += (uint64_t)n;
+        c->t.bytes_out += (uint64_t)n;
         progress(c);
         if ((size_t)n < head) {
             c->cout.start += (uint32_t)n;
@@ -1351,9 +1257,9 @@ flush_head_and_body(conn_t *c)
 static int
 scan_response_body(conn_t *c)
 {
-    if (body_scan(&c->resp_body, &c->uin) == 0)
+    if (body_scan(&c->t.resp_body, &c->uin) == 0)
         return 0;
-    log_info("conn %s: malformed chunked response from %s", c->peer_str, c->peer_ip);
+    log_info("conn %s: malformed chunked response from %s", c->peer_str, c->t.peer_ip);
     conn_close(c);
     return -1;
 }
@@ -1377,9 +1283,9 @@ pump_response(conn_t *c)
             }
             continue;
         }
-        if (c->resp_phase == RESP_HEAD && cbuf_len(&c->uin) > 0) {
+        if (c->t.resp_phase == RESP_HEAD && cbuf_len(&c->uin) > 0) {
             http_response_t resp;
-            int h = http_parse_response(c->uin.data + c->uin.start, cbuf_len(&c->uin), c->meth, &resp);
+            int h = http_parse_response(c->uin.data + c->uin.start, cbuf_len(&c->uin), c->t.meth, &resp);
             if (h < 0 && h != HTTP_INCOMPLETE) {
                 conn_error(c, 502, TXN_TCP_MISS, "The origin server sent an invalid response.");
                 return -1;
@@ -1387,25 +1293,25 @@ pump_response(conn_t *c)
             if (h > 0) {
                 c->uin.start += (uint32_t)h;
                 if (resp.status >= 200 && resp.status != 101) {
-                    c->resp_body.kind = resp.framing.body;
-                    c->resp_body.remaining = resp.framing.content_length;
-                    c->resp_body.decode = resp.framing.body == HTTP_BODY_CHUNKED && c->version_minor == 0;
-                    if (c->resp_body.decode)
-                        http_chunked_init(&c->resp_body.chunk);
+                    c->t.resp_body.kind = resp.framing.body;
+                    c->t.resp_body.remaining = resp.framing.content_length;
+                    c->t.resp_body.decode = resp.framing.body == HTTP_BODY_CHUNKED && c->t.version_minor == 0;
+                    if (c->t.resp_body.decode)
+                        http_chunked_init(&c->t.resp_body.chunk);
                     else
-                        http_chunked_init_filter(&c->resp_body.chunk);
-                    c->resp_body.done = resp.framing.body == HTTP_BODY_NONE ||
+                        http_chunked_init_filter(&c->t.resp_body.chunk);
+                    c->t.resp_body.done = resp.framing.body == HTTP_BODY_NONE ||
                                         (resp.framing.body == HTTP_BODY_LENGTH &&
                                          resp.framing.content_length == 0);
-                    c->resp_body.scan = c->uin.start;
-                    c->resp_keepalive = resp.framing.keep_alive &&
+                    c->t.resp_body.scan = c->uin.start;
+                    c->t.resp_keepalive = resp.framing.keep_alive &&
                                         resp.framing.body != HTTP_BODY_UNTIL_CLOSE;
-                    if (resp.framing.body == HTTP_BODY_UNTIL_CLOSE || c->resp_body.decode)
+                    if (resp.framing.body == HTTP_BODY_UNTIL_CLOSE || c->t.resp_body.decode)
                         c->close_after = true;
-                    c->status = resp.status;
-                    c->resp_phase = RESP_BODY;
+                    c->t.status = resp.status;
+                    c->t.resp_phase = RESP_BODY;
                 }
-                if (resp.status == 101 && (!c->upgrade_requested || !h1msg_upgrade_answer_ok(c->upgrade_protos, &resp))) {
+                if (resp.status == 101 && (!c->t.upgrade_requested || !h1msg_upgrade_answer_ok(c->t.upgrade_protos, &resp))) {
                     conn_error(c, 502, TXN_TCP_MISS,
                                "The origin server switched to a protocol the client did not ask for.");
                     return -1;
@@ -1414,13 +1320,13 @@ pump_response(conn_t *c)
                     conn_close(c);
                     return -1;
                 }
-                c->resp_started = true;
+                c->t.resp_started = true;
                 /* classify the body bytes behind the head, so that they
                  * leave with it */
-                if (c->resp_phase == RESP_BODY && scan_response_body(c) < 0)
+                if (c->t.resp_phase == RESP_BODY && scan_response_body(c) < 0)
                     return -1;
                 if (resp.status == 101) {
-                    c->status = 101;
+                    c->t.status = 101;
                     r = flush_buf(c, c->cfd, &c->cout);
                     if (r < 0) {
                         conn_close(c);
@@ -1432,12 +1338,12 @@ pump_response(conn_t *c)
                 continue;
             }
         }
-        if (c->resp_phase == RESP_BODY) {
+        if (c->t.resp_phase == RESP_BODY) {
             if (scan_response_body(c) < 0)
                 return -1;
-            if (c->resp_body.scan > c->uin.start) {
+            if (c->t.resp_body.scan > c->uin.start) {
                 ssize_t n = send(c->cfd, c->uin.data + c->uin.start,
-                                 c->resp_body.scan - c->uin.start, MSG_NOSIGNAL);
+                                 c->t.resp_body.scan - c->uin.start, MSG_NOSIGNAL);
                 if (n < 0) {
                     if (errno == EINTR)
                         continue;
@@ -1449,11 +1355,11 @@ pump_response(conn_t *c)
                     return -1;
                 }
                 c->uin.start += (uint32_t)n;
-                c->bytes_out += (uint64_t)n;
+                c->t.bytes_out += (uint64_t)n;
                 progress(c);
                 continue;
             }
-            if (c->resp_body.done) {
+            if (c->t.resp_body.done) {
                 finish_transaction(c);
                 return 1;
             }
@@ -1465,13 +1371,13 @@ pump_response(conn_t *c)
         }
         if (cbuf_len(&c->uin) == 0) {
             c->uin.start = c->uin.end = 0;
-            c->resp_body.scan = 0;
+            c->t.resp_body.scan = 0;
         }
         if (c->uin.end == c->uin.cap) {
-            cbuf_compact(&c->uin, c->resp_phase == RESP_BODY ? &c->resp_body.scan : NULL);
+            cbuf_compact(&c->uin, c->t.resp_phase == RESP_BODY ? &c->t.resp_body.scan : NULL);
             if (c->uin.end == c->uin.cap) {
                 uint32_t cap = c->uin.cap * 2;
-                if (c->resp_phase != RESP_HEAD || cap > CONN_HEAD_BUF_MAX ||
+                if (c->t.resp_phase != RESP_HEAD || cap > CONN_HEAD_BUF_MAX ||
                     cbuf_reserve(&c->uin, cap) < 0) {
                     conn_error(c, 502, TXN_TCP_MISS, "The origin server's response head is too large.");
                     return -1;
@@ -1487,21 +1393,21 @@ pump_response(conn_t *c)
                     c->u_want |= LOOP_READ;
                     return 0;
                 }
-                if (!c->resp_started && c->upstream_reused && !c->retried)
+                if (!c->t.resp_started && c->t.upstream_reused && !c->t.retried)
                     return 2;
                 conn_error(c, 502, TXN_TCP_MISS, "The origin server reset the connection.");
                 return -1;
             }
             if (n == 0) {
-                if (c->resp_phase == RESP_BODY && c->resp_body.kind == HTTP_BODY_UNTIL_CLOSE) {
-                    c->resp_body.done = true;
-                    c->resp_keepalive = false;
+                if (c->t.resp_phase == RESP_BODY && c->t.resp_body.kind == HTTP_BODY_UNTIL_CLOSE) {
+                    c->t.resp_body.done = true;
+                    c->t.resp_keepalive = false;
                     finish_transaction(c);
                     return 1;
                 }
-                if (!c->resp_started && c->upstream_reused && !c->retried && cbuf_len(&c->uin) == 0)
+                if (!c->t.resp_started && c->t.upstream_reused && !c->t.retried && cbuf_len(&c->uin) == 0)
                     return 2;
-                if (!c->resp_started) {
+                if (!c->t.resp_started) {
                     conn_error(c, 502, TXN_TCP_MISS,
                                "The origin server closed the connection without a complete response.");
                     return -1;
@@ -1527,14 +1433,14 @@ pump_response(conn_t *c)
 static int
 watch_client(conn_t *c)
 {
-    if (!c->req_body.done || c->client_eof)
+    if (!c->t.req_body.done || c->client_eof)
         return 0;    /* pump_request reads the body; after an EOF nothing comes */
     if (c->client_readable) {
         c->client_readable = false;
         if (cbuf_len(&c->cin) == 0)
-            c->cin.start = c->cin.end = c->req_body.scan = 0;
+            c->cin.start = c->cin.end = c->t.req_body.scan = 0;
         if (c->cin.end == c->cin.cap)
-            cbuf_compact(&c->cin, &c->req_body.scan);
+            cbuf_compact(&c->cin, &c->t.req_body.scan);
         if (c->cin.data == NULL && cbuf_reserve(&c->cin, CONN_BUF_SIZE) < 0) {
             conn_close(c);
             return -1;
@@ -1584,15 +1490,15 @@ conn_forward(conn_t *c)
         cbuf_release(&c->uout);
         c->uout = c->replay;
         c->replay = (cbuf_t){0};
-        c->retried = true;
-        c->upstream_reused = false;
-        c->addr_idx = 0;
+        c->t.retried = true;
+        c->t.upstream_reused = false;
+        c->t.addr_idx = 0;
         conn_connect_next(c);
         return;
     }
     if (r != 0 || c->state != CONN_S_FORWARD)
         return;
-    if (c->resp_started)
+    if (c->t.resp_started)
         cbuf_release(&c->replay);
     if (watch_client(c) < 0)
         return;
@@ -1602,142 +1508,16 @@ conn_forward(conn_t *c)
 
 /* ---- tunnels ---- */
 
-/* Sends data[*start..end) to dst. Returns 1 once all of it is sent, 0 when
- * dst is full (LOOP_WRITE added to *dst_want), -1 on error. */
-static int
-relay_send(conn_t *c, int dst, const char *data, uint32_t *start, uint32_t end,
-           uint32_t *dst_want, bool to_client)
-{
-    while (*start < end) {
-        ssize_t n = send(dst, data + *start, end - *start, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (would_block()) {
-                *dst_want |= LOOP_WRITE;
-                return 0;
-            }
-            return -1;
-        }
-        *start += (uint32_t)n;
-        if (to_client)
-            c->bytes_out += (uint64_t)n;
-        progress(c);
-    }
-    return 1;
-}
-
-/* Moves bytes from src to dst until one of them would block, the source
- * ends or CONN_TUNNEL_BURST bytes have gone (then LOOP_READ stays wanted, so
- * the loop comes back after the other connections had their turn). Returns
- * 0, or -1 on error. */
-static int
-relay_move(conn_t *c, relay_t *r, int src, int dst, cbuf_t *pending, uint32_t *src_want,
-           uint32_t *dst_want, bool to_client)
-{
-    size_t moved = 0;
-    int sent;
-
-    for (;;) {
-        ssize_t n;
-        if (cbuf_len(pending) > 0) {
-            sent = relay_send(c, dst, pending->data, &pending->start, pending->end, dst_want,
-                              to_client);
-            if (sent <= 0)
-                return sent;
-            pending->start = pending->end = 0;
-            continue;
-        }
-        if (r->start < r->end) {
-            sent = relay_send(c, dst, r->buf, &r->start, r->end, dst_want, to_client);
-            if (sent <= 0)
-                return sent;
-            r->start = r->end = 0;
-            continue;
-        }
-        if (r->in_pipe > 0) {
-            n = splice(r->pipe_r, NULL, dst, NULL, r->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (would_block()) {
-                    *dst_want |= LOOP_WRITE;
-                    return 0;
-                }
-                return -1;
-            }
-            r->in_pipe -= (size_t)n;
-            if (to_client)
-                c->bytes_out += (uint64_t)n;
-            progress(c);
-            continue;
-        }
-        if (r->eof) {
-            if (!r->shut) {
-                shutdown(dst, SHUT_WR);
-                r->shut = true;
-            }
-            return 0;
-        }
-        if (moved >= CONN_TUNNEL_BURST) {
-            *src_want |= LOOP_READ;
-            return 0;
-        }
-        if (r->mode == RELAY_SPLICE) {
-            n = splice(src, NULL, r->pipe_w, NULL, CONN_TUNNEL_PIPE_CHUNK,
-                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        } else {
-            if (r->buf == NULL && (r->buf = relaybuf_get(worker_relaybufs(c->w), &r->cap)) == NULL)
-                return -1;
-            n = recv(src, r->buf, r->cap, 0);
-            if (n > 0) {
-                r->start = 0;
-                r->end = (uint32_t)n;
-            }
-        }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (would_block()) {
-                *src_want |= LOOP_READ;
-                return 0;
-            }
-            return -1;
-        }
-        if (n == 0) {
-            r->eof = true;
-            continue;
-        }
-        if (r->mode == RELAY_SPLICE)
-            r->in_pipe += (size_t)n;
-        moved += (size_t)n;
-        progress(c);
-    }
-}
-
-/* One direction of the relay; an emptied copy buffer goes back to the
- * worker, so an idle tunnel holds none. Returns 0, or -1 on error. */
-static int
-relay_pump(conn_t *c, relay_t *r, int src, int dst, cbuf_t *pending, uint32_t *src_want,
-           uint32_t *dst_want, bool to_client)
-{
-    int rc = relay_move(c, r, src, dst, pending, src_want, dst_want, to_client);
-
-    if (r->buf != NULL && r->start == r->end) {
-        relaybuf_put(worker_relaybufs(c->w), r->buf, r->cap);
-        r->buf = NULL;
-        r->cap = r->start = r->end = 0;
-    }
-    return rc;
-}
-
 static void
 conn_tunnel(conn_t *c)
 {
+    relay_env_t env = { .pool = worker_relaybufs(c->w), .loop = c->loop,
+                        .last_progress = &c->last_progress };
+
     c->c_want = 0;
     c->u_want = 0;
     /* client -> upstream: leftovers in cin first; upstream -> client: cout then uin */
-    if (relay_pump(c, &c->up, c->cfd, c->ufd, &c->cin, &c->c_want, &c->u_want, false) < 0)
+    if (relay_pump(&c->up, &env, c->cfd, c->ufd, &c->cin, &c->c_want, &c->u_want, NULL) < 0)
         goto done;
     if (cbuf_len(&c->cout) > 0) {
         int r = flush_buf(c, c->cfd, &c->cout);
@@ -1750,7 +1530,8 @@ conn_tunnel(conn_t *c)
             return;
         }
     }
-    if (relay_pump(c, &c->down, c->ufd, c->cfd, &c->uin, &c->u_want, &c->c_want, true) < 0)
+    if (relay_pump(&c->down, &env, c->ufd, c->cfd, &c->uin, &c->u_want, &c->c_want,
+                   &c->t.bytes_out) < 0)
         goto done;
     if (c->up.shut && c->down.shut)
         goto done;
@@ -1827,11 +1608,11 @@ conn_on_timer(loop_t *loop, loop_timer_t *t)
         conn_error(c, 408, TXN_NONE_NONE, "The request head did not arrive in time.");
         break;
     case CONN_S_RESOLVE:
-        conn_error(c, 504, c->meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS,
+        conn_error(c, 504, c->t.meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS,
                    "The name could not be resolved in time.");
         break;
     case CONN_S_CONNECT:
-        conn_error(c, 504, c->meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS,
+        conn_error(c, 504, c->t.meth == HTTP_M_CONNECT ? TXN_NONE_NONE : TXN_TCP_MISS,
                    "The connection to the origin server timed out.");
         break;
     case CONN_S_FORWARD:
@@ -1888,8 +1669,8 @@ conn_new(worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
     c->c_want = LOOP_READ;
     worker_link_add(w, &c->link, c);
     c->state = CONN_S_IDLE;
-    c->start_ms = loop_now(c->loop);
-    c->last_progress = c->start_ms;
+    c->t.start_ms = loop_now(c->loop);
+    c->last_progress = c->t.start_ms;
     /* a new connection must send its first request within the header timeout */
     c->state = CONN_S_HEAD;
     arm_timer(c);

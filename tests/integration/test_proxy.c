@@ -873,6 +873,11 @@ Test(proxy, tunnel_relay_modes, .timeout = 90)
                      modes[m].mode);
         cr_assert_eq(resp.status, 101, "%s: got %s", modes[m].mode, resp.head);
         int during = proxy_pipe_fds();
+        /* the proxy sets the relay up right after sending the 101: give it a moment */
+        for (int k = 0; k < 50 && modes[m].pipes && during - before != 4; k++) {
+            mp_sleep_ms(20);
+            during = proxy_pipe_fds();
+        }
         if (modes[m].pipes)
             cr_assert_eq(during - before, 4, "%s: %d pipe ends for the tunnel, want 4",
                          modes[m].mode, during - before);
