@@ -51,72 +51,15 @@
 #include <yaml.h>
 
 #include "../common/log.h"
+#include "config_load.h"
 
 #define DURATION_MAX_MS      2147483647u   /* INT32_MAX: fits an int timeout */
 #define MAX_CONNECTIONS_MAX  1000000u
-#define SHOW_MAX             60            /* bytes of a value quoted in a message */
-#define SHOW_LEN             (SHOW_MAX + 4)
 #define READ_CHUNK           (64u << 10)
-
-struct loader;
-struct key_def;
-
-/* Consumes the value whose first event is ld->ev, leaving ld->ev on its last
- * event (the scalar, or the end of the list or mapping). base is the struct
- * the section fills; def->offset locates the field inside it. 0 or -1. */
-typedef int (*key_fn)(struct loader *ld, const struct key_def *def, void *base);
-
-/* Same contract, for entry i of a list. */
-typedef int (*item_fn)(struct loader *ld, const struct key_def *def, void *base, size_t i);
-
-struct section {
-    const char *where;              /* "at top level", "in proxy", ... */
-    const struct key_def *keys;
-    size_t n_keys;                  /* at most 64 (the duplicate mask) */
-};
-
-struct key_def {
-    const char *name;
-    key_fn fn;
-    size_t offset;                  /* of the field (or array) in base */
-    size_t count_offset;            /* lists: of the size_t entry count */
-    const struct section *sub;      /* h_section: the nested mapping */
-};
-
-struct loader {
-    yaml_parser_t parser;
-    yaml_event_t ev;                /* current event, valid if have_ev */
-    bool have_ev;
-    const char *name;               /* file name for messages */
-    const char *data;
-    size_t len;
-    char *err;
-    size_t errlen;
-    yaml_mark_t addr_mark;          /* of the last listen address parsed */
-
-    /* policies: */
-    config_t *cfg;                  /* being built; owns the string pool */
-    yaml_mark_t key_mark;           /* of the key whose value is being parsed */
-    yaml_mark_t name_mark;          /* of the last entry 'name' value parsed */
-    yaml_mark_t auth_mark;          /* of the last profile 'auth' key parsed */
-    yaml_mark_t profile_auth[CONFIG_MAX_PROFILES];  /* auth key of each profile */
-    yaml_mark_t custom_marks[CONFIG_MAX_CUSTOM_CATS];
-    yaml_mark_t friendly_marks[CONFIG_MAX_FRIENDLY];
-    yaml_mark_t list_marks[CONFIG_MAX_NAMES];       /* entries of the names list parsed */
-    char **scratch;                 /* entries of the names list parsed (heap) */
-    struct cidr_scratch {
-        cidr_t list[CONFIG_MAX_CIDRS];
-        size_t n;
-    } cidrs;                        /* the subnets list parsed */
-    struct ref *refs;               /* names to resolve once the file is read (heap) */
-    size_t n_refs, cap_refs;
-};
 
 /* ---- messages ---- */
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -132,8 +75,8 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* Records "name:line:column: message" (mark is 0-based) and returns -1. */
-static int
-fail(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
+int
+cl_fail(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
 {
     char msg[CONFIG_ERR_LEN];
     va_list ap;
@@ -149,8 +92,8 @@ fail(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
 /* Copies a value from the file into buf (SHOW_LEN bytes) for a message:
  * control characters become '?', long values are cut (on a UTF-8 boundary)
  * and end with "...". */
-static const char *
-show(char *buf, const char *s)
+const char *
+cl_show(char *buf, const char *s)
 {
     size_t i;
 
@@ -202,18 +145,18 @@ syntax_error(struct loader *ld)
         return -1;
     case YAML_READER_ERROR:
         if (p->problem_value != -1)
-            return fail(ld, offset_mark(ld, p->problem_offset), "%s (#%X)",
+            return cl_fail(ld, offset_mark(ld, p->problem_offset), "%s (#%X)",
                         problem, (unsigned)p->problem_value);
-        return fail(ld, offset_mark(ld, p->problem_offset), "%s", problem);
+        return cl_fail(ld, offset_mark(ld, p->problem_offset), "%s", problem);
     case YAML_SCANNER_ERROR:
     case YAML_PARSER_ERROR:
         if (p->context)
-            return fail(ld, p->problem_mark, "%s (%s at line %zu column %zu)",
+            return cl_fail(ld, p->problem_mark, "%s (%s at line %zu column %zu)",
                         problem, p->context, p->context_mark.line + 1,
                         p->context_mark.column + 1);
-        return fail(ld, p->problem_mark, "%s", problem);
+        return cl_fail(ld, p->problem_mark, "%s", problem);
     default:
-        return fail(ld, p->mark, "%s", problem);
+        return cl_fail(ld, p->mark, "%s", problem);
     }
 }
 
@@ -236,8 +179,8 @@ next_event(struct loader *ld)
 
     switch (ld->ev.type) {
     case YAML_ALIAS_EVENT:
-        return fail(ld, ld->ev.start_mark, "aliases are not allowed ('*%s')",
-                    show(q, (const char *)ld->ev.data.alias.anchor));
+        return cl_fail(ld, ld->ev.start_mark, "aliases are not allowed ('*%s')",
+                    cl_show(q, (const char *)ld->ev.data.alias.anchor));
     case YAML_SCALAR_EVENT:
         anchor = ld->ev.data.scalar.anchor;
         tag = ld->ev.data.scalar.tag;
@@ -254,17 +197,17 @@ next_event(struct loader *ld)
         break;
     }
     if (anchor)
-        return fail(ld, ld->ev.start_mark, "anchors are not allowed ('&%s')",
-                    show(q, (const char *)anchor));
+        return cl_fail(ld, ld->ev.start_mark, "anchors are not allowed ('&%s')",
+                    cl_show(q, (const char *)anchor));
     if (tag)
-        return fail(ld, ld->ev.start_mark, "tags are not allowed ('%s')",
-                    show(q, (const char *)tag));
+        return cl_fail(ld, ld->ev.start_mark, "tags are not allowed ('%s')",
+                    cl_show(q, (const char *)tag));
     return 0;
 }
 
 /* True for an empty plain scalar or "~"/"null": YAML's null. */
-static bool
-is_null(const yaml_event_t *e)
+bool
+cl_is_null(const yaml_event_t *e)
 {
     const char *v;
 
@@ -275,12 +218,12 @@ is_null(const yaml_event_t *e)
            strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
 }
 
-static const char *
-kind_name(const yaml_event_t *e)
+const char *
+cl_kind_name(const yaml_event_t *e)
 {
     switch (e->type) {
     case YAML_SCALAR_EVENT:
-        return is_null(e) ? "an empty value" : "a scalar";
+        return cl_is_null(e) ? "an empty value" : "a scalar";
     case YAML_SEQUENCE_START_EVENT:
         return "a list";
     case YAML_MAPPING_START_EVENT:
@@ -291,22 +234,22 @@ kind_name(const yaml_event_t *e)
 }
 
 /* The current event as a string; what names it in messages ("'workers'"). */
-static int
-get_scalar(struct loader *ld, const char *what, const char **out)
+int
+cl_get_scalar(struct loader *ld, const char *what, const char **out)
 {
     const yaml_event_t *e = &ld->ev;
 
     if (e->type != YAML_SCALAR_EVENT)
-        return fail(ld, e->start_mark, "%s must be a scalar, got %s", what, kind_name(e));
+        return cl_fail(ld, e->start_mark, "%s must be a scalar, got %s", what, cl_kind_name(e));
     if (strlen((const char *)e->data.scalar.value) != e->data.scalar.length)
-        return fail(ld, e->start_mark, "%s contains a NUL character", what);
+        return cl_fail(ld, e->start_mark, "%s contains a NUL character", what);
     *out = (const char *)e->data.scalar.value;
     return 0;
 }
 
 /* Digits only (no sign, no spaces), value <= max. 0 or -1. */
-static int
-parse_uint(const char *s, unsigned long max, unsigned long *out)
+int
+cl_parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
     unsigned long v = 0;
 
@@ -330,8 +273,8 @@ parse_uint(const char *s, unsigned long max, unsigned long *out)
 /* Parses the mapping starting at the current event (MAPPING_START) with the
  * key table of sec. Sets *seen_out (if not NULL) to the bit mask of the keys
  * present, bit i for sec->keys[i]. */
-static int
-parse_mapping(struct loader *ld, const struct section *sec, void *base, uint64_t *seen_out)
+int
+cl_parse_mapping(struct loader *ld, const struct section *sec, void *base, uint64_t *seen_out)
 {
     uint64_t seen = 0;
     char q[SHOW_LEN];
@@ -347,8 +290,8 @@ parse_mapping(struct loader *ld, const struct section *sec, void *base, uint64_t
         if (ld->ev.type == YAML_MAPPING_END_EVENT)
             break;
         if (ld->ev.type != YAML_SCALAR_EVENT)
-            return fail(ld, ld->ev.start_mark, "keys %s must be scalars, got %s",
-                        sec->where, kind_name(&ld->ev));
+            return cl_fail(ld, ld->ev.start_mark, "keys %s must be scalars, got %s",
+                        sec->where, cl_kind_name(&ld->ev));
         key = (const char *)ld->ev.data.scalar.value;
         klen = ld->ev.data.scalar.length;
         kmark = ld->ev.start_mark;
@@ -369,11 +312,11 @@ parse_mapping(struct loader *ld, const struct section *sec, void *base, uint64_t
                     break;
                 off += (size_t)n;
             }
-            return fail(ld, kmark, "unknown key '%s' %s (expected one of: %s)",
-                        show(q, key), sec->where, expected);
+            return cl_fail(ld, kmark, "unknown key '%s' %s (expected one of: %s)",
+                        cl_show(q, key), sec->where, expected);
         }
         if (seen & (UINT64_C(1) << i))
-            return fail(ld, kmark, "duplicate key '%s' %s", def->name, sec->where);
+            return cl_fail(ld, kmark, "duplicate key '%s' %s", def->name, sec->where);
         seen |= UINT64_C(1) << i;
         ld->key_mark = kmark;
         if (next_event(ld) < 0)
@@ -388,31 +331,31 @@ parse_mapping(struct loader *ld, const struct section *sec, void *base, uint64_t
 
 /* A nested section: a mapping parsed with def->sub into base + def->offset.
  * An empty value means an empty section (all defaults). */
-static int
-h_section(struct loader *ld, const struct key_def *def, void *base)
+int
+cl_section(struct loader *ld, const struct key_def *def, void *base)
 {
-    if (is_null(&ld->ev))
+    if (cl_is_null(&ld->ev))
         return 0;
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return fail(ld, ld->ev.start_mark, "'%s' must be a mapping, got %s",
-                    def->name, kind_name(&ld->ev));
-    return parse_mapping(ld, def->sub, (char *)base + def->offset, NULL);
+        return cl_fail(ld, ld->ev.start_mark, "'%s' must be a mapping, got %s",
+                    def->name, cl_kind_name(&ld->ev));
+    return cl_parse_mapping(ld, def->sub, (char *)base + def->offset, NULL);
 }
 
 /* A list of at most max entries, each handed to fn. */
-static int
-parse_list(struct loader *ld, const struct key_def *def, void *base, size_t max, item_fn fn)
+int
+cl_parse_list(struct loader *ld, const struct key_def *def, void *base, size_t max, item_fn fn)
 {
     if (ld->ev.type != YAML_SEQUENCE_START_EVENT)
-        return fail(ld, ld->ev.start_mark, "'%s' must be a list, got %s%s", def->name,
-                    kind_name(&ld->ev), is_null(&ld->ev) ? " (write [] for an empty list)" : "");
+        return cl_fail(ld, ld->ev.start_mark, "'%s' must be a list, got %s%s", def->name,
+                    cl_kind_name(&ld->ev), cl_is_null(&ld->ev) ? " (write [] for an empty list)" : "");
     for (size_t i = 0;; i++) {
         if (next_event(ld) < 0)
             return -1;
         if (ld->ev.type == YAML_SEQUENCE_END_EVENT)
             return 0;
         if (i == max)
-            return fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %zu)",
+            return cl_fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %zu)",
                         def->name, max);
         if (fn(ld, def, base, i) < 0)
             return -1;
@@ -421,18 +364,18 @@ parse_list(struct loader *ld, const struct key_def *def, void *base, size_t max,
 
 /* ---- value handlers ---- */
 
-static int
-h_duration(struct loader *ld, const struct key_def *def, void *base)
+int
+cl_duration(struct loader *ld, const struct key_def *def, void *base)
 {
     char what[64], q[SHOW_LEN];
     const char *text = NULL;
 
     snprintf(what, sizeof(what), "'%s'", def->name);
-    if (get_scalar(ld, what, &text) < 0)
+    if (cl_get_scalar(ld, what, &text) < 0)
         return -1;
     if (config_parse_duration(text, (uint32_t *)(void *)((char *)base + def->offset)) < 0)
-        return fail(ld, ld->ev.start_mark, "invalid duration '%s' (use ms, s, m or h)",
-                    show(q, text));
+        return cl_fail(ld, ld->ev.start_mark, "invalid duration '%s' (use ms, s, m or h)",
+                    cl_show(q, text));
     return 0;
 }
 
@@ -445,15 +388,15 @@ h_workers(struct loader *ld, const struct key_def *def, void *base)
     char q[SHOW_LEN];
 
     (void)def;
-    if (get_scalar(ld, "'workers'", &text) < 0)
+    if (cl_get_scalar(ld, "'workers'", &text) < 0)
         return -1;
     if (strcmp(text, "auto") == 0) {
         cfg->workers = 0;
         return 0;
     }
-    if (parse_uint(text, CONFIG_MAX_WORKERS, &v) < 0 || v == 0)
-        return fail(ld, ld->ev.start_mark, "invalid workers '%s' (use auto or 1-%d)",
-                    show(q, text), CONFIG_MAX_WORKERS);
+    if (cl_parse_uint(text, CONFIG_MAX_WORKERS, &v) < 0 || v == 0)
+        return cl_fail(ld, ld->ev.start_mark, "invalid workers '%s' (use auto or 1-%d)",
+                    cl_show(q, text), CONFIG_MAX_WORKERS);
     cfg->workers = (unsigned)v;
     return 0;
 }
@@ -467,11 +410,11 @@ h_max_connections(struct loader *ld, const struct key_def *def, void *base)
     char q[SHOW_LEN];
 
     (void)def;
-    if (get_scalar(ld, "'max_connections'", &text) < 0)
+    if (cl_get_scalar(ld, "'max_connections'", &text) < 0)
         return -1;
-    if (parse_uint(text, MAX_CONNECTIONS_MAX, &v) < 0 || v == 0)
-        return fail(ld, ld->ev.start_mark, "invalid max_connections '%s' (use 1-%u)",
-                    show(q, text), MAX_CONNECTIONS_MAX);
+    if (cl_parse_uint(text, MAX_CONNECTIONS_MAX, &v) < 0 || v == 0)
+        return cl_fail(ld, ld->ev.start_mark, "invalid max_connections '%s' (use 1-%u)",
+                    cl_show(q, text), MAX_CONNECTIONS_MAX);
     cfg->max_connections = (unsigned)v;
     return 0;
 }
@@ -485,21 +428,21 @@ item_cidr(struct loader *ld, const struct key_def *def, void *base, size_t i)
     const char *text = NULL;
 
     snprintf(what, sizeof(what), "'%s' entry", def->name);
-    if (get_scalar(ld, what, &text) < 0)
+    if (cl_get_scalar(ld, what, &text) < 0)
         return -1;
     if (cidr_parse(text, &list[i]) < 0)
-        return fail(ld, ld->ev.start_mark,
+        return cl_fail(ld, ld->ev.start_mark,
                     "'%s' entry '%s' is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)",
-                    def->name, show(q, text));
+                    def->name, cl_show(q, text));
     *n = i + 1;
     return 0;
 }
 
-static int
-h_cidr_list(struct loader *ld, const struct key_def *def, void *base)
+int
+cl_cidr_list(struct loader *ld, const struct key_def *def, void *base)
 {
     *(size_t *)(void *)((char *)base + def->count_offset) = 0;
-    return parse_list(ld, def, base, CONFIG_MAX_CIDRS, item_cidr);
+    return cl_parse_list(ld, def, base, CONFIG_MAX_CIDRS, item_cidr);
 }
 
 static int
@@ -510,11 +453,11 @@ item_port(struct loader *ld, const struct key_def *def, void *base, size_t i)
     const char *text = NULL;
     char q[SHOW_LEN];
 
-    if (get_scalar(ld, "'connect_ports' entry", &text) < 0)
+    if (cl_get_scalar(ld, "'connect_ports' entry", &text) < 0)
         return -1;
-    if (parse_uint(text, 65535, &v) < 0 || v == 0)
-        return fail(ld, ld->ev.start_mark, "'%s' entry %s is not a port (1-65535)",
-                    def->name, show(q, text));
+    if (cl_parse_uint(text, 65535, &v) < 0 || v == 0)
+        return cl_fail(ld, ld->ev.start_mark, "'%s' entry %s is not a port (1-65535)",
+                    def->name, cl_show(q, text));
     cfg->connect_ports[i] = (uint16_t)v;
     cfg->n_connect_ports = i + 1;
     return 0;
@@ -524,7 +467,7 @@ static int
 h_connect_ports(struct loader *ld, const struct key_def *def, void *base)
 {
     ((config_t *)base)->n_connect_ports = 0;
-    return parse_list(ld, def, base, CONFIG_MAX_PORTS, item_port);
+    return cl_parse_list(ld, def, base, CONFIG_MAX_PORTS, item_port);
 }
 
 /* Sets a listen entry's address from the current scalar. */
@@ -534,13 +477,13 @@ set_listen_address(struct loader *ld, config_listen_t *l)
     const char *text = NULL;
     char q[SHOW_LEN];
 
-    if (get_scalar(ld, "listen 'address'", &text) < 0)
+    if (cl_get_scalar(ld, "listen 'address'", &text) < 0)
         return -1;
     if (strlen(text) >= sizeof(l->text) ||
         config_parse_sockaddr(text, &l->addr, &l->addr_len) < 0)
-        return fail(ld, ld->ev.start_mark,
+        return cl_fail(ld, ld->ev.start_mark,
                     "invalid listen address '%s' (use 1.2.3.4:port or [::1]:port, numeric)",
-                    show(q, text));
+                    cl_show(q, text));
     memcpy(l->text, text, strlen(text) + 1);
     ld->addr_mark = ld->ev.start_mark;
     return 0;
@@ -561,23 +504,26 @@ h_listen_mode(struct loader *ld, const struct key_def *def, void *base)
     char q[SHOW_LEN];
 
     (void)def;
-    if (get_scalar(ld, "listen 'mode'", &text) < 0)
+    if (cl_get_scalar(ld, "listen 'mode'", &text) < 0)
         return -1;
     if (strcmp(text, "explicit") == 0)
         l->mode = CONFIG_MODE_EXPLICIT;
     else if (strcmp(text, "transparent") == 0)
         l->mode = CONFIG_MODE_TRANSPARENT;
     else
-        return fail(ld, ld->ev.start_mark,
-                    "invalid listen mode '%s' (use explicit or transparent)", show(q, text));
+        return cl_fail(ld, ld->ev.start_mark,
+                    "invalid listen mode '%s' (use explicit or transparent)", cl_show(q, text));
     return 0;
 }
 
-enum { LISTEN_KEY_ADDRESS = 0 };   /* index in listen_keys[] */
+enum { LISTEN_KEY_ADDRESS = 0, LISTEN_KEY_MODE, LISTEN_KEY_TPROXY, LISTEN_KEY_SPOOF };
 
 static const struct key_def listen_keys[] = {
     [LISTEN_KEY_ADDRESS] = { "address", h_listen_address, 0, 0, NULL },
-    { "mode", h_listen_mode, 0, 0, NULL },
+    [LISTEN_KEY_MODE] = { "mode", h_listen_mode, 0, 0, NULL },
+    [LISTEN_KEY_TPROXY] = { "tproxy", cl_bool, offsetof(config_listen_t, tproxy), 0, NULL },
+    [LISTEN_KEY_SPOOF] = { "spoof_client_address", cl_bool,
+                           offsetof(config_listen_t, spoof_client), 0, NULL },
 };
 static const struct section listen_section = {
     "in a proxy.listen entry", listen_keys, sizeof(listen_keys) / sizeof(listen_keys[0]),
@@ -596,21 +542,25 @@ item_listen(struct loader *ld, const struct key_def *def, void *base, size_t i)
     l->mode = CONFIG_MODE_EXPLICIT;
     if (ld->ev.type == YAML_MAPPING_START_EVENT) {
         uint64_t seen;
-        if (parse_mapping(ld, &listen_section, l, &seen) < 0)
+        if (cl_parse_mapping(ld, &listen_section, l, &seen) < 0)
             return -1;
         if (!(seen & (UINT64_C(1) << LISTEN_KEY_ADDRESS)))
-            return fail(ld, start, "listen entry has no 'address'");
+            return cl_fail(ld, start, "listen entry has no 'address'");
+        if (l->tproxy && l->mode != CONFIG_MODE_TRANSPARENT)
+            return cl_fail(ld, start, "tproxy: true needs mode: transparent");
+        if (l->spoof_client && !l->tproxy)
+            return cl_fail(ld, start, "spoof_client_address: true needs tproxy: true");
     } else if (ld->ev.type == YAML_SCALAR_EVENT) {
         if (set_listen_address(ld, l) < 0)
             return -1;
     } else {
-        return fail(ld, start, "'listen' entries must be an address or a mapping, got %s",
-                    kind_name(&ld->ev));
+        return cl_fail(ld, start, "'listen' entries must be an address or a mapping, got %s",
+                    cl_kind_name(&ld->ev));
     }
     for (size_t j = 0; j < i; j++) {
         if (cfg->listen[j].addr_len == l->addr_len &&
             memcmp(&cfg->listen[j].addr, &l->addr, l->addr_len) == 0)
-            return fail(ld, ld->addr_mark, "duplicate listen address '%s'", l->text);
+            return cl_fail(ld, ld->addr_mark, "duplicate listen address '%s'", l->text);
     }
     cfg->n_listen = i + 1;
     return 0;
@@ -623,10 +573,10 @@ h_listen(struct loader *ld, const struct key_def *def, void *base)
     yaml_mark_t start = ld->ev.start_mark;
 
     cfg->n_listen = 0;
-    if (parse_list(ld, def, base, CONFIG_MAX_LISTEN, item_listen) < 0)
+    if (cl_parse_list(ld, def, base, CONFIG_MAX_LISTEN, item_listen) < 0)
         return -1;
     if (cfg->n_listen == 0)
-        return fail(ld, start, "'listen' must have at least one address");
+        return cl_fail(ld, start, "'listen' must have at least one address");
     return 0;
 }
 
@@ -638,19 +588,19 @@ h_access_log(struct loader *ld, const struct key_def *def, void *base)
     size_t len;
 
     (void)def;
-    if (get_scalar(ld, "'access_log'", &text) < 0)
+    if (cl_get_scalar(ld, "'access_log'", &text) < 0)
         return -1;
-    if (is_null(&ld->ev))
-        return fail(ld, ld->ev.start_mark, "'access_log' needs a value (a path, or off)");
+    if (cl_is_null(&ld->ev))
+        return cl_fail(ld, ld->ev.start_mark, "'access_log' needs a value (a path, or off)");
     if (strcmp(text, "off") == 0)
         text = "";
     len = strlen(text);
     if (len >= sizeof(cfg->access_log))
-        return fail(ld, ld->ev.start_mark, "'access_log' is too long (at most %zu bytes)",
+        return cl_fail(ld, ld->ev.start_mark, "'access_log' is too long (at most %zu bytes)",
                     sizeof(cfg->access_log) - 1);
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
-            return fail(ld, ld->ev.start_mark, "'access_log' contains a control character");
+            return cl_fail(ld, ld->ev.start_mark, "'access_log' contains a control character");
     memcpy(cfg->access_log, text, len + 1);
     return 0;
 }
@@ -666,7 +616,7 @@ h_visible_hostname(struct loader *ld, const struct key_def *def, void *base)
     bool ok;
 
     (void)def;
-    if (get_scalar(ld, "'visible_hostname'", &text) < 0)
+    if (cl_get_scalar(ld, "'visible_hostname'", &text) < 0)
         return -1;
     len = strlen(text);
     ok = len > 0 && len < sizeof(cfg->visible_hostname);
@@ -676,9 +626,9 @@ h_visible_hostname(struct loader *ld, const struct key_def *def, void *base)
              c == '-' || c == '.' || c == '_';
     }
     if (!ok)
-        return fail(ld, ld->ev.start_mark,
+        return cl_fail(ld, ld->ev.start_mark,
                     "invalid visible_hostname '%s' (1-%zu letters, digits, '-', '.' or '_')",
-                    show(q, text), sizeof(cfg->visible_hostname) - 1);
+                    cl_show(q, text), sizeof(cfg->visible_hostname) - 1);
     memcpy(cfg->visible_hostname, text, len + 1);
     return 0;
 }
@@ -692,11 +642,11 @@ h_log_level(struct loader *ld, const struct key_def *def, void *base)
     char q[SHOW_LEN];
 
     (void)def;
-    if (get_scalar(ld, "'log_level'", &text) < 0)
+    if (cl_get_scalar(ld, "'log_level'", &text) < 0)
         return -1;
     if (log_level_parse(text, &level) < 0)
-        return fail(ld, ld->ev.start_mark,
-                    "invalid log_level '%s' (use error, warn, info or debug)", show(q, text));
+        return cl_fail(ld, ld->ev.start_mark,
+                    "invalid log_level '%s' (use error, warn, info or debug)", cl_show(q, text));
     cfg->log_level = (int)level;
     return 0;
 }
@@ -715,17 +665,17 @@ h_string(struct loader *ld, const struct key_def *def, void *base)
     char what[64];
 
     snprintf(what, sizeof(what), "'%s'", def->name);
-    if (get_scalar(ld, what, &text) < 0)
+    if (cl_get_scalar(ld, what, &text) < 0)
         return -1;
-    if (is_null(&ld->ev))
-        return fail(ld, ld->ev.start_mark, "'%s' needs a value", def->name);
+    if (cl_is_null(&ld->ev))
+        return cl_fail(ld, ld->ev.start_mark, "'%s' needs a value", def->name);
     len = strlen(text);
     if (len >= cap)
-        return fail(ld, ld->ev.start_mark, "'%s' is too long (at most %zu bytes)", def->name,
+        return cl_fail(ld, ld->ev.start_mark, "'%s' is too long (at most %zu bytes)", def->name,
                     cap - 1);
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
-            return fail(ld, ld->ev.start_mark, "'%s' contains a control character", def->name);
+            return cl_fail(ld, ld->ev.start_mark, "'%s' contains a control character", def->name);
     memcpy(field, text, len + 1);
     return 0;
 }
@@ -743,12 +693,12 @@ h_name(struct loader *ld, const struct key_def *def, void *base)
         char c = *p;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-' || c == '.' || c == '_'))
-            return fail(ld, ld->ev.start_mark,
+            return cl_fail(ld, ld->ev.start_mark,
                         "invalid %s '%s' (letters, digits, '-', '.' or '_')", def->name,
-                        show(q, field));
+                        cl_show(q, field));
     }
     if (field[0] == '\0')
-        return fail(ld, ld->ev.start_mark, "'%s' must not be empty", def->name);
+        return cl_fail(ld, ld->ev.start_mark, "'%s' must not be empty", def->name);
     return 0;
 }
 
@@ -760,15 +710,15 @@ h_remote_users(struct loader *ld, const struct key_def *def, void *base)
     char q[SHOW_LEN];
 
     (void)def;
-    if (get_scalar(ld, "'remote_users'", &text) < 0)
+    if (cl_get_scalar(ld, "'remote_users'", &text) < 0)
         return -1;
     if (strcmp(text, "headend") == 0)
         m->remote_users = CONFIG_REMOTE_HEADEND;
     else if (strcmp(text, "ip_ranges") == 0)
         m->remote_users = CONFIG_REMOTE_IP_RANGES;
     else
-        return fail(ld, ld->ev.start_mark,
-                    "invalid remote_users '%s' (use headend or ip_ranges)", show(q, text));
+        return cl_fail(ld, ld->ev.start_mark,
+                    "invalid remote_users '%s' (use headend or ip_ranges)", cl_show(q, text));
     return 0;
 }
 
@@ -786,7 +736,7 @@ h_duration0(struct loader *ld, const struct key_def *def, void *base)
             return 0;
         }
     }
-    return h_duration(ld, def, base);
+    return cl_duration(ld, def, base);
 }
 
 static int
@@ -819,9 +769,9 @@ h_pin(struct loader *ld, const struct key_def *def, void *base)
     }
     return 0;
 bad:
-    return fail(ld, ld->ev.start_mark,
+    return cl_fail(ld, ld->ev.start_mark,
                 "invalid pin_sha256 '%s' (64 hex digits: SHA-256 of the certificate's public key)",
-                show(q, h->pin_sha256));
+                cl_show(q, h->pin_sha256));
 }
 
 static int
@@ -832,13 +782,13 @@ item_headend_addr(struct loader *ld, const struct key_def *def, void *base, size
     char q[SHOW_LEN];
 
     (void)def;
-    if (get_scalar(ld, "'addresses' entry", &text) < 0)
+    if (cl_get_scalar(ld, "'addresses' entry", &text) < 0)
         return -1;
     if (strlen(text) >= sizeof(h->addr_text[i]) ||
         config_parse_sockaddr(text, &h->addrs[i], &h->addr_lens[i]) < 0)
-        return fail(ld, ld->ev.start_mark,
+        return cl_fail(ld, ld->ev.start_mark,
                     "invalid headend address '%s' (use 192.0.2.1:11999 or [2001:db8::1]:11999)",
-                    show(q, text));
+                    cl_show(q, text));
     memcpy(h->addr_text[i], text, strlen(text) + 1);
     h->n_addrs = i + 1;
     return 0;
@@ -848,7 +798,7 @@ static int
 h_headend_addrs(struct loader *ld, const struct key_def *def, void *base)
 {
     ((config_headend_t *)base)->n_addrs = 0;
-    return parse_list(ld, def, base, CONFIG_MAX_HEADEND_ADDRS, item_headend_addr);
+    return cl_parse_list(ld, def, base, CONFIG_MAX_HEADEND_ADDRS, item_headend_addr);
 }
 
 enum {
@@ -880,17 +830,17 @@ item_headend(struct loader *ld, const struct key_def *def, void *base, size_t i)
     (void)def;
     memset(h, 0, sizeof(*h));
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return fail(ld, start, "'headends' entries must be mappings, got %s", kind_name(&ld->ev));
-    if (parse_mapping(ld, &headend_section, h, &seen) < 0)
+        return cl_fail(ld, start, "'headends' entries must be mappings, got %s", cl_kind_name(&ld->ev));
+    if (cl_parse_mapping(ld, &headend_section, h, &seen) < 0)
         return -1;
     if (!(seen & (UINT64_C(1) << HE_KEY_NAME)))
-        return fail(ld, start, "headend entry has no 'name'");
+        return cl_fail(ld, start, "headend entry has no 'name'");
     if (!(seen & (UINT64_C(1) << HE_KEY_ADDRESSES)) || h->n_addrs == 0)
-        return fail(ld, start, "headend '%s' has no 'addresses'", h->name);
+        return cl_fail(ld, start, "headend '%s' has no 'addresses'", h->name);
     if (!(seen & (UINT64_C(1) << HE_KEY_PASSWORD)))
-        return fail(ld, start, "headend '%s' has no 'password_file'", h->name);
+        return cl_fail(ld, start, "headend '%s' has no 'password_file'", h->name);
     if (!!(seen & (UINT64_C(1) << HE_KEY_CA)) == !!(seen & (UINT64_C(1) << HE_KEY_PIN)))
-        return fail(ld, start,
+        return cl_fail(ld, start,
                     "headend '%s' needs exactly one of 'ca' (a CA file) or 'pin_sha256'",
                     h->name);
     if (h->cert_name[0] == '\0') {
@@ -904,7 +854,7 @@ item_headend(struct loader *ld, const struct key_def *def, void *base, size_t i)
     }
     for (size_t j = 0; j < i; j++)
         if (strcmp(m->headends[j].name, h->name) == 0)
-            return fail(ld, start, "duplicate headend name '%s'", h->name);
+            return cl_fail(ld, start, "duplicate headend name '%s'", h->name);
     m->n_headends = i + 1;
     return 0;
 }
@@ -913,17 +863,17 @@ static int
 h_headends(struct loader *ld, const struct key_def *def, void *base)
 {
     ((config_mus_t *)base)->n_headends = 0;
-    return parse_list(ld, def, base, CONFIG_MAX_HEADENDS, item_headend);
+    return cl_parse_list(ld, def, base, CONFIG_MAX_HEADENDS, item_headend);
 }
 
 #define MUS_STR(name, fn) { #name, fn, offsetof(config_mus_t, name), \
                             sizeof(((config_mus_t *)0)->name), NULL }
 static const struct key_def mus_keys[] = {
     { "remote_users", h_remote_users, 0, 0, NULL },
-    { "vpn_pools", h_cidr_list, offsetof(config_mus_t, vpn_pools),
+    { "vpn_pools", cl_cidr_list, offsetof(config_mus_t, vpn_pools),
       offsetof(config_mus_t, n_vpn_pools), NULL },
     MUS_STR(probe_host, h_name),
-    { "reconnect_interval", h_duration, offsetof(config_mus_t, reconnect_interval), 0, NULL },
+    { "reconnect_interval", cl_duration, offsetof(config_mus_t, reconnect_interval), 0, NULL },
     { "grace", h_duration0, offsetof(config_mus_t, grace), 0, NULL },
     MUS_STR(client_id, h_name),
     MUS_STR(control_socket, h_control_socket),
@@ -964,7 +914,7 @@ pool_alloc(struct loader *ld, size_t size, size_t align)
         size_t cap = size > POOL_CHUNK / 4 ? size : POOL_CHUNK;
         struct config_pool *n = malloc(sizeof(*n) + cap);
         if (n == NULL) {
-            fail(ld, ld->ev.start_mark, "out of memory");
+            cl_fail(ld, ld->ev.start_mark, "out of memory");
             return NULL;
         }
         n->used = 0;
@@ -1025,7 +975,7 @@ push_ref(struct loader *ld, int kind, const char *name, yaml_mark_t mark, size_t
         size_t cap = ld->cap_refs ? ld->cap_refs * 2 : 64;
         struct ref *n = realloc(ld->refs, cap * sizeof(*n));
         if (n == NULL)
-            return fail(ld, ld->ev.start_mark, "out of memory");
+            return cl_fail(ld, ld->ev.start_mark, "out of memory");
         ld->refs = n;
         ld->cap_refs = cap;
     }
@@ -1070,29 +1020,25 @@ get_name(struct loader *ld, const char *what, const char **out)
 {
     char q[SHOW_LEN];
 
-    if (get_scalar(ld, what, out) < 0)
+    if (cl_get_scalar(ld, what, out) < 0)
         return -1;
     if (!is_name(*out))
-        return fail(ld, ld->ev.start_mark, "invalid %s '%s' " NAME_HINT, what, show(q, *out));
+        return cl_fail(ld, ld->ev.start_mark, "invalid %s '%s' " NAME_HINT, what, cl_show(q, *out));
     return 0;
 }
 
-struct word {
-    const char *word;
-    int value;
-};
 
 /* The current scalar as one of n words; message "invalid KEY 'x' (use a, b
  * or c)". */
-static int
-get_word(struct loader *ld, const char *key, const struct word *words, size_t n, int *out)
+int
+cl_get_word(struct loader *ld, const char *key, const struct word *words, size_t n, int *out)
 {
     char what[64], use[128], q[SHOW_LEN];
     const char *text = NULL;
     size_t off = 0;
 
     snprintf(what, sizeof(what), "'%s'", key);
-    if (get_scalar(ld, what, &text) < 0)
+    if (cl_get_scalar(ld, what, &text) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(text, words[i].word) == 0) {
@@ -1108,24 +1054,13 @@ get_word(struct loader *ld, const char *key, const struct word *words, size_t n,
             break;
         off += (size_t)k;
     }
-    return fail(ld, ld->ev.start_mark, "invalid %s '%s' (use %s)", key, show(q, text), use);
+    return cl_fail(ld, ld->ev.start_mark, "invalid %s '%s' (use %s)", key, cl_show(q, text), use);
 }
 
 static const struct word action_words[] = {
     { "allow", CONFIG_ACT_ALLOW }, { "block", CONFIG_ACT_BLOCK }, { "monitor", CONFIG_ACT_MONITOR },
 };
 
-/* A handler storing one of the words of table into the field at def->offset. */
-#define WORD_HANDLER(fn, table, type)                                          \
-    static int                                                                 \
-    fn(struct loader *ld, const struct key_def *def, void *base)               \
-    {                                                                          \
-        int v;                                                                 \
-        if (get_word(ld, def->name, table, sizeof(table) / sizeof(table[0]), &v) < 0) \
-            return -1;                                                         \
-        *(type *)(void *)((char *)base + def->offset) = (type)v;              \
-        return 0;                                                              \
-    }
 
 static const struct word location_words[] = {
     { "remote", CONFIG_LOC_REMOTE }, { "local", CONFIG_LOC_LOCAL }, { "any", CONFIG_LOC_ANY },
@@ -1153,7 +1088,16 @@ static const struct word day_words[] = {
 WORD_HANDLER(h_location, location_words, enum config_location)
 WORD_HANDLER(h_match_mode, mode_words, enum config_mode_match)
 WORD_HANDLER(h_action, action_words, enum config_action)
-WORD_HANDLER(h_bool, bool_words, bool)
+int
+cl_bool(struct loader *ld, const struct key_def *def, void *base)
+{
+    int v;
+
+    if (cl_get_word(ld, def->name, bool_words, sizeof(bool_words) / sizeof(bool_words[0]), &v) < 0)
+        return -1;
+    *(bool *)(void *)((char *)base + def->offset) = v != 0;
+    return 0;
+}
 WORD_HANDLER(h_tunnel_relay, relay_words, enum config_tunnel_relay)
 
 static int
@@ -1161,7 +1105,7 @@ h_auth(struct loader *ld, const struct key_def *def, void *base)
 {
     int v;
 
-    if (get_word(ld, def->name, auth_words, sizeof(auth_words) / sizeof(auth_words[0]), &v) < 0)
+    if (cl_get_word(ld, def->name, auth_words, sizeof(auth_words) / sizeof(auth_words[0]), &v) < 0)
         return -1;
     ((config_profile_t *)base)->auth = (enum config_auth)v;
     ld->auth_mark = ld->key_mark;
@@ -1201,16 +1145,16 @@ h_realm(struct loader *ld, const struct key_def *def, void *base)
     size_t len;
     bool ok;
 
-    if (get_scalar(ld, "'realm'", &text) < 0)
+    if (cl_get_scalar(ld, "'realm'", &text) < 0)
         return -1;
     len = strlen(text);
     ok = len > 0 && len < def->count_offset;
     for (size_t i = 0; ok && i < len; i++)
         ok = text[i] >= 0x20 && text[i] < 0x7f && text[i] != '"' && text[i] != '\\';
     if (!ok)
-        return fail(ld, ld->ev.start_mark,
+        return cl_fail(ld, ld->ev.start_mark,
                     "invalid realm '%s' (1-%zu printable ASCII characters, no '\"' or '\\')",
-                    show(q, text), def->count_offset - 1);
+                    cl_show(q, text), def->count_offset - 1);
     memcpy(field, text, len + 1);
     return 0;
 }
@@ -1297,19 +1241,19 @@ item_names(struct loader *ld, const struct key_def *def, void *base, size_t i)
     char *copy;
 
     snprintf(what, sizeof(what), "'%s' entry", def->name);
-    if (get_scalar(ld, what, &text) < 0)
+    if (cl_get_scalar(ld, what, &text) < 0)
         return -1;
     copy = pool_strdup(ld, text);
     if (copy == NULL)
         return -1;
     hint = check_entry(ctx->kind, copy);
     if (hint != NULL)
-        return fail(ld, ld->ev.start_mark, "'%s' entry '%s' %s", def->name, show(q, text), hint);
+        return cl_fail(ld, ld->ev.start_mark, "'%s' entry '%s' %s", def->name, cl_show(q, text), hint);
     if (ctx->unique) {
         for (size_t j = 0; j < i; j++)
             if (strcmp(ld->scratch[j], copy) == 0)
-                return fail(ld, ld->ev.start_mark, "duplicate '%s' entry '%s'", def->name,
-                            show(q, copy));
+                return cl_fail(ld, ld->ev.start_mark, "duplicate '%s' entry '%s'", def->name,
+                            cl_show(q, copy));
         ld->list_marks[i] = ld->ev.start_mark;
     }
     ld->scratch[i] = copy;
@@ -1331,11 +1275,11 @@ parse_names(struct loader *ld, const char *name, enum name_kind kind, bool uniqu
     if (ld->scratch == NULL) {
         ld->scratch = calloc(CONFIG_MAX_CUSTOM_ENTRIES, sizeof(*ld->scratch));
         if (ld->scratch == NULL)
-            return fail(ld, ld->ev.start_mark, "out of memory");
+            return cl_fail(ld, ld->ev.start_mark, "out of memory");
     }
     out->n = 0;
     out->names = NULL;
-    if (parse_list(ld, &def, &ctx, max, item_names) < 0)
+    if (cl_parse_list(ld, &def, &ctx, max, item_names) < 0)
         return -1;
     n = ctx.n;
     if (n == 0)
@@ -1366,7 +1310,7 @@ static int
 not_empty(struct loader *ld, yaml_mark_t start, const char *key, size_t n, const char *absent)
 {
     if (n == 0)
-        return fail(ld, start, "'%s' must not be empty (omit it %s)", key, absent);
+        return cl_fail(ld, start, "'%s' must not be empty (omit it %s)", key, absent);
     return 0;
 }
 
@@ -1392,11 +1336,11 @@ item_port_any(struct loader *ld, const struct key_def *def, void *base, size_t i
     const char *text = NULL;
 
     snprintf(what, sizeof(what), "'%s' entry", def->name);
-    if (get_scalar(ld, what, &text) < 0)
+    if (cl_get_scalar(ld, what, &text) < 0)
         return -1;
-    if (parse_uint(text, 65535, &v) < 0 || v == 0)
-        return fail(ld, ld->ev.start_mark, "'%s' entry %s is not a port (1-65535)",
-                    def->name, show(q, text));
+    if (cl_parse_uint(text, 65535, &v) < 0 || v == 0)
+        return cl_fail(ld, ld->ev.start_mark, "'%s' entry %s is not a port (1-65535)",
+                    def->name, cl_show(q, text));
     ports[i] = (uint16_t)v;
     *n = i + 1;
     return 0;
@@ -1406,7 +1350,7 @@ static int
 h_ports(struct loader *ld, const struct key_def *def, void *base)
 {
     *(size_t *)(void *)((char *)base + def->count_offset) = 0;
-    return parse_list(ld, def, base, CONFIG_MAX_PORTS, item_port_any);
+    return cl_parse_list(ld, def, base, CONFIG_MAX_PORTS, item_port_any);
 }
 
 static int
@@ -1431,11 +1375,11 @@ item_type(struct loader *ld, const struct key_def *def, void *base, size_t i)
     int v;
 
     (void)i;
-    if (get_word(ld, "type", type_words, sizeof(type_words) / sizeof(type_words[0]), &v) < 0)
+    if (cl_get_word(ld, "type", type_words, sizeof(type_words) / sizeof(type_words[0]), &v) < 0)
         return -1;
     if (p->types & (unsigned)v)
-        return fail(ld, ld->ev.start_mark, "duplicate '%s' entry '%s'", def->name,
-                    show(q, (const char *)ld->ev.data.scalar.value));
+        return cl_fail(ld, ld->ev.start_mark, "duplicate '%s' entry '%s'", def->name,
+                    cl_show(q, (const char *)ld->ev.data.scalar.value));
     p->types |= (unsigned)v;
     return 0;
 }
@@ -1444,7 +1388,7 @@ static int
 h_types(struct loader *ld, const struct key_def *def, void *base)
 {
     ((config_profile_t *)base)->types = CONFIG_TYPE_ANY;
-    return parse_list(ld, def, base, 3, item_type);
+    return cl_parse_list(ld, def, base, 3, item_type);
 }
 
 static int
@@ -1459,7 +1403,7 @@ h_subnets(struct loader *ld, const struct key_def *def, void *base)
     ld->cidrs.n = 0;
     p->subnets = NULL;
     p->n_subnets = 0;
-    if (parse_list(ld, &scratch_def, &ld->cidrs, CONFIG_MAX_CIDRS, item_cidr) < 0)
+    if (cl_parse_list(ld, &scratch_def, &ld->cidrs, CONFIG_MAX_CIDRS, item_cidr) < 0)
         return -1;
     if (ld->cidrs.n == 0)
         return 0;
@@ -1488,7 +1432,7 @@ static const struct key_def profile_keys[] = {
     [PR_KEY_USERS] = { "users", h_identities, PR_OFF(users), 0, NULL },
     [PR_KEY_GROUPS] = { "groups", h_identities, PR_OFF(groups), 0, NULL },
     [PR_KEY_AUTH] = { "auth", h_auth, 0, 0, NULL },
-    [PR_KEY_REFUSE] = { "refuse_unidentified", h_bool, PR_OFF(refuse_unidentified), 0, NULL },
+    [PR_KEY_REFUSE] = { "refuse_unidentified", cl_bool, PR_OFF(refuse_unidentified), 0, NULL },
 };
 #undef PR_OFF
 static const struct section profile_section = {
@@ -1505,19 +1449,19 @@ item_profile(struct loader *ld, const struct key_def *def, void *base, size_t i)
 
     memset(p, 0, sizeof(*p));
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
-                    kind_name(&ld->ev));
-    if (parse_mapping(ld, &profile_section, p, &seen) < 0)
+        return cl_fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
+                    cl_kind_name(&ld->ev));
+    if (cl_parse_mapping(ld, &profile_section, p, &seen) < 0)
         return -1;
     if (!(seen & (UINT64_C(1) << PR_KEY_NAME)))
-        return fail(ld, start, "identity profile entry has no 'name'");
+        return cl_fail(ld, start, "identity profile entry has no 'name'");
     for (size_t j = 0; j < i; j++)
         if (strcmp(cfg->pol.profiles[j].name, p->name) == 0)
-            return fail(ld, ld->name_mark, "duplicate identity profile name '%s'", p->name);
+            return cl_fail(ld, ld->name_mark, "duplicate identity profile name '%s'", p->name);
     if (seen & (UINT64_C(1) << PR_KEY_AUTH)) {
         ld->profile_auth[i] = ld->auth_mark;
         if (p->auth == CONFIG_AUTH_BASIC && p->mode == CONFIG_MATCH_TRANSPARENT)
-            return fail(ld, ld->auth_mark,
+            return cl_fail(ld, ld->auth_mark,
                         "auth: basic cannot go with mode: transparent (such clients cannot "
                         "be asked for credentials)");
     }
@@ -1528,7 +1472,7 @@ item_profile(struct loader *ld, const struct key_def *def, void *base, size_t i)
 static int
 h_profiles(struct loader *ld, const struct key_def *def, void *base)
 {
-    return parse_list(ld, def, base, CONFIG_MAX_PROFILES, item_profile);
+    return cl_parse_list(ld, def, base, CONFIG_MAX_PROFILES, item_profile);
 }
 
 /* ---- access_policies ---- */
@@ -1562,12 +1506,12 @@ h_rules(struct loader *ld, const struct key_def *def, void *base)
     char q[SHOW_LEN];
 
     pol->n_rules = 0;
-    if (is_null(&ld->ev))
+    if (cl_is_null(&ld->ev))
         return 0;
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return fail(ld, ld->ev.start_mark,
+        return cl_fail(ld, ld->ev.start_mark,
                     "'%s' must be a mapping of category: action, got %s", def->name,
-                    kind_name(&ld->ev));
+                    cl_kind_name(&ld->ev));
     for (;;) {
         config_category_rule_t *r;
         yaml_mark_t vstart;
@@ -1581,10 +1525,10 @@ h_rules(struct loader *ld, const struct key_def *def, void *base)
             return -1;
         for (size_t j = 0; j < pol->n_rules; j++)
             if (strcmp(pol->rules[j].category, name) == 0)
-                return fail(ld, ld->ev.start_mark, "duplicate category '%s' in '%s'",
-                            show(q, name), def->name);
+                return cl_fail(ld, ld->ev.start_mark, "duplicate category '%s' in '%s'",
+                            cl_show(q, name), def->name);
         if (pol->n_rules == CONFIG_MAX_CATEGORY_RULES)
-            return fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
+            return cl_fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
                         def->name, CONFIG_MAX_CATEGORY_RULES);
         r = &pol->rules[pol->n_rules];
         memset(r, 0, sizeof(*r));
@@ -1595,21 +1539,21 @@ h_rules(struct loader *ld, const struct key_def *def, void *base)
         vstart = ld->ev.start_mark;
         if (ld->ev.type == YAML_MAPPING_START_EVENT) {
             uint64_t seen;
-            if (parse_mapping(ld, &rule_section, r, &seen) < 0)
+            if (cl_parse_mapping(ld, &rule_section, r, &seen) < 0)
                 return -1;
             if (!(seen & (UINT64_C(1) << RULE_KEY_ACTION)))
-                return fail(ld, vstart, "category '%s' needs an 'action'", r->category);
-        } else if (ld->ev.type == YAML_SCALAR_EVENT && !is_null(&ld->ev)) {
+                return cl_fail(ld, vstart, "category '%s' needs an 'action'", r->category);
+        } else if (ld->ev.type == YAML_SCALAR_EVENT && !cl_is_null(&ld->ev)) {
             int v;
-            if (get_word(ld, "action", action_words,
+            if (cl_get_word(ld, "action", action_words,
                          sizeof(action_words) / sizeof(action_words[0]), &v) < 0)
                 return -1;
             r->action = (enum config_action)v;
         } else {
-            return fail(ld, vstart,
+            return cl_fail(ld, vstart,
                         "category '%s' needs an action " ACTION_HINT
                         " or a mapping { action, time }, got %s", r->category,
-                        kind_name(&ld->ev));
+                        cl_kind_name(&ld->ev));
         }
         pol->n_rules++;
     }
@@ -1655,17 +1599,17 @@ item_policy(struct loader *ld, const struct key_def *def, void *base, size_t i)
     memset(pol, 0, sizeof(*pol));
     pol->default_action = CONFIG_ACT_ALLOW;
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
-                    kind_name(&ld->ev));
-    if (parse_mapping(ld, &policy_section, pol, &seen) < 0)
+        return cl_fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
+                    cl_kind_name(&ld->ev));
+    if (cl_parse_mapping(ld, &policy_section, pol, &seen) < 0)
         return -1;
     if (!(seen & (UINT64_C(1) << PO_KEY_NAME)))
-        return fail(ld, start, "access policy entry has no 'name'");
+        return cl_fail(ld, start, "access policy entry has no 'name'");
     for (size_t j = 0; j < i; j++)
         if (strcmp(cfg->pol.policies[j].name, pol->name) == 0)
-            return fail(ld, ld->name_mark, "duplicate access policy name '%s'", pol->name);
+            return cl_fail(ld, ld->name_mark, "duplicate access policy name '%s'", pol->name);
     if (i > 0 && cfg->pol.policies[i - 1].profiles.n == 0)
-        return fail(ld, ld->name_mark, "policy '%s' comes after the default policy '%s'",
+        return cl_fail(ld, ld->name_mark, "policy '%s' comes after the default policy '%s'",
                     pol->name, cfg->pol.policies[i - 1].name);
     cfg->pol.n_policies = i + 1;
     return 0;
@@ -1674,7 +1618,7 @@ item_policy(struct loader *ld, const struct key_def *def, void *base, size_t i)
 static int
 h_policies(struct loader *ld, const struct key_def *def, void *base)
 {
-    return parse_list(ld, def, base, CONFIG_MAX_POLICIES, item_policy);
+    return cl_parse_list(ld, def, base, CONFIG_MAX_POLICIES, item_policy);
 }
 
 /* ---- time_ranges ---- */
@@ -1687,11 +1631,11 @@ item_day(struct loader *ld, const struct key_def *def, void *base, size_t i)
     int v;
 
     (void)i;
-    if (get_word(ld, "day", day_words, sizeof(day_words) / sizeof(day_words[0]), &v) < 0)
+    if (cl_get_word(ld, "day", day_words, sizeof(day_words) / sizeof(day_words[0]), &v) < 0)
         return -1;
     if (t->days & v)
-        return fail(ld, ld->ev.start_mark, "duplicate '%s' entry '%s'", def->name,
-                    show(q, (const char *)ld->ev.data.scalar.value));
+        return cl_fail(ld, ld->ev.start_mark, "duplicate '%s' entry '%s'", def->name,
+                    cl_show(q, (const char *)ld->ev.data.scalar.value));
     t->days = (uint8_t)(t->days | v);
     return 0;
 }
@@ -1703,10 +1647,10 @@ h_days(struct loader *ld, const struct key_def *def, void *base)
     yaml_mark_t start = ld->ev.start_mark;
 
     t->days = 0;
-    if (parse_list(ld, def, base, 7, item_day) < 0)
+    if (cl_parse_list(ld, def, base, 7, item_day) < 0)
         return -1;
     if (t->days == 0)
-        return fail(ld, start, "'days' must not be empty");
+        return cl_fail(ld, start, "'days' must not be empty");
     return 0;
 }
 
@@ -1735,17 +1679,17 @@ h_hours(struct loader *ld, const struct key_def *def, void *base)
     int from, to;
 
     (void)def;
-    if (get_scalar(ld, "'hours'", &text) < 0)
+    if (cl_get_scalar(ld, "'hours'", &text) < 0)
         return -1;
     if (strlen(text) != 11 || text[5] != '-' || (from = hhmm(text, false)) < 0 ||
         (to = hhmm(text + 6, true)) < 0)
-        return fail(ld, ld->ev.start_mark,
+        return cl_fail(ld, ld->ev.start_mark,
                     "invalid hours '%s' (use HH:MM-HH:MM, e.g. 09:00-17:00; 24:00 ends the day)",
-                    show(q, text));
+                    cl_show(q, text));
     if (from >= to)
-        return fail(ld, ld->ev.start_mark,
+        return cl_fail(ld, ld->ev.start_mark,
                     "hours '%s' must start before they end (a range cannot cross midnight)",
-                    show(q, text));
+                    cl_show(q, text));
     t->from_min = (uint16_t)from;
     t->to_min = (uint16_t)to;
     return 0;
@@ -1766,11 +1710,11 @@ h_time_ranges(struct loader *ld, const struct key_def *def, void *base)
     config_policies_t *pol = (config_policies_t *)(void *)((char *)base + def->offset);
     char q[SHOW_LEN];
 
-    if (is_null(&ld->ev))
+    if (cl_is_null(&ld->ev))
         return 0;
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return fail(ld, ld->ev.start_mark, "'%s' must be a mapping of name: { days, hours }, got %s",
-                    def->name, kind_name(&ld->ev));
+        return cl_fail(ld, ld->ev.start_mark, "'%s' must be a mapping of name: { days, hours }, got %s",
+                    def->name, cl_kind_name(&ld->ev));
     for (;;) {
         config_time_range_t *t;
         yaml_mark_t vstart;
@@ -1785,9 +1729,9 @@ h_time_ranges(struct loader *ld, const struct key_def *def, void *base)
             return -1;
         for (size_t j = 0; j < pol->n_time_ranges; j++)
             if (strcmp(pol->time_ranges[j].name, name) == 0)
-                return fail(ld, ld->ev.start_mark, "duplicate time range '%s'", show(q, name));
+                return cl_fail(ld, ld->ev.start_mark, "duplicate time range '%s'", cl_show(q, name));
         if (pol->n_time_ranges == CONFIG_MAX_TIME_RANGES)
-            return fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
+            return cl_fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
                         def->name, CONFIG_MAX_TIME_RANGES);
         t = &pol->time_ranges[pol->n_time_ranges];
         memset(t, 0, sizeof(*t));
@@ -1796,14 +1740,14 @@ h_time_ranges(struct loader *ld, const struct key_def *def, void *base)
             return -1;
         vstart = ld->ev.start_mark;
         if (ld->ev.type != YAML_MAPPING_START_EVENT)
-            return fail(ld, vstart, "time range '%s' must be a mapping { days, hours }, got %s",
-                        t->name, kind_name(&ld->ev));
-        if (parse_mapping(ld, &time_range_section, t, &seen) < 0)
+            return cl_fail(ld, vstart, "time range '%s' must be a mapping { days, hours }, got %s",
+                        t->name, cl_kind_name(&ld->ev));
+        if (cl_parse_mapping(ld, &time_range_section, t, &seen) < 0)
             return -1;
         if (!(seen & (UINT64_C(1) << TR_KEY_DAYS)))
-            return fail(ld, vstart, "time range '%s' has no 'days'", t->name);
+            return cl_fail(ld, vstart, "time range '%s' has no 'days'", t->name);
         if (!(seen & (UINT64_C(1) << TR_KEY_HOURS)))
-            return fail(ld, vstart, "time range '%s' has no 'hours'", t->name);
+            return cl_fail(ld, vstart, "time range '%s' has no 'hours'", t->name);
         pol->n_time_ranges++;
     }
 }
@@ -1833,17 +1777,17 @@ item_custom(struct loader *ld, const struct key_def *def, void *base, size_t i)
 
     memset(c, 0, sizeof(*c));
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
-                    kind_name(&ld->ev));
-    if (parse_mapping(ld, &custom_section, c, &seen) < 0)
+        return cl_fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
+                    cl_kind_name(&ld->ev));
+    if (cl_parse_mapping(ld, &custom_section, c, &seen) < 0)
         return -1;
     if (!(seen & (UINT64_C(1) << CC_KEY_NAME)))
-        return fail(ld, start, "custom category entry has no 'name'");
+        return cl_fail(ld, start, "custom category entry has no 'name'");
     for (size_t j = 0; j < i; j++)
         if (strcmp(cfg->pol.custom[j].name, c->name) == 0)
-            return fail(ld, ld->name_mark, "duplicate custom category name '%s'", c->name);
+            return cl_fail(ld, ld->name_mark, "duplicate custom category name '%s'", c->name);
     if (c->domains.n == 0 && c->url_prefixes.n == 0 && c->regexes.n == 0)
-        return fail(ld, start, "custom category '%s' has no domains, url_prefixes or regexes",
+        return cl_fail(ld, start, "custom category '%s' has no domains, url_prefixes or regexes",
                     c->name);
     ld->custom_marks[i] = ld->name_mark;
     cfg->pol.n_custom = i + 1;
@@ -1853,7 +1797,7 @@ item_custom(struct loader *ld, const struct key_def *def, void *base, size_t i)
 static int
 h_custom(struct loader *ld, const struct key_def *def, void *base)
 {
-    return parse_list(ld, def, base, CONFIG_MAX_CUSTOM_CATS, item_custom);
+    return cl_parse_list(ld, def, base, CONFIG_MAX_CUSTOM_CATS, item_custom);
 }
 
 /* ---- categories ---- */
@@ -1865,12 +1809,12 @@ h_friendly(struct loader *ld, const struct key_def *def, void *base)
     config_policies_t *pol = base;
     char q[SHOW_LEN];
 
-    if (is_null(&ld->ev))
+    if (cl_is_null(&ld->ev))
         return 0;
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return fail(ld, ld->ev.start_mark,
+        return cl_fail(ld, ld->ev.start_mark,
                     "'%s' must be a mapping of name: [list categories], got %s", def->name,
-                    kind_name(&ld->ev));
+                    cl_kind_name(&ld->ev));
     for (;;) {
         config_friendly_t *f;
         yaml_mark_t vstart;
@@ -1884,10 +1828,10 @@ h_friendly(struct loader *ld, const struct key_def *def, void *base)
             return -1;
         for (size_t j = 0; j < pol->n_friendly; j++)
             if (strcmp(pol->friendly[j].name, name) == 0)
-                return fail(ld, ld->ev.start_mark, "duplicate category name '%s' in '%s'",
-                            show(q, name), def->name);
+                return cl_fail(ld, ld->ev.start_mark, "duplicate category name '%s' in '%s'",
+                            cl_show(q, name), def->name);
         if (pol->n_friendly == CONFIG_MAX_FRIENDLY)
-            return fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
+            return cl_fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
                         def->name, CONFIG_MAX_FRIENDLY);
         f = &pol->friendly[pol->n_friendly];
         memset(f, 0, sizeof(*f));
@@ -1899,7 +1843,7 @@ h_friendly(struct loader *ld, const struct key_def *def, void *base)
         if (parse_names(ld, f->name, NAME_PLAIN, true, &f->lists) < 0)
             return -1;
         if (f->lists.n == 0)
-            return fail(ld, vstart, "category '%s' must name at least one list category",
+            return cl_fail(ld, vstart, "category '%s' must name at least one list category",
                         f->name);
         pol->n_friendly++;
     }
@@ -1918,7 +1862,7 @@ static const struct section categories_section = {
 static const struct key_def auth_keys[] = {
     PS_STR("realm", auth_realm, h_realm),
     PS_STR("password_file", auth_password_file, h_string),
-    { "surrogate_ttl", h_duration, offsetof(config_policies_t, auth_surrogate_ttl), 0, NULL },
+    { "surrogate_ttl", cl_duration, offsetof(config_policies_t, auth_surrogate_ttl), 0, NULL },
 };
 #undef PS_STR
 static const struct section auth_section = {
@@ -1944,7 +1888,7 @@ check_policies(struct loader *ld, config_t *cfg)
                 if (strcmp(pol->time_ranges[j].name, r->name) == 0)
                     break;
             if (j == pol->n_time_ranges)
-                return fail(ld, r->mark, "unknown time range '%s'", r->name);
+                return cl_fail(ld, r->mark, "unknown time range '%s'", r->name);
             *r->time_range = (int)j;
             continue;
         }
@@ -1952,9 +1896,9 @@ check_policies(struct loader *ld, config_t *cfg)
             if (strcmp(pol->profiles[j].name, r->name) == 0)
                 break;
         if (j == pol->n_profiles)
-            return fail(ld, r->mark, "unknown identity profile '%s'", r->name);
+            return cl_fail(ld, r->mark, "unknown identity profile '%s'", r->name);
         if (used_by[j] >= 0)
-            return fail(ld, r->mark,
+            return cl_fail(ld, r->mark,
                         "identity profile '%s' is already in policy '%s' (the first match wins)",
                         r->name, pol->policies[used_by[j]].name);
         used_by[j] = (int)r->policy;
@@ -1963,7 +1907,7 @@ check_policies(struct loader *ld, config_t *cfg)
         for (size_t j = 0; j < pol->n_friendly; j++) {
             if (strcmp(pol->custom[i].name, pol->friendly[j].name) != 0)
                 continue;
-            return fail(ld, ld->custom_marks[i].index > ld->friendly_marks[j].index
+            return cl_fail(ld, ld->custom_marks[i].index > ld->friendly_marks[j].index
                                 ? ld->custom_marks[i] : ld->friendly_marks[j],
                         "'%s' is both a custom category and a category name in categories.names",
                         pol->custom[i].name);
@@ -1972,7 +1916,7 @@ check_policies(struct loader *ld, config_t *cfg)
     if (pol->auth_password_file[0] == '\0') {
         for (size_t i = 0; i < pol->n_profiles; i++)
             if (pol->profiles[i].auth == CONFIG_AUTH_BASIC)
-                return fail(ld, ld->profile_auth[i],
+                return cl_fail(ld, ld->profile_auth[i],
                             "auth: basic needs authentication.password_file");
     }
     return 0;
@@ -1980,7 +1924,7 @@ check_policies(struct loader *ld, config_t *cfg)
 
 /* ---- the schema ---- */
 
-#define TIMEOUT(name) { #name, h_duration, offsetof(config_timeouts_t, name), 0, NULL }
+#define TIMEOUT(name) { #name, cl_duration, offsetof(config_timeouts_t, name), 0, NULL }
 static const struct key_def timeout_keys[] = {
     TIMEOUT(header), TIMEOUT(idle), TIMEOUT(connect), TIMEOUT(response),
     TIMEOUT(tunnel_idle), TIMEOUT(shutdown), TIMEOUT(dns),
@@ -1993,30 +1937,31 @@ static const struct section timeouts_section = {
 static const struct key_def proxy_keys[] = {
     { "listen", h_listen, 0, 0, NULL },
     { "workers", h_workers, 0, 0, NULL },
-    { "clients", h_cidr_list, offsetof(config_t, clients), offsetof(config_t, n_clients), NULL },
-    { "deny_destinations", h_cidr_list, offsetof(config_t, deny_destinations),
+    { "clients", cl_cidr_list, offsetof(config_t, clients), offsetof(config_t, n_clients), NULL },
+    { "deny_destinations", cl_cidr_list, offsetof(config_t, deny_destinations),
       offsetof(config_t, n_deny_destinations), NULL },
     { "connect_ports", h_connect_ports, 0, 0, NULL },
     { "max_connections", h_max_connections, 0, 0, NULL },
     { "tunnel_relay", h_tunnel_relay, offsetof(config_t, tunnel_relay), 0, NULL },
-    { "timeouts", h_section, offsetof(config_t, timeouts), 0, &timeouts_section },
+    { "timeouts", cl_section, offsetof(config_t, timeouts), 0, &timeouts_section },
     { "access_log", h_access_log, 0, 0, NULL },
     { "visible_hostname", h_visible_hostname, 0, 0, NULL },
+    { "transparent", cl_section, offsetof(config_t, transparent), 0, &config_transparent_section },
 };
 static const struct section proxy_section = {
     "in proxy", proxy_keys, sizeof(proxy_keys) / sizeof(proxy_keys[0]),
 };
 
 static const struct key_def top_keys[] = {
-    { "proxy", h_section, 0, 0, &proxy_section },
+    { "proxy", cl_section, 0, 0, &proxy_section },
     { "log_level", h_log_level, 0, 0, NULL },
-    { "mus", h_section, offsetof(config_t, mus), 0, &mus_section },
+    { "mus", cl_section, offsetof(config_t, mus), 0, &mus_section },
     { "identity_profiles", h_profiles, 0, 0, NULL },
     { "access_policies", h_policies, 0, 0, NULL },
     { "time_ranges", h_time_ranges, offsetof(config_t, pol), 0, NULL },
     { "custom_categories", h_custom, 0, 0, NULL },
-    { "categories", h_section, offsetof(config_t, pol), 0, &categories_section },
-    { "authentication", h_section, offsetof(config_t, pol), 0, &auth_section },
+    { "categories", cl_section, offsetof(config_t, pol), 0, &categories_section },
+    { "authentication", cl_section, offsetof(config_t, pol), 0, &auth_section },
     { "extended_log", h_path_off, offsetof(config_t, pol.extended_log),
       sizeof(((config_t *)0)->pol.extended_log), NULL },
 };
@@ -2054,6 +1999,7 @@ set_defaults(config_t *cfg)
             return -1;
     cfg->connect_ports[0] = 443;
     cfg->n_connect_ports = 1;
+    config_transparent_defaults(&cfg->transparent);
     cfg->timeouts = (config_timeouts_t){
         .header = 10000, .idle = 60000, .connect = 10000, .response = 60000,
         .tunnel_idle = 300000, .shutdown = 10000, .dns = 5000,
@@ -2088,18 +2034,18 @@ parse_stream(struct loader *ld, config_t *cfg)
     if (next_event(ld) < 0)                     /* the root node */
         return -1;
     if (ld->ev.type == YAML_MAPPING_START_EVENT) {
-        if (parse_mapping(ld, &top_section, cfg, NULL) < 0)
+        if (cl_parse_mapping(ld, &top_section, cfg, NULL) < 0)
             return -1;
-    } else if (!is_null(&ld->ev)) {
-        return fail(ld, ld->ev.start_mark, "the top level must be a mapping, got %s",
-                    kind_name(&ld->ev));
+    } else if (!cl_is_null(&ld->ev)) {
+        return cl_fail(ld, ld->ev.start_mark, "the top level must be a mapping, got %s",
+                    cl_kind_name(&ld->ev));
     }
     if (next_event(ld) < 0)                     /* DOCUMENT_END */
         return -1;
     if (next_event(ld) < 0)
         return -1;
     if (ld->ev.type != YAML_STREAM_END_EVENT)
-        return fail(ld, ld->ev.start_mark, "only one YAML document is allowed");
+        return cl_fail(ld, ld->ev.start_mark, "only one YAML document is allowed");
     return 0;
 }
 
@@ -2288,7 +2234,7 @@ config_parse_sockaddr(const char *text, struct sockaddr_storage *out, socklen_t 
     if (hlen == 0 || hlen >= sizeof(host))
         return -1;
     host[hlen] = '\0';
-    if (strlen(port) > 5 || parse_uint(port, 65535, &pnum) < 0 || pnum == 0)
+    if (strlen(port) > 5 || cl_parse_uint(port, 65535, &pnum) < 0 || pnum == 0)
         return -1;
 
     memset(out, 0, sizeof(*out));

@@ -26,7 +26,7 @@
 
 enum config_listen_mode {
     CONFIG_MODE_EXPLICIT = 0,  /* browsers configured to use the proxy */
-    CONFIG_MODE_TRANSPARENT,   /* traffic redirected to us (later issue) */
+    CONFIG_MODE_TRANSPARENT,   /* traffic redirected to us (REDIRECT, TPROXY, WCCP) */
 };
 
 /* How a tunnel (CONNECT, Upgrade) moves bytes towards a peer. */
@@ -41,7 +41,34 @@ typedef struct config_listen {
     struct sockaddr_storage addr;     /* numeric address + port */
     socklen_t addr_len;
     enum config_listen_mode mode;
+    bool tproxy;                      /* transparent: IP_TRANSPARENT (TPROXY) listener */
+    bool spoof_client;                /* tproxy: the origin sees the client's address */
 } config_listen_t;
+
+/* A Host that does not name the original destination of an intercepted request. */
+enum config_host_mismatch {
+    CONFIG_HOST_MISMATCH_LOG = 0,     /* go to the original destination, log the mismatch */
+    CONFIG_HOST_MISMATCH_REFUSE,      /* 409, like Squid's host_verify_strict */
+};
+
+/* A transparent TLS connection without SNI, or not TLS at all on a TLS port. */
+enum config_no_sni {
+    CONFIG_NO_SNI_ALLOW = 0,          /* decided by the destination address alone */
+    CONFIG_NO_SNI_BLOCK,
+};
+
+#define CONFIG_MAX_BYPASS   256       /* bypass domains */
+#define CONFIG_NAME_MAX     256       /* a DNS name incl. NUL */
+
+typedef struct config_transparent {
+    enum config_host_mismatch host_mismatch;
+    enum config_no_sni no_sni;
+    uint32_t peek_timeout;            /* ms: the whole ClientHello must arrive within */
+    cidr_t bypass_cidrs[CONFIG_MAX_CIDRS];       /* relayed untouched */
+    size_t n_bypass_cidrs;
+    char bypass_domains[CONFIG_MAX_BYPASS][CONFIG_NAME_MAX]; /* lower case, the domain and below */
+    size_t n_bypass_domains;
+} config_transparent_t;
 
 typedef struct config_timeouts {      /* all in milliseconds, > 0 */
     uint32_t header;       /* whole request head must arrive within (slowloris) */
@@ -209,6 +236,7 @@ typedef struct config {
     enum config_tunnel_relay tunnel_relay;
     char access_log[4096];            /* "" = off */
     char visible_hostname[256];       /* used in Via and error pages */
+    config_transparent_t transparent; /* intercepted traffic (mode: transparent listeners) */
     int log_level;                    /* enum log_level */
 
     config_mus_t mus;
@@ -222,6 +250,8 @@ typedef struct config {
  *
  *   proxy:
  *     listen: [ { address: "127.0.0.1:3128", mode: explicit } ]  # IPv6: "[::1]:3128"
+ *             # mode: transparent takes tproxy: true (an IP_TRANSPARENT listener) and
+ *             # then spoof_client_address: true (the origin sees the client's address)
  *     workers: auto | 1..CONFIG_MAX_WORKERS
  *     clients: [127.0.0.0/8, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, ::1/128, fc00::/7]
  *     deny_destinations: [169.254.0.0/16, fe80::/10, 0.0.0.0/8, 100.100.100.200/32, fd00:ec2::254/128]
@@ -232,6 +262,11 @@ typedef struct config {
  *                 tunnel_idle: 300s, shutdown: 10s, dns: 5s }   # units ms, s, m, h
  *     access_log: var/access.log     # "" or "off" disables
  *     visible_hostname: musproxy
+ *     transparent:                   # for listeners with mode: transparent
+ *       host_mismatch: log           # log | refuse (409)
+ *       no_sni: allow                # allow | block: TLS without SNI, or not TLS
+ *       peek_timeout: 5s             # the ClientHello must arrive within
+ *       bypass: []                   # domains (and below) and address prefixes: relayed untouched
  *   log_level: info                  # error | warn | info | debug
  *   mus:
  *     remote_users: headend          # or ip_ranges

@@ -369,6 +369,46 @@ Test(config, partial_sections_keep_other_defaults)
     config_free(cfg);
 }
 
+/* proxy.transparent and the listener options of intercepted traffic. */
+Test(config, transparent_section)
+{
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str("proxy:\n  listen:\n    - 127.0.0.1:3128\n"
+                             "    - { address: 0.0.0.0:3129, mode: transparent }\n"
+                             "    - { address: \"[::]:3130\", mode: transparent, tproxy: true,"
+                             " spoof_client_address: true }\n"
+                             "  transparent:\n    host_mismatch: refuse\n    no_sni: block\n"
+                             "    peek_timeout: 250ms\n"
+                             "    bypass: [Bank.Example, \"*.pay.example\", .corp.example., 10.9.0.0/16, \"2001:db8::/32\"]\n",
+                             err);
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_eq(cfg->n_listen, 3);
+    cr_expect(!cfg->listen[0].tproxy);
+    cr_expect_eq(cfg->listen[1].mode, CONFIG_MODE_TRANSPARENT);
+    cr_expect(!cfg->listen[1].tproxy && !cfg->listen[1].spoof_client);
+    cr_expect(cfg->listen[2].tproxy && cfg->listen[2].spoof_client);
+    cr_expect_eq(cfg->transparent.host_mismatch, CONFIG_HOST_MISMATCH_REFUSE);
+    cr_expect_eq(cfg->transparent.no_sni, CONFIG_NO_SNI_BLOCK);
+    cr_expect_eq(cfg->transparent.peek_timeout, 250);
+    cr_assert_eq(cfg->transparent.n_bypass_domains, 3);
+    cr_expect_str_eq(cfg->transparent.bypass_domains[0], "bank.example");
+    cr_expect_str_eq(cfg->transparent.bypass_domains[1], "pay.example");
+    cr_expect_str_eq(cfg->transparent.bypass_domains[2], "corp.example");
+    cr_assert_eq(cfg->transparent.n_bypass_cidrs, 2);
+    cr_expect_eq(cfg->transparent.bypass_cidrs[0].prefix, 16);
+    cr_expect_eq(cfg->transparent.bypass_cidrs[1].family, AF_INET6);
+    config_free(cfg);
+
+    cfg = load_str("", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_eq(cfg->transparent.host_mismatch, CONFIG_HOST_MISMATCH_LOG);
+    cr_expect_eq(cfg->transparent.no_sni, CONFIG_NO_SNI_ALLOW);
+    cr_expect_eq(cfg->transparent.peek_timeout, 5000);
+    cr_expect_eq(cfg->transparent.n_bypass_domains + cfg->transparent.n_bypass_cidrs, 0);
+    config_free(cfg);
+}
+
 Test(config, access_log_off)
 {
     static const char *const inputs[] = {
@@ -394,7 +434,8 @@ struct bad_case {
 #define LISTEN_HINT "(use 1.2.3.4:port or [::1]:port, numeric)"
 #define CIDR_HINT "is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)"
 #define PROXY_KEYS "(expected one of: listen, workers, clients, deny_destinations, " \
-    "connect_ports, max_connections, tunnel_relay, timeouts, access_log, visible_hostname)"
+    "connect_ports, max_connections, tunnel_relay, timeouts, access_log, visible_hostname, " \
+    "transparent)"
 
 static const struct bad_case bad_cases[] = {
     /* unknown keys, at each level */
@@ -441,7 +482,7 @@ static const struct bad_case bad_cases[] = {
       "t.yaml:3:5: unknown key 'heder' in proxy.timeouts (expected one of: header, idle, "
       "connect, response, tunnel_idle, shutdown, dns)" },
     { "proxy:\n  listen:\n    - { address: \"127.0.0.1:3128\", mod: explicit }\n",
-      "t.yaml:3:36: unknown key 'mod' in a proxy.listen entry (expected one of: address, mode)" },
+      "t.yaml:3:36: unknown key 'mod' in a proxy.listen entry (expected one of: address, mode, tproxy, spoof_client_address)" },
     { "Proxy: {}\n", "t.yaml:1:1: unknown key 'Proxy' at top level " TOP_KEYS },
     { "? [a, b]\n: 1\n", "t.yaml:1:3: keys at top level must be scalars, got a list" },
     /* wrong node types */
@@ -507,6 +548,25 @@ static const struct bad_case bad_cases[] = {
     { "proxy:\n  listen:\n    - mode: transparent\n",
       "t.yaml:3:7: listen entry has no 'address'" },
     { "proxy:\n  listen: []\n", "t.yaml:2:11: 'listen' must have at least one address" },
+    { "proxy:\n  listen:\n    - { address: 127.0.0.1:3129, tproxy: true }\n",
+      "t.yaml:3:7: tproxy: true needs mode: transparent" },
+    { "proxy:\n  listen:\n    - { address: 127.0.0.1:3129, mode: transparent, spoof_client_address: true }\n",
+      "t.yaml:3:7: spoof_client_address: true needs tproxy: true" },
+    { "proxy:\n  listen:\n    - { address: 127.0.0.1:3129, mode: transparent, tproxy: yes }\n",
+      "t.yaml:3:61: invalid tproxy 'yes' (use true or false)" },
+    /* proxy.transparent */
+    { "proxy:\n  transparent: { host_mismatch: strict }\n",
+      "t.yaml:2:33: invalid host_mismatch 'strict' (use log or refuse)" },
+    { "proxy:\n  transparent: { no_sni: maybe }\n",
+      "t.yaml:2:26: invalid no_sni 'maybe' (use allow or block)" },
+    { "proxy:\n  transparent: { bypass: [\"exa mple.com\"] }\n",
+      "t.yaml:2:27: 'bypass' entry 'exa mple.com' is neither a domain name nor an address prefix" },
+    { "proxy:\n  transparent: { bypass: [10.0.0.0/33] }\n",
+      "t.yaml:2:27: 'bypass' entry '10.0.0.0/33' is not an address prefix (e.g. 10.0.0.0/8)" },
+    { "proxy:\n  transparent: { bypass: [a..b] }\n",
+      "t.yaml:2:27: 'bypass' entry 'a..b' is neither a domain name nor an address prefix" },
+    { "proxy:\n  transparent: { peek_timeout: soon }\n",
+      "t.yaml:2:32: invalid duration 'soon' (use ms, s, m or h)" },
     { "proxy:\n  listen:\n    - 127.0.0.1:3128\n"
       "    - { address: 127.0.0.1:3128, mode: transparent }\n",
       "t.yaml:4:18: duplicate listen address '127.0.0.1:3128'" },

@@ -1,0 +1,122 @@
+/*
+ * policy/config_load.h: the configuration loader's internals, shared by the
+ * files that describe one section each (config.c: proxy, mus, policies;
+ * config_transparent.c: proxy.transparent). A section is a table of keys
+ * (struct section), each key a handler that consumes exactly the events of
+ * its value; the primitives below read scalars, lists and nested mappings
+ * and report "name:line:column: message". Not a public API: only policy/
+ * includes it, and config.h stays the one interface for everyone else.
+ */
+#ifndef MUS_POLICY_CONFIG_LOAD_H
+#define MUS_POLICY_CONFIG_LOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <yaml.h>
+
+#include "config.h"
+
+#define SHOW_MAX             60            /* bytes of a value quoted in a message */
+#define SHOW_LEN             (SHOW_MAX + 4)
+
+struct loader;
+struct key_def;
+
+/* Consumes the value whose first event is ld->ev, leaving ld->ev on its last
+ * event (the scalar, or the end of the list or mapping). base is the struct
+ * the section fills; def->offset locates the field inside it. 0 or -1. */
+typedef int (*key_fn)(struct loader *ld, const struct key_def *def, void *base);
+
+/* Same contract, for entry i of a list. */
+typedef int (*item_fn)(struct loader *ld, const struct key_def *def, void *base, size_t i);
+
+struct section {
+    const char *where;              /* "at top level", "in proxy", ... */
+    const struct key_def *keys;
+    size_t n_keys;                  /* at most 64 (the duplicate mask) */
+};
+
+struct key_def {
+    const char *name;
+    key_fn fn;
+    size_t offset;                  /* of the field (or array) in base */
+    size_t count_offset;            /* lists: of the size_t entry count */
+    const struct section *sub;      /* h_section: the nested mapping */
+};
+
+struct loader {
+    yaml_parser_t parser;
+    yaml_event_t ev;                /* current event, valid if have_ev */
+    bool have_ev;
+    const char *name;               /* file name for messages */
+    const char *data;
+    size_t len;
+    char *err;
+    size_t errlen;
+    yaml_mark_t addr_mark;          /* of the last listen address parsed */
+
+    /* policies: */
+    config_t *cfg;                  /* being built; owns the string pool */
+    yaml_mark_t key_mark;           /* of the key whose value is being parsed */
+    yaml_mark_t name_mark;          /* of the last entry 'name' value parsed */
+    yaml_mark_t auth_mark;          /* of the last profile 'auth' key parsed */
+    yaml_mark_t profile_auth[CONFIG_MAX_PROFILES];  /* auth key of each profile */
+    yaml_mark_t custom_marks[CONFIG_MAX_CUSTOM_CATS];
+    yaml_mark_t friendly_marks[CONFIG_MAX_FRIENDLY];
+    yaml_mark_t list_marks[CONFIG_MAX_NAMES];       /* entries of the names list parsed */
+    char **scratch;                 /* entries of the names list parsed (heap) */
+    struct cidr_scratch {
+        cidr_t list[CONFIG_MAX_CIDRS];
+        size_t n;
+    } cidrs;                        /* the subnets list parsed */
+    struct ref *refs;               /* names to resolve once the file is read (heap) */
+    size_t n_refs, cap_refs;
+};
+
+struct word {
+    const char *word;
+    int value;
+};
+
+/* ---- primitives (config.c) ---- */
+
+int cl_fail(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* s quoted for a message, cut at SHOW_MAX bytes; buf has SHOW_LEN bytes. */
+const char *cl_show(char *buf, const char *s);
+bool cl_is_null(const yaml_event_t *e);
+const char *cl_kind_name(const yaml_event_t *e);
+/* The current event as a scalar; "what must be a scalar" otherwise. */
+int cl_get_scalar(struct loader *ld, const char *what, const char **out);
+int cl_parse_uint(const char *s, unsigned long max, unsigned long *out);
+int cl_parse_mapping(struct loader *ld, const struct section *sec, void *base, uint64_t *seen_out);
+int cl_parse_list(struct loader *ld, const struct key_def *def, void *base, size_t max, item_fn fn);
+int cl_get_word(struct loader *ld, const char *key, const struct word *words, size_t n, int *out);
+
+/* ---- handlers any section can use ---- */
+
+int cl_section(struct loader *ld, const struct key_def *def, void *base);   /* def->sub */
+int cl_bool(struct loader *ld, const struct key_def *def, void *base);
+int cl_duration(struct loader *ld, const struct key_def *def, void *base);
+int cl_cidr_list(struct loader *ld, const struct key_def *def, void *base);
+
+/* A handler storing one of the words of table into the field at def->offset. */
+#define WORD_HANDLER(fn, table, type)                                          \
+    static int                                                                 \
+    fn(struct loader *ld, const struct key_def *def, void *base)               \
+    {                                                                          \
+        int v;                                                                 \
+        if (cl_get_word(ld, def->name, table, sizeof(table) / sizeof(table[0]), &v) < 0) \
+            return -1;                                                         \
+        *(type *)(void *)((char *)base + def->offset) = (type)v;              \
+        return 0;                                                              \
+    }
+
+/* ---- sections in other files ---- */
+
+extern const struct section config_transparent_section;   /* config_transparent.c */
+void config_transparent_defaults(config_transparent_t *t);
+
+#endif
