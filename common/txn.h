@@ -71,6 +71,11 @@ typedef struct txn_record {
     char server[TXN_ADDR_MAX];         /* origin's numeric address, "" if none */
     char mime[TXN_LABEL_MAX];          /* response Content-Type, "" if none */
 
+    /* intercepted traffic (mode transparent) */
+    bool bypass;                       /* in the bypass list: relayed without parsing or policy */
+    bool host_mismatch;                /* Host did not name the original destination */
+    bool ech;                          /* Encrypted Client Hello: the host is the outer SNI */
+
     /* the policy's view; meaningful when decided */
     bool decided;
     enum txn_decision decision;

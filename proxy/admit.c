@@ -15,6 +15,7 @@
 #include "../common/cidr.h"
 #include "dns.h"
 #include "h1msg.h"
+#include "intercept.h"
 
 const char *
 admit_verdict_str(enum admit_verdict v)
@@ -25,6 +26,7 @@ admit_verdict_str(enum admit_verdict v)
     case ADMIT_BLOCK: return "block";
     case ADMIT_AUTHENTICATE: return "authenticate";
     case ADMIT_PROCEED: return "proceed";
+    case ADMIT_BYPASS: return "bypass";
     }
     return "deny";
 }
@@ -276,6 +278,10 @@ admit_prechecks(const config_t *cf, const admit_request_t *rq, admit_result_t *r
             return false;
         }
         res->route = ADMIT_ROUTE_ORIGINAL_DST;
+        if (intercept_bypassed(&cf->transparent, rq->host, rq->host_len, rq->orig_dst)) {
+            res->verdict = ADMIT_BYPASS;
+            return false;
+        }
     }
     return true;
 }

@@ -63,6 +63,7 @@ enum admit_verdict {
     ADMIT_BLOCK,          /* the policy blocks: the block page */
     ADMIT_AUTHENTICATE,   /* the policy wants credentials: 407 */
     ADMIT_PROCEED,        /* forward (or tunnel) */
+    ADMIT_BYPASS,         /* intercepted and in the bypass list: relayed untouched, no policy */
 };
 const char *admit_verdict_str(enum admit_verdict v);
 

@@ -35,6 +35,7 @@
 #include "admit.h"
 #include "cbuf.h"
 #include "h1msg.h"
+#include "intercept.h"
 #include "pages.h"
 #include "tunnel.h"
 #include "http.h"
@@ -120,6 +121,13 @@ struct conn_txn {
     body_t req_body, resp_body;
     enum conn_resp_phase resp_phase;
     bool resp_keepalive;      /* upstream may be reused after this response */
+    /* intercepted traffic */
+    bool raw_tunnel;          /* relay the client's bytes as they are (bypass, TLS by SNI) */
+    bool tls;                 /* the client speaks TLS: answers are TLS alerts, not pages */
+    bool bypass;              /* in proxy.transparent.bypass */
+    bool verify_host;         /* the DNS answer is only compared with the original destination */
+    bool host_mismatch;
+    bool ech;
 };
 
 struct conn {
@@ -152,6 +160,11 @@ struct conn {
     bool client_readable;     /* the event being handled says the client sent bytes */
     bool client_eof;          /* the client finished sending (recv gave 0) */
     uint16_t local_port;          /* the listener's port */
+    bool intercepted;             /* a transparent listener: orig_dst is where the client was going */
+    bool spoof;                   /* upstream connections leave from the client's address */
+    unsigned n_requests;          /* transactions started on this connection */
+    struct sockaddr_storage orig_dst;
+    socklen_t orig_dst_len;
     dns_query_t *dnsq;
     relay_t up, down;         /* tunnel: client->upstream, upstream->client */
 };
@@ -294,6 +307,9 @@ txn_build(const conn_t *c, txn_record_t *r)
     r->hier = c->t.hier;
     txn_copy(r->server, sizeof(r->server), c->t.peer_ip, strlen(c->t.peer_ip));
     txn_copy(r->mime, sizeof(r->mime), c->t.mime, strlen(c->t.mime));
+    r->bypass = c->t.bypass;
+    r->host_mismatch = c->t.host_mismatch;
+    r->ech = c->t.ech;
     r->decided = c->t.decided;
     if (!c->t.decided) {
         r->decision = TXN_DECISION_NONE;
@@ -416,11 +432,18 @@ conn_respond(conn_t *c, int status, enum txn_result tag, const char *ctype,
     }
     if (close || (c->t.req_body.kind != HTTP_BODY_NONE && !c->t.req_body.done))
         c->close_after = true;
-    hlen = snprintf(head, sizeof(head),
-                    "HTTP/1.1 %d %s\r\nServer: musproxy\r\nContent-Type: %s\r\n"
-                    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
-                    status, pages_reason(status), ctype, blen, extra_headers,
-                    c->close_after ? "Connection: close\r\n" : "");
+    if (c->t.tls) {
+        /* a TLS client cannot read a page: a fatal alert, then the end */
+        hlen = (int)intercept_tls_alert(head, status);
+        blen = 0;
+        c->close_after = true;
+    } else {
+        hlen = snprintf(head, sizeof(head),
+                        "HTTP/1.1 %d %s\r\nServer: musproxy\r\nContent-Type: %s\r\n"
+                        "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
+                        status, pages_reason(status), ctype, blen, extra_headers,
+                        c->close_after ? "Connection: close\r\n" : "");
+    }
     if (c->dnsq != NULL) {
         dns_cancel(c->dnsq);
         c->dnsq = NULL;
@@ -428,7 +451,7 @@ conn_respond(conn_t *c, int status, enum txn_result tag, const char *ctype,
     close_upstream(c);
     cbuf_release(&c->cout);
     if (hlen < 0 || (size_t)hlen >= sizeof(head) ||
-        cbuf_append(&c->cout, head, (size_t)hlen) < 0 || cbuf_append(&c->cout, body, blen) < 0) {
+        cbuf_append(&c->cout, head, (size_t)hlen) < 0 || (blen > 0 && cbuf_append(&c->cout, body, blen) < 0)) {
         conn_close(c);
         return;
     }
@@ -579,6 +602,7 @@ record_url(conn_t *c, const admit_request_t *rq)
 }
 
 static void conn_on_resolved(void *arg, int status, const char *err, const dns_result_t *res);
+static void conn_verified(conn_t *c, const dns_result_t *res);
 
 static void
 conn_start_upstream(conn_t *c)
@@ -586,7 +610,7 @@ conn_start_upstream(conn_t *c)
     if (filter_destinations(c) < 0)
         return;
     /* an idle pooled connection to the same host and address first */
-    if (c->t.meth != HTTP_M_CONNECT && !c->t.upgrade_requested) {
+    if (c->t.meth != HTTP_M_CONNECT && !c->t.upgrade_requested && !c->t.raw_tunnel && !c->spoof) {
         for (size_t i = 0; i < c->t.addrs->n; i++) {
             int fd = worker_pool_take(c->w, c->t.host, (struct sockaddr *)&c->t.addrs->addr[i],
                                       c->t.addrs->len[i], &c->uio);
@@ -619,6 +643,10 @@ conn_on_resolved(void *arg, int status, const char *err, const dns_result_t *res
     char what[512];
 
     c->dnsq = NULL;
+    if (c->t.verify_host) {
+        conn_verified(c, status == 0 ? res : NULL);
+        return;
+    }
     if (status != 0) {
         snprintf(what, sizeof(what), "The name %s could not be resolved (%s).", c->t.host,
                  err ? err : "error");
@@ -627,6 +655,94 @@ conn_on_resolved(void *arg, int status, const char *err, const dns_result_t *res
     }
     *c->t.addrs = *res;
     conn_start_upstream(c);
+}
+
+/* ---- intercepted traffic: the original destination ---- */
+
+/* Connects to where the client was going, whatever names were involved. */
+static void
+conn_route_original(conn_t *c)
+{
+    if (c->t.addrs == NULL && (c->t.addrs = malloc(sizeof(*c->t.addrs))) == NULL) {
+        conn_error(c, 500, TXN_NONE_NONE, "Out of memory.");
+        return;
+    }
+    c->t.addrs->n = 1;
+    memcpy(&c->t.addrs->addr[0], &c->orig_dst, c->orig_dst_len);
+    c->t.addrs->len[0] = c->orig_dst_len;
+    if (c->state != CONN_S_RESOLVE)
+        set_state(c, CONN_S_RESOLVE);
+    conn_start_upstream(c);
+}
+
+/* The Host check's verdict: res is the name's answer (NULL if it failed).
+ * Every address of the answer counts, so a name with many addresses (round
+ * robin, a CDN) matches whichever one the client was given among them. */
+static void
+conn_verified(conn_t *c, const dns_result_t *res)
+{
+    const struct sockaddr *dst = (const struct sockaddr *)&c->orig_dst;
+    char dst_str[CIDR_STRLEN];
+
+    c->t.verify_host = false;
+    if (res == NULL || !intercept_in_answer(res, dst)) {
+        c->t.host_mismatch = true;
+        cidr_addr_str(dst, dst_str, sizeof(dst_str));
+        log_info("conn %s: Host %s does not name the original destination %s%s", c->peer_str,
+                 c->t.host, dst_str, res == NULL ? " (the name does not resolve)" : "");
+        if (cfg(c)->transparent.host_mismatch == CONFIG_HOST_MISMATCH_REFUSE) {
+            conn_error(c, 409, TXN_NONE_NONE,
+                       "The Host of the request does not match the server the connection was "
+                       "made to.");
+            return;
+        }
+    }
+    conn_route_original(c);
+}
+
+/* Intercepted HTTP: the upstream is the original destination; the Host is
+ * only compared with it (a literal at once, a name through DNS). */
+static void
+conn_verify_host(conn_t *c)
+{
+    struct sockaddr_storage lit;
+    dns_result_t one;
+    int r;
+
+    memset(&lit, 0, sizeof(lit));
+    if (inet_pton(AF_INET, c->t.host, &((struct sockaddr_in *)&lit)->sin_addr) == 1 ||
+        inet_pton(AF_INET6, c->t.host, &((struct sockaddr_in6 *)&lit)->sin6_addr) == 1) {
+        lit.ss_family = strchr(c->t.host, ':') ? AF_INET6 : AF_INET;
+        one.n = 1;
+        one.addr[0] = lit;
+        one.len[0] = sizeof(lit);
+        conn_verified(c, &one);
+        return;
+    }
+    c->t.verify_host = true;
+    r = dns_resolve(worker_dns(c->w), c->t.host, strlen(c->t.host), c->t.port, c->t.addrs,
+                    conn_on_resolved, c, &c->dnsq);
+    if (r == DNS_PENDING) {
+        c->c_want = 0;
+        update_io(c);
+        arm_timer(c);
+        return;
+    }
+    conn_verified(c, r == DNS_ERROR ? NULL : c->t.addrs);
+}
+
+/* Relays the client's bytes (those in cin first) to the original
+ * destination untouched: the bypass list, and TLS decided by its SNI. */
+static void
+conn_raw_tunnel(conn_t *c, bool bypass)
+{
+    c->t.raw_tunnel = true;
+    c->t.bypass = bypass;
+    c->t.result = TXN_TCP_TUNNEL;
+    c->t.req_body.kind = HTTP_BODY_NONE;
+    c->t.req_body.done = true;
+    c->close_after = true;
+    conn_route_original(c);
 }
 
 /* The block page: what was blocked, why, for whom, and what to do. */
@@ -673,6 +789,7 @@ static void
 conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
 {
     mus_identity_t id;                     /* the map's answer, for this request only */
+    enum admit_route route = ADMIT_ROUTE_RESOLVE;
     const config_t *cf;
     int r;
     char what[512];
@@ -683,6 +800,7 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         c->cfg = cfgref_get(cur);
     }
     cf = cfg(c);
+    c->n_requests++;
     c->cin.start += (uint32_t)head_len;
     c->t.meth = req->meth;
     snprintf(c->t.method, sizeof(c->t.method), "%.*s", (int)(req->method.len < 23 ? req->method.len : 23),
@@ -705,6 +823,7 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
             .mode = c->mode,
             .client = (struct sockaddr *)&c->peer,
             .local_port = c->local_port,
+            .orig_dst = c->intercepted ? (struct sockaddr *)&c->orig_dst : NULL,
             .identity = known ? &id : NULL,
             .now = time(NULL),
         };
@@ -737,9 +856,15 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         case ADMIT_AUTHENTICATE:
             conn_auth_required(c, c->cfg->policy);
             return;
+        case ADMIT_BYPASS:
+            /* the head goes as it came, and everything after it */
+            c->cin.start -= (uint32_t)head_len;
+            conn_raw_tunnel(c, true);
+            return;
         case ADMIT_PROCEED:
             break;
         }
+        route = res.route;
     }
     if (req->framing.conn_upgrade && req->framing.has_upgrade && req->meth != HTTP_M_CONNECT)
         h1msg_upgrade_offer(req, c->t.upgrade_protos, sizeof(c->t.upgrade_protos));
@@ -764,6 +889,10 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     set_state(c, CONN_S_RESOLVE);
     if (c->t.addrs == NULL && (c->t.addrs = malloc(sizeof(*c->t.addrs))) == NULL) {
         conn_error(c, 500, TXN_NONE_NONE, "Out of memory.");
+        return;
+    }
+    if (route == ADMIT_ROUTE_ORIGINAL_DST) {
+        conn_verify_host(c);
         return;
     }
     r = dns_resolve(worker_dns(c->w), c->t.host, strlen(c->t.host), c->t.port, c->t.addrs,
@@ -944,6 +1073,13 @@ conn_connect_next(conn_t *c)
             return;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (c->spoof && intercept_spoof_source(fd, (struct sockaddr *)&c->peer, c->peer_len) < 0) {
+            log_warn("conn %s: cannot send from the client's address: %s", c->peer_str,
+                     strerror(errno));
+            close(fd);
+            conn_error(c, 503, TXN_TCP_MISS, "The proxy cannot connect on the client's behalf.");
+            return;
+        }
         cidr_addr_str(sa, c->t.peer_ip, sizeof(c->t.peer_ip));
         c->t.hier = TXN_HIER_DIRECT;
         if (connect(fd, sa, c->t.addrs->len[c->t.addr_idx]) < 0 && errno != EINPROGRESS) {
@@ -1001,6 +1137,11 @@ conn_connected(conn_t *c)
         close_upstream(c);
         c->t.addr_idx++;
         conn_connect_next(c);
+        return;
+    }
+    if (c->t.raw_tunnel) {
+        c->t.status = 200;
+        conn_start_tunnel(c);
         return;
     }
     if (c->t.meth == HTTP_M_CONNECT) {
@@ -1195,8 +1336,9 @@ build_client_head(conn_t *c, const http_response_t *resp)
 static void
 finish_transaction(conn_t *c)
 {
+    /* a connection from the client's address is that client's alone */
     bool reuse_upstream = c->t.resp_keepalive && c->t.req_body.done && cbuf_len(&c->uin) == 0 &&
-                          c->ufd >= 0;
+                          c->ufd >= 0 && !c->spoof;
 
     if (!c->t.req_body.done)
         c->close_after = true; /* the rest of the request body is unread */
@@ -1646,6 +1788,20 @@ conn_new(worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
     c->cfd = fd;
     c->ufd = -1;
     c->mode = listener->mode;
+    if (listener->mode == CONFIG_MODE_TRANSPARENT) {
+        c->orig_dst_len = sizeof(c->orig_dst);
+        if (intercept_original_dst(fd, &c->orig_dst, &c->orig_dst_len) < 0) {
+            /* never route an intercepted connection by what it says */
+            log_warn("conn: no original destination for an intercepted connection: %s",
+                     strerror(errno));
+            close(fd);
+            cfgref_put(c->cfg);
+            free(c);
+            return NULL;
+        }
+        c->intercepted = true;
+        c->spoof = listener->spoof_client;
+    }
     if (listener->addr.ss_family == AF_INET)
         c->local_port = ntohs(((const struct sockaddr_in *)&listener->addr)->sin_port);
     else

@@ -141,6 +141,13 @@ txnlog_json(char *buf, size_t cap, const txn_record_t *r)
     jl_policy(&j, r, "decision", r->decision_tag);
     jl_field(&j, "hierarchy", txn_hier_str(r->hier));
     jl_field(&j, "server", r->server);
+    jl_field(&j, "mode", txn_mode_str(r->mode));
+    if (r->bypass)
+        jl_raw(&j, ",\"bypass\":true", 14);
+    if (r->host_mismatch)
+        jl_raw(&j, ",\"host_mismatch\":true", 21);
+    if (r->ech)
+        jl_raw(&j, ",\"ech\":true", 11);
     jl_raw(&j, "}\n", 2);
     return j.overflow ? 0 : j.off;
 }

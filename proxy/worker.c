@@ -20,6 +20,7 @@
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "conn.h"
+#include "intercept.h"
 #include "limits.h"
 
 #define LISTEN_BACKLOG  1024
@@ -190,6 +191,8 @@ listener_socket(const config_listen_t *conf, char *err, size_t errlen)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
         goto fail;
     if (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+        goto fail;
+    if (intercept_listener_opts(fd, conf) < 0)
         goto fail;
     if (bind(fd, sa, conf->addr_len) < 0)
         goto fail;

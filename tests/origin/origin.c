@@ -24,6 +24,7 @@
  *   /sleep/MS         waits MS milliseconds then 200 "slept MS\n"
  *   /status/N         status N; no body for 1xx, 204 and 304
  *   /stats            {"connections":C,"requests":R} since start
+ *   /peer             the address the connection came from, "ADDR\n"
  *   /close            200 with Connection: close, then closes
  *   /ws               with "Upgrade: websocket": 101 Switching Protocols,
  *                     then every byte received is sent back until EOF
@@ -565,6 +566,19 @@ static int serve(conn_t *c, request_t *rq)
                       (unsigned long long)atomic_load(&g_connections),
                       (unsigned long long)atomic_load(&g_requests));
         return send_simple(c, rq, 200, "application/json", body, (size_t)bl, ka) < 0 || !ka ? -1 : 0;
+    }
+    if (strcmp(rq->path, "/peer") == 0) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        char addr[INET6_ADDRSTRLEN] = "?";
+        if (getpeername(c->fd, (struct sockaddr *)&peer, &plen) == 0) {
+            if (peer.ss_family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, addr, sizeof addr);
+            else
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, addr, sizeof addr);
+        }
+        bl = snprintf(body, sizeof body, "%s\n", addr);
+        return send_simple(c, rq, 200, "text/plain", body, (size_t)bl, ka) < 0 || !ka ? -1 : 0;
     }
     if (strcmp(rq->path, "/close") == 0) {
         send_simple(c, rq, 200, "text/plain", "bye\n", 4, false);
