@@ -37,6 +37,7 @@
 #include "h1msg.h"
 #include "intercept.h"
 #include "pages.h"
+#include "sni.h"
 #include "tunnel.h"
 #include "http.h"
 #include "limits.h"
@@ -223,7 +224,8 @@ conn_deadline(const conn_t *c)
     case CONN_S_IDLE:
         return c->last_progress + t->idle;
     case CONN_S_HEAD:
-        return c->t.start_ms + t->header;
+        /* an intercepted ClientHello has a deadline of its own */
+        return c->t.start_ms + (c->t.tls ? cfg(c)->transparent.peek_timeout : t->header);
     case CONN_S_RESOLVE:
         return c->last_progress + t->dns;
     case CONN_S_CONNECT:
@@ -784,6 +786,140 @@ conn_auth_required(conn_t *c, const policy_t *policy)
     conn_respond(c, 407, TXN_TCP_DENIED, "text/html; charset=utf-8", extra, body, n, true);
 }
 
+/* The admission step for the current transaction; the policy's answer and
+ * the user it names become the transaction's. */
+static void
+conn_decide(conn_t *c, const admit_request_t *rq, admit_result_t *res)
+{
+    admit_decide(cfg(c), c->cfg->policy, worker_surrogates(c->w), rq, res, &c->t.acc);
+    if (res->decided) {
+        c->t.decided = true;
+        snprintf(c->t.user, sizeof(c->t.user), "%s", c->t.acc.user);
+    }
+}
+
+/*
+ * An intercepted connection that is not HTTP: TLS decided by its SNI (sni,
+ * NULL if the ClientHello has none), or another protocol (sni NULL). It is
+ * admitted exactly like a CONNECT to that host and the original port; with
+ * no name the host is the destination address, or proxy.transparent.no_sni
+ * blocks it. Proceeding relays the bytes read so far, then the rest.
+ */
+static void
+conn_admit_raw(conn_t *c, const char *sni, size_t sni_len)
+{
+    const config_t *cf = cfg(c);
+    const struct sockaddr *dst = (const struct sockaddr *)&c->orig_dst;
+    mus_identity_t id;
+    bool known;
+    admit_result_t res;
+
+    c->n_requests++;
+    c->t.meth = HTTP_M_CONNECT;
+    snprintf(c->t.method, sizeof(c->t.method), "CONNECT");
+    c->t.result = TXN_TCP_TUNNEL;
+    c->t.port = ntohs(dst->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)dst)->sin6_port
+                                                 : ((const struct sockaddr_in *)dst)->sin_port);
+    if (sni != NULL) {
+        memcpy(c->t.host, sni, sni_len);
+        c->t.host[sni_len] = '\0';
+    } else {
+        cidr_addr_str(dst, c->t.host, sizeof(c->t.host));
+    }
+    known = worker_identity(c->w, (struct sockaddr *)&c->peer, &id);
+    if (known)
+        snprintf(c->t.user, sizeof(c->t.user), "%s", id.s.name);
+    admit_request_t rq = {
+        .method = c->t.method,
+        .form = ADMIT_FORM_TLS,
+        .host = c->t.host,
+        .host_len = strlen(c->t.host),
+        .port = c->t.port,
+        .mode = c->mode,
+        .client = (struct sockaddr *)&c->peer,
+        .local_port = c->local_port,
+        .orig_dst = dst,
+        .identity = known ? &id : NULL,
+        .now = time(NULL),
+    };
+    record_url(c, &rq);
+    if (sni == NULL && cf->transparent.no_sni == CONFIG_NO_SNI_BLOCK &&
+        !intercept_bypassed(&cf->transparent, NULL, 0, dst)) {
+        conn_error(c, 403, TXN_TCP_DENIED, "Connections without a server name are not allowed.");
+        return;
+    }
+    conn_decide(c, &rq, &res);
+    switch (res.verdict) {
+    case ADMIT_DENY:
+    case ADMIT_PROBE:   /* not reached: the probe host never tunnels */
+        conn_error(c, res.verdict == ADMIT_DENY ? res.status : 403,
+                   res.verdict == ADMIT_DENY ? res.tag : TXN_TCP_DENIED, res.why);
+        return;
+    case ADMIT_BLOCK:
+    case ADMIT_AUTHENTICATE:   /* not reached: intercepted traffic is never asked */
+        conn_block_page(c);
+        return;
+    case ADMIT_BYPASS:
+        conn_raw_tunnel(c, true);
+        return;
+    case ADMIT_PROCEED:
+        conn_raw_tunnel(c, false);
+        return;
+    }
+}
+
+/*
+ * The first bytes of an intercepted connection: a TLS ClientHello is read
+ * whole (bounded by SNI_PEEK_MAX bytes and peek_timeout), then admitted by
+ * its SNI. Returns false if the bytes are not TLS (the HTTP parser takes
+ * them), true if they were handled or more are awaited.
+ */
+static bool
+conn_peek_tls(conn_t *c)
+{
+    sni_hello_t h;
+    sni_status_t st = sni_parse((const uint8_t *)c->cin.data + c->cin.start, cbuf_len(&c->cin), &h);
+
+    switch (st) {
+    case SNI_NOT_TLS:
+        return false;
+    case SNI_INCOMPLETE:
+        c->t.tls = true;   /* the peek deadline applies */
+        return true;
+    case SNI_E_MALFORMED:
+    case SNI_E_TOO_LARGE:
+        c->t.tls = true;
+        c->n_requests++;
+        log_info("conn %s: intercepted TLS refused: %s", c->peer_str, sni_status_str(st));
+        conn_error(c, 400, TXN_NONE_NONE, "Malformed TLS ClientHello.");
+        return true;
+    case SNI_FOUND:
+    case SNI_NONE:
+        c->t.tls = true;
+        c->t.ech = h.ech;
+        conn_admit_raw(c, st == SNI_FOUND ? h.host : NULL, h.host_len);
+        return true;
+    }
+    return true;
+}
+
+/* True if an intercepted connection's first bytes, which are not HTTP,
+ * are relayed by destination (proxy.transparent.no_sni: allow); port 80
+ * always speaks HTTP. */
+static bool
+conn_other_protocol(conn_t *c)
+{
+    const struct sockaddr *dst = (const struct sockaddr *)&c->orig_dst;
+    uint16_t port = ntohs(dst->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)dst)->sin6_port
+                                                     : ((const struct sockaddr_in *)dst)->sin_port);
+
+    if (!c->intercepted || c->n_requests > 0 || port == 80 ||
+        cfg(c)->transparent.no_sni != CONFIG_NO_SNI_ALLOW)
+        return false;
+    conn_admit_raw(c, NULL, 0);
+    return true;
+}
+
 /* Handles a complete request head of head_len bytes at cin.start. */
 static void
 conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
@@ -834,11 +970,7 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         admit_from_http(&rq, req, cf->visible_hostname);
         if (c->t.host[0] != '\0')
             record_url(c, &rq);
-        admit_decide(cf, c->cfg->policy, worker_surrogates(c->w), &rq, &res, &c->t.acc);
-        if (res.decided) {
-            c->t.decided = true;
-            snprintf(c->t.user, sizeof(c->t.user), "%s", c->t.acc.user);
-        }
+        conn_decide(c, &rq, &res);
         switch (res.verdict) {
         case ADMIT_DENY:
             conn_error(c, res.status, res.tag, res.why);
@@ -962,8 +1094,12 @@ conn_parse_head(conn_t *c)
 
     if (cbuf_len(&c->cin) == 0)
         return;
+    if (c->intercepted && c->n_requests == 0 && conn_peek_tls(c))
+        return;
     r = http_parse_request(c->cin.data + c->cin.start, cbuf_len(&c->cin), &req);
     if (r == HTTP_INCOMPLETE)
+        return;
+    if (r < 0 && conn_other_protocol(c))
         return;
     if (r < 0) {
         c->t.start_ms = c->t.start_ms ? c->t.start_ms : loop_now(c->loop);

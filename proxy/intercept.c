@@ -13,6 +13,7 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 
 #include "../common/cidr.h"
+#include "sni.h"
 
 int
 intercept_listener_opts(int fd, const config_listen_t *l)
@@ -145,14 +146,10 @@ intercept_bypassed(const config_transparent_t *t, const char *host, size_t host_
 size_t
 intercept_tls_alert(char *out, int status)
 {
-    /* content type 21 (alert), TLS 1.0 record version (what any peer reads
-     * before the handshake), length 2, level 2 (fatal), description */
-    out[0] = 21;
-    out[1] = 3;
-    out[2] = 1;
-    out[3] = 0;
-    out[4] = 2;
-    out[5] = 2;
-    out[6] = (char)(status == 403 ? 49 : status == 400 ? 50 : 80);
-    return INTERCEPT_ALERT_LEN;
+    uint8_t a[INTERCEPT_ALERT_LEN];
+    uint8_t desc = status == 403 ? 49 : status == 400 ? 50 : 80;
+    size_t n = sni_alert(a, desc, 0x0301);  /* TLS 1.0 records: what any peer reads first */
+
+    memcpy(out, a, n);
+    return n;
 }

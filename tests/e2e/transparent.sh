@@ -31,7 +31,21 @@
 #   7. a loop: a connection straight to the transparent port is refused;
 #   8. TPROXY with spoof_client_address: curl http://10.77.2.2:8080/peer
 #      -> the origin saw 10.77.1.2, the client itself;
-#   9. host_mismatch: refuse, after SIGHUP: Host: other.test -> 409.
+#   9. host_mismatch: refuse, after SIGHUP: Host: other.test -> 409;
+#  10. HTTPS by SNI, no decryption: curl https://origin.test/peer with the
+#      origin's CA verified -> the origin's own certificate and answer, logged
+#      TCP_TUNNEL/200 CONNECT origin.test:443;
+#  11. a blocked SNI: https://blocked.test/ fails with a TLS alert (no page),
+#      logged TCP_DENIED/403 CONNECT blocked.test:443;
+#  12. no SNI (an IP literal URL): allowed by destination (no_sni: allow),
+#      logged CONNECT 10.77.2.2:443;
+#  13. a ClientHello sent in 1-byte TCP segments over 300 ms still reaches
+#      the origin (its ServerHello comes back);
+#  14. a malformed ClientHello is answered with a decode_error alert and the
+#      proxy keeps serving;
+#  15. remote and local policies in transparent mode: the IPv6 client is in
+#      the VPN pool (remote), the IPv4 one is not: remote-only.test is
+#      blocked for the first by the remote policy, served to the second.
 # Needs root, ip netns, veth, nft; exits 77 with "SKIP: reason" otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -86,13 +100,22 @@ table inet mp {
 }
 EOF
 mkdir -p "/etc/netns/$P"
-printf '127.0.0.1 localhost\n10.77.2.2 origin.test blocked.test bypass.test\n10.77.2.3 other.test\n' \
+printf '127.0.0.1 localhost\n10.77.2.2 origin.test blocked.test bypass.test\n10.77.2.3 other.test remote-only.test\n' \
     >"/etc/netns/$P/hosts"
 
-# origins: IPv4 :80 and :8080 on .2, :80 on .3, IPv6 :80
+# origins: IPv4 :80 and :8080 on .2, :80 on .3, IPv6 :80; TLS :443 on .2
 for a in 10.77.2.2:80 10.77.2.2:8080 10.77.2.3:80 "[fd77:2::2]:80"; do
     start_bg "$TMP/origin.log" ip netns exec "$O" "$ORIGIN_BIN" --listen "$a"
 done
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/ca.key" -out "$TMP/ca.pem" -days 2 \
+    -subj "/CN=musproxy test CA" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$TMP/origin.key" -out "$TMP/origin.csr" \
+    -subj "/CN=origin.test" 2>/dev/null
+printf 'subjectAltName=DNS:origin.test,DNS:blocked.test\n' >"$TMP/san.ext"
+openssl x509 -req -in "$TMP/origin.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
+    -out "$TMP/origin.pem" -days 2 -extfile "$TMP/san.ext" 2>/dev/null
+start_bg "$TMP/origin-tls.log" ip netns exec "$O" "$ORIGIN_BIN" --listen 10.77.2.2:443 \
+    --tls "$TMP/origin.pem" "$TMP/origin.key"
 
 write_config() {   # write_config HOST_MISMATCH
     cat >"$TMP/musproxy.yaml" <<EOF
@@ -110,13 +133,18 @@ proxy:
     bypass: [bypass.test]
 mus:
   control_socket: $TMP/musproxy.sock
+  remote_users: ip_ranges
+  vpn_pools: ["fd77:1::/64"]
 identity_profiles:
+  - { name: remote-users, location: remote, mode: transparent }
   - { name: everyone, location: any }
 access_policies:
+  - { name: remote, profiles: [remote-users], categories: { blocked: block, remote-only: block } }
   - { name: main, profiles: [everyone], categories: { blocked: block } }
   - { name: default, default: allow }
 custom_categories:
   - { name: blocked, domains: [blocked.test] }
+  - { name: remote-only, domains: [remote-only.test] }
 extended_log: $TMP/extended.log
 EOF
 }
@@ -214,6 +242,86 @@ if [[ $code == 409 && $code_ok == 200 ]]; then
     pass "host_mismatch: refuse -> Host: other.test to 10.77.2.2 is 409, origin.test is 200"
 else
     fail "host_mismatch refuse: got $code / $code_ok"
+fi
+
+# ---- 10. HTTPS by SNI
+TLS=(--cacert "$TMP/ca.pem" --resolve origin.test:443:10.77.2.2 --resolve blocked.test:443:10.77.2.2)
+peer_s=$(inC "${CURL[@]}" "${TLS[@]}" https://origin.test/peer)
+if [[ $peer_s == 10.77.2.1 ]] &&
+   grep -q " 10.77.1.2 TCP_TUNNEL/200 .* CONNECT origin.test:443 " "$TMP/access.log"; then
+    pass "SNI: https://origin.test/ relayed to 10.77.2.2:443 (certificate verified end to end), logged CONNECT origin.test:443"
+else
+    fail "SNI: got '$peer_s'"; tail -3 "$TMP/access.log"; tail -3 "$TMP/musproxy.log"
+fi
+
+# ---- 11. a blocked SNI
+inC "${CURL[@]}" "${TLS[@]}" -o "$TMP/blocked-tls.out" https://blocked.test/ 2>"$TMP/blocked-tls.err"
+rc=$?
+if [[ $rc == 35 ]] && [[ ! -s $TMP/blocked-tls.out ]] &&
+   grep -q " TCP_DENIED/403 .* CONNECT blocked.test:443 " "$TMP/access.log"; then
+    pass "SNI block: https://blocked.test/ ends in a TLS alert (curl exit 35), logged TCP_DENIED/403 CONNECT blocked.test:443"
+else
+    fail "SNI block: curl exit $rc"; tail -3 "$TMP/access.log"
+fi
+
+# ---- 12. no SNI: decided by destination
+code=$(inC "${CURL[@]}" -k -o /dev/null -w '%{http_code}' https://10.77.2.2/)
+if [[ $code == 200 ]] && grep -q " TCP_TUNNEL/200 .* CONNECT 10.77.2.2:443 " "$TMP/access.log"; then
+    pass "no SNI: https://10.77.2.2/ allowed by destination, logged CONNECT 10.77.2.2:443"
+else
+    fail "no SNI: got $code"; tail -3 "$TMP/access.log"
+fi
+
+# ---- 13. a ClientHello in 1-byte segments
+split=$(inC python3 - <<'PY'
+import socket, ssl, time
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+obj = ctx.wrap_bio(inb, outb, server_hostname="origin.test")
+try:
+    obj.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+hello = outb.read()
+s = socket.create_connection(("10.77.2.2", 443), timeout=5)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for i in range(len(hello)):
+    s.send(hello[i:i + 1])
+    if i % max(1, len(hello) // 30) == 0:
+        time.sleep(0.01)
+print(len(hello), s.recv(1)[:1].hex())
+PY
+)
+if [[ $split == *" 16" ]]; then
+    pass "split ClientHello: ${split% *} bytes sent one per segment, the origin's ServerHello came back"
+else
+    fail "split ClientHello: '$split'"
+fi
+
+# ---- 14. a malformed ClientHello
+alert=$(inC python3 -c '
+import socket
+s = socket.create_connection(("10.77.2.2", 443), timeout=5)
+s.sendall(bytes.fromhex("16030100050200000100"))
+print(s.recv(16).hex())')
+again=$(inC "${CURL[@]}" "${TLS[@]}" https://origin.test/peer)
+if [[ $alert == 15030100020232 && $again == 10.77.2.1 ]]; then
+    pass "malformed ClientHello: answered with a fatal decode_error alert ($alert); the next connection is served"
+else
+    fail "malformed ClientHello: got '$alert', then '$again'"
+fi
+
+# ---- 15. remote vs local
+code6=$(inC "${CURL[@]}" -g -o "$TMP/remote.html" -w '%{http_code}' -H 'Host: remote-only.test' 'http://[fd77:2::2]/')
+line6=$(last_ext)
+code4=$(inC "${CURL[@]}" -o /dev/null -w '%{http_code}' --resolve remote-only.test:80:10.77.2.3 http://remote-only.test/)
+line4=$(last_ext)
+if [[ $code6 == 403 && $code4 == 200 ]] && grep -q "remote" "$TMP/remote.html" &&
+   grep -q '"location":"remote".*"access_policy":"remote"' <<<"$line6" &&
+   grep -q '"location":"local".*"access_policy":"main"' <<<"$line4"; then
+    pass "remote/local: remote-only.test blocked for the VPN-pool client (policy remote), served to the local one"
+else
+    fail "remote/local: $code6 / $code4; $line6; $line4"
 fi
 
 [[ ${VERBOSE:-0} == 1 ]] && { tail -20 "$TMP/access.log"; tail -20 "$TMP/musproxy.log"; }
