@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TXNSCHEMA_WAL_LIMIT  (64 * 1024 * 1024)   /* journal_size_limit: WAL kept after a checkpoint */
 
@@ -112,15 +113,27 @@ txnschema_rc_name(int rc)
     return "SQLITE_other";
 }
 
-/* "path: message (SQLITE_X[, errno text])" from the handle's last error. */
+/* "path: what: message (SQLITE_X[, errno text])" from the handle's last
+ * error; when a file cannot be opened, whether its directory is writable. */
 static void
 db_err(char *err, size_t errlen, sqlite3 *db, int rc, const char *path, const char *what)
 {
     int sys = db ? sqlite3_system_errno(db) : 0;
+    char dir[512], hint[600] = "";
 
-    seterr(err, errlen, "%s: %s: %s (%s%s%s)", path, what,
+    if ((rc & 0xff) == SQLITE_CANTOPEN) {
+        const char *slash = strrchr(path, '/');
+        if (slash == NULL)
+            snprintf(dir, sizeof(dir), ".");
+        else
+            snprintf(dir, sizeof(dir), "%.*s", (int)(slash == path ? 1 : slash - path), path);
+        if (access(dir, W_OK | X_OK) != 0)
+            snprintf(hint, sizeof(hint), "; directory %s: %s", dir, strerror(errno));
+        sys = 0;                  /* the errno SQLite kept is from an earlier probe */
+    }
+    seterr(err, errlen, "%s: %s: %s (%s%s%s)%s", path, what,
            db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), txnschema_rc_name(rc), sys ? ", " : "",
-           sys ? strerror(sys) : "");
+           sys ? strerror(sys) : "", hint);
 }
 
 /* One integer from a pragma or query; -1 on error (rc in *rcp). */

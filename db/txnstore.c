@@ -27,8 +27,9 @@
  *
  * Retention (writer thread, at start and every retain_check_s): rows older
  * than retain_days are deleted, then, while the used pages exceed retain_mb,
- * the oldest rows (lowest id, i.e. written first) in chunks of
- * TXNSTORE_RETAIN_CHUNK rows, each chunk its own short transaction so
+ * the oldest rows (lowest id, i.e. written first) in chunks sized from how
+ * far over the cap it is (at most TXNSTORE_RETAIN_CHUNK rows), each chunk
+ * its own short transaction so
  * submitters' batches interleave. Ended sessions older than retain_days go
  * too. The file was created with auto_vacuum = INCREMENTAL, so after a pass
  * that deleted rows PRAGMA incremental_vacuum returns the free pages and a
@@ -51,7 +52,7 @@
 #include "txnschema.h"
 
 #define TXNSTORE_RETRY_SLEEP_MS  50       /* between attempts on a locked file */
-#define TXNSTORE_RETAIN_CHUNK    2000     /* rows per retention DELETE */
+#define TXNSTORE_RETAIN_CHUNK    5000     /* rows per retention DELETE at most */
 #define TXNSTORE_RETAIN_ROUNDS   100000   /* chunks per pass at most (a pass always ends) */
 #define TXNSTORE_SESSION_BATCH   64       /* session events per write */
 #define TXNSTORE_SHORT_MAX       16       /* bytes of a session type incl. NUL */
@@ -376,16 +377,8 @@ write_batch(txnstore_t *s, size_t n, size_t ns)
     bool noted_busy = false;
     int rc;
 
-    if (s->db == NULL) {
-        char err[TXNSTORE_ERR_MAX];
-        if (mono_ms() < s->reopen_at_ms)
-            return false;
-        if (db_open(s, err, sizeof(err)) < 0) {
-            set_error(s, "%s; will retry in %u ms", err, s->cfg.reopen_ms);
-            s->reopen_at_ms = mono_ms() + s->cfg.reopen_ms;
-            return false;
-        }
-    }
+    if (s->db == NULL)            /* closing after a failed reopen */
+        return false;
     for (;;) {
         int64_t now;
         bool stopping;
@@ -422,10 +415,10 @@ write_batch(txnstore_t *s, size_t n, size_t ns)
 
 /* ---- retention ---- */
 
-/* Runs one DELETE (bound to v when has_v) in its own transaction; the
- * number of rows deleted, or -1. */
+/* Runs one DELETE (?1 = v when has_v, then the row limit) in its own
+ * transaction; the number of rows deleted, or -1. */
 static long long
-delete_chunk(txnstore_t *s, const char *sql, bool has_v, int64_t v)
+delete_chunk(txnstore_t *s, const char *sql, bool has_v, int64_t v, long long limit)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
@@ -434,7 +427,7 @@ delete_chunk(txnstore_t *s, const char *sql, bool has_v, int64_t v)
     if (rc == SQLITE_OK) {
         if (has_v)
             sqlite3_bind_int64(st, 1, v);
-        sqlite3_bind_int(st, has_v ? 2 : 1, TXNSTORE_RETAIN_CHUNK);
+        sqlite3_bind_int64(st, has_v ? 2 : 1, limit);
         rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
             n = sqlite3_changes(s->db);
@@ -446,19 +439,26 @@ delete_chunk(txnstore_t *s, const char *sql, bool has_v, int64_t v)
     return n;
 }
 
+/* One integer from the writer's connection, -1 on error or NULL. */
 static long long
-used_bytes(txnstore_t *s)
+query_int(txnstore_t *s, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     long long v = -1;
 
-    if (sqlite3_prepare_v2(s->db, "SELECT (SELECT page_count FROM pragma_page_count()) -"
-                           " (SELECT freelist_count FROM pragma_freelist_count()),"
-                           " (SELECT page_size FROM pragma_page_size())", -1, &st,
-                           NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0) * sqlite3_column_int64(st, 1);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return v;
+}
+
+static long long
+used_bytes(txnstore_t *s)
+{
+    return query_int(s, "SELECT ((SELECT page_count FROM pragma_page_count()) -"
+                     " (SELECT freelist_count FROM pragma_freelist_count())) *"
+                     " (SELECT page_size FROM pragma_page_size())");
 }
 
 static void
@@ -473,19 +473,28 @@ retention(txnstore_t *s)
         int64_t cutoff = wall_ms() - (int64_t)s->cfg.retain_days * 86400000;
         for (int i = 0; i < TXNSTORE_RETAIN_ROUNDS; i++) {
             n = delete_chunk(s, "DELETE FROM txn WHERE id IN (SELECT id FROM txn WHERE"
-                             " time_ms < ?1 LIMIT ?2)", true, cutoff);
+                             " time_ms < ?1 LIMIT ?2)", true, cutoff, TXNSTORE_RETAIN_CHUNK);
             if (n <= 0)
                 break;
             deleted += (uint64_t)n;
         }
         delete_chunk(s, "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE"
-                     " end_ms <> 0 AND end_ms < ?1 LIMIT ?2)", true, cutoff);
+                     " end_ms <> 0 AND end_ms < ?1 LIMIT ?2)", true, cutoff,
+                     TXNSTORE_RETAIN_CHUNK);
     }
     if (s->cfg.retain_mb > 0) {
-        long long cap = (long long)(s->cfg.retain_mb * 1024 * 1024), used;
+        /* rows to go: the share of the used bytes over the cap, of the
+         * rows held (ids are about contiguous: the oldest go first) */
+        long long cap = (long long)(s->cfg.retain_mb * 1024 * 1024), used, span, chunk;
         for (int i = 0; i < TXNSTORE_RETAIN_ROUNDS && (used = used_bytes(s)) > cap; i++) {
+            span = query_int(s, "SELECT max(id) - min(id) + 1 FROM txn");
+            if (span <= 0)
+                break;
+            chunk = span * (used - cap) / used + 1;
+            if (chunk > TXNSTORE_RETAIN_CHUNK)
+                chunk = TXNSTORE_RETAIN_CHUNK;
             n = delete_chunk(s, "DELETE FROM txn WHERE id IN (SELECT id FROM txn ORDER BY id"
-                             " LIMIT ?1)", false, 0);
+                             " LIMIT ?1)", false, 0, chunk);
             if (n <= 0)
                 break;
             deleted += (uint64_t)n;
@@ -521,46 +530,77 @@ note_written(txnstore_t *s, size_t n)
         s->st.newest_ms = hi;
 }
 
+static void
+wait_ms(txnstore_t *s, int64_t ms)
+{
+    struct timespec ts;
+
+    if (ms < 1)
+        ms = 1;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+}
+
+/* Tries to open the file again after a failure (writer thread). */
+static void
+reopen(txnstore_t *s)
+{
+    char err[TXNSTORE_ERR_MAX];
+
+    if (db_open(s, err, sizeof(err)) == 0)
+        return;
+    set_error(s, "%s; will retry in %u ms", err, s->cfg.reopen_ms);
+    s->reopen_at_ms = mono_ms() + s->cfg.reopen_ms;
+}
+
+/* The loop: while the file is closed after an error the queue is left alone
+ * (it fills and submit drops, counted) until the next reopen attempt; on
+ * close one last attempt is made and what still cannot be written is lost. */
 static void *
 writer_main(void *arg)
 {
     txnstore_t *s = arg;
 
-    pthread_mutex_lock(&s->mu);
     for (;;) {
         size_t n = 0, ns = 0;
-        bool ok;
+        bool ok, stopping;
 
-        if (!s->stopping && s->count < s->cfg.batch_max && s->scount == 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += s->cfg.flush_ms / 1000;
-            ts.tv_nsec += (long)(s->cfg.flush_ms % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
+        pthread_mutex_lock(&s->mu);
+        stopping = s->stopping;
+        pthread_mutex_unlock(&s->mu);
+        if (s->db == NULL && (stopping || mono_ms() >= s->reopen_at_ms))
+            reopen(s);
+
+        pthread_mutex_lock(&s->mu);
+        if (!s->stopping && s->db == NULL)
+            wait_ms(s, s->reopen_at_ms - mono_ms());
+        else if (!s->stopping && s->count < s->cfg.batch_max && s->scount == 0)
+            wait_ms(s, s->cfg.flush_ms);
+        if (s->db != NULL || s->stopping) {
+            while (n < s->cfg.batch_max && s->count > 0) {
+                s->batch[n++] = s->fifo[s->head];
+                s->head = (s->head + 1) % s->cfg.queue_max;
+                s->count--;
             }
-            pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+            while (ns < TXNSTORE_SESSION_BATCH && s->scount > 0) {
+                s->sbatch[ns++] = s->sess[s->shead];
+                s->shead = (s->shead + 1) % TXNSTORE_SESSION_QUEUE;
+                s->scount--;
+            }
         }
-        while (n < s->cfg.batch_max && s->count > 0) {
-            s->batch[n++] = s->fifo[s->head];
-            s->head = (s->head + 1) % s->cfg.queue_max;
-            s->count--;
-        }
-        while (ns < TXNSTORE_SESSION_BATCH && s->scount > 0) {
-            s->sbatch[ns++] = s->sess[s->shead];
-            s->shead = (s->shead + 1) % TXNSTORE_SESSION_QUEUE;
-            s->scount--;
-        }
-        if (n == 0 && ns == 0 && s->stopping)
+        if (n == 0 && ns == 0 && s->stopping) {
+            pthread_mutex_unlock(&s->mu);
             break;
+        }
         pthread_mutex_unlock(&s->mu);
 
         ok = (n == 0 && ns == 0) || write_batch(s, n, ns);
-        if (s->db != NULL && mono_ms() >= s->next_retain_ms) {
-            retention(s);
-            s->next_retain_ms = mono_ms() + (int64_t)s->cfg.retain_check_s * 1000;
-        }
 
         pthread_mutex_lock(&s->mu);
         if (ok) {
@@ -576,8 +616,13 @@ writer_main(void *arg)
         for (size_t i = 0; i < n; i++)
             s->freestk[s->nfree++] = s->batch[i];
         s->st.queued -= n;
+        pthread_mutex_unlock(&s->mu);
+
+        if (s->db != NULL && mono_ms() >= s->next_retain_ms) {
+            retention(s);
+            s->next_retain_ms = mono_ms() + (int64_t)s->cfg.retain_check_s * 1000;
+        }
     }
-    pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
