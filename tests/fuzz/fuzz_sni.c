@@ -18,8 +18,8 @@
 
 #include "../../proxy/sni.h"
 
-#define ALL_PREFIXES_MAX 2048   /* longer inputs: a sample of the prefixes */
-#define SAMPLE_STEPS     256
+#define ALL_PREFIXES_MAX 512    /* longer inputs: a sample of the prefixes */
+#define SAMPLE_STEPS     64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -84,6 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         size_t step = size / SAMPLE_STEPS;
         for (size_t k = 0; k < size; k += step)
+            check_prefix(data, k, st, &whole);
+        for (size_t k = 0; k < ALL_PREFIXES_MAX / 8; k++)
             check_prefix(data, k, st, &whole);
         for (size_t k = size - SAMPLE_STEPS; k < size; k++)
             check_prefix(data, k, st, &whole);
