@@ -656,8 +656,8 @@ h_log_level(struct loader *ld, const struct key_def *def, void *base)
 /* A path or name stored in a char array of def->count_offset bytes (for
  * strings, count_offset holds the size of the field). Control characters
  * are refused. "off" and "" store "" when def->sub is not NULL (optional). */
-static int
-h_string(struct loader *ld, const struct key_def *def, void *base)
+int
+cl_string(struct loader *ld, const struct key_def *def, void *base)
 {
     char *field = (char *)base + def->offset;
     size_t cap = def->count_offset, len;
@@ -687,7 +687,7 @@ h_name(struct loader *ld, const struct key_def *def, void *base)
     char *field = (char *)base + def->offset;
     char q[SHOW_LEN];
 
-    if (h_string(ld, def, base) < 0)
+    if (cl_string(ld, def, base) < 0)
         return -1;
     for (const char *p = field; *p; p++) {
         char c = *p;
@@ -744,7 +744,7 @@ h_control_socket(struct loader *ld, const struct key_def *def, void *base)
 {
     config_mus_t *m = base;
 
-    if (h_string(ld, def, base) < 0)
+    if (cl_string(ld, def, base) < 0)
         return -1;
     if (strcmp(m->control_socket, "off") == 0)
         m->control_socket[0] = '\0';
@@ -757,7 +757,7 @@ h_pin(struct loader *ld, const struct key_def *def, void *base)
     config_headend_t *h = base;
     char q[SHOW_LEN];
 
-    if (h_string(ld, def, base) < 0)
+    if (cl_string(ld, def, base) < 0)
         return -1;
     if (strlen(h->pin_sha256) != 64)
         goto bad;
@@ -809,10 +809,10 @@ enum {
 static const struct key_def headend_keys[] = {
     [HE_KEY_NAME] = HE_STR(name, h_name),
     [HE_KEY_ADDRESSES] = { "addresses", h_headend_addrs, 0, 0, NULL },
-    [HE_KEY_CA] = HE_STR(ca, h_string),
+    [HE_KEY_CA] = HE_STR(ca, cl_string),
     [HE_KEY_PIN] = HE_STR(pin_sha256, h_pin),
-    [HE_KEY_CERT_NAME] = HE_STR(cert_name, h_string),
-    [HE_KEY_PASSWORD] = HE_STR(password_file, h_string),
+    [HE_KEY_CERT_NAME] = HE_STR(cert_name, cl_string),
+    [HE_KEY_PASSWORD] = HE_STR(password_file, cl_string),
 };
 #undef HE_STR
 static const struct section headend_section = {
@@ -1123,12 +1123,12 @@ h_entry_name(struct loader *ld, const struct key_def *def, void *base)
 }
 
 /* A path where "off" (or "") means none. */
-static int
-h_path_off(struct loader *ld, const struct key_def *def, void *base)
+int
+cl_path_off(struct loader *ld, const struct key_def *def, void *base)
 {
     char *field = (char *)base + def->offset;
 
-    if (h_string(ld, def, base) < 0)
+    if (cl_string(ld, def, base) < 0)
         return -1;
     if (strcmp(field, "off") == 0)
         field[0] = '\0';
@@ -1427,7 +1427,7 @@ static const struct key_def profile_keys[] = {
     [PR_KEY_SUBNETS] = { "subnets", h_subnets, 0, 0, NULL },
     [PR_KEY_PORTS] = { "ports", h_ports, PR_OFF(ports), PR_OFF(n_ports), NULL },
     [PR_KEY_MODE] = { "mode", h_match_mode, PR_OFF(mode), 0, NULL },
-    [PR_KEY_USER_AGENT] = { "user_agent", h_string, PR_OFF(user_agent),
+    [PR_KEY_USER_AGENT] = { "user_agent", cl_string, PR_OFF(user_agent),
                             sizeof(((config_profile_t *)0)->user_agent), NULL },
     [PR_KEY_USERS] = { "users", h_identities, PR_OFF(users), 0, NULL },
     [PR_KEY_GROUPS] = { "groups", h_identities, PR_OFF(groups), 0, NULL },
@@ -1852,7 +1852,7 @@ h_friendly(struct loader *ld, const struct key_def *def, void *base)
 #define PS_STR(key, field, fn) { key, fn, offsetof(config_policies_t, field), \
                                  sizeof(((config_policies_t *)0)->field), NULL }
 static const struct key_def categories_keys[] = {
-    PS_STR("database", category_db, h_path_off),
+    PS_STR("database", category_db, cl_path_off),
     { "names", h_friendly, 0, 0, NULL },
 };
 static const struct section categories_section = {
@@ -1861,7 +1861,7 @@ static const struct section categories_section = {
 
 static const struct key_def auth_keys[] = {
     PS_STR("realm", auth_realm, h_realm),
-    PS_STR("password_file", auth_password_file, h_string),
+    PS_STR("password_file", auth_password_file, cl_string),
     { "surrogate_ttl", cl_duration, offsetof(config_policies_t, auth_surrogate_ttl), 0, NULL },
 };
 #undef PS_STR
@@ -1962,8 +1962,9 @@ static const struct key_def top_keys[] = {
     { "custom_categories", h_custom, 0, 0, NULL },
     { "categories", cl_section, offsetof(config_t, pol), 0, &categories_section },
     { "authentication", cl_section, offsetof(config_t, pol), 0, &auth_section },
-    { "extended_log", h_path_off, offsetof(config_t, pol.extended_log),
+    { "extended_log", cl_path_off, offsetof(config_t, pol.extended_log),
       sizeof(((config_t *)0)->pol.extended_log), NULL },
+    { "store", cl_section, offsetof(config_t, store), 0, &config_store_section },
 };
 static const struct section top_section = {
     "at top level", top_keys, sizeof(top_keys) / sizeof(top_keys[0]),
@@ -2000,6 +2001,7 @@ set_defaults(config_t *cfg)
     cfg->connect_ports[0] = 443;
     cfg->n_connect_ports = 1;
     config_transparent_defaults(&cfg->transparent);
+    config_store_defaults(&cfg->store);
     cfg->timeouts = (config_timeouts_t){
         .header = 10000, .idle = 60000, .connect = 10000, .response = 60000,
         .tunnel_idle = 300000, .shutdown = 10000, .dns = 5000,

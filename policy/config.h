@@ -216,6 +216,16 @@ typedef struct config_policies {
 /* The storage behind every pointer in a config_t (opaque, policy/config.c). */
 struct config_pool;
 
+/* The transaction store (db/txnstore.h) the reports read. */
+#define CONFIG_STORE_QUEUE_MAX  (1u << 22)
+typedef struct config_store {
+    char path[4096];                  /* SQLite file; "" = off */
+    uint32_t queue;                   /* records waiting for the writer, at most */
+    uint32_t retain_days;             /* 0 = keep forever */
+    uint32_t retain_mb;               /* 0 = no size cap */
+    bool keep_query;                  /* store URL query strings (default: cut at '?') */
+} config_store_t;
+
 typedef struct config {
     char path[4096];                  /* the file it was loaded from */
     struct config_pool *pool;         /* owned; freed by config_free. A config_t
@@ -241,6 +251,7 @@ typedef struct config {
 
     config_mus_t mus;
     config_policies_t pol;
+    config_store_t store;
 } config_t;
 
 /*
@@ -268,6 +279,12 @@ typedef struct config {
  *       peek_timeout: 5s             # the ClientHello must arrive within
  *       bypass: []                   # domains (and below) and address prefixes: relayed untouched
  *   log_level: info                  # error | warn | info | debug
+ *   store:                           # every transaction, for the reports
+ *     path: var/musproxy.db          # SQLite (WAL); "" or off disables
+ *     queue: 65536                   # records waiting for the writer (1-4194304)
+ *     retain_days: 30                # 0 = forever
+ *     retain_mb: 1024                # 0 = no size cap
+ *     keep_query: false              # store ?query strings
  *   mus:
  *     remote_users: headend          # or ip_ranges
  *     vpn_pools: []                  # CIDRs of the VPN address pools

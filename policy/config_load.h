@@ -101,6 +101,10 @@ int cl_section(struct loader *ld, const struct key_def *def, void *base);   /* d
 int cl_bool(struct loader *ld, const struct key_def *def, void *base);
 int cl_duration(struct loader *ld, const struct key_def *def, void *base);
 int cl_cidr_list(struct loader *ld, const struct key_def *def, void *base);
+/* A string into a char array of def->count_offset bytes (no control characters). */
+int cl_string(struct loader *ld, const struct key_def *def, void *base);
+/* The same, "off" stored as "" (a feature switched off). */
+int cl_path_off(struct loader *ld, const struct key_def *def, void *base);
 
 /* A handler storing one of the words of table into the field at def->offset. */
 #define WORD_HANDLER(fn, table, type)                                          \
@@ -118,5 +122,7 @@ int cl_cidr_list(struct loader *ld, const struct key_def *def, void *base);
 
 extern const struct section config_transparent_section;   /* config_transparent.c */
 void config_transparent_defaults(config_transparent_t *t);
+extern const struct section config_store_section;         /* config_store.c */
+void config_store_defaults(config_store_t *s);
 
 #endif

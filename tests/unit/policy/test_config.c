@@ -369,6 +369,33 @@ Test(config, partial_sections_keep_other_defaults)
     config_free(cfg);
 }
 
+Test(config, store_section)
+{
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str("store:\n  path: /tmp/x.db\n  queue: 128\n  retain_days: 0\n"
+                             "  retain_mb: 5\n  keep_query: true\n", err);
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->store.path, "/tmp/x.db");
+    cr_expect_eq(cfg->store.queue, 128);
+    cr_expect_eq(cfg->store.retain_days, 0);
+    cr_expect_eq(cfg->store.retain_mb, 5);
+    cr_expect(cfg->store.keep_query);
+    config_free(cfg);
+    cfg = load_str("store: { path: off }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->store.path, "");
+    config_free(cfg);
+    cfg = load_str("", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->store.path, "var/musproxy.db");
+    cr_expect_eq(cfg->store.queue, 65536);
+    cr_expect_eq(cfg->store.retain_days, 30);
+    cr_expect_eq(cfg->store.retain_mb, 1024);
+    cr_expect(!cfg->store.keep_query);
+    config_free(cfg);
+}
+
 /* proxy.transparent and the listener options of intercepted traffic. */
 Test(config, transparent_section)
 {
@@ -430,7 +457,7 @@ struct bad_case {
 };
 
 #define TOP_KEYS "(expected one of: proxy, log_level, mus, identity_profiles, " \
-    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log)"
+    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store)"
 #define LISTEN_HINT "(use 1.2.3.4:port or [::1]:port, numeric)"
 #define CIDR_HINT "is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)"
 #define PROXY_KEYS "(expected one of: listen, workers, clients, deny_destinations, " \
@@ -554,6 +581,12 @@ static const struct bad_case bad_cases[] = {
       "t.yaml:3:7: spoof_client_address: true needs tproxy: true" },
     { "proxy:\n  listen:\n    - { address: 127.0.0.1:3129, mode: transparent, tproxy: yes }\n",
       "t.yaml:3:61: invalid tproxy 'yes' (use true or false)" },
+    /* store */
+    { "store:\n  queue: 0\n", "t.yaml:2:10: invalid queue '0' (use 1-4194304)" },
+    { "store:\n  retain_days: -1\n", "t.yaml:2:16: invalid retain_days '-1' (use 0-36500)" },
+    { "store:\n  keep_query: 1\n", "t.yaml:2:15: invalid keep_query '1' (use true or false)" },
+    { "store:\n  paths: x\n",
+      "t.yaml:2:3: unknown key 'paths' in store (expected one of: path, queue, retain_days, retain_mb, keep_query)" },
     /* proxy.transparent */
     { "proxy:\n  transparent: { host_mismatch: strict }\n",
       "t.yaml:2:33: invalid host_mismatch 'strict' (use log or refuse)" },
