@@ -3,8 +3,8 @@
  * (proxy/sni.c) on real ClientHellos: each test runs an OpenSSL client on a
  * pair of memory BIOs and takes the bytes its SSL_connect() writes (and the
  * Chromium and GnuTLS hellos kept in tests/fuzz/corpus/sni/, found through
- * MP_SRCDIR, are checked too). Those hellos are then fed whole, at every prefix (any TCP split), re-framed into
- * records of every size, with extensions added (GREASE, ECH, duplicates,
+ * MP_SRCDIR, are checked too). Those hellos are then fed whole, at every
+ * prefix (any TCP split), re-framed into records of every size, with extensions added (GREASE, ECH, duplicates,
  * padding up to and past SNI_PEEK_MAX), with each length field the parser
  * reads made wrong, and with hand-made server names. Every input is parsed
  * from a heap copy of its exact size, so the ASan build catches a read past
