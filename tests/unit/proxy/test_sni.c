@@ -1,9 +1,10 @@
 /*
  * tests/unit/proxy/test_sni.c: tests of the ClientHello / SNI parser
  * (proxy/sni.c) on real ClientHellos: each test runs an OpenSSL client on a
- * pair of memory BIOs and takes the bytes its SSL_connect() writes. Those
- * hellos are then fed whole, at every prefix (any TCP split), re-framed into
- * records of every size, with extensions added (GREASE, ECH, duplicates,
+ * pair of memory BIOs and takes the bytes its SSL_connect() writes (and the
+ * Chromium and GnuTLS hellos kept in tests/fuzz/corpus/sni/, found through
+ * MP_SRCDIR, are checked too). Those hellos are then fed whole, at every
+ * prefix (any TCP split), re-framed into records of every size, with extensions added (GREASE, ECH, duplicates,
  * padding up to and past SNI_PEEK_MAX), with each length field the parser
  * reads made wrong, and with hand-made server names. Every input is parsed
  * from a heap copy of its exact size, so the ASan build catches a read past
@@ -30,9 +31,7 @@
 static const uint8_t alpn_both[] = "\x02h2\x08http/1.1";
 static const uint8_t alpn_11[] = "\x08http/1.1";
 
-/* ------------------------------------------------------------------ */
-/* Real hellos and their parts                                        */
-/* ------------------------------------------------------------------ */
+/* ---- Real hellos and their parts ---- */
 
 /* The first flight of an OpenSSL client; ssl_out is kept if non-NULL. */
 static size_t
@@ -241,9 +240,7 @@ std_hello(model_t *m)
     return n;
 }
 
-/* ------------------------------------------------------------------ */
-/* Real hellos                                                        */
-/* ------------------------------------------------------------------ */
+/* ---- Real hellos ---- */
 
 Test(sni, openssl_hello)
 {
@@ -278,6 +275,52 @@ Test(sni, openssl_hello_without_sni_or_alpn)
     cr_assert(!h.alpn_h2 && !h.alpn_http11);
 }
 
+/* A hello another client wrote, kept in the fuzz corpus (tests/fuzz/gen_sni_corpus.py). */
+static size_t
+corpus_hello(const char *name, uint8_t *out)
+{
+    char path[4096];
+    const char *src = getenv("MP_SRCDIR");
+
+    cr_assert(src != NULL, "MP_SRCDIR is not set");
+    snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/sni/%s", src, name);
+    FILE *f = fopen(path, "rb");
+    cr_assert(f != NULL, "%s", path);
+    size_t n = fread(out, 1, BUF_MAX, f);
+    fclose(f);
+    return n;
+}
+
+/* Chromium's hello has GREASE extensions (first and last) and a GREASE ECH extension. */
+Test(sni, chromium_hello)
+{
+    sni_hello_t h;
+    model_t m;
+    size_t n = corpus_hello("chromium", hello);
+
+    cr_assert(parse(hello, n, &h) == SNI_FOUND);
+    cr_assert_str_eq(h.host, "chromium.example");
+    cr_assert(h.ech && h.alpn_h2 && h.alpn_http11 && h.consumed == n);
+    for (size_t k = 0; k < n; k++)
+        expect(hello, k, SNI_INCOMPLETE, "chromium prefix");
+    take_apart(hello, n, &m);
+    cr_assert(m.ext[0].type == (m.ext[0].type & 0xf0f0) + 0x0a0a);   /* GREASE first */
+    for (size_t rec = 1; rec < n; rec += 13) {
+        size_t k = model_frame(&m, rec, work);
+        expect_host(work, k, "chromium.example");
+    }
+}
+
+Test(sni, gnutls_hello)
+{
+    sni_hello_t h;
+    size_t n = corpus_hello("gnutls-cli", hello);
+
+    cr_assert(parse(hello, n, &h) == SNI_FOUND);
+    cr_assert_str_eq(h.host, "gnutls.example");
+    cr_assert(!h.ech && h.alpn_h2 && h.alpn_http11 && h.consumed == n);
+}
+
 Test(sni, every_prefix_then_found)
 {
     size_t n = std_hello(NULL);
@@ -297,9 +340,7 @@ Test(sni, bytes_after_the_hello_are_not_read)
     cr_assert(h.consumed == n);
 }
 
-/* ------------------------------------------------------------------ */
-/* Records                                                            */
-/* ------------------------------------------------------------------ */
+/* ---- Records ---- */
 
 Test(sni, every_record_size)
 {
@@ -380,9 +421,7 @@ Test(sni, not_tls)
     expect((const uint8_t *)"\x16\x03\x01\x00\x30\x02", 6, SNI_E_MALFORMED, "server_hello");
 }
 
-/* ------------------------------------------------------------------ */
-/* Sizes                                                              */
-/* ------------------------------------------------------------------ */
+/* ---- Sizes ---- */
 
 static uint8_t pad[2 * SNI_PEEK_MAX];
 
@@ -432,9 +471,7 @@ Test(sni, too_large)
     expect(work, SNI_PEEK_MAX, SNI_E_TOO_LARGE, "3000 one-byte records, first 16 KiB");
 }
 
-/* ------------------------------------------------------------------ */
-/* Extensions                                                         */
-/* ------------------------------------------------------------------ */
+/* ---- Extensions ---- */
 
 Test(sni, grease)
 {
@@ -630,9 +667,7 @@ Test(sni, alpn_lists)
     }
 }
 
-/* ------------------------------------------------------------------ */
-/* Every length field the parser reads, made wrong                    */
-/* ------------------------------------------------------------------ */
+/* ---- Every length field the parser reads, made wrong ---- */
 
 typedef struct field { size_t off, width; const char *what; } field_t;
 
@@ -762,9 +797,7 @@ Test(sni, body_fields)
     expect(work, 9, SNI_E_MALFORMED, "body of 40 bytes");
 }
 
-/* ------------------------------------------------------------------ */
-/* Alerts                                                             */
-/* ------------------------------------------------------------------ */
+/* ---- Alerts ---- */
 
 /* The alert as an OpenSSL client sees it right after its hello. */
 static unsigned long
