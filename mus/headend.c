@@ -26,7 +26,8 @@
  *
  * Proxy session: TLS 1.2+ -> "GET /mus/v1" with "Upgrade: mus/1" -> 101 (403
  * source not allowed, 400 bad request, 503 standby) immediately followed by
- * the hello frame -> auth -> auth_ok (or auth_fail and close) -> subscribe ->
+ * the hello frame -> auth -> auth_ok (or auth_fail and close; held 2 s for an
+ * address with repeated failures, mus/headend_authlimit.h) -> subscribe ->
  * snapshot or journal replay -> live add/upd/del. The password is read once at
  * start, turned into the PBKDF2 key (random salt per start) and wiped; the key
  * is wiped on exit. Signals: SIGHUP reloads --sessions, SIGINT/SIGTERM exit.
@@ -59,6 +60,7 @@
 #include "../common/grow.h"
 #include "../common/log.h"
 #include "../common/loop.h"
+#include "headend_authlimit.h"
 #include "headend_store.h"
 #include "proto.h"
 
@@ -69,9 +71,6 @@
 #define HE_OUT_LOW          (256u * 1024)   /* pump journal events below this */
 #define HE_OUT_SLACK        (4u * 1024 * 1024) /* more unread output than this: disconnect */
 #define HE_WRITE_CHUNK      16384
-#define HE_FAIL_SLOTS       256
-#define HE_FAIL_MAX         5               /* failed auths per source per window */
-#define HE_FAIL_WINDOW_MS   60000
 #define HE_OCCTL_TIMEOUT_MS 10000
 #define HE_OCCTL_OUT_MAX    (32u * 1024 * 1024)
 #define HE_OCCTL_GRACE_MS   10000           /* feed sessions younger than this survive a poll */
@@ -83,13 +82,14 @@ enum conn_state {
     CS_TLS,      /* TLS handshake in progress */
     CS_HTTP,     /* reading the upgrade request; in holds the head so far */
     CS_AUTH,     /* 101 + hello sent; waiting for auth */
+    CS_HELD,     /* auth checked, its answer held (headend_authlimit.h); timer sends it */
     CS_READY,    /* authenticated; subscribed once subscribe arrived */
     CS_CLOSING,  /* flushing a final answer, then closing */
 };
 
 static const char *conn_state_str(enum conn_state s)
 {
-    static const char *const n[] = {"tls", "http", "auth", "ready", "closing"};
+    static const char *const n[] = {"tls", "http", "auth", "held", "ready", "closing"};
     return (unsigned)s < sizeof(n) / sizeof(n[0]) ? n[s] : "?";
 }
 
@@ -117,15 +117,11 @@ typedef struct conn {
     uint64_t acked;
     uint64_t created, last_rx, last_tx;
     bool read_wants_write, write_wants_read;
+    bool held;                   /* holds one of its address's held answers */
+    bool held_ok;                /* ... and it is auth_ok (with held_mac) */
+    uint8_t held_mac[MUS_MAC_LEN];
     bool dead;                   /* closed; freed by a deferred callback */
 } conn_t;
-
-struct fail_slot {
-    uint8_t addr[16];
-    uint64_t window_start;
-    unsigned fails;
-    bool used;
-};
 
 typedef struct headend {
     loop_t *loop;
@@ -150,7 +146,7 @@ typedef struct headend {
     loop_timer_t accept_pause;
     conn_t *conns;
     size_t n_conns;
-    struct fail_slot fails[HE_FAIL_SLOTS];
+    he_authlimit_t *authlimit;
     /* occtl poll */
     loop_timer_t occtl_timer;
     loop_io_t occtl_io;
@@ -191,49 +187,24 @@ static void addr16(const struct sockaddr_storage *ss, uint8_t out[16])
     }
 }
 
-/* ---- failed-authentication limit per source address ---- */
+/* ---- failed-authentication limit (mus/headend_authlimit.h) ---- */
 
-static struct fail_slot *fail_find(headend_t *he, const conn_t *c, bool create)
+static void fail_record(headend_t *he, const conn_t *c, he_authlimit_counts_t *n)
 {
     uint8_t a[16];
     addr16(&c->peer, a);
-    struct fail_slot *oldest = &he->fails[0];
-    for (size_t i = 0; i < HE_FAIL_SLOTS; i++) {
-        struct fail_slot *f = &he->fails[i];
-        if (f->used && memcmp(f->addr, a, 16) == 0)
-            return f;
-        if (!f->used || (oldest->used && f->window_start < oldest->window_start))
-            oldest = f;
-    }
-    if (!create)
-        return NULL;
-    memset(oldest, 0, sizeof(*oldest));
-    memcpy(oldest->addr, a, 16);
-    oldest->used = true;
-    oldest->window_start = loop_now(he->loop);
-    return oldest;
+    he_authlimit_failed(he->authlimit, a, loop_now(he->loop), n);
 }
 
-static bool fail_limited(headend_t *he, const conn_t *c)
+static void held_release(conn_t *c)
 {
-    struct fail_slot *f = fail_find(he, c, false);
-    if (!f)
-        return false;
-    if (loop_now(he->loop) - f->window_start >= HE_FAIL_WINDOW_MS) {
-        f->used = false;
-        return false;
-    }
-    return f->fails >= HE_FAIL_MAX;
-}
-
-static void fail_record(headend_t *he, const conn_t *c)
-{
-    struct fail_slot *f = fail_find(he, c, true);
-    if (loop_now(he->loop) - f->window_start >= HE_FAIL_WINDOW_MS) {
-        f->window_start = loop_now(he->loop);
-        f->fails = 0;
-    }
-    f->fails++;
+    uint8_t a[16];
+    if (!c->held)
+        return;
+    addr16(&c->peer, a);
+    he_authlimit_release(c->he->authlimit, a);
+    c->held = false;
+    OPENSSL_cleanse(c->held_mac, sizeof(c->held_mac));
 }
 
 /* ---- connection output ---- */
@@ -360,6 +331,7 @@ static void conn_close(conn_t *c, const char *fmt, ...)
     log_info("proxy %s%s%s: closed in state %s: %s", c->peer_str, c->client_id[0] ? " " : "",
              c->client_id, conn_state_str(c->state), why);
     c->dead = true;
+    held_release(c);
     loop_io_stop(he->loop, &c->io);
     loop_timer_cancel(he->loop, &c->timer);
     if (c->ssl) {
@@ -501,43 +473,97 @@ static bool handle_http(conn_t *c)
 
 /* ---- frames from the proxy ---- */
 
+/* Sends auth_ok (mac: the server's proof) and enters CS_READY. */
+static void auth_accept(conn_t *c, const uint8_t mac[MUS_MAC_LEN])
+{
+    mus_frame_t *r = &c->he->frame;
+    memset(r, 0, sizeof(*r));
+    r->type = MUS_F_AUTH_OK;
+    memcpy(r->mac, mac, MUS_MAC_LEN);
+    int sent = send_frame(c, r);
+    OPENSSL_cleanse(r->mac, sizeof(r->mac));
+    if (sent < 0)
+        return;
+    c->state = CS_READY;
+    c->last_rx = c->last_tx = loop_now(c->he->loop);
+    log_info("proxy %s %s: authenticated", c->peer_str, c->client_id);
+}
+
+/* Every auth is checked; a correct one is never refused for the failures
+ * of others at the same address, only held like every answer to an
+ * address over the limit (headend_authlimit.h). */
 static void handle_auth(conn_t *c, const mus_frame_t *f)
 {
     headend_t *he = c->he;
+    he_authlimit_counts_t n;
+    uint8_t a16[16];
     snprintf(c->client_id, sizeof(c->client_id), "%s", f->client_id);
-    if (fail_limited(he, c)) {
-        log_warn("proxy %s %s: too many failed authentications, refused without checking",
-                 c->peer_str, c->client_id);
+    addr16(&c->peer, a16);
+    he_authlimit_verdict_t v = he_authlimit_admit(he->authlimit, a16, loop_now(he->loop), &n);
+    if (v == HE_AUTHLIMIT_REFUSE) {
+        log_warn("proxy %s %s: refused without checking: %u failed authentications from this "
+                 "address in %d s, %u answers already held, %llu refused", c->peer_str,
+                 c->client_id, n.fails, HE_AUTHLIMIT_WINDOW_MS / 1000, n.held,
+                 (unsigned long long)n.refused);
         send_simple(c, MUS_F_AUTH_FAIL);
         c->state = CS_CLOSING;
         return;
     }
+    c->held = v == HE_AUTHLIMIT_HOLD;
     uint8_t cb[MUS_CB_LEN], mac[MUS_MAC_LEN];
+    bool ok = false;
     if (mus_tls_channel_binding(c->ssl, cb) < 0) {
         log_warn("proxy %s %s: no TLS channel binding (TLS 1.2 without extended master secret?)",
                  c->peer_str, c->client_id);
-        send_simple(c, MUS_F_AUTH_FAIL);
-        c->state = CS_CLOSING;
-        return;
+    } else {
+        mus_auth_client_mac(he->key_k, c->nonce, f->cnonce, he->server_id, f->client_id, cb, mac);
+        ok = mus_auth_mac_equal(mac, f->mac);
+        if (!ok) {
+            fail_record(he, c, &n);
+            log_warn("proxy %s %s: authentication failed (wrong password or a relay): %u failures "
+                     "from this address in %d s%s", c->peer_str, c->client_id, n.fails,
+                     HE_AUTHLIMIT_WINDOW_MS / 1000, c->held ? ", answer held" : "");
+        }
     }
-    mus_auth_client_mac(he->key_k, c->nonce, f->cnonce, he->server_id, f->client_id, cb, mac);
-    if (!mus_auth_mac_equal(mac, f->mac)) {
-        fail_record(he, c);
-        log_warn("proxy %s %s: authentication failed (wrong password or a relay)", c->peer_str,
-                 c->client_id);
-        send_simple(c, MUS_F_AUTH_FAIL);
-        c->state = CS_CLOSING;
-        return;
-    }
-    mus_frame_t *r = &he->frame;
-    memset(r, 0, sizeof(*r));
-    r->type = MUS_F_AUTH_OK;
-    mus_auth_server_mac(he->key_k, c->nonce, f->cnonce, he->server_id, f->client_id, cb, r->mac);
     OPENSSL_cleanse(mac, sizeof(mac));
-    if (send_frame(c, r) < 0)
+    if (ok)
+        mus_auth_server_mac(he->key_k, c->nonce, f->cnonce, he->server_id, f->client_id, cb,
+                            c->held_mac);
+    if (c->held) {
+        /* the answer, right or wrong, leaves after the same delay */
+        c->held_ok = ok;
+        c->state = CS_HELD;
+        loop_timer_set(he->loop, &c->timer, HE_AUTHLIMIT_DELAY_MS);
+        log_info("proxy %s %s: answer held %d ms (%u failures from this address in %d s)",
+                 c->peer_str, c->client_id, HE_AUTHLIMIT_DELAY_MS, n.fails,
+                 HE_AUTHLIMIT_WINDOW_MS / 1000);
         return;
-    c->state = CS_READY;
-    log_info("proxy %s %s: authenticated", c->peer_str, c->client_id);
+    }
+    if (!ok) {
+        send_simple(c, MUS_F_AUTH_FAIL);
+        c->state = CS_CLOSING;
+        return;
+    }
+    auth_accept(c, c->held_mac);
+    OPENSSL_cleanse(c->held_mac, sizeof(c->held_mac));
+}
+
+/* The hold of an answer is over: send it; frames that came meanwhile are
+ * processed once authenticated. */
+static void held_answer(conn_t *c)
+{
+    uint8_t mac[MUS_MAC_LEN];
+    bool ok = c->held_ok;
+    memcpy(mac, c->held_mac, sizeof(mac));
+    held_release(c);
+    if (ok) {
+        auth_accept(c, mac);
+        loop_timer_set(c->he->loop, &c->timer, MUS_PING_AFTER_MS);
+    } else {
+        send_simple(c, MUS_F_AUTH_FAIL);
+        c->state = CS_CLOSING;
+    }
+    OPENSSL_cleanse(mac, sizeof(mac));
 }
 
 typedef struct snap_ctx {
@@ -616,7 +642,7 @@ static void handle_line(conn_t *c, const char *line, size_t len)
     if (mus_frame_parse(line, len, &f, err, sizeof(err)) < 0) {
         if (c->state == CS_AUTH) {
             log_warn("proxy %s: bad auth frame: %s", c->peer_str, err);
-            fail_record(he, c);
+            fail_record(he, c, NULL);
             send_simple(c, MUS_F_AUTH_FAIL);
             c->state = CS_CLOSING;
             return;
@@ -675,6 +701,8 @@ static void process_input(conn_t *c)
 {
     if (c->state == CS_HTTP && !handle_http(c))
         return;
+    if (c->state == CS_HELD)
+        return;   /* kept until the held answer leaves */
     size_t off = 0;
     while (!c->dead && (c->state == CS_AUTH || c->state == CS_READY)) {
         char *nl = memchr(c->in + off, '\n', c->in_len - off);
@@ -811,6 +839,13 @@ static void conn_timer_cb(loop_t *loop, loop_timer_t *t)
 {
     conn_t *c = t->arg;
     uint64_t now = loop_now(loop);
+    if (c->state == CS_HELD) {
+        held_answer(c);
+        if (!c->dead && c->state == CS_READY)
+            process_input(c);
+        conn_run(c);
+        return;
+    }
     if (c->state != CS_READY) {
         if (now - c->created >= HE_PREAUTH_MS) {
             conn_close(c, "no authenticated session after %d ms", HE_PREAUTH_MS);
@@ -1569,7 +1604,8 @@ static int setup(headend_t *he)
     }
     he->store = hs_store_new(he->journal);
     he->loop = loop_new();
-    if (!he->store || !he->loop) {
+    he->authlimit = he_authlimit_new();
+    if (!he->store || !he->loop || !he->authlimit) {
         log_error("out of memory");
         return -1;
     }
@@ -1639,6 +1675,7 @@ static void teardown(headend_t *he)
         close(he->sfd);
     SSL_CTX_free(he->ctx);
     hs_store_free(he->store);
+    he_authlimit_free(he->authlimit);
     loop_free(he->loop);
     OPENSSL_cleanse(he->key_k, sizeof(he->key_k));
 }

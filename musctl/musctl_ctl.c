@@ -203,6 +203,9 @@ musctl_cmd_status(int argc, char **argv)
     p = json_object_get(r, "probes");
     printf("Probes: %lld from %zu clients\n", num(p, "total"),
            json_array_size(json_object_get(p, "clients")));
+    p = json_object_get(r, "connections");
+    printf("Connections: %lld open of max_connections %lld (at the limit %lld times)\n",
+           num(p, "open"), num(p, "max"), num(p, "times_full"));
     json_decref(r);
     return 0;
 }

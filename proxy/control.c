@@ -36,6 +36,7 @@ struct control {
     mus_map_t *map;
     mus_feed_t *feed;
     probes_t *probes;
+    connlimit_t *connlimit;
     mus_map_reader_t *reader;
     control_cfg_fn get_cfg;
     void *cfg_arg;
@@ -109,6 +110,7 @@ do_status(control_t *c)
     size_t n = c->feed ? mus_feed_status(c->feed, st, MUS_MAP_MAX_HEADENDS) : 0;
     json_t *hs = json_array(), *probes = json_array();
     mus_map_counters_t mc;
+    connlimit_stats_t cs;
     probe_client_t *pc;
     uint64_t total = 0;
     size_t np;
@@ -136,14 +138,19 @@ do_status(control_t *c)
                                                 "last", (json_int_t)pc[i].last,
                                                 "remote", pc[i].remote));
     free(pc);
-    return json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:o}}",
+    connlimit_stats(c->connlimit, &cs);
+    return json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:o}, "
+                     "s:{s:I, s:I, s:I, s:I}}",
                      "headends", hs,
                      "map", "entries", (json_int_t)mc.entries, "stale_entries",
                      (json_int_t)mc.stale_entries, "adds", (json_int_t)mc.adds, "dels",
                      (json_int_t)mc.dels, "ignored_dels", (json_int_t)mc.ignored_dels,
                      "conflicts", (json_int_t)mc.conflicts, "snapshots",
                      (json_int_t)mc.snapshots, "expired", (json_int_t)mc.expired,
-                     "probes", "total", (json_int_t)total, "clients", probes);
+                     "probes", "total", (json_int_t)total, "clients", probes,
+                     "connections", "open", (json_int_t)cs.open, "max", (json_int_t)cs.max,
+                     "waiting_workers", (json_int_t)cs.waiting, "times_full",
+                     (json_int_t)cs.full);
 }
 
 /*
@@ -256,7 +263,7 @@ control_main(void *arg)
 
 control_t *
 control_start(const char *path, mus_map_t *map, mus_feed_t *feed, probes_t *probes,
-              control_cfg_fn get_cfg, void *cfg_arg, char *err, size_t errlen)
+              connlimit_t *connlimit, control_cfg_fn get_cfg, void *cfg_arg, char *err, size_t errlen)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     control_t *c;
@@ -277,6 +284,7 @@ control_start(const char *path, mus_map_t *map, mus_feed_t *feed, probes_t *prob
     c->map = map;
     c->feed = feed;
     c->probes = probes;
+    c->connlimit = connlimit;
     c->get_cfg = get_cfg;
     c->cfg_arg = cfg_arg;
     atomic_init(&c->stop, false);

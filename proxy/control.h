@@ -2,7 +2,8 @@
  * proxy/control.h: the local control socket musctl talks to (a Unix stream
  * socket, mode 0600, so other local users are kept out). One request line
  * per connection, one JSON document back:
- *   "status"            headend sessions, map counters, probe counters
+ *   "status"            headend sessions, map counters, probe counters, open
+ *                       client connections against max_connections
  *   "map"               every mapped address
  *   "map ip ADDR"       one address;   "map user NAME"   one user's addresses
  *   "trace {JSON}"      the policy decision for {"ip","url","user_agent","port",
@@ -15,6 +16,7 @@
 
 #include "../mus/client.h"
 #include "../mus/map.h"
+#include "connlimit.h"
 #include "probes.h"
 #include "worker.h"
 
@@ -29,7 +31,7 @@ typedef cfgref_t *(*control_cfg_fn)(void *arg);
 /* Binds path (replacing a stale socket file) and starts the thread. NULL
  * with a message on failure. feed may be NULL (no headends). */
 control_t *control_start(const char *path, mus_map_t *map, mus_feed_t *feed, probes_t *probes,
-                         control_cfg_fn get_cfg, void *cfg_arg, char *err, size_t errlen);
+                         connlimit_t *connlimit, control_cfg_fn get_cfg, void *cfg_arg, char *err, size_t errlen);
 /* Stops the thread, removes the socket file. NULL allowed. */
 void control_stop(control_t *c);
 

@@ -23,6 +23,7 @@
 #define POOL_IDLE_MS           30000   /* an idle upstream connection is closed after */
 #define ACCEPT_PAUSE_MS        100     /* accept paused this long on EMFILE/ENFILE */
 #define ACCEPT_BATCH           64      /* accepts per readiness event */
+#define ACCEPT_FULL_LOG_MS     1000    /* at most one "at max_connections" warning per worker per */
 #define WORKER_WAKE_MS         1000    /* longest epoll wait (flag checks) */
 #define WORKER_TRIM_MS         1000    /* at most one malloc_trim per worker per second */
 

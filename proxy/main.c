@@ -169,12 +169,14 @@ worker_count(const config_t *cfg)
     if (cfg->workers > 0)
         return cfg->workers;
     n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n > CONFIG_MAX_WORKERS)
+        n = CONFIG_MAX_WORKERS;
     return n > 0 ? (unsigned)n : 1;
 }
 
 static void
 reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **workers,
-       unsigned n, mus_feed_t *feed)
+       unsigned n, mus_feed_t *feed, connlimit_t *connlimit)
 {
     char err[CONFIG_ERR_LEN];
     policy_t *policy = NULL;
@@ -215,6 +217,7 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
     free(fc);
     for (unsigned i = 0; i < n; i++)
         worker_notify_config(workers[i], ref);
+    connlimit_set_max(connlimit, cfg->max_connections);
     holder_set(&holder, ref);
     cfgref_put(*current);
     *current = ref;
@@ -327,8 +330,9 @@ main(int argc, char **argv)
     n = 0;
     env.map = mus_map_new();
     env.probes = probes_new();
+    env.connlimit = connlimit_new(cfg->max_connections);
     fc = feed_config(cfg);
-    if (env.map == NULL || env.probes == NULL || fc == NULL) {
+    if (env.map == NULL || env.probes == NULL || env.connlimit == NULL || fc == NULL) {
         fprintf(stderr, "musproxy: out of memory\n");
         status = 1;
         goto out;
@@ -378,7 +382,7 @@ main(int argc, char **argv)
     }
     if (cfg->mus.control_socket[0] != '\0') {
         holder_set(&holder, current);
-        control = control_start(cfg->mus.control_socket, env.map, feed, env.probes, holder_get,
+        control = control_start(cfg->mus.control_socket, env.map, feed, env.probes, env.connlimit, holder_get,
                                 &holder, err, sizeof(err));
         if (control == NULL)
             log_error("%s (musctl status/map unavailable)", err);
@@ -396,7 +400,7 @@ main(int argc, char **argv)
             break;
         }
         if (sig == SIGHUP) {
-            reload(path, &o, &current, workers, n, feed);
+            reload(path, &o, &current, workers, n, feed, env.connlimit);
         } else if (sig == SIGUSR1) {
             log_info("reopening the access log");
             for (unsigned i = 0; i < n; i++)
@@ -422,6 +426,7 @@ out:
     }
     mus_map_free(env.map);
     probes_free(env.probes);
+    connlimit_free(env.connlimit);
     cfgref_put(current);
     ares_library_cleanup();
     if (status == 0)

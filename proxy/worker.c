@@ -1,8 +1,9 @@
 /*
  * proxy/worker.c: worker threads (see worker.h): listeners with
- * SO_REUSEPORT, accept with a connection limit and a pause on descriptor
- * exhaustion, notifications from the main thread through an eventfd,
- * graceful drain, and the per-worker upstream keep-alive pool.
+ * SO_REUSEPORT, accept under the process-wide connection limit
+ * (proxy/connlimit.h) and a pause on descriptor exhaustion, notifications
+ * from the main thread (and limit wakes from other workers) through an
+ * eventfd, graceful drain, and the per-worker upstream keep-alive pool.
  */
 #include "worker.h"
 
@@ -20,6 +21,7 @@
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "conn.h"
+#include "connlimit.h"
 #include "intercept.h"
 #include "limits.h"
 
@@ -30,6 +32,7 @@ enum worker_notify {
     NOTIFY_CONFIG = 1u << 0,
     NOTIFY_REOPEN = 1u << 1,
     NOTIFY_SHUTDOWN = 1u << 2,
+    NOTIFY_RESUME = 1u << 3,     /* a connection slot was released */
 };
 
 typedef struct listener {
@@ -69,6 +72,7 @@ struct worker {
     size_t n_listeners;
     bool accept_paused;      /* EMFILE/ENFILE or connection limit */
     loop_timer_t accept_timer;
+    uint64_t full_logged;    /* loop time of the last "at the limit" warning */
 
     int efd;                 /* eventfd from the main thread */
     loop_io_t eio;
@@ -142,16 +146,6 @@ worker_identity(worker_t *w, const struct sockaddr *sa, mus_identity_t *out)
     return mus_map_lookup(w->env.map, &a, out);
 }
 
-static unsigned
-conn_limit(const worker_t *w)
-{
-    unsigned max = w->cfg->cfg->max_connections;
-
-    return (max + w->nworkers - 1) / w->nworkers;
-}
-
-static void accept_resume(worker_t *w);
-
 void
 worker_link_add(worker_t *w, worker_link_t *l, void *owner)
 {
@@ -172,8 +166,7 @@ worker_link_del(worker_t *w, worker_link_t *l)
     l->next->prev = l->prev;
     l->prev = l->next = NULL;
     w->n_conns--;
-    if (w->accept_paused && !loop_timer_armed(&w->accept_timer) && w->n_conns < conn_limit(w))
-        accept_resume(w);
+    connlimit_release(w->env.connlimit);   /* wakes the workers waiting for a slot */
 }
 
 /* ---- listeners ---- */
@@ -217,6 +210,31 @@ worker_check_listen(const config_t *cfg, char *err, size_t errlen)
 }
 
 static void
+accept_pause(worker_t *w)
+{
+    for (size_t k = 0; k < w->n_listeners; k++)
+        loop_io_set(w->loop, &w->listeners[k].io, 0);
+    w->accept_paused = true;
+}
+
+/* The process is at max_connections: stop accepting until a slot is
+ * released anywhere (connlimit wakes us). New connections wait in the
+ * kernel's backlog meanwhile; none is accepted only to be closed. */
+static void
+accept_pause_full(worker_t *w)
+{
+    connlimit_stats_t st;
+
+    accept_pause(w);
+    if (w->full_logged != 0 && loop_now(w->loop) - w->full_logged < ACCEPT_FULL_LOG_MS)
+        return;
+    w->full_logged = loop_now(w->loop);
+    connlimit_stats(w->env.connlimit, &st);
+    log_warn("worker %u: %u connections open in the process, the limit (max_connections %u): "
+             "accept paused (%u here)", w->id, st.open, st.max, w->n_conns);
+}
+
+static void
 worker_on_accept(loop_t *loop, loop_io_t *io, uint32_t events)
 {
     listener_t *l = io->arg;
@@ -229,15 +247,13 @@ worker_on_accept(loop_t *loop, loop_io_t *io, uint32_t events)
         socklen_t len = sizeof(peer);
         int fd;
 
-        if (w->n_conns >= conn_limit(w)) {
-            log_warn("worker %u: %u connections, the limit: accept paused", w->id, w->n_conns);
-            for (size_t k = 0; k < w->n_listeners; k++)
-                loop_io_set(w->loop, &w->listeners[k].io, 0);
-            w->accept_paused = true;
+        if (!connlimit_acquire(w->env.connlimit) && !connlimit_wait(w->env.connlimit, w->id)) {
+            accept_pause_full(w);
             return;
         }
         fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
+            connlimit_release(w->env.connlimit);
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -246,16 +262,15 @@ worker_on_accept(loop_t *loop, loop_io_t *io, uint32_t events)
                 /* do not spin on a listener we cannot serve: pause, retry later */
                 log_warn("worker %u: accept: %s: pausing accept for %d ms", w->id, strerror(errno),
                          ACCEPT_PAUSE_MS);
-                for (size_t k = 0; k < w->n_listeners; k++)
-                    loop_io_set(w->loop, &w->listeners[k].io, 0);
-                w->accept_paused = true;
+                accept_pause(w);
                 loop_timer_set(w->loop, &w->accept_timer, ACCEPT_PAUSE_MS);
                 return;
             }
             log_error("worker %u: accept on %s: %s", w->id, l->conf.text, strerror(errno));
             return;
         }
-        conn_new(w, fd, (struct sockaddr *)&peer, len, &l->conf);
+        if (conn_new(w, fd, (struct sockaddr *)&peer, len, &l->conf) == NULL)
+            connlimit_release(w->env.connlimit);   /* conn_new closed fd */
     }
 }
 
@@ -275,8 +290,7 @@ worker_on_accept_timer(loop_t *loop, loop_timer_t *t)
     worker_t *w = t->arg;
 
     (void)loop;
-    if (w->n_conns < conn_limit(w))
-        accept_resume(w);
+    accept_resume(w);   /* the accept handler checks the limit again */
 }
 
 static int
@@ -588,6 +602,8 @@ worker_on_notify(loop_t *loop, loop_io_t *io, uint32_t events)
     }
     if (what & NOTIFY_SHUTDOWN)
         worker_start_drain(w);
+    if ((what & NOTIFY_RESUME) && w->accept_paused && !loop_timer_armed(&w->accept_timer))
+        accept_resume(w);
 }
 
 static void
@@ -624,6 +640,13 @@ void
 worker_notify_shutdown(worker_t *w)
 {
     worker_notify(w, NOTIFY_SHUTDOWN);
+}
+
+/* connlimit's wake, from whichever thread released a slot */
+static void
+worker_wake(void *arg)
+{
+    worker_notify(arg, NOTIFY_RESUME);
 }
 
 /* ---- life cycle ---- */
@@ -689,6 +712,7 @@ worker_new(unsigned id, unsigned nworkers, cfgref_t *cfg, const proxy_env_t *env
         if (listener_add(w, &cfg->cfg->listen[i], err, errlen) < 0)
             goto fail;
     }
+    connlimit_attach(env->connlimit, id, worker_wake, w);
     return w;
 fail:
     worker_free(w);
@@ -782,6 +806,7 @@ worker_free(worker_t *w)
 {
     if (w == NULL)
         return;
+    connlimit_attach(w->env.connlimit, w->id, NULL, NULL);  /* no wake after this */
     while (w->conns.next != &w->conns)
         conn_abort(w->conns.next->owner);
     listener_close_all(w);

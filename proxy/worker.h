@@ -1,6 +1,6 @@
 /*
  * proxy/worker.h: a worker thread: its own epoll loop, its own SO_REUSEPORT
- * listeners, its own resolver, access-log writer and upstream keep-alive
+ * listeners (accepting under the process-wide connlimit), its own resolver, access-log writer and upstream keep-alive
  * pool, and the copy buffers of its tunnels. Connections accepted by a worker live their whole life on it. The
  * main thread talks to workers only through the worker_notify_*() calls
  * (an eventfd). Also the reference-counted configuration every worker and
@@ -19,6 +19,7 @@
 #include "../policy/policy.h"
 #include "access.h"
 #include "accesslog.h"
+#include "connlimit.h"
 #include "dns.h"
 #include "probes.h"
 #include "relaybuf.h"
@@ -40,10 +41,11 @@ void cfgref_put(cfgref_t *r);            /* drops one; frees at zero; NULL ok */
 typedef struct worker worker_t;
 
 /* What all workers share, owned by main: the identity map (workers are
- * readers) and the probe counters. */
+ * readers), the probe counters and the process-wide connection limit. */
 typedef struct proxy_env {
     mus_map_t *map;
     probes_t *probes;
+    connlimit_t *connlimit;
 } proxy_env_t;
 
 /* Intrusive list node for the connections of a worker. */

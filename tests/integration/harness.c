@@ -111,9 +111,9 @@ char *mp_path(char *out, const char *name)
     return out;
 }
 
-int mp_write_file(const char *path, const char *text)
+static int put_file(const char *path, const char *mode, const char *text)
 {
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(path, mode);
     if (!f)
         return -1;
     size_t n = strlen(text);
@@ -121,6 +121,16 @@ int mp_write_file(const char *path, const char *text)
     if (fclose(f) != 0)
         rc = -1;
     return rc;
+}
+
+int mp_write_file(const char *path, const char *text)
+{
+    return put_file(path, "w", text);
+}
+
+int mp_append_file(const char *path, const char *text)
+{
+    return put_file(path, "a", text);
 }
 
 char *mp_read_file(const char *path, size_t *len_out)

@@ -38,6 +38,8 @@ const char *mp_tmpdir(void);
 /* dir/name into out (MP_PATH_MAX). Returns out. */
 char *mp_path(char *out, const char *name);
 int mp_write_file(const char *path, const char *text);
+/* Appends text (e.g. top-level YAML after mp_config_write). 0/-1. */
+int mp_append_file(const char *path, const char *text);
 /* Whole file, NUL-terminated, malloc'd; NULL if it cannot be read. */
 char *mp_read_file(const char *path, size_t *len_out);
 /* Kills every process still registered and removes the temp dir. */

@@ -40,8 +40,7 @@ TestSuite(admission, .init = suite_init, .fini = suite_fini, .timeout = 120);
 static void start(void)
 {
     mp_config_t c;
-    char cfg[MP_PATH_MAX], ports[64], *text, extra[4096];
-    size_t len;
+    char cfg[MP_PATH_MAX], ports[64], extra[4096];
 
     g_oport = mp_origin_start(&g_origin, "origin", NULL, NULL);
     cr_assert_gt(g_oport, 0);
@@ -65,12 +64,7 @@ static void start(void)
              "  - { name: deep, regexes: [\"/long/A{%d}X\"] }\n"
              "extended_log: %s\n",
              g_sock, LONG_PATH_A, g_ext);
-    text = mp_read_file(cfg, &len);
-    cr_assert_not_null(text);
-    text = realloc(text, len + strlen(extra) + 1);
-    strcat(text, extra);
-    cr_assert_eq(mp_write_file(cfg, text), 0);
-    free(text);
+    cr_assert_eq(mp_append_file(cfg, extra), 0);
     cr_assert_eq(mp_proxy_start(&g_proxy, cfg, g_pport), 0);
 }
 

@@ -235,20 +235,26 @@ static int cli_open(cli_t *c)
     return status;
 }
 
+/* Sends the auth frame for password (a, k, cb: what the answer is checked with). */
+static void cli_auth_send(cli_t *c, const char *password, mus_frame_t *a, uint8_t *k, uint8_t *cb)
+{
+    memset(a, 0, sizeof(*a));
+    a->type = MUS_F_AUTH;
+    strcpy(a->client_id, "proxy-t");
+    cr_assert_eq(mus_random(a->cnonce, MUS_NONCE_LEN), 0);
+    cr_assert_eq(mus_auth_derive(password, strlen(password), c->hello.salt, c->hello.salt_len,
+                                 c->hello.kdf_iter, k), 0);
+    cr_assert_eq(mus_tls_channel_binding(c->ssl, cb), 0);
+    mus_auth_client_mac(k, c->hello.nonce, a->cnonce, c->hello.server_id, a->client_id, cb, a->mac);
+    cli_send(c, a);
+}
+
 /* Authenticates; returns the answer type (auth_ok verified). */
 static enum mus_frame_type cli_auth(cli_t *c, const char *password)
 {
     uint8_t k[MUS_KEY_LEN], cb[MUS_CB_LEN], smac[MUS_MAC_LEN];
     mus_frame_t a, r;
-    memset(&a, 0, sizeof(a));
-    a.type = MUS_F_AUTH;
-    strcpy(a.client_id, "proxy-t");
-    cr_assert_eq(mus_random(a.cnonce, MUS_NONCE_LEN), 0);
-    cr_assert_eq(mus_auth_derive(password, strlen(password), c->hello.salt, c->hello.salt_len,
-                                 c->hello.kdf_iter, k), 0);
-    cr_assert_eq(mus_tls_channel_binding(c->ssl, cb), 0);
-    mus_auth_client_mac(k, c->hello.nonce, a.cnonce, c->hello.server_id, a.client_id, cb, a.mac);
-    cli_send(c, &a);
+    cli_auth_send(c, password, &a, k, cb);
     cr_assert(cli_frame(c, &r), "connection closed instead of an auth answer");
     if (r.type == MUS_F_AUTH_OK) {
         mus_auth_server_mac(k, c->hello.nonce, a.cnonce, c->hello.server_id, a.client_id, cb, smac);
@@ -385,17 +391,102 @@ Test(headend, wrong_password_gets_auth_fail, .fini = headend_stop)
     cli_close(&c);
 }
 
-Test(headend, failure_limit_refuses_even_the_right_password, .fini = headend_stop)
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Authenticates and returns the answer type; *ms gets how long it took. */
+static enum mus_frame_type cli_auth_timed(cli_t *c, const char *password, long long *ms)
+{
+    long long t0 = now_ms();
+    enum mus_frame_type t = cli_auth(c, password);
+    *ms = now_ms() - t0;
+    return t;
+}
+
+static char *headend_log(void)
+{
+    static char buf[1 << 16];
+    char p[256];
+    pathf(p, sizeof(p), "headend.log");
+    FILE *fp = fopen(p, "r");
+    cr_assert_not_null(fp);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+#define FLOOD_PARALLEL 6   /* 4 answers held (HE_AUTHLIMIT_HELD_MAX), 2 refused unchecked */
+
+/* A neighbour at the same address (here the same client_id too) floods
+ * wrong passwords: the proxy with the right one still gets in, while the
+ * flood is slowed (answers held 2 s) and, in parallel, refused unchecked. */
+Test(headend, failed_auth_flood_does_not_lock_out_the_right_password, .fini = headend_stop)
 {
     headend_start(false);
-    cli_t c;
+    cli_t c, p[FLOOD_PARALLEL];
+    long long ms;
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(cli_open(&c), 101);
-        cr_assert_eq(cli_auth(&c, "wrong-password"), MUS_F_AUTH_FAIL);
+        cr_assert_eq(cli_auth_timed(&c, "wrong-password", &ms), MUS_F_AUTH_FAIL);
+        cr_expect_lt(ms, 1000, "failure %d (below the limit) answered after %lld ms", i + 1, ms);
         cli_close(&c);
     }
+    /* over the limit: the right password is checked and accepted, held like
+     * every answer to this address now */
     cr_assert_eq(cli_open(&c), 101);
-    cr_assert_eq(cli_auth(&c, "right-password"), MUS_F_AUTH_FAIL);
+    cr_assert_eq(cli_auth_timed(&c, "right-password", &ms), MUS_F_AUTH_OK,
+                 "the right password was refused after others' failures at the same address");
+    cr_expect_geq(ms, 1500, "an answer to an address over the limit was not held (%lld ms)", ms);
+    cli_subscribe(&c, NULL, false, 0);
+    size_t count;
+    char epoch[MUS_EPOCH_MAX];
+    read_snapshot(&c, &count, epoch, sizeof(epoch));
+    cr_expect_eq(count, 2, "the held session does not work once authenticated");
+    cli_close(&c);
+
+    /* a parallel flood of wrong passwords: held up to 4, the rest refused */
+    uint8_t k[MUS_KEY_LEN], cb[MUS_CB_LEN];
+    mus_frame_t a, r;
+    long long sent[FLOOD_PARALLEL];
+    for (int i = 0; i < FLOOD_PARALLEL; i++) {
+        cr_assert_eq(cli_open(&p[i]), 101);
+        cli_auth_send(&p[i], "wrong-password", &a, k, cb);
+        sent[i] = now_ms();
+    }
+    /* the last ones sent are the refused ones: read them first, at once */
+    int held = 0, refused = 0;
+    for (int i = FLOOD_PARALLEL - 1; i >= 0; i--) {
+        cr_assert(cli_frame(&p[i], &r), "flood %d: closed without an answer", i);
+        cr_assert_eq(r.type, MUS_F_AUTH_FAIL, "flood %d: a wrong password got %s", i,
+                     mus_frame_type_str(r.type));
+        ms = now_ms() - sent[i];
+        if (ms >= 1500)
+            held++;
+        else if (ms < 1000)
+            refused++;
+        cli_close(&p[i]);
+    }
+    cr_expect_eq(held, 4, "flood answers held: %d of %d", held, FLOOD_PARALLEL);
+    cr_expect_eq(refused, FLOOD_PARALLEL - 4, "flood answers refused at once: %d", refused);
+    char *log = headend_log();
+    int logged = 0;
+    for (const char *q = log; (q = strstr(q, "refused without checking")) != NULL; q++)
+        logged++;
+    cr_expect_eq(logged, FLOOD_PARALLEL - 4, "refusals logged: %d\n%s", logged, log);
+    cr_expect(strstr(log, "4 answers already held") != NULL, "no counts in the refusal:\n%s", log);
+    cr_expect(strstr(log, "failures from this address in 60 s") != NULL, "no counts logged");
+    cr_expect(strstr(log, "password\n") == NULL && strstr(log, "right-password") == NULL &&
+              strstr(log, "wrong-password") == NULL, "a secret in the log");
+
+    /* the right password still gets in after the flood */
+    cr_assert_eq(cli_open(&c), 101);
+    cr_assert_eq(cli_auth_timed(&c, "right-password", &ms), MUS_F_AUTH_OK,
+                 "the right password was refused after a parallel flood");
     cli_close(&c);
 }
 
