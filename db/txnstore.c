@@ -57,11 +57,11 @@
 #define TXNSTORE_SESSION_BATCH   64       /* session events per write */
 #define TXNSTORE_SHORT_MAX       16       /* bytes of a session type incl. NUL */
 
-/* The writer's connection: a page cache that holds the indexes' hot pages,
- * reads through mmap, and fewer, larger checkpoints (each syscall counts:
- * a batch touches pages of four indexes). */
-#define WRITER_PRAGMAS "PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;" \
-                       " PRAGMA wal_autocheckpoint = 8192"
+/* The writer's connection: a page cache that holds the indexes' hot pages
+ * and fewer, larger checkpoints (each syscall counts: a batch touches pages
+ * of three indexes). No mmap: a file truncated or damaged under a mapping
+ * raises SIGBUS, and the store must not take the proxy down. */
+#define WRITER_PRAGMAS "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192"
 
 typedef struct sess_slot {
     char user[TXN_NAME_MAX], domain[TXN_NAME_MAX];
