@@ -255,7 +255,16 @@ prepare_user(report_t *r, const char *sql, const report_range_t *q, unsigned lim
 json_t *
 report_user_detail(report_t *r, const report_range_t *q, const char *user, unsigned limit)
 {
-    json_t *o, *part;
+    static const struct { const char *name, *sql; } parts[] = {
+        {"hosts", "SELECT host," SUMS "FROM txn WHERE" RANGE "AND user = ?5"
+                  " GROUP BY host ORDER BY requests DESC, host LIMIT ?4"},
+        {"categories", "SELECT category," SUMS "FROM txn WHERE" RANGE "AND user = ?5"
+                       " GROUP BY category ORDER BY requests DESC, category LIMIT ?4"},
+        {"blocks", "SELECT time_ms AS time, host, url, category, rule, decision_tag FROM txn"
+                   " WHERE" RANGE "AND user = ?5 AND txn.blocked = 1"
+                   " ORDER BY time_ms DESC, id DESC LIMIT ?4"},
+    };
+    json_t *o;
 
     limit = clamp_limit(limit);
     if (user == NULL)
@@ -264,31 +273,15 @@ report_user_detail(report_t *r, const report_range_t *q, const char *user, unsig
         "SELECT ?5 AS user," SUMS ", COALESCE(min(time_ms), 0) AS first_seen,"
         " COALESCE(max(time_ms), 0) AS last_seen FROM txn WHERE" RANGE "AND user = ?5",
         q, 1, user));
-    if (o == NULL)
-        return NULL;
-    part = run_rows(r, prepare_user(r,
-        "SELECT host," SUMS "FROM txn WHERE" RANGE "AND user = ?5"
-        " GROUP BY host ORDER BY requests DESC, host LIMIT ?4", q, limit, user), limit);
-    if (part == NULL)
-        goto fail;
-    json_object_set_new(o, "hosts", part);
-    part = run_rows(r, prepare_user(r,
-        "SELECT category," SUMS "FROM txn WHERE" RANGE "AND user = ?5"
-        " GROUP BY category ORDER BY requests DESC, category LIMIT ?4", q, limit, user), limit);
-    if (part == NULL)
-        goto fail;
-    json_object_set_new(o, "categories", part);
-    part = run_rows(r, prepare_user(r,
-        "SELECT time_ms AS time, host, url, category, rule, decision_tag FROM txn"
-        " WHERE" RANGE "AND user = ?5 AND txn.blocked = 1 ORDER BY time_ms DESC, id DESC"
-        " LIMIT ?4", q, limit, user), limit);
-    if (part == NULL)
-        goto fail;
-    json_object_set_new(o, "blocks", part);
+    for (size_t i = 0; o != NULL && i < sizeof(parts) / sizeof(parts[0]); i++) {
+        json_t *part = run_rows(r, prepare_user(r, parts[i].sql, q, limit, user), limit);
+        if (part == NULL) {
+            json_decref(o);
+            return NULL;
+        }
+        json_object_set_new(o, parts[i].name, part);
+    }
     return o;
-fail:
-    json_decref(o);
-    return NULL;
 }
 
 #define SESSION_COLS "SELECT user, domain, vpn_addr, public_addr, type, headend," \

@@ -12,6 +12,11 @@
  * appending a step {N + 1, "ALTER TABLE ..."}; steps are never edited once
  * released.
  *
+ * Indexes: time, (user, time), (category, time). There is no host index on
+ * purpose: with 500 distinct hosts it made every batch dirty pages all over
+ * the index (measured here: about 8 000 instead of 67 000 rows/s with
+ * 512-row batches); host filters scan the time range instead.
+ *
  * Space: a new file is created with auto_vacuum = INCREMENTAL (it can only be
  * chosen before the first table), so the writer's retention can hand freed
  * pages back to the file system with PRAGMA incremental_vacuum.
@@ -57,7 +62,6 @@ static const char schema_v1[] =
     "CREATE INDEX txn_time ON txn(time_ms);"
     "CREATE INDEX txn_user ON txn(user, time_ms);"
     "CREATE INDEX txn_category ON txn(category, time_ms);"
-    "CREATE INDEX txn_host ON txn(host, time_ms);"
     "CREATE TABLE sessions("
     " id INTEGER PRIMARY KEY,"
     " user TEXT NOT NULL,"
