@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -635,6 +636,25 @@ writer_main(void *arg)
 
 /* ---- the public side ---- */
 
+/* The queue's slots: anonymous memory mapped directly, so pages no record
+ * ever used are never touched, whatever the allocator does (calloc under
+ * MALLOC_PERTURB_ writes every byte). NULL if it cannot be mapped. */
+static txn_record_t *
+slots_map(size_t n)
+{
+    void *p = mmap(NULL, n * sizeof(txn_record_t), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void
+slots_unmap(txn_record_t *slots, size_t n)
+{
+    if (slots != NULL)
+        munmap(slots, n * sizeof(txn_record_t));
+}
+
 txnstore_t *
 txnstore_open(const txnstore_config_t *cfg, char *err, size_t errlen)
 {
@@ -679,7 +699,7 @@ txnstore_open(const txnstore_config_t *cfg, char *err, size_t errlen)
     plen = strlen(cfg->path);
     s->path = strdup(cfg->path);
     s->wal_path = malloc(plen + 5);
-    s->slots = calloc(s->cfg.queue_max, sizeof(*s->slots));   /* untouched pages stay free */
+    s->slots = slots_map(s->cfg.queue_max);
     s->freestk = malloc(s->cfg.queue_max * sizeof(*s->freestk));
     s->fifo = malloc(s->cfg.queue_max * sizeof(*s->fifo));
     s->batch = malloc(s->cfg.batch_max * sizeof(*s->batch));
@@ -791,7 +811,7 @@ txnstore_close(txnstore_t *s)
     db_close(s);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->wake);
-    free(s->slots);
+    slots_unmap(s->slots, s->cfg.queue_max);
     free(s->freestk);
     free(s->fifo);
     free(s->batch);

@@ -206,6 +206,16 @@ musctl_cmd_status(int argc, char **argv)
     p = json_object_get(r, "connections");
     printf("Connections: %lld open of max_connections %lld (at the limit %lld times)\n",
            num(p, "open"), num(p, "max"), num(p, "times_full"));
+    p = json_object_get(r, "store");
+    if (json_is_object(p)) {
+        const char *le = json_string_value(json_object_get(p, "last_error"));
+        printf("Store: %s, %lld written, %lld queued, %lld dropped (queue full), %lld lost%s%s\n",
+               json_is_true(json_object_get(p, "open")) ? "open" : "NOT OPEN",
+               num(p, "written"), num(p, "queued"), num(p, "dropped"), num(p, "lost"),
+               le && le[0] ? "; last error: " : "", le && le[0] ? le : "");
+    } else {
+        printf("Store: off\n");
+    }
     json_decref(r);
     return 0;
 }

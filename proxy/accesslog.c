@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/path.h"
 
 struct alog {
     int fd;
@@ -24,35 +25,9 @@ struct alog {
 };
 
 static int
-mkdir_parent(const char *path)
-{
-    char dir[4096];
-    char *slash;
-
-    if (strlen(path) >= sizeof(dir))
-        return -1;
-    strcpy(dir, path);
-    slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
-static int
 open_log(const char *path)
 {
-    if (mkdir_parent(path) < 0)
+    if (path_mkdir_parent(path) < 0)
         return -1;
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }

@@ -340,13 +340,16 @@ static void
 log_transaction(conn_t *c)
 {
     alog_t *a = worker_alog(c->w), *x = worker_extlog(c->w);
+    txnstore_t *st = worker_store(c->w);
     txn_record_t r;
 
-    if (!alog_enabled(a) && !alog_enabled(x))
+    if (!alog_enabled(a) && !alog_enabled(x) && st == NULL)
         return;
     txn_build(c, &r);
     txnlog_squid(a, &r);
     txnlog_extended(x, &r);
+    if (st != NULL)
+        txnstore_submit(st, &r);   /* never waits; a full queue counts a drop */
 }
 
 /* Forgets everything of the finished transaction. */

@@ -15,12 +15,15 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/path.h"
 #include "../mus/client.h"
 #include "../mus/map.h"
 #include "../db/catdb.h"
+#include "../db/txnstore.h"
 #include "../policy/config.h"
 #include "../policy/policy.h"
 #include "control.h"
+#include "status.h"
 #include "probes.h"
 #include "worker.h"
 
@@ -206,6 +209,8 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
     }
     if (strcmp(cfg->mus.control_socket, (*current)->cfg->mus.control_socket) != 0)
         log_warn("reload: the control socket path changes only at restart");
+    if (memcmp(&cfg->store, &(*current)->cfg->store, sizeof(cfg->store)) != 0)
+        log_warn("reload: the store settings change only at restart");
     fc = feed_config(cfg);
     if (fc == NULL) {
         log_error("reload rejected: out of memory");
@@ -222,6 +227,36 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
     cfgref_put(*current);
     *current = ref;
     log_info("configuration reloaded from %s", path);
+}
+
+/* The transaction store, if configured. A store that cannot open is logged
+ * and the proxy serves without it (the reports then show nothing new). */
+static txnstore_t *
+open_store(const config_store_t *cs)
+{
+    char err[TXNSTORE_ERR_MAX];
+    txnstore_config_t tc = {
+        .path = cs->path,
+        .queue_max = cs->queue,
+        .retain_days = cs->retain_days,
+        .retain_mb = cs->retain_mb,
+        .keep_query = cs->keep_query,
+    };
+    txnstore_t *st;
+
+    if (cs->path[0] == '\0')
+        return NULL;
+    if (path_mkdir_parent(cs->path) < 0) {
+        log_error("store %s: cannot create its directory: %s (transactions are not stored)",
+                  cs->path, strerror(errno));
+        return NULL;
+    }
+    st = txnstore_open(&tc, err, sizeof(err));
+    if (st == NULL)
+        log_error("store %s: %s (transactions are not stored)", cs->path, err);
+    else
+        log_info("storing transactions in %s", cs->path);
+    return st;
 }
 
 int
@@ -344,6 +379,7 @@ main(int argc, char **argv)
         status = 1;
         goto out;
     }
+    env.store = open_store(&cfg->store);
     n = worker_count(cfg);
     workers = calloc(n, sizeof(*workers));
     if (workers == NULL) {
@@ -382,8 +418,11 @@ main(int argc, char **argv)
     }
     if (cfg->mus.control_socket[0] != '\0') {
         holder_set(&holder, current);
-        control = control_start(cfg->mus.control_socket, env.map, feed, env.probes, env.connlimit, holder_get,
-                                &holder, err, sizeof(err));
+        status_sources_t src = {
+            .map = env.map, .feed = feed, .probes = env.probes, .connlimit = env.connlimit,
+            .store = env.store, .get_cfg = holder_get, .cfg_arg = &holder,
+        };
+        control = control_start(cfg->mus.control_socket, &src, err, sizeof(err));
         if (control == NULL)
             log_error("%s (musctl status/map unavailable)", err);
     }
@@ -424,6 +463,7 @@ out:
         mus_feed_stop(feed);
         mus_feed_free(feed);
     }
+    txnstore_close(env.store);   /* after the workers: what they submitted is written */
     mus_map_free(env.map);
     probes_free(env.probes);
     connlimit_free(env.connlimit);

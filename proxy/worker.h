@@ -19,6 +19,7 @@
 #include "../policy/policy.h"
 #include "access.h"
 #include "accesslog.h"
+#include "../db/txnstore.h"
 #include "connlimit.h"
 #include "dns.h"
 #include "probes.h"
@@ -46,6 +47,7 @@ typedef struct proxy_env {
     mus_map_t *map;
     probes_t *probes;
     connlimit_t *connlimit;
+    txnstore_t *store;          /* NULL: transactions are not stored */
 } proxy_env_t;
 
 /* Intrusive list node for the connections of a worker. */
@@ -75,6 +77,7 @@ loop_t *worker_loop(worker_t *w);
 dns_t *worker_dns(worker_t *w);
 alog_t *worker_alog(worker_t *w);
 alog_t *worker_extlog(worker_t *w);      /* the extended (JSON lines) log */
+txnstore_t *worker_store(worker_t *w);   /* NULL if none */
 relaybuf_pool_t *worker_relaybufs(worker_t *w);  /* tunnel copy buffers */
 access_surrogates_t *worker_surrogates(worker_t *w);
 cfgref_t *worker_cfg(worker_t *w);       /* borrowed: take a ref to keep it */

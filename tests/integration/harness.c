@@ -213,7 +213,7 @@ void mp_config_defaults(mp_config_t *c)
 
 int mp_config_write(const mp_config_t *c, const char *name, char *out)
 {
-    char log_path[MP_PATH_MAX];
+    char log_path[MP_PATH_MAX], store_path[MP_PATH_MAX];
     const char *al = c->access_log ? c->access_log : mp_path(log_path, "access.log");
     char text[8192];
     int n = snprintf(text, sizeof text,
@@ -229,11 +229,13 @@ int mp_config_write(const mp_config_t *c, const char *name, char *out)
                      "  access_log: %s\n"
                      "  visible_hostname: %s\n"
                      "%s"
-                     "log_level: %s\n",
+                     "log_level: %s\n"
+                     "store: { path: %s }\n",
                      c->listen_port, c->extra_listen ? c->extra_listen : "", c->workers,
                      c->clients, c->deny_destinations, c->connect_ports,
                      c->max_connections ? c->max_connections : "1000", c->timeouts, al, c->visible_hostname,
-                     c->extra_proxy ? c->extra_proxy : "", c->log_level);
+                     c->extra_proxy ? c->extra_proxy : "", c->log_level,
+                     mp_path(store_path, "musproxy.db"));
     if (n < 0 || (size_t)n >= sizeof text)
         return -1;
     mp_path(out, name);

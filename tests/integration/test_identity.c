@@ -70,6 +70,7 @@ static void write_config(const char *policy_yaml)
 {
     char text[8192];
     int n = snprintf(text, sizeof text,
+        "store: { path: off }\n"
         "proxy:\n"
         "  listen: [ \"127.0.0.1:%d\" ]\n"
         "  workers: 2\n"

@@ -1,0 +1,172 @@
+/*
+ * proxy/status.c: the status, map and trace documents (see status.h).
+ */
+#include "status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trace.h"
+
+static json_t *
+identity_json(const mus_addr_t *addr, const mus_identity_t *id)
+{
+    char ip[64];
+
+    mus_addr_format(addr, ip, sizeof(ip));
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:b}",
+                     "ip", ip, "name", id->s.name, "type", mus_id_type_str(id->s.type),
+                     "domain", id->s.domain, "groups", id->s.groups, "headend", id->headend,
+                     "sid", id->s.sid, "started", (json_int_t)id->s.started,
+                     "client_ip", id->s.client_ip, "tunnel", id->s.tunnel, "stale", id->stale);
+}
+
+struct walk_ctx {
+    json_t *list;
+    const char *user;    /* filter, or NULL */
+};
+
+static int
+walk_cb(void *arg, const mus_addr_t *addr, const mus_identity_t *id)
+{
+    struct walk_ctx *w = arg;
+    json_t *j;
+
+    if (w->user != NULL && strcmp(w->user, id->s.name) != 0)
+        return 0;
+    j = identity_json(addr, id);
+    if (j != NULL)
+        json_array_append_new(w->list, j);
+    return 0;
+}
+
+json_t *
+status_map_json(const status_sources_t *c, const char *args)
+{
+    json_t *list = json_array();
+    struct walk_ctx w = {list, NULL};
+    char arg[STATUS_REQUEST_MAX];
+
+    if (strncmp(args, "ip ", 3) == 0) {
+        mus_addr_t a;
+        mus_identity_t id;
+        if (mus_addr_parse(args + 3, &a) < 0) {
+            json_decref(list);
+            return json_pack("{s:s}", "error", "not an IP address");
+        }
+        if (mus_map_lookup(c->map, &a, &id))
+            json_array_append_new(list, identity_json(&a, &id));
+    } else if (strncmp(args, "user ", 5) == 0) {
+        snprintf(arg, sizeof(arg), "%s", args + 5);
+        w.user = arg;
+        mus_map_walk(c->map, walk_cb, &w);
+    } else if (args[0] == '\0') {
+        mus_map_walk(c->map, walk_cb, &w);
+    } else {
+        json_decref(list);
+        return json_pack("{s:s}", "error", "usage: map [ip ADDR | user NAME]");
+    }
+    return json_pack("{s:o}", "entries", list);
+}
+
+/* The store's counters; null when there is none. */
+static json_t *
+store_json(txnstore_t *st)
+{
+    txnstore_stats_t ss;
+
+    if (st == NULL)
+        return json_null();
+    txnstore_stats(st, &ss);
+    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+                     "open", ss.db_open, "queued", (json_int_t)ss.queued,
+                     "submitted", (json_int_t)ss.submitted, "written", (json_int_t)ss.written,
+                     "dropped", (json_int_t)ss.dropped, "lost", (json_int_t)ss.lost,
+                     "errors", (json_int_t)ss.errors, "sessions_written",
+                     (json_int_t)ss.sessions_written, "retention_deleted",
+                     (json_int_t)ss.retention_deleted, "db_bytes", (json_int_t)ss.db_bytes,
+                     "last_error_ms", (json_int_t)ss.last_error_ms, "last_error", ss.last_error);
+}
+
+json_t *
+status_json(const status_sources_t *c)
+{
+    mus_headend_status_t st[MUS_MAP_MAX_HEADENDS];
+    size_t n = c->feed ? mus_feed_status(c->feed, st, MUS_MAP_MAX_HEADENDS) : 0;
+    json_t *hs = json_array(), *probes = json_array();
+    mus_map_counters_t mc;
+    connlimit_stats_t cs;
+    probe_client_t *pc;
+    uint64_t total = 0;
+    size_t np;
+    json_t *out;
+
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(hs, json_pack(
+            "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:s, s:I, s:I}",
+            "name", st[i].name, "state", mus_session_state_str(st[i].state),
+            "address", st[i].address, "connected_since", (json_int_t)st[i].connected_since,
+            "last_event", (json_int_t)st[i].last_event,
+            "last_attempt", (json_int_t)st[i].last_attempt,
+            "next_attempt", (json_int_t)st[i].next_attempt,
+            "events_applied", (json_int_t)st[i].events_applied,
+            "reconnects", (json_int_t)st[i].reconnects,
+            "snapshots", (json_int_t)st[i].snapshots, "resumes", (json_int_t)st[i].resumes,
+            "epoch", st[i].epoch, "seq", (json_int_t)st[i].seq, "last_error", st[i].last_error,
+            "entries", (json_int_t)st[i].entries, "stale_entries", (json_int_t)st[i].stale_entries));
+    }
+    mus_map_counters(c->map, -1, &mc);
+    pc = calloc(PROBES_MAX_CLIENTS, sizeof(*pc));
+    np = pc ? probes_list(c->probes, pc, PROBES_MAX_CLIENTS, &total) : 0;
+    for (size_t i = 0; i < np; i++)
+        json_array_append_new(probes, json_pack("{s:s, s:I, s:I, s:b}", "client", pc[i].addr,
+                                                "count", (json_int_t)pc[i].count,
+                                                "last", (json_int_t)pc[i].last,
+                                                "remote", pc[i].remote));
+    free(pc);
+    connlimit_stats(c->connlimit, &cs);
+    out = json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:o}, "
+                     "s:{s:I, s:I, s:I, s:I}}",
+                     "headends", hs,
+                     "map", "entries", (json_int_t)mc.entries, "stale_entries",
+                     (json_int_t)mc.stale_entries, "adds", (json_int_t)mc.adds, "dels",
+                     (json_int_t)mc.dels, "ignored_dels", (json_int_t)mc.ignored_dels,
+                     "conflicts", (json_int_t)mc.conflicts, "snapshots",
+                     (json_int_t)mc.snapshots, "expired", (json_int_t)mc.expired,
+                     "probes", "total", (json_int_t)total, "clients", probes,
+                     "connections", "open", (json_int_t)cs.open, "max", (json_int_t)cs.max,
+                     "waiting_workers", (json_int_t)cs.waiting, "times_full",
+                     (json_int_t)cs.full);
+    if (out != NULL)
+        json_object_set_new(out, "store", store_json(c->store));
+    return out;
+}
+
+/*
+ * The policy trace: what would happen to this URL from this address, and
+ * why, decided by access_decide() exactly as for a live request.
+ */
+json_t *
+status_trace_json(const status_sources_t *c, const char *args)
+{
+    cfgref_t *ref = c->get_cfg(c->cfg_arg);
+    json_t *out = trace_run(ref->cfg, ref->policy, c->map, args);
+
+    cfgref_put(ref);
+    return out;
+}
+
+json_t *
+status_request(const status_sources_t *s, const char *req)
+{
+    if (strcmp(req, "status") == 0)
+        return status_json(s);
+    if (strcmp(req, "map") == 0)
+        return status_map_json(s, "");
+    if (strncmp(req, "map ", 4) == 0)
+        return status_map_json(s, req + 4);
+    if (strncmp(req, "trace ", 6) == 0)
+        return status_trace_json(s, req + 6);
+    return json_pack("{s:s}", "error", "unknown request (status, map [ip ADDR | user NAME], trace {...})");
+}

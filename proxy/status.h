@@ -1,0 +1,49 @@
+/*
+ * proxy/status.h: what the proxy can tell about itself, as JSON documents
+ * built from its live parts: the headend sessions and map counters, the
+ * probe counters, open connections against max_connections, the
+ * transaction store's queue and drops ("status"); the identity map ("map");
+ * and the policy trace ("trace"), decided by the same code as live traffic.
+ * The control socket (control.c) and the admin UI both answer from here, so
+ * they cannot disagree. The caller's thread must be a registered reader of
+ * the map (mus_map_reader_register) and quiescent between requests. It
+ * writes nothing.
+ */
+#ifndef MUS_PROXY_STATUS_H
+#define MUS_PROXY_STATUS_H
+
+#include <jansson.h>
+
+#include "../db/txnstore.h"
+#include "../mus/client.h"
+#include "../mus/map.h"
+#include "connlimit.h"
+#include "probes.h"
+#include "worker.h"
+
+#define STATUS_REQUEST_MAX  16384   /* bytes of a request line (a trace carries a URL of up to 8 KiB) */
+
+/* Returns a reference to the configuration in force (cfgref_put it). */
+typedef cfgref_t *(*status_cfg_fn)(void *arg);
+
+/* The parts answers are read from; any pointer but map and get_cfg may be NULL. */
+typedef struct status_sources {
+    mus_map_t *map;
+    mus_feed_t *feed;          /* NULL: no headends */
+    probes_t *probes;
+    connlimit_t *connlimit;
+    txnstore_t *store;         /* NULL: no store */
+    status_cfg_fn get_cfg;
+    void *cfg_arg;
+} status_sources_t;
+
+/* {"headends":[...], "map":{...}, "probes":{...}, "connections":{...}, "store":{...}} */
+json_t *status_json(const status_sources_t *s);
+/* args: "" (every entry), "ip ADDR" or "user NAME": {"entries":[...]} or {"error":...} */
+json_t *status_map_json(const status_sources_t *s, const char *args);
+/* args: the trace request {JSON} (proxy/trace.h) */
+json_t *status_trace_json(const status_sources_t *s, const char *args);
+/* One request line ("status", "map ...", "trace {...}"): its answer, or {"error":...}. */
+json_t *status_request(const status_sources_t *s, const char *line);
+
+#endif
