@@ -204,8 +204,8 @@ caps_read(rd_t *r, wccp_caps_t *c)
         uint32_t v;
         if (n == WCCP_CAPS_MAX)
             return WCCP_E_TOO_MANY;
-        NEED(get16(r, &type) && get16(r, &len) && rd_has(r, len));
-        if (type < 1 || type > 3) {
+        NEED(get16(r, &type) && get16(r, &len) && rd_has(r, len) && type != 0);
+        if (type > 3) {
             r->off += len;          /* rev1 Transmit_t, Timer_scale, ... */
             continue;
         }
@@ -228,7 +228,7 @@ command_read(rd_t *r, wccp_msg_t *m)
 {
     while (rd_left(r) > 0) {
         uint16_t type, len;
-        NEED(get16(r, &type) && get16(r, &len) && rd_has(r, len));
+        NEED(get16(r, &type) && get16(r, &len) && rd_has(r, len) && type != WCCP_CMD_NONE);
         if (type == WCCP_CMD_SHUTDOWN || type == WCCP_CMD_SHUTDOWN_ACK) {
             if (len != 4)
                 return WCCP_E_COMPONENT;
