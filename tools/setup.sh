@@ -12,7 +12,7 @@ PKGS=(
   libsqlite3-dev libmicrohttpd-dev
   # tests
   libcriterion-dev libcurl4-openssl-dev curl openssl nginx-light chromium
-  iproute2 procps psmisc python3 sqlite3 ocserv openconnect gnutls-bin
+  iproute2 procps psmisc python3 sqlite3 ocserv openconnect gnutls-bin tshark
   # benchmark
   wrk squid tinyproxy util-linux
 )
