@@ -15,25 +15,15 @@
 #include <string.h>
 
 #include "../../proxy/wccp_pkt.h"
+#include "../../proxy/wccp_pkt_int.h"
 #include "wccp_samples.h"
 
 #define LINKTYPE_RAW 101
 #define IP_ROUTER  0xc0a80a01u   /* the samples' router and first cache */
 #define IP_CACHE   0x0a000009u
 
-static void
-be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void
-be32(uint8_t *p, uint32_t v)
-{
-    be16(p, (uint16_t)(v >> 16));
-    be16(p + 2, (uint16_t)v);
-}
+#define be16 wccp_set16   /* the codec's own big-endian helpers */
+#define be32 wccp_set32
 
 /* ones' complement sum of p[0..n), folded into sum */
 static uint32_t

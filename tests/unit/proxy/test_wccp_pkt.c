@@ -18,6 +18,7 @@
 
 #include "../../../proxy/wccp_assign.h"
 #include "../../../proxy/wccp_pkt.h"
+#include "../../../proxy/wccp_pkt_int.h"
 #include "../../tools/wccp_samples.h"
 
 #define PW WCCP_SAMPLE_PASSWORD
@@ -57,25 +58,9 @@ sample(int i, bool md5, uint8_t *buf, wccp_sample_info_t *info)
     return n;
 }
 
-static uint16_t
-rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void
-wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, (uint16_t)(v >> 16));
-    wr16(p + 2, (uint16_t)v);
-}
+#define rd16 wccp_get16   /* the codec's own big-endian helpers */
+#define wr16 wccp_set16
+#define wr32 wccp_set32
 
 /* offsets of the component headers of a message of n bytes */
 static int
