@@ -178,6 +178,9 @@ struct mus_map {
     size_t index_size, index_count;
     uint64_t snap_gen;
     struct he_write hw[MUS_MAP_MAX_HEADENDS];
+    mus_map_observer_fn observer;       /* told of addresses gained and lost */
+    void *observer_arg;
+    const char *op_reason;              /* why the current operation removes entries */
 };
 
 /* ---- small helpers ---- */
@@ -369,6 +372,25 @@ copy_out(mus_map_t *m, const struct idhdr *id, const char *str, mus_identity_t *
     else
         out->headend[0] = '\0';
     out->stale = atomic_load_explicit(&he->stale, memory_order_relaxed);
+}
+
+/* Tells the observer (if any) that entry e starts or ends its session. */
+static void
+observe(mus_map_t *m, enum mus_map_event ev, const struct entry *e, const char *reason)
+{
+    mus_identity_t id;
+
+    if (m->observer == NULL)
+        return;
+    copy_out(m, &e->id, e->str, &id);
+    m->observer(m->observer_arg, ev, &e->addr, &id, reason);
+}
+
+void
+mus_map_set_observer(mus_map_t *m, mus_map_observer_fn fn, void *arg)
+{
+    m->observer = fn;
+    m->observer_arg = arg;
 }
 
 /* ---- limbo and reclamation ---- */
@@ -582,6 +604,7 @@ entry_publish(mus_map_t *m, _Atomic(struct entry *) *link, struct entry *old, st
 static void
 entry_unlink(mus_map_t *m, _Atomic(struct entry *) *link, struct entry *e)
 {
+    observe(m, MUS_MAP_END, e, m->op_reason ? m->op_reason : "ended");
     atomic_store_explicit(link, atomic_load_explicit(&e->next, memory_order_relaxed),
                           memory_order_release);
     retire(m, &e->ln);
@@ -796,12 +819,14 @@ apply_session(mus_map_t *m, const struct idhdr *id, const char *str, const mus_a
     }
 
     /* addresses it held and no longer lists */
+    m->op_reason = "address removed";
     for (uint32_t i = 0; i < ws->n;) {
         if (addr_in(&ws->addrs[i], ips, n))
             i++;
         else
             wsess_remove_at(m, ws, i);
     }
+    m->op_reason = "no memory";   /* the only other way an entry goes below */
     if (wsess_reserve(ws, n) < 0) {
         rc = -1;
         n = 0;
@@ -842,6 +867,9 @@ apply_session(mus_map_t *m, const struct idhdr *id, const char *str, const mus_a
             rc = -1;
             continue;
         }
+        if (old != NULL)
+            observe(m, MUS_MAP_END, e, "replaced by a newer session");
+        observe(m, MUS_MAP_START, ne, NULL);
         entry_publish(m, link, e, ne);
         cnt_add(&m->cnt[h].entries, 1);
         ws->addrs[ws->n++] = ips[k];
@@ -853,6 +881,7 @@ apply_session(mus_map_t *m, const struct idhdr *id, const char *str, const mus_a
         }
     }
     held = (int)ws->n;
+    m->op_reason = NULL;
     if (ws->n == 0 && sc == NULL)
         wsess_free(m, ws);
     return rc < 0 ? rc : held;
@@ -994,6 +1023,7 @@ mus_map_del(mus_map_t *m, unsigned h, const char *sid, const mus_addr_t *ips, si
         return -1;
     len = strnlen(sid, MUS_SID_MAX);
     ws = len < MUS_SID_MAX ? index_find(m, h, sid, len, sess_hash(h, sid, len)) : NULL;
+    m->op_reason = "logout";
     if (ws == NULL) {
         ignored = n > 0 ? n : 1;
     } else if (n == 0) {
@@ -1013,6 +1043,7 @@ mus_map_del(mus_map_t *m, unsigned h, const char *sid, const mus_addr_t *ips, si
         if (ws->n == 0)
             wsess_free(m, ws);
     }
+    m->op_reason = NULL;
     cnt_add(&m->cnt[h].dels, (int64_t)removed);
     cnt_add(&m->cnt[h].ignored_dels, (int64_t)ignored);
     writer_done(m);
@@ -1136,6 +1167,7 @@ mus_map_snapshot_end(mus_map_t *m, unsigned h)
         apply_session(m, &st->id, staged_str(st), staged_ips(st), st->nips, &sc, st->ws);
     }
     /* 3. what the snapshot does not have, and sessions left without address */
+    m->op_reason = "not in the headend's snapshot";
     for (ws = m->hw[h].list; ws != NULL; ws = nx) {
         nx = ws->next;
         ws->staged = NULL;
@@ -1144,6 +1176,7 @@ mus_map_snapshot_end(mus_map_t *m, unsigned h)
         else if (ws->n == 0)
             wsess_free(m, ws);
     }
+    m->op_reason = NULL;
     staging_clear(stg);
     cnt_add(&m->cnt[h].snapshots, 1);
     writer_done(m);
@@ -1185,10 +1218,12 @@ mus_map_expire(mus_map_t *m, unsigned h, int64_t now, int64_t grace_s)
         return 0;
     if (grace_s > 0 && now - m->hw[h].since < grace_s)
         return 0;
+    m->op_reason = "headend unreachable past the grace period";
     for (ws = m->hw[h].list; ws != NULL; ws = nx) {
         nx = ws->next;
         dropped += wsess_drop(m, ws);
     }
+    m->op_reason = NULL;
     cnt_add(&m->cnt[h].expired, (int64_t)dropped);
     writer_done(m);
     return dropped;

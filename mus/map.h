@@ -147,6 +147,23 @@ void mus_map_counters(mus_map_t *m, int h, mus_map_counters_t *out);
  * reports was live at some instant of the walk, and the reader must not go
  * quiescent inside it. */
 typedef int (*mus_map_walk_cb)(void *arg, const mus_addr_t *addr, const mus_identity_t *id);
+
+/* ---- the history (writer thread) ---- */
+
+enum mus_map_event {
+    MUS_MAP_START = 0,   /* an address now belongs to this session */
+    MUS_MAP_END,         /* it no longer does; reason says why */
+};
+
+/* Told of every address a session gains or loses, on the writer thread,
+ * inside the change (it must not call back into the map). reason is NULL
+ * for a start; for an end: "logout", "replaced by a newer session", "not
+ * in the headend's snapshot", "headend unreachable past the grace period",
+ * "address removed". A session whose details change keeps its addresses
+ * and causes no event. */
+typedef void (*mus_map_observer_fn)(void *arg, enum mus_map_event ev, const mus_addr_t *addr,
+                                    const mus_identity_t *id, const char *reason);
+void mus_map_set_observer(mus_map_t *m, mus_map_observer_fn fn, void *arg);
 void mus_map_walk(mus_map_t *m, mus_map_walk_cb cb, void *arg);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -259,6 +260,32 @@ open_store(const config_store_t *cs)
     return st;
 }
 
+/* The identity map's history goes to the store: every address a remote
+ * session gains or loses (called on the MUS thread, inside the change). */
+static void
+session_to_store(void *arg, enum mus_map_event ev, const mus_addr_t *addr,
+                 const mus_identity_t *id, const char *reason)
+{
+    char vpn[64];
+    struct timespec ts;
+    txnstore_session_t s;
+
+    mus_addr_format(addr, vpn, sizeof(vpn));
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s = (txnstore_session_t){
+        .user = id->s.name,
+        .domain = id->s.domain,
+        .vpn_addr = vpn,
+        .public_addr = id->s.client_ip,
+        .type = mus_id_type_str(id->s.type),
+        .headend = id->headend,
+        .start_ms = id->s.started * 1000,
+        .end_ms = ev == MUS_MAP_END ? (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 : 0,
+        .end_reason = reason,
+    };
+    txnstore_session_event(arg, &s);   /* a full queue counts the loss */
+}
+
 int
 main(int argc, char **argv)
 {
@@ -380,6 +407,8 @@ main(int argc, char **argv)
         goto out;
     }
     env.store = open_store(&cfg->store);
+    if (env.store != NULL)
+        mus_map_set_observer(env.map, session_to_store, env.store);
     n = worker_count(cfg);
     workers = calloc(n, sizeof(*workers));
     if (workers == NULL) {

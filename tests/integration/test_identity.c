@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "../../db/report.h"
 
 #define ALICE "127.0.0.2"
 #define OFFICE "127.0.0.3"
@@ -66,11 +67,13 @@ static void start_headend(void)
 }
 
 /* Writes the musproxy configuration with the given policy sections. */
+static char g_store[MP_PATH_MAX] = "off";   /* the store section's path */
+
 static void write_config(const char *policy_yaml)
 {
     char text[8192];
     int n = snprintf(text, sizeof text,
-        "store: { path: off }\n"
+        "store: { path: %s }\n"
         "proxy:\n"
         "  listen: [ \"127.0.0.1:%d\" ]\n"
         "  workers: 2\n"
@@ -89,7 +92,7 @@ static void write_config(const char *policy_yaml)
         "      password_file: %s\n"
         "%s"
         "log_level: debug\n",
-        g_pport, g_oport, g_log, g_sock, g_hport, g_ca, g_secret, policy_yaml);
+        g_store, g_pport, g_oport, g_log, g_sock, g_hport, g_ca, g_secret, policy_yaml);
     cr_assert(n > 0 && (size_t)n < sizeof text);
     cr_assert_eq(mp_write_file(g_cfg, text), 0);
 }
@@ -342,6 +345,52 @@ Test(identity, probe_snapshot_live_add_and_delete)
     cr_assert_eq(rc, 0, "musctl status failed");
     cr_expect(strstr(out, "\"" ALICE "\"") != NULL, "probe counters lack alice:\n%s", out);
     free(out);
+}
+
+/* The map's history reaches the store: a live login and logout become one
+ * remote session row with its start, end and the reason it ended. */
+Test(identity, sessions_history_in_the_store)
+{
+    mp_path(g_store, "musproxy.db");
+    start_all(NULL);
+    cr_assert_geq(probe_until(ALICE, "user: alice", 5000), 0, "alice never appeared");
+    notify("connect", "4242", "bob", BOB);
+    cr_assert_geq(probe_until(BOB, "user: bob", 2000), 0);
+    notify("disconnect", "4242", "bob", BOB);
+    cr_assert_geq(probe_until(BOB, "remote: no", 2000), 0);
+
+    char err[256];
+    report_range_t q = { .from_ms = 0, .to_ms = INT64_MAX, .loc = REPORT_LOC_ALL };
+    json_t *sess = NULL, *bob = NULL, *alice = NULL;
+    for (int i = 0; i < 50 && bob == NULL; i++) {   /* the writer batches every 200 ms */
+        usleep(100000);
+        report_t *rep = report_open(g_store, err, sizeof err);
+        cr_assert_not_null(rep, "%s", err);
+        json_decref(sess);
+        sess = report_sessions(rep, &q, 100);
+        report_close(rep);
+        cr_assert_not_null(sess);
+        size_t k;
+        json_t *row;
+        json_array_foreach(json_object_get(sess, "recent"), k, row)
+            if (strcmp(json_string_value(json_object_get(row, "user")), "bob") == 0)
+                bob = row;
+    }
+    cr_assert_not_null(bob, "no ended session for bob");
+    cr_expect_str_eq(json_string_value(json_object_get(bob, "vpn_addr")), BOB);
+    cr_expect_str_eq(json_string_value(json_object_get(bob, "end_reason")), "logout");
+    cr_expect_str_eq(json_string_value(json_object_get(bob, "headend")), "lab-1");
+    cr_expect_gt(json_integer_value(json_object_get(bob, "end")), 0);
+    size_t k;
+    json_t *row;
+    json_array_foreach(json_object_get(sess, "open"), k, row)
+        if (strcmp(json_string_value(json_object_get(row, "user")), "alice") == 0)
+            alice = row;
+    cr_assert_not_null(alice, "alice's session is not open in the store");
+    cr_expect_str_eq(json_string_value(json_object_get(alice, "public_addr")), "198.51.100.7");
+    cr_expect_eq(json_integer_value(json_object_get(alice, "start")), 1763800000LL * 1000);
+    json_decref(sess);
+    snprintf(g_store, sizeof g_store, "off");
 }
 
 Test(identity, musctl_status_map_and_control_socket_mode)

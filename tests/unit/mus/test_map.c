@@ -1016,3 +1016,70 @@ Test(map, stress_readers_and_writer, .timeout = 60)
     mus_map_free(st->m);
     free(st);
 }
+
+/* ---- the history the observer is told ---- */
+
+struct obs_log {
+    char lines[32][1024];
+    int n;
+};
+
+static void
+obs_cb(void *arg, enum mus_map_event ev, const mus_addr_t *addr, const mus_identity_t *id,
+       const char *reason)
+{
+    struct obs_log *l = arg;
+    char ip[64];
+
+    mus_addr_format(addr, ip, sizeof(ip));
+    cr_assert_lt(l->n, 32);
+    snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%s %s %s %s %s",
+             ev == MUS_MAP_START ? "start" : "end", ip, id->s.sid, id->headend,
+             reason ? reason : "-");
+}
+
+Test(map, observer_sees_every_start_and_end)
+{
+    mus_map_t *m = new_map();
+    struct obs_log l = {0};
+    mus_session_t s = sess("s1", MUS_ID_USER, 100);
+    mus_addr_t two[2] = { A("10.0.0.1"), A("fd00::1") };
+
+    cr_assert_eq(mus_map_headend_set(m, 0, "hq"), 0);
+    cr_assert_eq(mus_map_headend_set(m, 1, "branch"), 0);
+    mus_map_set_observer(m, obs_cb, &l);
+    cr_assert_eq(mus_map_add(m, 0, &s, two, 2), 2);
+    snprintf(s.groups, sizeof(s.groups), "changed");
+    cr_assert_eq(mus_map_add(m, 0, &s, two, 2), 2);          /* details only: no event */
+    cr_assert_eq(mus_map_add(m, 0, &s, two, 1), 1);          /* drops fd00::1 */
+    cr_assert_eq(add1(m, 1, "s2", MUS_ID_USER, 200, "10.0.0.1"), 1);   /* newer, elsewhere */
+    cr_assert_eq(del1(m, 1, "s2", "10.0.0.1"), 1);
+    cr_assert_eq(add1(m, 0, "s3", MUS_ID_MACHINE, 300, "10.0.0.3"), 1);
+    cr_assert_eq(add1(m, 0, "s4", MUS_ID_USER, 300, "10.0.0.4"), 1);
+    mus_map_snapshot_begin(m, 0);
+    {
+        mus_session_t s4 = sess("s4", MUS_ID_USER, 300);
+        mus_addr_t a4 = A("10.0.0.4");
+        cr_assert_geq(mus_map_snapshot_add(m, 0, &s4, &a4, 1), 0);
+    }
+    mus_map_snapshot_end(m, 0);                              /* s3 is gone */
+    mus_map_headend_lost(m, 0, 1000);
+    cr_assert_eq(mus_map_expire(m, 0, 1100, 60), 1);         /* s4 */
+
+    const char *want[] = {
+        "start 10.0.0.1 s1 hq -",
+        "start fd00::1 s1 hq -",
+        "end fd00::1 s1 hq address removed",
+        "end 10.0.0.1 s1 hq replaced by a newer session",
+        "start 10.0.0.1 s2 branch -",
+        "end 10.0.0.1 s2 branch logout",
+        "start 10.0.0.3 s3 hq -",
+        "start 10.0.0.4 s4 hq -",
+        "end 10.0.0.3 s3 hq not in the headend's snapshot",
+        "end 10.0.0.4 s4 hq headend unreachable past the grace period",
+    };
+    for (int i = 0; i < l.n && i < (int)N_ELEMS(want); i++)
+        cr_expect_str_eq(l.lines[i], want[i], "event %d: %s", i, l.lines[i]);
+    cr_expect_eq(l.n, (int)N_ELEMS(want));
+    mus_map_free(m);
+}
