@@ -347,6 +347,18 @@ Test(identity, probe_snapshot_live_add_and_delete)
     free(out);
 }
 
+/* The row of rows (a JSON array) whose "user" is user, or NULL. */
+static json_t *row_of(json_t *rows, const char *user)
+{
+    size_t k;
+    json_t *row;
+
+    json_array_foreach(rows, k, row)
+        if (strcmp(json_string_value(json_object_get(row, "user")), user) == 0)
+            return row;
+    return NULL;
+}
+
 /* The map's history reaches the store: a live login and logout become one
  * remote session row with its start, end and the reason it ended. */
 Test(identity, sessions_history_in_the_store)
@@ -370,22 +382,14 @@ Test(identity, sessions_history_in_the_store)
         sess = report_sessions(rep, &q, 100);
         report_close(rep);
         cr_assert_not_null(sess);
-        size_t k;
-        json_t *row;
-        json_array_foreach(json_object_get(sess, "recent"), k, row)
-            if (strcmp(json_string_value(json_object_get(row, "user")), "bob") == 0)
-                bob = row;
+        bob = row_of(json_object_get(sess, "recent"), "bob");
     }
     cr_assert_not_null(bob, "no ended session for bob");
     cr_expect_str_eq(json_string_value(json_object_get(bob, "vpn_addr")), BOB);
     cr_expect_str_eq(json_string_value(json_object_get(bob, "end_reason")), "logout");
     cr_expect_str_eq(json_string_value(json_object_get(bob, "headend")), "lab-1");
     cr_expect_gt(json_integer_value(json_object_get(bob, "end")), 0);
-    size_t k;
-    json_t *row;
-    json_array_foreach(json_object_get(sess, "open"), k, row)
-        if (strcmp(json_string_value(json_object_get(row, "user")), "alice") == 0)
-            alice = row;
+    alice = row_of(json_object_get(sess, "open"), "alice");
     cr_assert_not_null(alice, "alice's session is not open in the store");
     cr_expect_str_eq(json_string_value(json_object_get(alice, "public_addr")), "198.51.100.7");
     cr_expect_eq(json_integer_value(json_object_get(alice, "start")), 1763800000LL * 1000);
