@@ -496,6 +496,17 @@ h_listen_address(struct loader *ld, const struct key_def *def, void *base)
     return set_listen_address(ld, base);
 }
 
+const char *
+config_listen_mode_str(enum config_listen_mode m)
+{
+    switch (m) {
+    case CONFIG_MODE_EXPLICIT: return "explicit";
+    case CONFIG_MODE_TRANSPARENT: return "transparent";
+    case CONFIG_MODE_PAC: return "pac";
+    }
+    return "explicit";
+}
+
 static int
 h_listen_mode(struct loader *ld, const struct key_def *def, void *base)
 {
@@ -510,9 +521,11 @@ h_listen_mode(struct loader *ld, const struct key_def *def, void *base)
         l->mode = CONFIG_MODE_EXPLICIT;
     else if (strcmp(text, "transparent") == 0)
         l->mode = CONFIG_MODE_TRANSPARENT;
+    else if (strcmp(text, "pac") == 0)
+        l->mode = CONFIG_MODE_PAC;
     else
         return cl_fail(ld, ld->ev.start_mark,
-                    "invalid listen mode '%s' (use explicit or transparent)", cl_show(q, text));
+                    "invalid listen mode '%s' (use explicit, transparent or pac)", cl_show(q, text));
     return 0;
 }
 
@@ -1965,6 +1978,7 @@ static const struct key_def top_keys[] = {
     { "extended_log", cl_path_off, offsetof(config_t, pol.extended_log),
       sizeof(((config_t *)0)->pol.extended_log), NULL },
     { "store", cl_section, offsetof(config_t, store), 0, &config_store_section },
+    { "pac", cl_section, offsetof(config_t, pac), 0, &config_pac_section },
 };
 static const struct section top_section = {
     "at top level", top_keys, sizeof(top_keys) / sizeof(top_keys[0]),
@@ -2002,6 +2016,7 @@ set_defaults(config_t *cfg)
     cfg->n_connect_ports = 1;
     config_transparent_defaults(&cfg->transparent);
     config_store_defaults(&cfg->store);
+    config_pac_defaults(&cfg->pac);
     cfg->timeouts = (config_timeouts_t){
         .header = 10000, .idle = 60000, .connect = 10000, .response = 60000,
         .tunnel_idle = 300000, .shutdown = 10000, .dns = 5000,

@@ -27,7 +27,9 @@
 enum config_listen_mode {
     CONFIG_MODE_EXPLICIT = 0,  /* browsers configured to use the proxy */
     CONFIG_MODE_TRANSPARENT,   /* traffic redirected to us (REDIRECT, TPROXY, WCCP) */
+    CONFIG_MODE_PAC,           /* serves only the PAC file (/proxy.pac, /wpad.dat) */
 };
+const char *config_listen_mode_str(enum config_listen_mode m);
 
 /* How a tunnel (CONNECT, Upgrade) moves bytes towards a peer. */
 enum config_tunnel_relay {
@@ -216,6 +218,20 @@ typedef struct config_policies {
 /* The storage behind every pointer in a config_t (opaque, policy/config.c). */
 struct config_pool;
 
+/* The proxy auto-config file (proxy/pac.h) browsers fetch. */
+#define CONFIG_PAC_DIRECT_MAX 256
+typedef struct config_pac {
+    bool enabled;
+    char proxy[CONFIG_NAME_MAX + 8];        /* "host:port" local clients use; "" = the first explicit listener */
+    char remote_proxy[CONFIG_NAME_MAX + 8]; /* the same for remote (VPN) clients; "" = proxy */
+    char direct_domains[CONFIG_PAC_DIRECT_MAX][CONFIG_NAME_MAX];  /* and their subdomains */
+    size_t n_direct_domains;
+    cidr_t direct_cidrs[CONFIG_MAX_CIDRS];  /* address literals in these go DIRECT */
+    size_t n_direct_cidrs;
+    uint32_t max_age;                       /* ms: Cache-Control max-age */
+    bool fallback_direct;                   /* "PROXY p; DIRECT": fail open when the proxy is down */
+} config_pac_t;
+
 /* The transaction store (db/txnstore.h) the reports read. */
 #define CONFIG_STORE_QUEUE_MAX  (1u << 22)
 typedef struct config_store {
@@ -252,6 +268,7 @@ typedef struct config {
     config_mus_t mus;
     config_policies_t pol;
     config_store_t store;
+    config_pac_t pac;
 } config_t;
 
 /*
@@ -279,6 +296,13 @@ typedef struct config {
  *       peek_timeout: 5s             # the ClientHello must arrive within
  *       bypass: []                   # domains (and below) and address prefixes: relayed untouched
  *   log_level: info                  # error | warn | info | debug
+ *   pac:                             # the proxy auto-config file (/proxy.pac, /wpad.dat)
+ *     enabled: true                  # answered on explicit listeners and mode: pac listeners
+ *     proxy: ""                      # host:port for local clients ("" = first explicit listener)
+ *     remote_proxy: ""               # host:port for remote (VPN) clients ("" = proxy)
+ *     direct: []                     # domains (and below) and prefixes that go DIRECT
+ *     max_age: 5m                    # Cache-Control max-age
+ *     fallback_direct: false         # "; DIRECT" after the proxy (fails open)
  *   store:                           # every transaction, for the reports
  *     path: var/musproxy.db          # SQLite (WAL); "" or off disables
  *     queue: 65536                   # records waiting for the writer (1-4194304)

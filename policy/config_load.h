@@ -118,11 +118,26 @@ int cl_path_off(struct loader *ld, const struct key_def *def, void *base);
         return 0;                                                              \
     }
 
+/* A list that mixes domain names and address prefixes (config_hosts.c):
+ * the current scalar goes to one or the other. A domain is lower-cased, a
+ * leading "." or "*." dropped (it always covers its subdomains). */
+typedef struct cl_hosts {
+    char (*domains)[CONFIG_NAME_MAX];
+    size_t *n_domains;
+    size_t max_domains;
+    cidr_t *cidrs;
+    size_t *n_cidrs;
+    size_t max_cidrs;
+} cl_hosts_t;
+int cl_domain_or_prefix(struct loader *ld, const char *key, const cl_hosts_t *h);
+
 /* ---- sections in other files ---- */
 
 extern const struct section config_transparent_section;   /* config_transparent.c */
 void config_transparent_defaults(config_transparent_t *t);
 extern const struct section config_store_section;         /* config_store.c */
 void config_store_defaults(config_store_t *s);
+extern const struct section config_pac_section;           /* config_pac.c */
+void config_pac_defaults(config_pac_t *p);
 
 #endif

@@ -16,6 +16,7 @@
 #include "dns.h"
 #include "h1msg.h"
 #include "intercept.h"
+#include "pac.h"
 
 const char *
 admit_verdict_str(enum admit_verdict v)
@@ -27,6 +28,7 @@ admit_verdict_str(enum admit_verdict v)
     case ADMIT_AUTHENTICATE: return "authenticate";
     case ADMIT_PROCEED: return "proceed";
     case ADMIT_BYPASS: return "bypass";
+    case ADMIT_PAC: return "pac";
     }
     return "deny";
 }
@@ -146,6 +148,7 @@ admit_check_str(enum admit_check c)
     case ADMIT_CHECK_VIA_LOOP: return "via_loop";
     case ADMIT_CHECK_CONNECT_PORT: return "connect_ports";
     case ADMIT_CHECK_DESTINATION: return "destination";
+    case ADMIT_CHECK_PAC_ONLY: return "pac_only";
     }
     return "none";
 }
@@ -209,6 +212,17 @@ literal_address(const admit_request_t *rq, struct sockaddr_storage *ss)
     return false;
 }
 
+/* GET or HEAD of the PAC file's path (the query is ignored). */
+static bool
+is_pac_request(const admit_request_t *rq)
+{
+    const char *q = memchr(rq->path, '?', rq->path_len);
+    size_t n = q ? (size_t)(q - rq->path) : rq->path_len;
+
+    return (strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0) &&
+           pac_path(rq->path, n);
+}
+
 /* The checks before the policy; false when the request is answered. */
 static bool
 admit_prechecks(const config_t *cf, const admit_request_t *rq, admit_result_t *res)
@@ -236,6 +250,16 @@ admit_prechecks(const config_t *cf, const admit_request_t *rq, admit_result_t *r
                  "The probe host answers plain HTTP requests only.");
         else
             res->verdict = ADMIT_PROBE;
+        return false;
+    }
+    if (rq->form == ADMIT_FORM_ORIGIN && rq->mode != CONFIG_MODE_TRANSPARENT && cf->pac.enabled &&
+        is_pac_request(rq)) {
+        res->verdict = ADMIT_PAC;
+        return false;
+    }
+    if (rq->mode == CONFIG_MODE_PAC) {
+        deny(res, ADMIT_CHECK_PAC_ONLY, 404, TXN_NONE_NONE,
+             "Only the proxy auto-config file (/proxy.pac, /wpad.dat) is served here.");
         return false;
     }
     if (rq->form == ADMIT_FORM_ORIGIN && rq->mode == CONFIG_MODE_EXPLICIT) {

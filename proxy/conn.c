@@ -443,6 +443,9 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         case ADMIT_DENY:
             conn_error(c, res.status, res.tag, res.why);
             return;
+        case ADMIT_PAC:
+            conn_answer_pac(c, res.remote);
+            return;
         case ADMIT_PROBE:
             c->t.req_body.kind = req->framing.body;
             c->t.req_body.done = req->framing.body == HTTP_BODY_NONE ||

@@ -149,6 +149,7 @@ conn_admit_raw(conn_t *c, const char *sni, size_t sni_len)
     switch (res.verdict) {
     case ADMIT_DENY:
     case ADMIT_PROBE:   /* not reached: the probe host never tunnels */
+    case ADMIT_PAC:     /* not reached: no path in a tunnel */
         conn_error(c, res.verdict == ADMIT_DENY ? res.status : 403,
                    res.verdict == ADMIT_DENY ? res.tag : TXN_TCP_DENIED, res.why);
         return;

@@ -7,6 +7,8 @@
  */
 #include "conn_int.h"
 
+#include "pac.h"
+
 /* ---- generated responses ---- */
 
 
@@ -39,8 +41,9 @@ conn_respond(conn_t *c, int status, enum txn_result tag, const char *ctype,
     } else {
         hlen = snprintf(head, sizeof(head),
                         "HTTP/1.1 %d %s\r\nServer: musproxy\r\nContent-Type: %s\r\n"
-                        "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
-                        status, pages_reason(status), ctype, blen, extra_headers,
+                        "Content-Length: %zu\r\nCache-Control: %s\r\n%s%s\r\n",
+                        status, pages_reason(status), ctype, blen,
+                        c->t.cache_control ? c->t.cache_control : "no-store", extra_headers,
                         c->close_after ? "Connection: close\r\n" : "");
     }
     if (c->dnsq != NULL) {
@@ -50,7 +53,8 @@ conn_respond(conn_t *c, int status, enum txn_result tag, const char *ctype,
     conn_close_upstream(c);
     cbuf_release(&c->cout);
     if (hlen < 0 || (size_t)hlen >= sizeof(head) ||
-        cbuf_append(&c->cout, head, (size_t)hlen) < 0 || (blen > 0 && cbuf_append(&c->cout, body, blen) < 0)) {
+        cbuf_append(&c->cout, head, (size_t)hlen) < 0 ||
+        (blen > 0 && c->t.meth != HTTP_M_HEAD && cbuf_append(&c->cout, body, blen) < 0)) {
         conn_close(c);
         return;
     }
@@ -151,3 +155,41 @@ conn_auth_required(conn_t *c, const policy_t *policy)
     conn_respond(c, 407, TXN_TCP_DENIED, "text/html; charset=utf-8", extra, body, n, true);
 }
 
+
+/*
+ * The proxy auto-config file for this client: remote (VPN) clients may be
+ * told another proxy address. With no address configured, the one this
+ * connection reached and the first explicit listener's port.
+ */
+void
+conn_answer_pac(conn_t *c, bool remote)
+{
+    const config_t *cf = cfg(c);
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof(local);
+    char addr[CIDR_STRLEN] = "127.0.0.1", def[CIDR_STRLEN + 16], cache[64];
+    uint16_t port = c->local_port;
+    static _Thread_local char body[PAC_MAX];
+    size_t n;
+
+    if (getsockname(c->cfd, (struct sockaddr *)&local, &llen) == 0)
+        cidr_addr_str((struct sockaddr *)&local, addr, sizeof(addr));
+    for (size_t i = 0; i < cf->n_listen; i++) {
+        if (cf->listen[i].mode == CONFIG_MODE_EXPLICIT) {
+            const struct sockaddr *l = (const struct sockaddr *)&cf->listen[i].addr;
+            port = ntohs(l->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)l)->sin6_port
+                                                  : ((const struct sockaddr_in *)l)->sin_port);
+            break;
+        }
+    }
+    snprintf(def, sizeof(def), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
+    n = pac_write(body, sizeof(body), &cf->pac, cf->mus.probe_host, remote, def);
+    if (n == 0) {
+        conn_error(c, 500, TXN_NONE_NONE, "The proxy auto-config file does not fit.");
+        return;
+    }
+    snprintf(cache, sizeof(cache), "private, max-age=%u", cf->pac.max_age / 1000);
+    c->t.cache_control = cache;   /* read by conn_respond below, before we return */
+    conn_respond(c, 200, TXN_TCP_MISS, PAC_CONTENT_TYPE, "", body, n, false);
+    c->t.cache_control = NULL;
+}

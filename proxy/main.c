@@ -427,7 +427,7 @@ main(int argc, char **argv)
     }
     for (size_t i = 0; i < cfg->n_listen; i++)
         log_info("listening on %s (%s)", cfg->listen[i].text,
-                 cfg->listen[i].mode == CONFIG_MODE_EXPLICIT ? "explicit" : "transparent");
+                 config_listen_mode_str(cfg->listen[i].mode));
     for (unsigned i = 0; i < n; i++) {
         int r = worker_start(workers[i]);
         if (r < 0) {

@@ -371,7 +371,7 @@ listeners_reconcile(worker_t *w, const config_t *cfg)
             log_error("worker %u: %s", w->id, err);
         else if (!kept && w->id == 0)
             log_info("listening on %s (%s)", cfg->listen[j].text,
-                     cfg->listen[j].mode == CONFIG_MODE_EXPLICIT ? "explicit" : "transparent");
+                     config_listen_mode_str(cfg->listen[j].mode));
     }
     for (size_t i = 0; i < n_old; i++) {
         if (old[i].fd >= 0) {

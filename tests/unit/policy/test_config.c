@@ -457,7 +457,7 @@ struct bad_case {
 };
 
 #define TOP_KEYS "(expected one of: proxy, log_level, mus, identity_profiles, " \
-    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store)"
+    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store, pac)"
 #define LISTEN_HINT "(use 1.2.3.4:port or [::1]:port, numeric)"
 #define CIDR_HINT "is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)"
 #define PROXY_KEYS "(expected one of: listen, workers, clients, deny_destinations, " \
@@ -571,7 +571,7 @@ static const struct bad_case bad_cases[] = {
     { "proxy:\n  listen:\n    - 127.0.0.1:0\n",
       "t.yaml:3:7: invalid listen address '127.0.0.1:0' " LISTEN_HINT },
     { "proxy:\n  listen:\n    - { address: \"127.0.0.1:3128\", mode: reverse }\n",
-      "t.yaml:3:42: invalid listen mode 'reverse' (use explicit or transparent)" },
+      "t.yaml:3:42: invalid listen mode 'reverse' (use explicit, transparent or pac)" },
     { "proxy:\n  listen:\n    - mode: transparent\n",
       "t.yaml:3:7: listen entry has no 'address'" },
     { "proxy:\n  listen: []\n", "t.yaml:2:11: 'listen' must have at least one address" },
@@ -581,6 +581,13 @@ static const struct bad_case bad_cases[] = {
       "t.yaml:3:7: spoof_client_address: true needs tproxy: true" },
     { "proxy:\n  listen:\n    - { address: 127.0.0.1:3129, mode: transparent, tproxy: yes }\n",
       "t.yaml:3:61: invalid tproxy 'yes' (use true or false)" },
+    /* pac */
+    { "pac:\n  proxy: proxy.example\n", "t.yaml:2:10: invalid proxy 'proxy.example' (use host:port)" },
+    { "pac:\n  remote_proxy: \"a b:1\"\n", "t.yaml:2:17: invalid remote_proxy 'a b:1' (use host:port)" },
+    { "pac:\n  direct: [\"not a name\"]\n",
+      "t.yaml:2:12: 'direct' entry 'not a name' is neither a domain name nor an address prefix" },
+    { "proxy:\n  listen:\n    - { address: \"127.0.0.1:3128\", mode: wpad }\n",
+      "t.yaml:3:42: invalid listen mode 'wpad' (use explicit, transparent or pac)" },
     /* store */
     { "store:\n  queue: 0\n", "t.yaml:2:10: invalid queue '0' (use 1-4194304)" },
     { "store:\n  retain_days: -1\n", "t.yaml:2:16: invalid retain_days '-1' (use 0-36500)" },
