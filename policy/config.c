@@ -496,6 +496,19 @@ h_listen_address(struct loader *ld, const struct key_def *def, void *base)
     return set_listen_address(ld, base);
 }
 
+/* 127.0.0.0/8 or ::1 (or ::ffff:127.x). */
+static bool
+is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
 const char *
 config_listen_mode_str(enum config_listen_mode m)
 {
@@ -503,6 +516,7 @@ config_listen_mode_str(enum config_listen_mode m)
     case CONFIG_MODE_EXPLICIT: return "explicit";
     case CONFIG_MODE_TRANSPARENT: return "transparent";
     case CONFIG_MODE_PAC: return "pac";
+    case CONFIG_MODE_METRICS: return "metrics";
     }
     return "explicit";
 }
@@ -523,9 +537,12 @@ h_listen_mode(struct loader *ld, const struct key_def *def, void *base)
         l->mode = CONFIG_MODE_TRANSPARENT;
     else if (strcmp(text, "pac") == 0)
         l->mode = CONFIG_MODE_PAC;
+    else if (strcmp(text, "metrics") == 0)
+        l->mode = CONFIG_MODE_METRICS;
     else
         return cl_fail(ld, ld->ev.start_mark,
-                    "invalid listen mode '%s' (use explicit, transparent or pac)", cl_show(q, text));
+                    "invalid listen mode '%s' (use explicit, transparent, pac or metrics)",
+                    cl_show(q, text));
     return 0;
 }
 
@@ -563,6 +580,9 @@ item_listen(struct loader *ld, const struct key_def *def, void *base, size_t i)
             return cl_fail(ld, start, "tproxy: true needs mode: transparent");
         if (l->spoof_client && !l->tproxy)
             return cl_fail(ld, start, "spoof_client_address: true needs tproxy: true");
+        if (l->mode == CONFIG_MODE_METRICS && !is_loopback(&l->addr))
+            return cl_fail(ld, start, "mode: metrics listens on a loopback address only "
+                                      "(remote scrapers use the admin UI's authenticated /metrics)");
     } else if (ld->ev.type == YAML_SCALAR_EVENT) {
         if (set_listen_address(ld, l) < 0)
             return -1;

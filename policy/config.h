@@ -28,6 +28,7 @@ enum config_listen_mode {
     CONFIG_MODE_EXPLICIT = 0,  /* browsers configured to use the proxy */
     CONFIG_MODE_TRANSPARENT,   /* traffic redirected to us (REDIRECT, TPROXY, WCCP) */
     CONFIG_MODE_PAC,           /* serves only the PAC file (/proxy.pac, /wpad.dat) */
+    CONFIG_MODE_METRICS,       /* serves only /metrics (Prometheus); loopback addresses only */
 };
 const char *config_listen_mode_str(enum config_listen_mode m);
 

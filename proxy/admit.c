@@ -29,6 +29,7 @@ admit_verdict_str(enum admit_verdict v)
     case ADMIT_PROCEED: return "proceed";
     case ADMIT_BYPASS: return "bypass";
     case ADMIT_PAC: return "pac";
+    case ADMIT_METRICS: return "metrics";
     }
     return "deny";
 }
@@ -255,6 +256,17 @@ admit_prechecks(const config_t *cf, const admit_request_t *rq, admit_result_t *r
     if (rq->form == ADMIT_FORM_ORIGIN && rq->mode != CONFIG_MODE_TRANSPARENT && cf->pac.enabled &&
         is_pac_request(rq)) {
         res->verdict = ADMIT_PAC;
+        return false;
+    }
+    if (rq->mode == CONFIG_MODE_METRICS) {
+        const char *q = memchr(rq->path, '?', rq->path_len);
+        size_t n = q ? (size_t)(q - rq->path) : rq->path_len;
+        if (rq->form == ADMIT_FORM_ORIGIN && n == 8 && memcmp(rq->path, "/metrics", 8) == 0 &&
+            (strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0)) {
+            res->verdict = ADMIT_METRICS;
+        } else {
+            deny(res, ADMIT_CHECK_PAC_ONLY, 404, TXN_NONE_NONE, "Only /metrics is served here.");
+        }
         return false;
     }
     if (rq->mode == CONFIG_MODE_PAC) {

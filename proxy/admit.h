@@ -65,6 +65,7 @@ enum admit_verdict {
     ADMIT_PROCEED,        /* forward (or tunnel) */
     ADMIT_BYPASS,         /* intercepted and in the bypass list: relayed untouched, no policy */
     ADMIT_PAC,            /* GET /proxy.pac or /wpad.dat: the auto-config file for this client */
+    ADMIT_METRICS,        /* GET /metrics on a metrics listener */
 };
 const char *admit_verdict_str(enum admit_verdict v);
 
@@ -83,7 +84,7 @@ enum admit_check {
     ADMIT_CHECK_VIA_LOOP,
     ADMIT_CHECK_CONNECT_PORT,  /* not in proxy.connect_ports */
     ADMIT_CHECK_DESTINATION,   /* the original destination is denied or ourselves */
-    ADMIT_CHECK_PAC_ONLY,      /* a mode: pac listener serves nothing else */
+    ADMIT_CHECK_PAC_ONLY,      /* a mode: pac or metrics listener serves nothing else */
 };
 const char *admit_check_str(enum admit_check c);
 

@@ -164,9 +164,10 @@ conn_log_transaction(conn_t *c)
     txnstore_t *st = worker_store(c->w);
     txn_record_t r;
 
-    if (!alog_enabled(a) && !alog_enabled(x) && st == NULL)
+    if (c->t.unlogged)
         return;
     txn_build(c, &r);
+    metrics_txn(worker_metrics(c->w), worker_index(c->w), &r);
     txnlog_squid(a, &r);
     txnlog_extended(x, &r);
     if (st != NULL)
@@ -445,6 +446,9 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
             return;
         case ADMIT_PAC:
             conn_answer_pac(c, res.remote);
+            return;
+        case ADMIT_METRICS:
+            conn_answer_metrics(c);
             return;
         case ADMIT_PROBE:
             c->t.req_body.kind = req->framing.body;

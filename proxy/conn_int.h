@@ -129,6 +129,7 @@ struct conn_txn {
     bool host_mismatch;
     bool ech;
     const char *cache_control;   /* a local answer's Cache-Control; NULL: no-store */
+    bool unlogged;               /* a metrics scrape: not a client transaction */
 };
 
 struct conn {
@@ -206,6 +207,7 @@ int conn_flush_buf(conn_t *c, int fd, cbuf_t *b);
 void conn_record_url(conn_t *c, const admit_request_t *rq);
 void conn_start_upstream(conn_t *c);
 void conn_answer_pac(conn_t *c, bool remote);
+void conn_answer_metrics(conn_t *c);
 void conn_on_resolved(void *arg, int status, const char *err, const dns_result_t *res);
 void conn_decide(conn_t *c, const admit_request_t *rq, admit_result_t *res);
 void conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len);

@@ -150,6 +150,7 @@ conn_admit_raw(conn_t *c, const char *sni, size_t sni_len)
     case ADMIT_DENY:
     case ADMIT_PROBE:   /* not reached: the probe host never tunnels */
     case ADMIT_PAC:     /* not reached: no path in a tunnel */
+    case ADMIT_METRICS:
         conn_error(c, res.verdict == ADMIT_DENY ? res.status : 403,
                    res.verdict == ADMIT_DENY ? res.tag : TXN_TCP_DENIED, res.why);
         return;

@@ -7,6 +7,7 @@
  */
 #include "conn_int.h"
 
+#include "metrics.h"
 #include "pac.h"
 
 /* ---- generated responses ---- */
@@ -192,4 +193,20 @@ conn_answer_pac(conn_t *c, bool remote)
     c->t.cache_control = cache;   /* read by conn_respond below, before we return */
     conn_respond(c, 200, TXN_TCP_MISS, PAC_CONTENT_TYPE, "", body, n, false);
     c->t.cache_control = NULL;
+}
+
+/* /metrics on a metrics listener: the counters and the status sources now. */
+void
+conn_answer_metrics(conn_t *c)
+{
+    size_t n = 0;
+    char *text = metrics_render(worker_metrics(c->w), worker_status(c->w), &n);
+
+    if (text == NULL) {
+        conn_error(c, 500, TXN_NONE_NONE, "The metrics could not be written (out of memory).");
+        return;
+    }
+    c->t.unlogged = true;   /* a scraper every few seconds is not traffic */
+    conn_respond(c, 200, TXN_TCP_MISS, METRICS_CONTENT_TYPE, "", text, n, false);
+    free(text);
 }

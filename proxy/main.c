@@ -24,6 +24,7 @@
 #include "../policy/config.h"
 #include "../policy/policy.h"
 #include "control.h"
+#include "metrics.h"
 #include "status.h"
 #include "probes.h"
 #include "worker.h"
@@ -178,7 +179,8 @@ worker_count(const config_t *cfg)
     return n > 0 ? (unsigned)n : 1;
 }
 
-static void
+/* Returns whether the new configuration was taken. */
+static bool
 reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **workers,
        unsigned n, mus_feed_t *feed, connlimit_t *connlimit)
 {
@@ -190,13 +192,13 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
 
     if (cfg == NULL) {
         log_error("reload rejected, the running configuration stays: %s", err);
-        return;
+        return false;
     }
     if (worker_check_listen(cfg, err, sizeof(err)) < 0) {
         log_error("reload rejected, the running configuration stays: %s", err);
         policy_free(policy);
         config_free(cfg);
-        return;
+        return false;
     }
     if (worker_count(cfg) != n)
         log_warn("reload: the number of workers (%u -> %u) changes only at restart", n,
@@ -206,7 +208,7 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
         log_error("reload rejected: out of memory");
         policy_free(policy);
         config_free(cfg);
-        return;
+        return false;
     }
     if (strcmp(cfg->mus.control_socket, (*current)->cfg->mus.control_socket) != 0)
         log_warn("reload: the control socket path changes only at restart");
@@ -216,7 +218,7 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
     if (fc == NULL) {
         log_error("reload rejected: out of memory");
         cfgref_put(ref);
-        return;
+        return false;
     }
     log_set_level((enum log_level)cfg->log_level);
     mus_feed_reconfigure(feed, fc);
@@ -228,6 +230,7 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
     cfgref_put(*current);
     *current = ref;
     log_info("configuration reloaded from %s", path);
+    return true;
 }
 
 /* The transaction store, if configured. A store that cannot open is logged
@@ -306,6 +309,7 @@ main(int argc, char **argv)
     mus_feed_config_t *fc = NULL;
     mus_feed_t *feed = NULL;
     control_t *control = NULL;
+    status_sources_t src = {0};
     unsigned n;
     sigset_t sigs;
     int opt, status = 0;
@@ -409,6 +413,17 @@ main(int argc, char **argv)
     env.store = open_store(&cfg->store);
     if (env.store != NULL)
         mus_map_set_observer(env.map, session_to_store, env.store);
+    src = (status_sources_t){
+        .map = env.map, .feed = feed, .probes = env.probes, .connlimit = env.connlimit,
+        .store = env.store, .get_cfg = holder_get, .cfg_arg = &holder,
+    };
+    env.status = &src;
+    env.metrics = metrics_new(worker_count(cfg));
+    if (env.metrics == NULL) {
+        fprintf(stderr, "musproxy: out of memory\n");
+        status = 1;
+        goto out;
+    }
     n = worker_count(cfg);
     workers = calloc(n, sizeof(*workers));
     if (workers == NULL) {
@@ -445,12 +460,8 @@ main(int argc, char **argv)
             worker_notify_shutdown(workers[k]);
         goto out;
     }
+    holder_set(&holder, current);   /* status_sources_t.get_cfg reads it */
     if (cfg->mus.control_socket[0] != '\0') {
-        holder_set(&holder, current);
-        status_sources_t src = {
-            .map = env.map, .feed = feed, .probes = env.probes, .connlimit = env.connlimit,
-            .store = env.store, .get_cfg = holder_get, .cfg_arg = &holder,
-        };
         control = control_start(cfg->mus.control_socket, &src, err, sizeof(err));
         if (control == NULL)
             log_error("%s (musctl status/map unavailable)", err);
@@ -468,7 +479,7 @@ main(int argc, char **argv)
             break;
         }
         if (sig == SIGHUP) {
-            reload(path, &o, &current, workers, n, feed, env.connlimit);
+            metrics_reload(env.metrics, reload(path, &o, &current, workers, n, feed, env.connlimit));
         } else if (sig == SIGUSR1) {
             log_info("reopening the access log");
             for (unsigned i = 0; i < n; i++)
@@ -493,6 +504,7 @@ out:
         mus_feed_free(feed);
     }
     txnstore_close(env.store);   /* after the workers: what they submitted is written */
+    metrics_free(env.metrics);
     mus_map_free(env.map);
     probes_free(env.probes);
     connlimit_free(env.connlimit);

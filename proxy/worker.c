@@ -131,6 +131,9 @@ alog_t *worker_alog(worker_t *w) { return w->alog; }
 relaybuf_pool_t *worker_relaybufs(worker_t *w) { return w->relaybufs; }
 alog_t *worker_extlog(worker_t *w) { return w->extlog; }
 txnstore_t *worker_store(worker_t *w) { return w->env.store; }
+metrics_t *worker_metrics(worker_t *w) { return w->env.metrics; }
+const struct status_sources *worker_status(worker_t *w) { return w->env.status; }
+unsigned worker_index(worker_t *w) { return w->id; }
 access_surrogates_t *worker_surrogates(worker_t *w) { return w->surrogates; }
 cfgref_t *worker_cfg(worker_t *w) { return w->cfg; }
 bool worker_draining(const worker_t *w) { return w->draining; }

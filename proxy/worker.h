@@ -21,6 +21,7 @@
 #include "accesslog.h"
 #include "../db/txnstore.h"
 #include "connlimit.h"
+#include "metrics.h"
 #include "dns.h"
 #include "probes.h"
 #include "relaybuf.h"
@@ -48,6 +49,8 @@ typedef struct proxy_env {
     probes_t *probes;
     connlimit_t *connlimit;
     txnstore_t *store;          /* NULL: transactions are not stored */
+    metrics_t *metrics;         /* counters every transaction adds to */
+    const struct status_sources *status;  /* what /metrics reports besides the counters */
 } proxy_env_t;
 
 /* Intrusive list node for the connections of a worker. */
@@ -78,6 +81,9 @@ dns_t *worker_dns(worker_t *w);
 alog_t *worker_alog(worker_t *w);
 alog_t *worker_extlog(worker_t *w);      /* the extended (JSON lines) log */
 txnstore_t *worker_store(worker_t *w);   /* NULL if none */
+metrics_t *worker_metrics(worker_t *w);
+const struct status_sources *worker_status(worker_t *w);
+unsigned worker_index(worker_t *w);
 relaybuf_pool_t *worker_relaybufs(worker_t *w);  /* tunnel copy buffers */
 access_surrogates_t *worker_surrogates(worker_t *w);
 cfgref_t *worker_cfg(worker_t *w);       /* borrowed: take a ref to keep it */

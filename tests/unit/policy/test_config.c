@@ -571,7 +571,7 @@ static const struct bad_case bad_cases[] = {
     { "proxy:\n  listen:\n    - 127.0.0.1:0\n",
       "t.yaml:3:7: invalid listen address '127.0.0.1:0' " LISTEN_HINT },
     { "proxy:\n  listen:\n    - { address: \"127.0.0.1:3128\", mode: reverse }\n",
-      "t.yaml:3:42: invalid listen mode 'reverse' (use explicit, transparent or pac)" },
+      "t.yaml:3:42: invalid listen mode 'reverse' (use explicit, transparent, pac or metrics)" },
     { "proxy:\n  listen:\n    - mode: transparent\n",
       "t.yaml:3:7: listen entry has no 'address'" },
     { "proxy:\n  listen: []\n", "t.yaml:2:11: 'listen' must have at least one address" },
@@ -587,7 +587,10 @@ static const struct bad_case bad_cases[] = {
     { "pac:\n  direct: [\"not a name\"]\n",
       "t.yaml:2:12: 'direct' entry 'not a name' is neither a domain name nor an address prefix" },
     { "proxy:\n  listen:\n    - { address: \"127.0.0.1:3128\", mode: wpad }\n",
-      "t.yaml:3:42: invalid listen mode 'wpad' (use explicit, transparent or pac)" },
+      "t.yaml:3:42: invalid listen mode 'wpad' (use explicit, transparent, pac or metrics)" },
+    { "proxy:\n  listen:\n    - { address: \"0.0.0.0:9129\", mode: metrics }\n",
+      "t.yaml:3:7: mode: metrics listens on a loopback address only (remote scrapers use the "
+      "admin UI's authenticated /metrics)" },
     /* store */
     { "store:\n  queue: 0\n", "t.yaml:2:10: invalid queue '0' (use 1-4194304)" },
     { "store:\n  retain_days: -1\n", "t.yaml:2:16: invalid retain_days '-1' (use 0-36500)" },

@@ -1,0 +1,375 @@
+/*
+ * proxy/metrics.c: the counters and their Prometheus text (see metrics.h).
+ *
+ * Per-worker slots hold the hot counters; only their worker stores into
+ * them (relaxed atomics, so a scrape from another thread reads whole
+ * values), and the renderer sums the slots. Blocks carry two labels from
+ * the configuration (policy, category): a small table under a mutex, taken
+ * only when a request is blocked, bounded by METRICS_BLOCK_KEYS so a
+ * configuration with many categories cannot grow it without limit.
+ */
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/grow.h"
+#include "status.h"
+
+#define N_RESULTS   5     /* enum txn_result */
+#define N_LOC       2     /* local, remote */
+#define N_MODES     2     /* explicit, transparent */
+#define RENDER_FIRST (16u << 10)
+#define RENDER_MAX  (8u << 20)
+
+/* Latency buckets in milliseconds (le labels in seconds). */
+static const uint64_t le_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000 };
+#define N_LE (sizeof(le_ms) / sizeof(le_ms[0]))
+
+typedef _Atomic uint64_t counter_t;
+
+struct slot {
+    counter_t requests[N_RESULTS][N_LOC][N_MODES];
+    counter_t bytes[N_LOC];
+    counter_t latency[N_LOC][N_LE + 1];   /* not cumulative; +Inf last */
+    counter_t latency_sum_ms[N_LOC];
+    counter_t latency_count[N_LOC];
+    char pad[64];
+};
+
+struct block_key {
+    char policy[TXN_LABEL_MAX];
+    char category[TXN_LABEL_MAX];
+    uint64_t count;
+};
+
+struct metrics {
+    unsigned n;
+    struct slot *slots;
+    pthread_mutex_t mu;                  /* blocks, reloads */
+    struct block_key blocks[METRICS_BLOCK_KEYS];
+    size_t n_blocks;
+    uint64_t blocks_other;
+    uint64_t reloads_ok, reloads_failed;
+    int64_t start_s;
+};
+
+static inline void
+inc(counter_t *c, uint64_t v)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
+static inline uint64_t
+get(const counter_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+metrics_t *
+metrics_new(unsigned nworkers)
+{
+    metrics_t *m;
+
+    if (nworkers == 0 || nworkers > METRICS_WORKERS_MAX)
+        return NULL;
+    m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return NULL;
+    m->slots = calloc(nworkers, sizeof(*m->slots));
+    if (m->slots == NULL) {
+        free(m);
+        return NULL;
+    }
+    m->n = nworkers;
+    pthread_mutex_init(&m->mu, NULL);
+    m->start_s = (int64_t)time(NULL);
+    return m;
+}
+
+void
+metrics_free(metrics_t *m)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_destroy(&m->mu);
+    free(m->slots);
+    free(m);
+}
+
+static void
+count_block(metrics_t *m, const txn_record_t *r)
+{
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->n_blocks; i++) {
+        struct block_key *k = &m->blocks[i];
+        if (strcmp(k->policy, r->access_policy) == 0 && strcmp(k->category, r->category) == 0) {
+            k->count++;
+            goto out;
+        }
+    }
+    if (m->n_blocks == METRICS_BLOCK_KEYS) {
+        m->blocks_other++;
+        goto out;
+    }
+    txn_copy_str(m->blocks[m->n_blocks].policy, TXN_LABEL_MAX, r->access_policy);
+    txn_copy_str(m->blocks[m->n_blocks].category, TXN_LABEL_MAX, r->category);
+    m->blocks[m->n_blocks++].count = 1;
+out:
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+metrics_txn(metrics_t *m, unsigned worker, const txn_record_t *r)
+{
+    struct slot *s;
+    unsigned res = (unsigned)r->result, loc = r->decided && r->remote ? 1 : 0;
+    unsigned mode = r->mode == TXN_MODE_TRANSPARENT ? 1 : 0;
+    size_t b = 0;
+
+    if (m == NULL || worker >= m->n)
+        return;
+    s = &m->slots[worker];
+    if (res >= N_RESULTS)
+        res = 0;
+    inc(&s->requests[res][loc][mode], 1);
+    inc(&s->bytes[loc], r->bytes_out);
+    while (b < N_LE && r->elapsed_ms > le_ms[b])
+        b++;
+    inc(&s->latency[loc][b], 1);
+    inc(&s->latency_sum_ms[loc], r->elapsed_ms);
+    inc(&s->latency_count[loc], 1);
+    if (r->decided && (r->decision == TXN_DECISION_BLOCK || r->decision == TXN_DECISION_REFUSE_UNIDENTIFIED))
+        count_block(m, r);
+}
+
+void
+metrics_reload(metrics_t *m, bool ok)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->mu);
+    if (ok)
+        m->reloads_ok++;
+    else
+        m->reloads_failed++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* ---- rendering ---- */
+
+typedef struct text {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} text_t;
+
+static void put(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+put(text_t *t, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    for (;;) {
+        if (t->failed)
+            return;
+        va_start(ap, fmt);
+        n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = true;
+            return;
+        }
+        if (t->buf != NULL && (size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = grow_cap(t->cap, t->len + (size_t)n + 1, RENDER_FIRST, RENDER_MAX);
+        char *nb = cap ? realloc(t->buf, cap) : NULL;
+        if (nb == NULL) {
+            t->failed = true;
+            return;
+        }
+        t->buf = nb;
+        t->cap = cap;
+    }
+}
+
+/* A label value with \ " and newline escaped (the exposition format's rule). */
+static const char *
+esc(char *out, size_t cap, const char *s)
+{
+    size_t o = 0;
+
+    for (; *s && o + 3 < cap; s++) {
+        if (*s == '\\' || *s == '"') {
+            out[o++] = '\\';
+            out[o++] = *s;
+        } else if (*s == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = *s;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void
+family(text_t *t, const char *name, const char *type, const char *help)
+{
+    put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static const char *const loc_names[N_LOC] = { "local", "remote" };
+static const char *const mode_names[N_MODES] = { "explicit", "transparent" };
+
+static void
+render_traffic(text_t *t, metrics_t *m)
+{
+    family(t, "musproxy_requests_total", "counter",
+           "Transactions finished, by Squid result code, client location and listener mode.");
+    for (unsigned r = 0; r < N_RESULTS; r++)
+        for (unsigned l = 0; l < N_LOC; l++)
+            for (unsigned md = 0; md < N_MODES; md++) {
+                uint64_t v = 0;
+                for (unsigned w = 0; w < m->n; w++)
+                    v += get(&m->slots[w].requests[r][l][md]);
+                put(t, "musproxy_requests_total{result=\"%s\",location=\"%s\",mode=\"%s\"} %llu\n",
+                    txn_result_str((enum txn_result)r), loc_names[l], mode_names[md],
+                    (unsigned long long)v);
+            }
+    family(t, "musproxy_response_bytes_total", "counter", "Bytes sent to clients, by location.");
+    for (unsigned l = 0; l < N_LOC; l++) {
+        uint64_t v = 0;
+        for (unsigned w = 0; w < m->n; w++)
+            v += get(&m->slots[w].bytes[l]);
+        put(t, "musproxy_response_bytes_total{location=\"%s\"} %llu\n", loc_names[l],
+            (unsigned long long)v);
+    }
+    family(t, "musproxy_request_duration_seconds", "histogram",
+           "Time from the first byte of a request to the end of its transaction.");
+    for (unsigned l = 0; l < N_LOC; l++) {
+        uint64_t cum = 0, sum = 0, count = 0;
+        for (size_t b = 0; b <= N_LE; b++) {
+            for (unsigned w = 0; w < m->n; w++)
+                cum += get(&m->slots[w].latency[l][b]);
+            if (b < N_LE)
+                put(t, "musproxy_request_duration_seconds_bucket{location=\"%s\",le=\"%g\"} %llu\n",
+                    loc_names[l], (double)le_ms[b] / 1000.0, (unsigned long long)cum);
+            else
+                put(t, "musproxy_request_duration_seconds_bucket{location=\"%s\",le=\"+Inf\"} %llu\n",
+                    loc_names[l], (unsigned long long)cum);
+        }
+        for (unsigned w = 0; w < m->n; w++) {
+            sum += get(&m->slots[w].latency_sum_ms[l]);
+            count += get(&m->slots[w].latency_count[l]);
+        }
+        put(t, "musproxy_request_duration_seconds_sum{location=\"%s\"} %.3f\n", loc_names[l],
+            (double)sum / 1000.0);
+        put(t, "musproxy_request_duration_seconds_count{location=\"%s\"} %llu\n", loc_names[l],
+            (unsigned long long)count);
+    }
+    pthread_mutex_lock(&m->mu);
+    family(t, "musproxy_blocks_total", "counter",
+           "Requests the access policy blocked, by policy and category (\"\" = not a category rule).");
+    for (size_t i = 0; i < m->n_blocks; i++) {
+        char p[2 * TXN_LABEL_MAX], c[2 * TXN_LABEL_MAX];
+        put(t, "musproxy_blocks_total{policy=\"%s\",category=\"%s\"} %llu\n",
+            esc(p, sizeof(p), m->blocks[i].policy), esc(c, sizeof(c), m->blocks[i].category),
+            (unsigned long long)m->blocks[i].count);
+    }
+    if (m->blocks_other > 0)
+        put(t, "musproxy_blocks_total{policy=\"other\",category=\"other\"} %llu\n",
+            (unsigned long long)m->blocks_other);
+    family(t, "musproxy_reloads_total", "counter", "SIGHUP reloads, by outcome.");
+    put(t, "musproxy_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)m->reloads_ok);
+    put(t, "musproxy_reloads_total{result=\"failed\"} %llu\n", (unsigned long long)m->reloads_failed);
+    pthread_mutex_unlock(&m->mu);
+    family(t, "musproxy_start_time_seconds", "gauge", "When the process started (Unix time).");
+    put(t, "musproxy_start_time_seconds %lld\n", (long long)m->start_s);
+}
+
+static void
+render_sources(text_t *t, const status_sources_t *src)
+{
+    connlimit_stats_t cs;
+    mus_map_counters_t mc;
+
+    if (src->connlimit != NULL) {
+        connlimit_stats(src->connlimit, &cs);
+        family(t, "musproxy_client_connections", "gauge", "Client connections open now.");
+        put(t, "musproxy_client_connections %llu\n", (unsigned long long)cs.open);
+        family(t, "musproxy_client_connections_max", "gauge", "proxy.max_connections.");
+        put(t, "musproxy_client_connections_max %llu\n", (unsigned long long)cs.max);
+        family(t, "musproxy_connection_limit_reached_total", "counter",
+               "Times the process reached max_connections and stopped accepting.");
+        put(t, "musproxy_connection_limit_reached_total %llu\n", (unsigned long long)cs.full);
+    }
+    if (src->map != NULL) {
+        mus_map_counters(src->map, -1, &mc);
+        family(t, "musproxy_identity_map_entries", "gauge", "VPN addresses mapped to an identity.");
+        put(t, "musproxy_identity_map_entries %llu\n", (unsigned long long)mc.entries);
+        family(t, "musproxy_identity_map_stale_entries", "gauge",
+               "Mapped addresses whose headend is disconnected (grace period).");
+        put(t, "musproxy_identity_map_stale_entries %llu\n", (unsigned long long)mc.stale_entries);
+    }
+    if (src->feed != NULL) {
+        mus_headend_status_t st[MUS_MAP_MAX_HEADENDS];
+        size_t n = mus_feed_status(src->feed, st, MUS_MAP_MAX_HEADENDS);
+        char h[2 * MUS_HEADEND_NAME_MAX];
+        family(t, "musproxy_headend_up", "gauge", "1 if the MUS/1 session to the headend is established.");
+        for (size_t i = 0; i < n; i++)
+            put(t, "musproxy_headend_up{headend=\"%s\"} %d\n", esc(h, sizeof(h), st[i].name),
+                st[i].state == MUS_SESSION_ESTABLISHED);
+        family(t, "musproxy_headend_reconnects_total", "counter",
+               "MUS/1 sessions opened after the first, per headend.");
+        for (size_t i = 0; i < n; i++)
+            put(t, "musproxy_headend_reconnects_total{headend=\"%s\"} %llu\n",
+                esc(h, sizeof(h), st[i].name), (unsigned long long)st[i].reconnects);
+        family(t, "musproxy_headend_events_total", "counter",
+               "Identity events applied from the headend.");
+        for (size_t i = 0; i < n; i++)
+            put(t, "musproxy_headend_events_total{headend=\"%s\"} %llu\n",
+                esc(h, sizeof(h), st[i].name), (unsigned long long)st[i].events_applied);
+    }
+    if (src->store != NULL) {
+        txnstore_stats_t ss;
+        txnstore_stats(src->store, &ss);
+        family(t, "musproxy_store_queue_depth", "gauge", "Records waiting for the store's writer.");
+        put(t, "musproxy_store_queue_depth %llu\n", (unsigned long long)ss.queued);
+        family(t, "musproxy_store_records_total", "counter",
+               "Transaction records by fate: written, dropped (queue full), lost (not written).");
+        put(t, "musproxy_store_records_total{fate=\"written\"} %llu\n", (unsigned long long)ss.written);
+        put(t, "musproxy_store_records_total{fate=\"dropped\"} %llu\n", (unsigned long long)ss.dropped);
+        put(t, "musproxy_store_records_total{fate=\"lost\"} %llu\n", (unsigned long long)ss.lost);
+        family(t, "musproxy_store_up", "gauge", "1 if the store's file is open.");
+        put(t, "musproxy_store_up %d\n", ss.db_open ? 1 : 0);
+    }
+}
+
+char *
+metrics_render(metrics_t *m, const status_sources_t *src, size_t *len)
+{
+    text_t t = {0};
+
+    if (m != NULL)
+        render_traffic(&t, m);
+    if (src != NULL)
+        render_sources(&t, src);
+    if (t.failed || t.buf == NULL) {
+        free(t.buf);
+        return NULL;
+    }
+    *len = t.len;
+    return t.buf;
+}
