@@ -756,6 +756,28 @@ conn_on_timer(loop_t *loop, loop_timer_t *t)
 
 /* ---- life cycle ---- */
 
+static void
+link_drain(void *owner)
+{
+    conn_drain(owner);
+}
+
+static void
+link_abort(void *owner)
+{
+    conn_abort(owner);
+}
+
+/* What the worker may ask of a connection (worker.c never names conn.c). */
+static const worker_link_ops_t conn_link_ops = { .drain = link_drain, .abort = link_abort };
+
+void *
+conn_accept(worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
+            const config_listen_t *listener)
+{
+    return conn_new(w, fd, peer, peer_len, listener);
+}
+
 conn_t *
 conn_new(worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
          const config_listen_t *listener)
@@ -808,7 +830,7 @@ conn_new(worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
         return NULL;
     }
     c->c_want = LOOP_READ;
-    worker_link_add(w, &c->link, c);
+    worker_link_add(w, &c->link, c, &conn_link_ops);
     c->state = CONN_S_IDLE;
     c->t.start_ms = loop_now(c->loop);
     c->last_progress = c->t.start_ms;

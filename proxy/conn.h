@@ -21,6 +21,10 @@ typedef struct conn conn_t;
 conn_t *conn_new(worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
                  const config_listen_t *listener);
 
+/* conn_new as a worker_accept_fn (proxy_env_t.accept). */
+void *conn_accept(worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
+                  const config_listen_t *listener);
+
 /* Graceful shutdown: an idle connection closes now, a busy one after the
  * response in progress (tunnels run until they end or are aborted). */
 void conn_drain(conn_t *c);

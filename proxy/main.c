@@ -23,6 +23,7 @@
 #include "../db/txnstore.h"
 #include "../policy/config.h"
 #include "../policy/policy.h"
+#include "conn.h"
 #include "control.h"
 #include "metrics.h"
 #include "status.h"
@@ -410,6 +411,7 @@ main(int argc, char **argv)
         status = 1;
         goto out;
     }
+    env.accept = conn_accept;
     env.store = open_store(&cfg->store);
     if (env.store != NULL)
         mus_map_set_observer(env.map, session_to_store, env.store);

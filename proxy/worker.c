@@ -20,7 +20,6 @@
 
 #include "../common/hash.h"
 #include "../common/log.h"
-#include "conn.h"
 #include "connlimit.h"
 #include "intercept.h"
 #include "limits.h"
@@ -151,9 +150,10 @@ worker_identity(worker_t *w, const struct sockaddr *sa, mus_identity_t *out)
 }
 
 void
-worker_link_add(worker_t *w, worker_link_t *l, void *owner)
+worker_link_add(worker_t *w, worker_link_t *l, void *owner, const worker_link_ops_t *ops)
 {
     l->owner = owner;
+    l->ops = ops;
     l->next = w->conns.next;
     l->prev = &w->conns;
     w->conns.next->prev = l;
@@ -273,8 +273,8 @@ worker_on_accept(loop_t *loop, loop_io_t *io, uint32_t events)
             log_error("worker %u: accept on %s: %s", w->id, l->conf.text, strerror(errno));
             return;
         }
-        if (conn_new(w, fd, (struct sockaddr *)&peer, len, &l->conf) == NULL)
-            connlimit_release(w->env.connlimit);   /* conn_new closed fd */
+        if (w->env.accept(w, fd, (struct sockaddr *)&peer, len, &l->conf) == NULL)
+            connlimit_release(w->env.connlimit);   /* the constructor closed fd */
     }
 }
 
@@ -528,7 +528,7 @@ worker_on_drain_deadline(loop_t *loop, loop_timer_t *t)
     if (w->n_conns > 0)
         log_warn("worker %u: shutdown deadline: closing %u connections", w->id, w->n_conns);
     while (w->conns.next != &w->conns)
-        conn_abort(w->conns.next->owner);
+        w->conns.next->ops->abort(w->conns.next->owner);
 }
 
 static void
@@ -543,7 +543,7 @@ worker_start_drain(worker_t *w)
     pool_close_all(w);
     for (l = w->conns.next; l != &w->conns; l = next) {
         next = l->next;
-        conn_drain(l->owner);
+        l->ops->drain(l->owner);
     }
     loop_timer_set(w->loop, &w->drain_timer, w->cfg->cfg->timeouts.shutdown);
 }
@@ -812,7 +812,7 @@ worker_free(worker_t *w)
         return;
     connlimit_attach(w->env.connlimit, w->id, NULL, NULL);  /* no wake after this */
     while (w->conns.next != &w->conns)
-        conn_abort(w->conns.next->owner);
+        w->conns.next->ops->abort(w->conns.next->owner);
     listener_close_all(w);
     pool_close_all(w);
     if (w->loop != NULL) {

@@ -42,6 +42,12 @@ void cfgref_put(cfgref_t *r);            /* drops one; frees at zero; NULL ok */
 
 typedef struct worker worker_t;
 
+/* What a worker does with an accepted socket: the connection module's
+ * constructor, given by main, so the worker never names it. NULL if the
+ * connection could not be set up (fd closed). */
+typedef void *(*worker_accept_fn)(worker_t *w, int fd, const struct sockaddr *peer,
+                                  socklen_t peer_len, const config_listen_t *listener);
+
 /* What all workers share, owned by main: the identity map (workers are
  * readers), the probe counters and the process-wide connection limit. */
 typedef struct proxy_env {
@@ -51,12 +57,20 @@ typedef struct proxy_env {
     txnstore_t *store;          /* NULL: transactions are not stored */
     metrics_t *metrics;         /* counters every transaction adds to */
     const struct status_sources *status;  /* what /metrics reports besides the counters */
+    worker_accept_fn accept;    /* makes a connection of an accepted socket */
 } proxy_env_t;
+
+/* What a worker may ask of a connection it holds (its owner's operations). */
+typedef struct worker_link_ops {
+    void (*drain)(void *owner);   /* finish what is in progress, then close */
+    void (*abort)(void *owner);   /* close now (the shutdown deadline) */
+} worker_link_ops_t;
 
 /* Intrusive list node for the connections of a worker. */
 typedef struct worker_link {
     struct worker_link *prev, *next;
     void *owner;
+    const worker_link_ops_t *ops;
 } worker_link_t;
 
 /* Creates worker id with cfg (a reference is taken) and binds its listeners.
@@ -91,7 +105,7 @@ bool worker_draining(const worker_t *w);
 /* The identity the map holds for the address now (lock-free); false if none. */
 bool worker_identity(worker_t *w, const struct sockaddr *sa, mus_identity_t *out);
 probes_t *worker_probes(worker_t *w);
-void worker_link_add(worker_t *w, worker_link_t *l, void *owner);
+void worker_link_add(worker_t *w, worker_link_t *l, void *owner, const worker_link_ops_t *ops);
 void worker_link_del(worker_t *w, worker_link_t *l);
 
 /* Upstream keep-alive pool, keyed by host name and address. take returns an
