@@ -31,6 +31,7 @@
  * It keeps nothing in memory between calls and prints nothing.
  */
 #include "catdb.h"
+#include "../common/err.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -90,17 +91,6 @@ typedef struct import {
     size_t errlen;
 } import_t;
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Category (folder) names: letters, digits, '-', '_', '.', not "." or "..",
  * 1 to CATDB_MAX_CATEGORY - 1 bytes. */
@@ -216,14 +206,14 @@ import_file(import_t *im, const char *dir, const folder_t *f, sqlite3_int64 cat_
     int rc = -1;
 
     if ((size_t)snprintf(path, sizeof(path), "%s/%s/%s", dir, f->name, file) >= sizeof(path)) {
-        seterr(im->err, im->errlen, "%s/%s/%s: path too long", dir, f->name, file);
+        err_set(im->err, im->errlen, "%s/%s/%s: path too long", dir, f->name, file);
         return -1;
     }
     fp = fopen(path, "re");
     if (fp == NULL) {
         if (errno == ENOENT)
             return 0;
-        seterr(im->err, im->errlen, "cannot open %s: %s", path, strerror(errno));
+        err_set(im->err, im->errlen, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     setvbuf(fp, im->iobuf, _IOFBF, CATDB_READ_BUF);
@@ -261,7 +251,7 @@ import_file(import_t *im, const char *dir, const folder_t *f, sqlite3_int64 cat_
         sqlite3_bind_int(im->ins_entry, 2, (int)kind);
         sqlite3_bind_text(im->ins_entry, 3, v, -1, SQLITE_STATIC);
         if (sqlite3_step(im->ins_entry) != SQLITE_DONE) {
-            seterr(im->err, im->errlen, "%s: cannot insert: %s", path, sqlite3_errmsg(im->db));
+            err_set(im->err, im->errlen, "%s: cannot insert: %s", path, sqlite3_errmsg(im->db));
             sqlite3_reset(im->ins_entry);
             goto cleanup;
         }
@@ -269,7 +259,7 @@ import_file(import_t *im, const char *dir, const folder_t *f, sqlite3_int64 cat_
         (*counter)++;
     }
     if (ferror(fp)) {
-        seterr(im->err, im->errlen, "cannot read %s: %s", path, strerror(errno));
+        err_set(im->err, im->errlen, "cannot read %s: %s", path, strerror(errno));
         goto cleanup;
     }
     rc = 0;
@@ -297,7 +287,7 @@ scan_dir(import_t *im, const char *dir, folder_t **out, size_t *nout)
     int rc = -1;
 
     if (d == NULL) {
-        seterr(im->err, im->errlen, "cannot open directory %s: %s", dir, strerror(errno));
+        err_set(im->err, im->errlen, "cannot open directory %s: %s", dir, strerror(errno));
         return -1;
     }
     while ((errno = 0, de = readdir(d)) != NULL) {
@@ -317,13 +307,13 @@ scan_dir(import_t *im, const char *dir, folder_t **out, size_t *nout)
         if (n == cap) {
             folder_t *nv;
             if (cap >= CATDB_MAX_FOLDERS) {
-                seterr(im->err, im->errlen, "%s: more than %d folders", dir, CATDB_MAX_FOLDERS);
+                err_set(im->err, im->errlen, "%s: more than %d folders", dir, CATDB_MAX_FOLDERS);
                 goto cleanup;
             }
             cap = cap ? cap * 2 : 64;
             nv = realloc(v, cap * sizeof(*v));
             if (nv == NULL) {
-                seterr(im->err, im->errlen, "out of memory");
+                err_set(im->err, im->errlen, "out of memory");
                 goto cleanup;
             }
             v = nv;
@@ -332,13 +322,13 @@ scan_dir(import_t *im, const char *dir, folder_t **out, size_t *nout)
         strcpy(v[n].name, de->d_name);        /* valid_category bounded it */
         v[n].is_link = lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode);
         if (realpath(path, v[n].real) == NULL) {
-            seterr(im->err, im->errlen, "cannot resolve %s: %s", path, strerror(errno));
+            err_set(im->err, im->errlen, "cannot resolve %s: %s", path, strerror(errno));
             goto cleanup;
         }
         n++;
     }
     if (errno != 0) {
-        seterr(im->err, im->errlen, "cannot read directory %s: %s", dir, strerror(errno));
+        err_set(im->err, im->errlen, "cannot read directory %s: %s", dir, strerror(errno));
         goto cleanup;
     }
     if (n > 0)
@@ -371,7 +361,7 @@ exec_sql(sqlite3 *db, const char *sql, const char *what, char *err, size_t errle
     char *msg = NULL;
 
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        seterr(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
+        err_set(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
         sqlite3_free(msg);
         return -1;
     }
@@ -382,7 +372,7 @@ static int
 prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
 {
     if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-        seterr(err, errlen, "cannot prepare \"%s\": %s", sql, sqlite3_errmsg(db));
+        err_set(err, errlen, "cannot prepare \"%s\": %s", sql, sqlite3_errmsg(db));
         return -1;
     }
     return 0;
@@ -394,7 +384,7 @@ put_meta(import_t *im, const char *key, const char *value)
     sqlite3_bind_text(im->ins_meta, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(im->ins_meta, 2, value, -1, SQLITE_STATIC);
     if (sqlite3_step(im->ins_meta) != SQLITE_DONE) {
-        seterr(im->err, im->errlen, "cannot write meta %s: %s", key, sqlite3_errmsg(im->db));
+        err_set(im->err, im->errlen, "cannot write meta %s: %s", key, sqlite3_errmsg(im->db));
         sqlite3_reset(im->ins_meta);
         return -1;
     }
@@ -426,7 +416,7 @@ import_folders(import_t *im, const char *dir, const folder_t *v, size_t n)
             continue;                         /* written after its target */
         sqlite3_bind_text(im->ins_cat, 1, v[i].name, -1, SQLITE_STATIC);
         if (sqlite3_step(im->ins_cat) != SQLITE_DONE) {
-            seterr(im->err, im->errlen, "cannot insert category %s: %s", v[i].name,
+            err_set(im->err, im->errlen, "cannot insert category %s: %s", v[i].name,
                    sqlite3_errmsg(im->db));
             sqlite3_reset(im->ins_cat);
             return -1;
@@ -445,7 +435,7 @@ import_folders(import_t *im, const char *dir, const folder_t *v, size_t n)
         sqlite3_bind_text(im->ins_alias, 1, v[i].name, -1, SQLITE_STATIC);
         sqlite3_bind_text(im->ins_alias, 2, v[t].name, -1, SQLITE_STATIC);
         if (sqlite3_step(im->ins_alias) != SQLITE_DONE) {
-            seterr(im->err, im->errlen, "cannot insert alias %s: %s", v[i].name,
+            err_set(im->err, im->errlen, "cannot insert alias %s: %s", v[i].name,
                    sqlite3_errmsg(im->db));
             sqlite3_reset(im->ins_alias);
             return -1;
@@ -482,20 +472,20 @@ catdb_import(const char *db_path, const char *dir, catdb_counts_t *out, char *er
     if (scan_dir(&im, dir, &folders, &nfolders) < 0)
         goto cleanup;
     if (nfolders == 0) {
-        seterr(err, errlen, "no category folders in %s (expected %s/<category>/domains, "
+        err_set(err, errlen, "no category folders in %s (expected %s/<category>/domains, "
                "e.g. the blacklists/ folder of the UT1 archive)", dir, dir);
         goto cleanup;
     }
     im.line = malloc(CATDB_LINE_MAX + 2);
     im.iobuf = malloc(CATDB_READ_BUF);
     if (im.line == NULL || im.iobuf == NULL) {
-        seterr(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         goto cleanup;
     }
 
     if (sqlite3_open_v2(db_path, &im.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
-        seterr(err, errlen, "cannot open category database %s: %s", db_path,
+        err_set(err, errlen, "cannot open category database %s: %s", db_path,
                im.db ? sqlite3_errmsg(im.db) : "out of memory");
         goto cleanup;
     }
@@ -566,33 +556,33 @@ open_ro(const char *db_path, char *err, size_t errlen)
     int version = -1;
 
     if (db_path == NULL || db_path[0] == '\0') {
-        seterr(err, errlen, "no category database configured");
+        err_set(err, errlen, "no category database configured");
         return NULL;
     }
     if (stat(db_path, &sb) < 0) {
         if (errno == ENOENT)
-            seterr(err, errlen, "category database %s not found: run musctl categories import DIR",
+            err_set(err, errlen, "category database %s not found: run musctl categories import DIR",
                    db_path);
         else
-            seterr(err, errlen, "category database %s: %s", db_path, strerror(errno));
+            err_set(err, errlen, "category database %s: %s", db_path, strerror(errno));
         return NULL;
     }
     if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        seterr(err, errlen, "cannot open category database %s: %s", db_path,
+        err_set(err, errlen, "cannot open category database %s: %s", db_path,
                db ? sqlite3_errmsg(db) : "out of memory");
         goto fail;
     }
     sqlite3_busy_timeout(db, CATDB_BUSY_MS);
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
-        seterr(err, errlen, "category database %s: %s", db_path, sqlite3_errmsg(db));
+        err_set(err, errlen, "category database %s: %s", db_path, sqlite3_errmsg(db));
         goto fail;
     }
     version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     st = NULL;
     if (version != CATDB_SCHEMA_VERSION) {
-        seterr(err, errlen, "%s is not a category database of this version (schema %d, want %d): "
+        err_set(err, errlen, "%s is not a category database of this version (schema %d, want %d): "
                "run musctl categories import DIR", db_path, version, CATDB_SCHEMA_VERSION);
         goto fail;
     }
@@ -626,14 +616,14 @@ catdb_source(void *arg, policy_emit_fn emit, void *ctx, char *err, size_t errlen
 
         if (cat == NULL || value == NULL || kind < POLICY_LIST_DOMAIN ||
             kind > POLICY_LIST_EXPRESSION) {
-            seterr(err, errlen, "category database %s: malformed entry", db_path);
+            err_set(err, errlen, "category database %s: malformed entry", db_path);
             goto cleanup;
         }
         if (emit(ctx, cat, (enum policy_list_kind)kind, value) < 0)
             goto cleanup;                     /* emit's message is in err */
     }
     if (step != SQLITE_DONE) {
-        seterr(err, errlen, "category database %s: %s", db_path, sqlite3_errmsg(db));
+        err_set(err, errlen, "category database %s: %s", db_path, sqlite3_errmsg(db));
         goto cleanup;
     }
     rc = 0;
@@ -661,7 +651,7 @@ catdb_counts(const char *db_path, catdb_counts_t *out, char *err, size_t errlen)
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_ROW) {
-            seterr(err, errlen, "category database %s: no %s count: %s", db_path, keys[i],
+            err_set(err, errlen, "category database %s: no %s count: %s", db_path, keys[i],
                    sqlite3_errmsg(db));
             goto cleanup;
         }

@@ -51,6 +51,7 @@
 #include <yaml.h>
 
 #include "../common/log.h"
+#include "../common/err.h"
 #include "config_load.h"
 
 #define DURATION_MAX_MS      2147483647u   /* INT32_MAX: fits an int timeout */
@@ -59,20 +60,7 @@
 
 /* ---- messages ---- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Records "name:line:column: message" (mark is 0-based) and returns -1. */
 int
@@ -84,7 +72,7 @@ cl_fail(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    set_err(ld->err, ld->errlen, "%s:%zu:%zu: %s", ld->name,
+    err_set(ld->err, ld->errlen, "%s:%zu:%zu: %s", ld->name,
             mark.line + 1, mark.column + 1, msg);
     return -1;
 }
@@ -141,7 +129,7 @@ syntax_error(struct loader *ld)
 
     switch (p->error) {
     case YAML_MEMORY_ERROR:
-        set_err(ld->err, ld->errlen, "%s: out of memory while parsing", ld->name);
+        err_set(ld->err, ld->errlen, "%s: out of memory while parsing", ld->name);
         return -1;
     case YAML_READER_ERROR:
         if (p->problem_value != -1)
@@ -2095,7 +2083,7 @@ config_load_buffer(const char *name, const char *data, size_t len, char *err, si
     bool parser_ready = false;
     config_t *cfg = NULL;
 
-    set_err(err, errlen, "%s", "");
+    err_set(err, errlen, "%s", "");
     if (name == NULL)
         name = "<config>";
     ld.name = name;
@@ -2105,26 +2093,26 @@ config_load_buffer(const char *name, const char *data, size_t len, char *err, si
     ld.errlen = errlen;
 
     if (ld.len > CONFIG_MAX_FILE_BYTES) {
-        set_err(err, errlen, "%s: file is larger than %u bytes", name, CONFIG_MAX_FILE_BYTES);
+        err_set(err, errlen, "%s: file is larger than %u bytes", name, CONFIG_MAX_FILE_BYTES);
         goto fail;
     }
     cfg = calloc(1, sizeof(*cfg));
     if (cfg == NULL) {
-        set_err(err, errlen, "%s: out of memory", name);
+        err_set(err, errlen, "%s: out of memory", name);
         goto fail;
     }
     if (strlen(name) >= sizeof(cfg->path)) {
-        set_err(err, errlen, "configuration path is too long");
+        err_set(err, errlen, "configuration path is too long");
         goto fail;
     }
     memcpy(cfg->path, name, strlen(name) + 1);
     ld.cfg = cfg;
     if (set_defaults(cfg) < 0) {
-        set_err(err, errlen, "%s: internal error: bad built-in defaults", name);
+        err_set(err, errlen, "%s: internal error: bad built-in defaults", name);
         goto fail;
     }
     if (!yaml_parser_initialize(&ld.parser)) {
-        set_err(err, errlen, "%s: out of memory", name);
+        err_set(err, errlen, "%s: out of memory", name);
         goto fail;
     }
     parser_ready = true;
@@ -2157,7 +2145,7 @@ config_load(const char *path, char *err, size_t errlen)
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        err_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     while (len < limit) {
@@ -2169,7 +2157,7 @@ config_load(const char *path, char *err, size_t errlen)
                 ncap = limit;
             nbuf = realloc(buf, ncap);
             if (nbuf == NULL) {
-                set_err(err, errlen, "%s: out of memory", path);
+                err_set(err, errlen, "%s: out of memory", path);
                 goto out;
             }
             buf = nbuf;
@@ -2179,7 +2167,7 @@ config_load(const char *path, char *err, size_t errlen)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+            err_set(err, errlen, "%s: cannot read: %s", path, strerror(errno));
             goto out;
         }
         if (n == 0)
@@ -2187,7 +2175,7 @@ config_load(const char *path, char *err, size_t errlen)
         len += (size_t)n;
     }
     if (len > CONFIG_MAX_FILE_BYTES) {
-        set_err(err, errlen, "%s: file is larger than %u bytes", path, CONFIG_MAX_FILE_BYTES);
+        err_set(err, errlen, "%s: file is larger than %u bytes", path, CONFIG_MAX_FILE_BYTES);
         goto out;
     }
     cfg = config_load_buffer(path, buf ? buf : "", len, err, errlen);

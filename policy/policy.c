@@ -35,6 +35,7 @@
  * mutable state and has its own mutex.
  */
 #include "policy.h"
+#include "../common/err.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -439,19 +440,7 @@ verb_of(enum policy_action a)
     return a == POLICY_BLOCK ? "blocked" : a == POLICY_MONITOR ? "monitored" : "allowed";
 }
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ASCII lowercase without locale. */
 static inline char
@@ -543,7 +532,7 @@ rx_compile(const char *pat, size_t len, bool jit, char *msg, size_t msglen)
         PCRE2_UCHAR buf[256];
         if (pcre2_get_error_message(ec, buf, sizeof(buf)) < 0)
             snprintf((char *)buf, sizeof(buf), "error %d", ec);
-        set_err(msg, msglen, "PCRE2 error at offset %zu: %s", (size_t)eo, (char *)buf);
+        err_set(msg, msglen, "PCRE2 error at offset %zu: %s", (size_t)eo, (char *)buf);
         return NULL;
     }
     if (jit)
@@ -690,7 +679,7 @@ cat_add(builder_t *b, const char *name, bool custom)
 {
     policy_t *p = b->p;
     if (p->n_cats >= POLICY_MAX_CATS) {
-        set_err(b->err, b->errlen, "too many categories (more than %d)", POLICY_MAX_CATS);
+        err_set(b->err, b->errlen, "too many categories (more than %d)", POLICY_MAX_CATS);
         return -1;
     }
     if (grow_array(&p->cats, &p->cap_cats, p->n_cats + 1, sizeof(*p->cats)) < 0)
@@ -704,7 +693,7 @@ cat_add(builder_t *b, const char *name, bool custom)
     c->custom = custom;
     return (int)p->n_cats++;
 oom:
-    set_err(b->err, b->errlen, "out of memory");
+    err_set(b->err, b->errlen, "out of memory");
     return -1;
 }
 
@@ -811,7 +800,7 @@ add_domain(builder_t *b, int cat, const char *value)
     b->p->n_domain_entries++;
     return 0;
 oom:
-    set_err(b->err, b->errlen, "out of memory loading domains");
+    err_set(b->err, b->errlen, "out of memory loading domains");
     return -1;
 }
 
@@ -862,7 +851,7 @@ add_url(builder_t *b, int cat, const char *value)
     e->val = (uint32_t)p->n_url_ents++;
     return 0;
 oom:
-    set_err(b->err, b->errlen, "out of memory loading URL prefixes");
+    err_set(b->err, b->errlen, "out of memory loading URL prefixes");
     return -1;
 }
 
@@ -919,7 +908,7 @@ add_regex(builder_t *b, int cat, const char *pat, const char *what, bool strict)
     pcre2_code *c = rx_compile(pat, strlen(pat), false, msg, sizeof(msg));
     if (c == NULL) {
         if (strict) {
-            set_err(b->err, b->errlen, "%s \"%.120s\": %s", what, pat, msg);
+            err_set(b->err, b->errlen, "%s \"%.120s\": %s", what, pat, msg);
             return -1;
         }
         p->warnings++;
@@ -976,7 +965,7 @@ add_regex(builder_t *b, int cat, const char *pat, const char *what, bool strict)
 oom:
     pcre2_code_free(c);
 oom_nocode:
-    set_err(b->err, b->errlen, "out of memory compiling regexes");
+    err_set(b->err, b->errlen, "out of memory compiling regexes");
     return -1;
 }
 
@@ -1108,7 +1097,7 @@ index_literals(builder_t *b)
     }
     return 0;
 oom:
-    set_err(b->err, b->errlen, "out of memory indexing regexes");
+    err_set(b->err, b->errlen, "out of memory indexing regexes");
     return -1;
 }
 
@@ -1129,7 +1118,7 @@ finish_regexes(builder_t *b)
             if (i == k->n_pending ||
                 (i > start && bytes + strlen(k->pending[i]) + 5 > POLICY_RX_CHUNK_BYTES)) {
                 if (i > start && combine_range(k, start, i) < 0) {
-                    set_err(b->err, b->errlen,
+                    err_set(b->err, b->errlen,
                             "category %s: cannot compile its regexes together", k->name);
                     return -1;
                 }
@@ -1155,7 +1144,7 @@ emit_entry(void *ctx, const char *category, enum policy_list_kind kind, const ch
     builder_t *b = ctx;
     policy_t *p = b->p;
     if (category == NULL || value == NULL || category[0] == '\0') {
-        set_err(b->err, b->errlen, "list source: empty category or value");
+        err_set(b->err, b->errlen, "list source: empty category or value");
         return -1;
     }
     int id = b->last_cat;
@@ -1177,7 +1166,7 @@ emit_entry(void *ctx, const char *category, enum policy_list_kind kind, const ch
         return add_regex(b, id, value, what, false);
     }
     }
-    set_err(b->err, b->errlen, "list source: unknown entry kind %d", (int)kind);
+    err_set(b->err, b->errlen, "list source: unknown entry kind %d", (int)kind);
     return -1;
 }
 
@@ -1261,7 +1250,7 @@ load_passwords(policy_t *p, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        set_err(err, errlen, "password file %s: %s", path, strerror(errno));
+        err_set(err, errlen, "password file %s: %s", path, strerror(errno));
         return -1;
     }
     char *line = NULL;
@@ -1288,26 +1277,26 @@ load_passwords(policy_t *p, const char *path, char *err, size_t errlen)
             goto bad;
         for (size_t i = 0; i < p->n_users; i++)
             if (strcmp(p->users[i].name, s) == 0) {
-                set_err(err, errlen, "password file %s:%u: user %s listed twice", path,
+                err_set(err, errlen, "password file %s:%u: user %s listed twice", path,
                         lineno, s);
                 goto out;
             }
         u.name = pool_strdup(&p->pool, s);
         if (u.name == NULL || grow_array(&p->users, &cap, p->n_users + 1,
                                          sizeof(*p->users)) < 0) {
-            set_err(err, errlen, "out of memory");
+            err_set(err, errlen, "out of memory");
             goto out;
         }
         p->users[p->n_users++] = u;
         continue;
 bad:
-        set_err(err, errlen,
+        err_set(err, errlen,
                 "password file %s:%u: malformed line (want user:pbkdf2-sha256$ITER$SALT$HASH)",
                 path, lineno);
         goto out;
     }
     if (ferror(f)) {
-        set_err(err, errlen, "password file %s: read error", path);
+        err_set(err, errlen, "password file %s: read error", path);
         goto out;
     }
     qsort(p->users, p->n_users, sizeof(*p->users), pw_cmp);
@@ -1333,7 +1322,7 @@ resolve_list_name(builder_t *b, const config_t *cfg, const char *name, bool have
     int id = cat_find(p, name, false);
     if (id < 0 && (id = cat_find(p, name, true)) < 0) {
         if (have_lists) {
-            set_err(b->err, b->errlen,
+            err_set(b->err, b->errlen,
                     "%s: unknown category %s (not a friendly, custom or list category)", ctx,
                     name);
             return -1;
@@ -1347,7 +1336,7 @@ resolve_list_name(builder_t *b, const config_t *cfg, const char *name, bool have
     (void)cfg;
     if (grow_array(&p->rule_cats, &p->cap_rule_cats, p->n_rule_cats + 1,
                    sizeof(*p->rule_cats)) < 0) {
-        set_err(b->err, b->errlen, "out of memory");
+        err_set(b->err, b->errlen, "out of memory");
         return -1;
     }
     p->rule_cats[p->n_rule_cats++] = (uint16_t)id;
@@ -1444,7 +1433,7 @@ build_profiles(builder_t *b, const config_t *cfg)
             pr->ua = rx_compile(cp->user_agent, strnlen(cp->user_agent, sizeof(cp->user_agent)),
                                 true, msg, sizeof(msg));
             if (pr->ua == NULL) {
-                set_err(b->err, b->errlen, "identity profile %s: user_agent: %s", cp->name, msg);
+                err_set(b->err, b->errlen, "identity profile %s: user_agent: %s", cp->name, msg);
                 return -1;
             }
         }
@@ -1457,7 +1446,7 @@ build_profiles(builder_t *b, const config_t *cfg)
         pr->refuse_unidentified = cp->refuse_unidentified;
         pr->policy = -1;
         if (pr->auth_basic && pol->auth_password_file[0] == '\0') {
-            set_err(b->err, b->errlen,
+            err_set(b->err, b->errlen,
                     "identity profile %s uses basic authentication but "
                     "authentication.password_file is not set", cp->name);
             return -1;
@@ -1465,7 +1454,7 @@ build_profiles(builder_t *b, const config_t *cfg)
     }
     return 0;
 oom:
-    set_err(b->err, b->errlen, "out of memory");
+    err_set(b->err, b->errlen, "out of memory");
     return -1;
 }
 
@@ -1519,7 +1508,7 @@ build_policies(builder_t *b, const config_t *cfg, bool have_lists)
                 if (strcmp(p->profiles[k].name, pn) == 0)
                     break;
             if (k == p->n_profiles) {
-                set_err(b->err, b->errlen, "access policy %s: unknown identity profile %s",
+                err_set(b->err, b->errlen, "access policy %s: unknown identity profile %s",
                         cp->name, pn);
                 return -1;
             }
@@ -1542,14 +1531,14 @@ build_policies(builder_t *b, const config_t *cfg, bool have_lists)
             r->cats_off = (uint32_t)p->n_rule_cats;
             if (resolve_rule_name(b, cfg, cr->category, have_lists, ctx) < 0) {
                 if (b->err && b->err[0] == '\0')
-                    set_err(b->err, b->errlen, "out of memory");
+                    err_set(b->err, b->errlen, "out of memory");
                 return -1;
             }
             r->n_cats = (uint32_t)(p->n_rule_cats - r->cats_off);
             r->action = action_of(cr->action);
             r->time_range = cr->time_range;
             if (r->time_range >= (int)pol->n_time_ranges || r->time_range < -1) {
-                set_err(b->err, b->errlen, "access policy %s: category %s: bad time range %d",
+                err_set(b->err, b->errlen, "access policy %s: category %s: bad time range %d",
                         cp->name, cr->category, cr->time_range);
                 return -1;
             }
@@ -1566,7 +1555,7 @@ build_policies(builder_t *b, const config_t *cfg, bool have_lists)
     }
     return 0;
 oom:
-    set_err(b->err, b->errlen, "out of memory");
+    err_set(b->err, b->errlen, "out of memory");
     return -1;
 }
 
@@ -1577,7 +1566,7 @@ build_custom(builder_t *b, const config_t *cfg)
     for (size_t i = 0; i < pol->n_custom; i++) {
         const config_custom_category_t *cc = &pol->custom[i];
         if (cat_find(b->p, cc->name, true) >= 0) {
-            set_err(b->err, b->errlen, "custom category %s defined twice", cc->name);
+            err_set(b->err, b->errlen, "custom category %s defined twice", cc->name);
             return -1;
         }
         int id = cat_add(b, cc->name, true);
@@ -1628,12 +1617,12 @@ policy_build(const config_t *cfg, policy_list_source src, void *src_arg, char *e
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (cfg == NULL) {
-        set_err(err, errlen, "no configuration");
+        err_set(err, errlen, "no configuration");
         return NULL;
     }
     policy_t *p = calloc(1, sizeof(*p));
     if (p == NULL) {
-        set_err(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         return NULL;
     }
     builder_t b = { .p = p, .err = err, .errlen = errlen, .last_cat = -1 };
@@ -1643,7 +1632,7 @@ policy_build(const config_t *cfg, policy_list_source src, void *src_arg, char *e
     if (p->cache == NULL || pthread_mutex_init(&p->cache->mu, NULL) != 0) {
         free(p->cache);
         p->cache = NULL;
-        set_err(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         goto fail;
     }
     if (RAND_bytes(p->dummy_salt, sizeof(p->dummy_salt)) != 1)
@@ -1651,7 +1640,7 @@ policy_build(const config_t *cfg, policy_list_source src, void *src_arg, char *e
 
     p->realm = pool_strdup(&p->pool, pol->auth_realm[0] ? pol->auth_realm : "musproxy");
     if (p->realm == NULL) {
-        set_err(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         goto fail;
     }
     if (pol->auth_password_file[0] != '\0' &&
@@ -1668,7 +1657,7 @@ policy_build(const config_t *cfg, policy_list_source src, void *src_arg, char *e
         char serr[POLICY_ERR_LEN] = "";
         if (src(src_arg, emit_entry, &b, serr, sizeof(serr)) < 0) {
             if (err != NULL && err[0] == '\0')
-                set_err(err, errlen, "category lists: %s", serr[0] ? serr : "source failed");
+                err_set(err, errlen, "category lists: %s", serr[0] ? serr : "source failed");
             goto fail;
         }
         have_lists = b.emitted_any;
@@ -1691,7 +1680,7 @@ policy_build(const config_t *cfg, policy_list_source src, void *src_arg, char *e
             if (cat_find(p, ln, false) >= 0 || cat_find(p, ln, true) >= 0)
                 continue;
             if (have_lists) {
-                set_err(err, errlen, "friendly name %s: unknown list category %s", fr->name,
+                err_set(err, errlen, "friendly name %s: unknown list category %s", fr->name,
                         ln);
                 goto fail;
             }
@@ -1708,7 +1697,7 @@ policy_build(const config_t *cfg, policy_list_source src, void *src_arg, char *e
     return p;
 fail:
     if (err != NULL && errlen > 0 && err[0] == '\0')
-        set_err(err, errlen, "policy build failed");
+        err_set(err, errlen, "policy build failed");
     policy_free(p);
     return NULL;
 }
