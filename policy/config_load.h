@@ -124,5 +124,8 @@ extern const struct section config_transparent_section;   /* config_transparent.
 void config_transparent_defaults(config_transparent_t *t);
 extern const struct section config_store_section;         /* config_store.c */
 void config_store_defaults(config_store_t *s);
+/* wccp: (config_wccp.c): def->offset is that of the config_wccp_t */
+int config_wccp_parse(struct loader *ld, const struct key_def *def, void *base);
+void config_wccp_defaults(config_wccp_t *w);
 
 #endif
