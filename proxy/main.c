@@ -25,6 +25,7 @@
 #include "control.h"
 #include "status.h"
 #include "probes.h"
+#include "wccp.h"
 #include "worker.h"
 
 #define MUSPROXY_VERSION "0.1.0"
@@ -211,6 +212,8 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
         log_warn("reload: the control socket path changes only at restart");
     if (memcmp(&cfg->store, &(*current)->cfg->store, sizeof(cfg->store)) != 0)
         log_warn("reload: the store settings change only at restart");
+    if (memcmp(&cfg->wccp, &(*current)->cfg->wccp, sizeof(cfg->wccp)) != 0)
+        log_warn("reload: the wccp settings change only at restart");
     fc = feed_config(cfg);
     if (fc == NULL) {
         log_error("reload rejected: out of memory");
@@ -259,6 +262,29 @@ open_store(const config_store_t *cs)
     return st;
 }
 
+/* The WCCP agent, if routers are configured. One that cannot start is
+ * logged and the proxy serves on (without redirected traffic). */
+static wccp_t *
+start_wccp(const config_wccp_t *cw)
+{
+    char err[WCCP_ERR_MAX];
+    wccp_t *w;
+
+    if (cw->n_routers == 0)
+        return NULL;
+    w = wccp_new(cw, err, sizeof(err));
+    if (w == NULL) {
+        log_error("%s (WCCP is off)", err);
+        return NULL;
+    }
+    if (wccp_start(w) < 0) {
+        log_error("wccp: cannot start its thread (WCCP is off)");
+        wccp_free(w);
+        return NULL;
+    }
+    return w;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -279,6 +305,7 @@ main(int argc, char **argv)
     mus_feed_config_t *fc = NULL;
     mus_feed_t *feed = NULL;
     control_t *control = NULL;
+    wccp_t *wccp = NULL;
     unsigned n;
     sigset_t sigs;
     int opt, status = 0;
@@ -416,11 +443,12 @@ main(int argc, char **argv)
             worker_notify_shutdown(workers[k]);
         goto out;
     }
+    wccp = start_wccp(&cfg->wccp);
     if (cfg->mus.control_socket[0] != '\0') {
         holder_set(&holder, current);
         status_sources_t src = {
             .map = env.map, .feed = feed, .probes = env.probes, .connlimit = env.connlimit,
-            .store = env.store, .get_cfg = holder_get, .cfg_arg = &holder,
+            .store = env.store, .wccp = wccp, .get_cfg = holder_get, .cfg_arg = &holder,
         };
         control = control_start(cfg->mus.control_socket, &src, err, sizeof(err));
         if (control == NULL)
@@ -450,10 +478,12 @@ main(int argc, char **argv)
             break;
         }
     }
+    wccp_stop(wccp);   /* first: the routers send new flows to the other caches */
     for (unsigned i = 0; i < n; i++)
         worker_notify_shutdown(workers[i]);
 out:
     control_stop(control);
+    wccp_free(wccp);
     for (unsigned i = 0; i < n; i++)
         worker_join(workers[i]);
     for (unsigned i = 0; i < n; i++)
