@@ -150,25 +150,15 @@ h_methods(struct loader *ld, const struct key_def *def, void *base)
 
 /* ---- a service ---- */
 
+/* A number 0-255 into the uint8_t at def->offset (id, priority). */
 static int
-h_svc_id(struct loader *ld, const struct key_def *def, void *base)
+h_u8(struct loader *ld, const struct key_def *def, void *base)
 {
     unsigned long v;
 
     if (get_uint(ld, def->name, 255, &v) < 0)
         return -1;
-    ((config_wccp_service_t *)base)->id = (uint8_t)v;
-    return 0;
-}
-
-static int
-h_svc_priority(struct loader *ld, const struct key_def *def, void *base)
-{
-    unsigned long v;
-
-    if (get_uint(ld, def->name, 255, &v) < 0)
-        return -1;
-    ((config_wccp_service_t *)base)->priority = (uint8_t)v;
+    *((uint8_t *)base + def->offset) = (uint8_t)v;
     return 0;
 }
 
@@ -219,11 +209,11 @@ h_svc_flags(struct loader *ld, const struct key_def *def, void *base)
 enum { SVC_ID = 0, SVC_PORTS, SVC_PROTOCOL, SVC_PRIORITY, SVC_FLAGS };
 
 static const struct key_def service_keys[] = {
-    [SVC_ID] = { "id", h_svc_id, 0, 0, NULL },
+    [SVC_ID] = { "id", h_u8, offsetof(config_wccp_service_t, id), 0, NULL },
     [SVC_PORTS] = { "ports", h_svc_ports, 0, 0, NULL },
     [SVC_PROTOCOL] = { "protocol", h_svc_protocol, offsetof(config_wccp_service_t, protocol), 0,
                        NULL },
-    [SVC_PRIORITY] = { "priority", h_svc_priority, 0, 0, NULL },
+    [SVC_PRIORITY] = { "priority", h_u8, offsetof(config_wccp_service_t, priority), 0, NULL },
     [SVC_FLAGS] = { "flags", h_svc_flags, 0, 0, NULL },
 };
 static const struct section service_section = {
