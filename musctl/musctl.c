@@ -210,6 +210,7 @@ static const struct {
     {"notify", cmd_notify, "ocserv connect/disconnect script: report a VPN session to mus-headend"},
     {"status", musctl_cmd_status, "headend sessions of a running musproxy (like musstatus)"},
     {"map", musctl_cmd_map, "the IP -> identity map of a running musproxy"},
+    {"wccp", musctl_cmd_wccp, "WCCP service groups of a running musproxy: routers, caches, buckets"},
     {"trace", musctl_cmd_trace, "what the policy decides for a URL from an address, and why"},
     {"categories", musctl_cmd_categories, "import UT1 lists into the category database, or show its counts"},
     {"passwd", musctl_cmd_passwd, "set a user's password in the Basic-auth password file"},

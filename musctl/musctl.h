@@ -20,5 +20,8 @@ int musctl_cmd_passwd(int argc, char **argv);
 /* musctl trace --ip ADDR --url URL [--user-agent UA] [--port P] [--method M]
  * [--socket PATH] [--json]: the policy decision, without sending traffic. */
 int musctl_cmd_trace(int argc, char **argv);
+/* musctl wccp [--socket PATH] [--json]: the WCCP service groups (routers, caches,
+ * designated cache, our buckets, packets, last error). */
+int musctl_cmd_wccp(int argc, char **argv);
 
 #endif

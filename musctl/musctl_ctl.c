@@ -2,7 +2,8 @@
  * musctl/musctl_ctl.c: the musctl subcommands that ask a running musproxy
  * through its control socket (proxy/control.h): `status` prints every
  * headend session the way the appliance's musstatus does, plus map and probe
- * counters; `map` lists the IP -> identity map, optionally filtered. It
+ * counters; `map` lists the IP -> identity map, optionally filtered; `wccp`
+ * shows the WCCP service groups from the same status document. It
  * only reads; it changes nothing in the daemon.
  */
 #include "musctl.h"
@@ -356,4 +357,66 @@ usage:
     fprintf(stderr, "usage: musctl trace --ip ADDR --url URL [--user-agent UA] [--port P] "
                     "[--method M] [--mode explicit|transparent] [--via VIA] [--socket PATH] [--json]\n");
     return 2;
+}
+
+/* musctl wccp: the WCCP service groups from the "status" document. */
+int
+musctl_cmd_wccp(int argc, char **argv)
+{
+    struct common_opts o = {0};
+    json_t *r, *w, *p, *s, *x;
+    size_t i, k;
+    char t1[64];
+
+    if (parse_opts(argc, argv, &o, 0) < 0)
+        return 2;
+    r = ask(o.socket, "status");
+    if (r == NULL)
+        return 1;
+    w = json_object_get(r, "wccp");
+    if (o.json) {
+        json_dumpf(w ? w : json_null(), stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+        putchar('\n');
+        json_decref(r);
+        return 0;
+    }
+    if (!json_is_object(w)) {
+        printf("WCCP: off (no wccp.routers in the configuration)\n");
+        json_decref(r);
+        return 0;
+    }
+    p = json_object_get(w, "packets");
+    printf("WCCP cache engine %s (weight %lld, %s, Here_I_Am every %lld ms, %s)\n",
+           str(w, "address"), num(w, "weight"),
+           json_is_true(json_object_get(w, "md5")) ? "MD5" : "no security",
+           num(w, "interval_ms"), str(w, "state"));
+    printf("  packets: %lld in, %lld out; dropped: %lld not from a router, %lld malformed, "
+           "%lld failed security, %lld unknown service; %lld send errors\n",
+           num(p, "in"), num(p, "out"), num(p, "dropped_not_router"), num(p, "dropped_malformed"),
+           num(p, "dropped_security"), num(p, "dropped_unknown_service"), num(p, "send_errors"));
+    printf("  last error: %s\n", str(w, "last_error"));
+    json_array_foreach(json_object_get(w, "services"), i, s) {
+        printf("Service %lld (%s): %s\n", num(s, "id"), str(s, "type"), str(s, "state"));
+        printf("  designated: %s%s   our share: %lld of %s   assignment key %lld\n",
+               str(s, "designated"), json_is_true(json_object_get(s, "designated_self")) ? " (us)" : "",
+               num(s, "buckets"), str(s, "share_of"), num(s, "assignment_key"));
+        printf("  methods: forwarding %s, return %s, assignment %s   view change %lld\n",
+               str(s, "forwarding"), str(s, "return"), str(s, "assignment"),
+               num(s, "change_number"));
+        printf("  caches:");
+        json_array_foreach(json_object_get(s, "caches"), k, x)
+            printf(" %s (weight %lld)", str(x, "address"), num(x, "weight"));
+        printf("%s\n", json_array_size(json_object_get(s, "caches")) ? "" : " none");
+        json_array_foreach(json_object_get(s, "routers"), k, x) {
+            printf("  router %s (id %s): %s, last I_See_You %s, receive id %lld, "
+                   "member change %lld\n", str(x, "address"), str(x, "router_id"),
+                   str(x, "state"), when(num(x, "last_i_see_you"), t1, sizeof(t1)),
+                   num(x, "receive_id"), num(x, "member_change"));
+        }
+        p = json_object_get(s, "packets");
+        printf("  packets: %lld in, %lld out, %lld dropped   last error: %s\n", num(p, "in"),
+               num(p, "out"), num(p, "dropped"), str(s, "last_error"));
+    }
+    json_decref(r);
+    return 0;
 }

@@ -243,6 +243,54 @@ typedef struct config_store {
     bool keep_query;                  /* store URL query strings (default: cut at '?') */
 } config_store_t;
 
+/* WCCPv2 (proxy/wccp.h): musproxy as a cache engine behind routers that
+ * redirect traffic to it. Addresses are IPv4 in host order. */
+#define CONFIG_WCCP_MAX_ROUTERS   32
+#define CONFIG_WCCP_MAX_SERVICES  8
+#define CONFIG_WCCP_PORTS         8
+#define CONFIG_WCCP_METHODS       2         /* gre, l2 / hash, mask */
+#define CONFIG_WCCP_GRE           0x1u      /* forwarding/return method bits (the wire's) */
+#define CONFIG_WCCP_L2            0x2u
+#define CONFIG_WCCP_HASH          0x1u      /* assignment method bits (the wire's) */
+#define CONFIG_WCCP_MASK          0x2u
+/* Service Info flags, the wire's values (proxy/wccp_pkt.h WCCP_SF_*) */
+#define CONFIG_WCCP_F_SRC_IP_HASH      0x0001u
+#define CONFIG_WCCP_F_DST_IP_HASH      0x0002u
+#define CONFIG_WCCP_F_SRC_PORT_HASH    0x0004u
+#define CONFIG_WCCP_F_DST_PORT_HASH    0x0008u
+#define CONFIG_WCCP_F_PORTS_DEFINED    0x0010u
+#define CONFIG_WCCP_F_PORTS_SOURCE     0x0020u
+#define CONFIG_WCCP_F_SRC_IP_ALT_HASH  0x0100u
+#define CONFIG_WCCP_F_DST_IP_ALT_HASH  0x0200u
+#define CONFIG_WCCP_F_SRC_PORT_ALT_HASH 0x0400u
+#define CONFIG_WCCP_F_DST_PORT_ALT_HASH 0x0800u
+
+typedef struct config_wccp_service {
+    uint8_t id;
+    bool dynamic;                     /* false: the standard web-cache service 0 */
+    uint8_t protocol;                 /* dynamic: 6 (tcp) or 17 (udp) */
+    uint8_t priority;                 /* dynamic */
+    uint32_t flags;                   /* dynamic: CONFIG_WCCP_F_* */
+    uint16_t ports[CONFIG_WCCP_PORTS];/* dynamic; n_ports > 0 sets PORTS_DEFINED */
+    size_t n_ports;
+} config_wccp_service_t;
+
+typedef struct config_wccp {
+    uint32_t routers[CONFIG_WCCP_MAX_ROUTERS];  /* none = WCCP off */
+    size_t n_routers;
+    uint32_t address;                 /* our address; 0 = the one routed to the first router */
+    uint16_t weight;                  /* share of the buckets */
+    char password_file[4096];         /* MD5 group password (first line); "" = no security */
+    uint8_t forwarding[CONFIG_WCCP_METHODS];    /* CONFIG_WCCP_GRE/L2, preferred first */
+    size_t n_forwarding;
+    uint8_t ret[CONFIG_WCCP_METHODS];
+    size_t n_ret;
+    uint8_t assignment[CONFIG_WCCP_METHODS];    /* CONFIG_WCCP_HASH/MASK, preferred first */
+    size_t n_assignment;
+    config_wccp_service_t services[CONFIG_WCCP_MAX_SERVICES];
+    size_t n_services;
+} config_wccp_t;
+
 typedef struct config {
     char path[4096];                  /* the file it was loaded from */
     struct config_pool *pool;         /* owned; freed by config_free. A config_t
@@ -270,6 +318,7 @@ typedef struct config {
     config_policies_t pol;
     config_store_t store;
     config_pac_t pac;
+    config_wccp_t wccp;
 } config_t;
 
 /*
@@ -310,6 +359,19 @@ typedef struct config {
  *     retain_days: 30                # 0 = forever
  *     retain_mb: 1024                # 0 = no size cap
  *     keep_query: false              # store ?query strings
+ *   wccp:                            # WCCPv2 cache engine; off without routers
+ *     routers: [192.0.2.1]           # numeric IPv4, at most 32
+ *     address: 192.0.2.10            # ours (default: the one routed to the first router)
+ *     weight: 100                    # 0-65535, share of the buckets
+ *     password_file: etc/wccp.secret # MD5: the group password is its first line; "" = none
+ *     forwarding: [gre, l2]          # methods we accept, preferred first
+ *     return: [gre, l2]
+ *     assignment: [hash, mask]
+ *     services:                      # default [{ id: 0 }] (web-cache); ids unique
+ *       - { id: 0 }                  # standard web-cache: no other keys
+ *       - { id: 70, ports: [443], protocol: tcp, priority: 0,   # dynamic: 1-255
+ *           flags: [dst_ip_hash] }   # src_ip_hash dst_ip_hash src_port_hash dst_port_hash
+ *                                    # ports_source and the *_alt_hash forms
  *   mus:
  *     remote_users: headend          # or ip_ranges
  *     vpn_pools: []                  # CIDRs of the VPN address pools

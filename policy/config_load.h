@@ -139,5 +139,8 @@ extern const struct section config_store_section;         /* config_store.c */
 void config_store_defaults(config_store_t *s);
 extern const struct section config_pac_section;           /* config_pac.c */
 void config_pac_defaults(config_pac_t *p);
+/* wccp: (config_wccp.c): def->offset is that of the config_wccp_t */
+int config_wccp_parse(struct loader *ld, const struct key_def *def, void *base);
+void config_wccp_defaults(config_wccp_t *w);
 
 #endif

@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "status.h"
 #include "probes.h"
+#include "wccp.h"
 #include "worker.h"
 
 #define MUSPROXY_VERSION "0.1.0"
@@ -215,6 +216,8 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
         log_warn("reload: the control socket path changes only at restart");
     if (memcmp(&cfg->store, &(*current)->cfg->store, sizeof(cfg->store)) != 0)
         log_warn("reload: the store settings change only at restart");
+    if (memcmp(&cfg->wccp, &(*current)->cfg->wccp, sizeof(cfg->wccp)) != 0)
+        log_warn("reload: the wccp settings change only at restart");
     fc = feed_config(cfg);
     if (fc == NULL) {
         log_error("reload rejected: out of memory");
@@ -290,6 +293,29 @@ session_to_store(void *arg, enum mus_map_event ev, const mus_addr_t *addr,
     txnstore_session_event(arg, &s);   /* a full queue counts the loss */
 }
 
+/* The WCCP agent, if routers are configured. One that cannot start is
+ * logged and the proxy serves on (without redirected traffic). */
+static wccp_t *
+start_wccp(const config_wccp_t *cw)
+{
+    char err[WCCP_ERR_MAX];
+    wccp_t *w;
+
+    if (cw->n_routers == 0)
+        return NULL;
+    w = wccp_new(cw, err, sizeof(err));
+    if (w == NULL) {
+        log_error("%s (WCCP is off)", err);
+        return NULL;
+    }
+    if (wccp_start(w) < 0) {
+        log_error("wccp: cannot start its thread (WCCP is off)");
+        wccp_free(w);
+        return NULL;
+    }
+    return w;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -311,6 +337,7 @@ main(int argc, char **argv)
     mus_feed_t *feed = NULL;
     control_t *control = NULL;
     status_sources_t src = {0};
+    wccp_t *wccp = NULL;
     unsigned n;
     sigset_t sigs;
     int opt, status = 0;
@@ -463,6 +490,8 @@ main(int argc, char **argv)
         goto out;
     }
     holder_set(&holder, current);   /* status_sources_t.get_cfg reads it */
+    wccp = start_wccp(&cfg->wccp);
+    src.wccp = wccp;
     if (cfg->mus.control_socket[0] != '\0') {
         control = control_start(cfg->mus.control_socket, &src, err, sizeof(err));
         if (control == NULL)
@@ -492,10 +521,12 @@ main(int argc, char **argv)
             break;
         }
     }
+    wccp_stop(wccp);   /* first: the routers send new flows to the other caches */
     for (unsigned i = 0; i < n; i++)
         worker_notify_shutdown(workers[i]);
 out:
     control_stop(control);
+    wccp_free(wccp);
     for (unsigned i = 0; i < n; i++)
         worker_join(workers[i]);
     for (unsigned i = 0; i < n; i++)

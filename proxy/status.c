@@ -140,6 +140,8 @@ status_json(const status_sources_t *c)
                      (json_int_t)cs.full);
     if (out != NULL)
         json_object_set_new(out, "store", store_json(c->store));
+    if (out != NULL)
+        json_object_set_new(out, "wccp", wccp_status_json(c->wccp));
     return out;
 }
 

@@ -2,7 +2,7 @@
  * proxy/status.h: what the proxy can tell about itself, as JSON documents
  * built from its live parts: the headend sessions and map counters, the
  * probe counters, open connections against max_connections, the
- * transaction store's queue and drops ("status"); the identity map ("map");
+ * transaction store's queue and drops, the WCCP service groups ("status"); the identity map ("map");
  * and the policy trace ("trace"), decided by the same code as live traffic.
  * The control socket (control.c) and the admin UI both answer from here, so
  * they cannot disagree. The caller's thread must be a registered reader of
@@ -19,6 +19,7 @@
 #include "../mus/map.h"
 #include "connlimit.h"
 #include "probes.h"
+#include "wccp.h"
 #include "worker.h"
 
 #define STATUS_REQUEST_MAX  16384   /* bytes of a request line (a trace carries a URL of up to 8 KiB) */
@@ -33,11 +34,13 @@ typedef struct status_sources {
     probes_t *probes;
     connlimit_t *connlimit;
     txnstore_t *store;         /* NULL: no store */
+    wccp_t *wccp;              /* NULL: WCCP off */
     status_cfg_fn get_cfg;
     void *cfg_arg;
 } status_sources_t;
 
-/* {"headends":[...], "map":{...}, "probes":{...}, "connections":{...}, "store":{...}} */
+/* {"headends":[...], "map":{...}, "probes":{...}, "connections":{...}, "store":{...},
+ *  "wccp":{...} or null (wccp.h)} */
 json_t *status_json(const status_sources_t *s);
 /* args: "" (every entry), "ip ADDR" or "user NAME": {"entries":[...]} or {"error":...} */
 json_t *status_map_json(const status_sources_t *s, const char *args);

@@ -457,7 +457,7 @@ struct bad_case {
 };
 
 #define TOP_KEYS "(expected one of: proxy, log_level, mus, identity_profiles, " \
-    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store, pac)"
+    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store, pac, wccp)"
 #define LISTEN_HINT "(use 1.2.3.4:port or [::1]:port, numeric)"
 #define CIDR_HINT "is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)"
 #define PROXY_KEYS "(expected one of: listen, workers, clients, deny_destinations, " \
@@ -1505,4 +1505,79 @@ Test(config, parse_sockaddr)
         }
     }
     cr_expect_eq(config_parse_sockaddr(NULL, &(struct sockaddr_storage){0}, &(socklen_t){0}), -1);
+}
+
+/* The wccp section: values, defaults, and what is refused. */
+Test(config, wccp_section)
+{
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str("wccp:\n  routers: [192.0.2.1, 192.0.2.2]\n  address: 192.0.2.10\n"
+                             "  weight: 7\n  password_file: /etc/wccp.secret\n"
+                             "  forwarding: [l2]\n  return: [gre]\n  assignment: [mask, hash]\n"
+                             "  services:\n    - { id: 0 }\n"
+                             "    - { id: 70, ports: [443, 8443], protocol: udp, priority: 240,"
+                             " flags: [src_ip_hash, ports_source] }\n", err);
+    const config_wccp_t *w;
+
+    cr_assert_not_null(cfg, "%s", err);
+    w = &cfg->wccp;
+    cr_expect_eq(w->n_routers, 2);
+    cr_expect_eq(w->routers[0], 0xc0000201u);
+    cr_expect_eq(w->address, 0xc000020au);
+    cr_expect_eq(w->weight, 7);
+    cr_expect_str_eq(w->password_file, "/etc/wccp.secret");
+    cr_expect_eq(w->n_forwarding, 1);
+    cr_expect_eq(w->forwarding[0], CONFIG_WCCP_L2);
+    cr_expect_eq(w->n_assignment, 2);
+    cr_expect_eq(w->assignment[0], CONFIG_WCCP_MASK);
+    cr_expect_eq(w->n_services, 2);
+    cr_expect(!w->services[0].dynamic);
+    cr_expect(w->services[1].dynamic);
+    cr_expect_eq(w->services[1].id, 70);
+    cr_expect_eq(w->services[1].protocol, 17);
+    cr_expect_eq(w->services[1].priority, 240);
+    cr_expect_eq(w->services[1].n_ports, 2);
+    cr_expect_eq(w->services[1].ports[1], 8443);
+    cr_expect_eq(w->services[1].flags, CONFIG_WCCP_F_SRC_IP_HASH | CONFIG_WCCP_F_PORTS_SOURCE |
+                                       CONFIG_WCCP_F_PORTS_DEFINED);
+    config_free(cfg);
+
+    cfg = load_str("wccp: { routers: [10.0.0.1] }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_eq(cfg->wccp.n_services, 1);                 /* web-cache by default */
+    cr_expect(!cfg->wccp.services[0].dynamic);
+    cr_expect_eq(cfg->wccp.weight, 100);
+    cr_expect_eq(cfg->wccp.n_forwarding, 2);
+    cr_expect_eq(cfg->wccp.forwarding[0], CONFIG_WCCP_GRE);
+    cr_expect_str_eq(cfg->wccp.password_file, "");
+    config_free(cfg);
+    cfg = load_str("", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_eq(cfg->wccp.n_routers, 0);                  /* off */
+    config_free(cfg);
+
+    static const char *const bad[] = {
+        "wccp: { routers: [router.example] }\n",
+        "wccp: { routers: [10.0.0.1, 10.0.0.1] }\n",
+        "wccp: { routers: [\"2001:db8::1\"] }\n",
+        "wccp: { weight: 5 }\n",
+        "wccp: { routers: [10.0.0.1], weight: 65536 }\n",
+        "wccp: { routers: [10.0.0.1], forwarding: [] }\n",
+        "wccp: { routers: [10.0.0.1], forwarding: [gre, gre] }\n",
+        "wccp: { routers: [10.0.0.1], assignment: [gre] }\n",
+        "wccp: { routers: [10.0.0.1], services: [{ id: 0, ports: [80] }] }\n",
+        "wccp: { routers: [10.0.0.1], services: [{ id: 70, flags: [] }] }\n",
+        "wccp: { routers: [10.0.0.1], services: [{ id: 70, flags: [ports_source] }] }\n",
+        "wccp: { routers: [10.0.0.1], services: [{ id: 70 }, { id: 70 }] }\n",
+        "wccp: { routers: [10.0.0.1], services: [{ id: 256 }] }\n",
+        "wccp: { routers: [10.0.0.1], services: [{ ports: [80] }] }\n",
+        "wccp: { routers: [10.0.0.1], services: [] }\n",
+        "wccp: { routers: [10.0.0.1], password: secret }\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cfg = load_str(bad[i], err);
+        cr_expect_null(cfg, "accepted: %s", bad[i]);
+        config_free(cfg);
+        cr_expect(strstr(err, ":1:") != NULL, "no position for %s: %s", bad[i], err);
+    }
 }

@@ -1,0 +1,51 @@
+/*
+ * proxy/wccp.h: the WCCPv2 cache-engine agent: one thread of its own (not a
+ * worker) with one UDP socket on port 2048 of our address, which every
+ * interval sends Here_I_Am to each configured router (unicast) for each
+ * configured service, takes the routers' I_See_You into each service's view
+ * (wccp_view.h), answers Removal_Query at once, and, when we are the
+ * designated cache and the view has been stable for one interval, sends the
+ * Redirect_Assign to every router. Datagrams from addresses that are not
+ * configured routers are dropped and counted, as are malformed ones and ones
+ * failing MD5; none can crash it. wccp_stop leaves cleanly: a designated
+ * cache first assigns every bucket to the other caches, then each service
+ * says goodbye with a Here_I_Am carrying the shutdown command, and nothing
+ * more is sent.
+ *
+ * It does not decapsulate GRE (proxy/gre.c) or touch the listeners. The
+ * password is read from cfg->password_file by wccp_new and is never logged.
+ *
+ * The interval is 10 s. For tests the environment variable
+ * MUSPROXY_WCCP_INTERVAL_MS (100-60000) overrides it; routers and every
+ * cache of a group must then use the same.
+ */
+#ifndef MUS_PROXY_WCCP_H
+#define MUS_PROXY_WCCP_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "../policy/config.h"
+
+#define WCCP_INTERVAL_MS        10000
+#define WCCP_INTERVAL_ENV       "MUSPROXY_WCCP_INTERVAL_MS"
+#define WCCP_ERR_MAX            256
+
+typedef struct wccp wccp_t;
+
+/* Reads the password, finds our address, binds the socket. NULL with a
+ * message in err when cfg has no routers or something fails. */
+wccp_t *wccp_new(const config_wccp_t *cfg, char *err, size_t errlen);
+/* Starts the thread. 0 or -errno. */
+int wccp_start(wccp_t *w);
+/* Leaves the service groups cleanly and joins the thread (NULL is allowed). */
+void wccp_stop(wccp_t *w);
+void wccp_free(wccp_t *w);
+
+/* {"address", "interval_ms", "md5", "packets":{...}, "last_error",
+ *  "services":[{"id", "type", "state", "designated", "buckets", "routers":[...],
+ *  "caches":[...], "packets":{...}, ...}]}; null for w == NULL. Thread-safe. */
+json_t *wccp_status_json(wccp_t *w);
+
+#endif
