@@ -226,6 +226,20 @@ typedef struct config_store {
     bool keep_query;                  /* store URL query strings (default: cut at '?') */
 } config_store_t;
 
+/* musproxy's own GRE decapsulation (proxy/gre.h), for kernels without ip_gre. */
+#define CONFIG_GRE_MAX_ROUTERS  32
+#define CONFIG_GRE_TUN_LEN      16    /* IFNAMSIZ */
+#define CONFIG_GRE_MTU_DEFAULT  1472  /* GRE_INNER_MTU: 1500 minus outer IPv4 + GRE + redirect header */
+typedef struct config_gre {
+    bool enabled;
+    char tun[CONFIG_GRE_TUN_LEN];     /* the TUN device musproxy creates, e.g. wccp0 */
+    uint32_t address;                 /* its IPv4 address, network order; 0 = none */
+    uint8_t prefix;                   /* of that address (default 32) */
+    uint32_t routers[CONFIG_GRE_MAX_ROUTERS]; /* GRE accepted from these only, network order */
+    size_t n_routers;
+    uint32_t mtu;                     /* of the TUN device, 68..65535 */
+} config_gre_t;
+
 typedef struct config {
     char path[4096];                  /* the file it was loaded from */
     struct config_pool *pool;         /* owned; freed by config_free. A config_t
@@ -252,6 +266,7 @@ typedef struct config {
     config_mus_t mus;
     config_policies_t pol;
     config_store_t store;
+    config_gre_t gre;
 } config_t;
 
 /*
@@ -285,6 +300,12 @@ typedef struct config {
  *     retain_days: 30                # 0 = forever
  *     retain_mb: 1024                # 0 = no size cap
  *     keep_query: false              # store ?query strings
+ *   gre:                             # decapsulate WCCP GRE in musproxy (no ip_gre)
+ *     enabled: false                 # true needs routers (and CAP_NET_RAW, CAP_NET_ADMIN)
+ *     tun: wccp0                     # the TUN device created (1-15 of [A-Za-z0-9._-])
+ *     address: ""                    # its IPv4 address[/len] (REDIRECT needs one); "" = none
+ *     routers: []                    # numeric IPv4 router IDs (GRE sources); others dropped
+ *     mtu: 1472                      # 68-65535; 1472 = 1500 minus the 28 bytes of GRE
  *   mus:
  *     remote_users: headend          # or ip_ranges
  *     vpn_pools: []                  # CIDRs of the VPN address pools

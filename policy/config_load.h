@@ -124,5 +124,7 @@ extern const struct section config_transparent_section;   /* config_transparent.
 void config_transparent_defaults(config_transparent_t *t);
 extern const struct section config_store_section;         /* config_store.c */
 void config_store_defaults(config_store_t *s);
+int config_gre_key(struct loader *ld, const struct key_def *def, void *base);   /* config_gre.c */
+void config_gre_defaults(config_gre_t *g);
 
 #endif
