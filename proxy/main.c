@@ -23,6 +23,7 @@
 #include "../policy/config.h"
 #include "../policy/policy.h"
 #include "control.h"
+#include "gre.h"
 #include "status.h"
 #include "probes.h"
 #include "worker.h"
@@ -211,6 +212,8 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
         log_warn("reload: the control socket path changes only at restart");
     if (memcmp(&cfg->store, &(*current)->cfg->store, sizeof(cfg->store)) != 0)
         log_warn("reload: the store settings change only at restart");
+    if (memcmp(&cfg->gre, &(*current)->cfg->gre, sizeof(cfg->gre)) != 0)
+        log_warn("reload: the gre settings change only at restart");
     fc = feed_config(cfg);
     if (fc == NULL) {
         log_error("reload rejected: out of memory");
@@ -279,6 +282,7 @@ main(int argc, char **argv)
     mus_feed_config_t *fc = NULL;
     mus_feed_t *feed = NULL;
     control_t *control = NULL;
+    gre_t *gre = NULL;
     unsigned n;
     sigset_t sigs;
     int opt, status = 0;
@@ -380,6 +384,12 @@ main(int argc, char **argv)
         goto out;
     }
     env.store = open_store(&cfg->store);
+    /* the raw socket and the TUN device need privileges: before anything else runs */
+    if (cfg->gre.enabled && (gre = gre_start(&cfg->gre, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "musproxy: %s\n", err);
+        status = 1;
+        goto out;
+    }
     n = worker_count(cfg);
     workers = calloc(n, sizeof(*workers));
     if (workers == NULL) {
@@ -420,7 +430,7 @@ main(int argc, char **argv)
         holder_set(&holder, current);
         status_sources_t src = {
             .map = env.map, .feed = feed, .probes = env.probes, .connlimit = env.connlimit,
-            .store = env.store, .get_cfg = holder_get, .cfg_arg = &holder,
+            .store = env.store, .gre = gre, .get_cfg = holder_get, .cfg_arg = &holder,
         };
         control = control_start(cfg->mus.control_socket, &src, err, sizeof(err));
         if (control == NULL)
@@ -454,6 +464,7 @@ main(int argc, char **argv)
         worker_notify_shutdown(workers[i]);
 out:
     control_stop(control);
+    gre_stop(gre);
     for (unsigned i = 0; i < n; i++)
         worker_join(workers[i]);
     for (unsigned i = 0; i < n; i++)

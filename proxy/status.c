@@ -139,7 +139,10 @@ status_json(const status_sources_t *c)
                      "waiting_workers", (json_int_t)cs.waiting, "times_full",
                      (json_int_t)cs.full);
     if (out != NULL)
+    {
         json_object_set_new(out, "store", store_json(c->store));
+        json_object_set_new(out, "gre", gre_status_json(c->gre));
+    }
     return out;
 }
 

@@ -18,6 +18,7 @@
 #include "../mus/client.h"
 #include "../mus/map.h"
 #include "connlimit.h"
+#include "gre.h"
 #include "probes.h"
 #include "worker.h"
 
@@ -33,11 +34,13 @@ typedef struct status_sources {
     probes_t *probes;
     connlimit_t *connlimit;
     txnstore_t *store;         /* NULL: no store */
+    gre_t *gre;                /* NULL: gre not enabled */
     status_cfg_fn get_cfg;
     void *cfg_arg;
 } status_sources_t;
 
-/* {"headends":[...], "map":{...}, "probes":{...}, "connections":{...}, "store":{...}} */
+/* {"headends":[...], "map":{...}, "probes":{...}, "connections":{...}, "store":{...},
+ *  "gre":{...} (gre.h)} */
 json_t *status_json(const status_sources_t *s);
 /* args: "" (every entry), "ip ADDR" or "user NAME": {"entries":[...]} or {"error":...} */
 json_t *status_map_json(const status_sources_t *s, const char *args);
