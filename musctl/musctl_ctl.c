@@ -158,6 +158,30 @@ usage:
     return -1;
 }
 
+/* The userspace GRE decapsulation (proxy/gre.h), when enabled. */
+static void
+print_gre(json_t *g)
+{
+    json_t *d = json_object_get(g, "dropped"), *rt;
+    const char *le = json_string_value(json_object_get(g, "last_error"));
+    size_t i;
+
+    if (!json_is_true(json_object_get(g, "enabled"))) {
+        printf("GRE: off\n");
+        return;
+    }
+    printf("GRE: %s (mtu %lld): %lld packets in (%lld bytes), %lld decapsulated (%lld bytes, "
+           "%lld WCCPv1)\n", str(g, "tun"), num(g, "mtu"), num(g, "packets_in"),
+           num(g, "bytes_in"), num(g, "decapsulated"), num(g, "bytes_out"), num(g, "wccpv1"));
+    printf("  dropped: %lld not from a router, %lld bad GRE, %lld bad inner packet, "
+           "%lld TUN write errors\n", num(d, "not_router"), num(d, "bad_gre"),
+           num(d, "bad_inner"), num(d, "tun_write"));
+    json_array_foreach(json_object_get(g, "routers"), i, rt)
+        printf("  router %s: %lld packets\n", str(rt, "address"), num(rt, "packets"));
+    if (le && le[0])
+        printf("  last error: %s\n", le);
+}
+
 int
 musctl_cmd_status(int argc, char **argv)
 {
@@ -217,6 +241,7 @@ musctl_cmd_status(int argc, char **argv)
     } else {
         printf("Store: off\n");
     }
+    print_gre(json_object_get(r, "gre"));
     json_decref(r);
     return 0;
 }

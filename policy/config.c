@@ -1988,6 +1988,7 @@ static const struct key_def top_keys[] = {
     { "store", cl_section, offsetof(config_t, store), 0, &config_store_section },
     { "pac", cl_section, offsetof(config_t, pac), 0, &config_pac_section },
     { "wccp", config_wccp_parse, offsetof(config_t, wccp), 0, NULL },
+    { "gre", config_gre_key, offsetof(config_t, gre), 0, NULL },
 };
 static const struct section top_section = {
     "at top level", top_keys, sizeof(top_keys) / sizeof(top_keys[0]),
@@ -2027,6 +2028,7 @@ set_defaults(config_t *cfg)
     config_store_defaults(&cfg->store);
     config_pac_defaults(&cfg->pac);
     config_wccp_defaults(&cfg->wccp);
+    config_gre_defaults(&cfg->gre);
     cfg->timeouts = (config_timeouts_t){
         .header = 10000, .idle = 60000, .connect = 10000, .response = 60000,
         .tunnel_idle = 300000, .shutdown = 10000, .dns = 5000,

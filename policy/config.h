@@ -290,6 +290,19 @@ typedef struct config_wccp {
     config_wccp_service_t services[CONFIG_WCCP_MAX_SERVICES];
     size_t n_services;
 } config_wccp_t;
+/* musproxy's own GRE decapsulation (proxy/gre.h), for kernels without ip_gre. */
+#define CONFIG_GRE_MAX_ROUTERS  32
+#define CONFIG_GRE_TUN_LEN      16    /* IFNAMSIZ */
+#define CONFIG_GRE_MTU_DEFAULT  1472  /* GRE_INNER_MTU: 1500 minus outer IPv4 + GRE + redirect header */
+typedef struct config_gre {
+    bool enabled;
+    char tun[CONFIG_GRE_TUN_LEN];     /* the TUN device musproxy creates, e.g. wccp0 */
+    uint32_t address;                 /* its IPv4 address, network order; 0 = none */
+    uint8_t prefix;                   /* of that address (default 32) */
+    uint32_t routers[CONFIG_GRE_MAX_ROUTERS]; /* GRE accepted from these only, network order */
+    size_t n_routers;
+    uint32_t mtu;                     /* of the TUN device, 68..65535 */
+} config_gre_t;
 
 typedef struct config {
     char path[4096];                  /* the file it was loaded from */
@@ -319,6 +332,7 @@ typedef struct config {
     config_store_t store;
     config_pac_t pac;
     config_wccp_t wccp;
+    config_gre_t gre;
 } config_t;
 
 /*
@@ -372,6 +386,12 @@ typedef struct config {
  *       - { id: 70, ports: [443], protocol: tcp, priority: 0,   # dynamic: 1-255
  *           flags: [dst_ip_hash] }   # src_ip_hash dst_ip_hash src_port_hash dst_port_hash
  *                                    # ports_source and the *_alt_hash forms
+ *   gre:                             # decapsulate WCCP GRE in musproxy (no ip_gre)
+ *     enabled: false                 # true needs routers (and CAP_NET_RAW, CAP_NET_ADMIN)
+ *     tun: wccp0                     # the TUN device created (1-15 of [A-Za-z0-9._-])
+ *     address: ""                    # its IPv4 address[/len] (REDIRECT needs one); "" = none
+ *     routers: []                    # numeric IPv4 router IDs (GRE sources); others dropped
+ *     mtu: 1472                      # 68-65535; 1472 = 1500 minus the 28 bytes of GRE
  *   mus:
  *     remote_users: headend          # or ip_ranges
  *     vpn_pools: []                  # CIDRs of the VPN address pools

@@ -142,5 +142,7 @@ void config_pac_defaults(config_pac_t *p);
 /* wccp: (config_wccp.c): def->offset is that of the config_wccp_t */
 int config_wccp_parse(struct loader *ld, const struct key_def *def, void *base);
 void config_wccp_defaults(config_wccp_t *w);
+int config_gre_key(struct loader *ld, const struct key_def *def, void *base);   /* config_gre.c */
+void config_gre_defaults(config_gre_t *g);
 
 #endif

@@ -26,6 +26,7 @@
 #include "conn.h"
 #include "control.h"
 #include "metrics.h"
+#include "gre.h"
 #include "status.h"
 #include "probes.h"
 #include "wccp.h"
@@ -218,6 +219,8 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
         log_warn("reload: the store settings change only at restart");
     if (memcmp(&cfg->wccp, &(*current)->cfg->wccp, sizeof(cfg->wccp)) != 0)
         log_warn("reload: the wccp settings change only at restart");
+    if (memcmp(&cfg->gre, &(*current)->cfg->gre, sizeof(cfg->gre)) != 0)
+        log_warn("reload: the gre settings change only at restart");
     fc = feed_config(cfg);
     if (fc == NULL) {
         log_error("reload rejected: out of memory");
@@ -338,6 +341,7 @@ main(int argc, char **argv)
     control_t *control = NULL;
     status_sources_t src = {0};
     wccp_t *wccp = NULL;
+    gre_t *gre = NULL;
     unsigned n;
     sigset_t sigs;
     int opt, status = 0;
@@ -442,9 +446,15 @@ main(int argc, char **argv)
     env.store = open_store(&cfg->store);
     if (env.store != NULL)
         mus_map_set_observer(env.map, session_to_store, env.store);
+    /* the raw socket and the TUN device need privileges: before anything else runs */
+    if (cfg->gre.enabled && (gre = gre_start(&cfg->gre, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "musproxy: %s\n", err);
+        status = 1;
+        goto out;
+    }
     src = (status_sources_t){
         .map = env.map, .feed = feed, .probes = env.probes, .connlimit = env.connlimit,
-        .store = env.store, .get_cfg = holder_get, .cfg_arg = &holder,
+        .store = env.store, .gre = gre, .get_cfg = holder_get, .cfg_arg = &holder,
     };
     env.status = &src;
     env.metrics = metrics_new(worker_count(cfg));
@@ -527,6 +537,7 @@ main(int argc, char **argv)
 out:
     control_stop(control);
     wccp_free(wccp);
+    gre_stop(gre);
     for (unsigned i = 0; i < n; i++)
         worker_join(workers[i]);
     for (unsigned i = 0; i < n; i++)

@@ -138,10 +138,11 @@ status_json(const status_sources_t *c)
                      "connections", "open", (json_int_t)cs.open, "max", (json_int_t)cs.max,
                      "waiting_workers", (json_int_t)cs.waiting, "times_full",
                      (json_int_t)cs.full);
-    if (out != NULL)
+    if (out != NULL) {
         json_object_set_new(out, "store", store_json(c->store));
-    if (out != NULL)
         json_object_set_new(out, "wccp", wccp_status_json(c->wccp));
+        json_object_set_new(out, "gre", gre_status_json(c->gre));
+    }
     return out;
 }
 

@@ -18,6 +18,7 @@
 #include "../mus/client.h"
 #include "../mus/map.h"
 #include "connlimit.h"
+#include "gre.h"
 #include "probes.h"
 #include "wccp.h"
 #include "worker.h"
@@ -35,12 +36,13 @@ typedef struct status_sources {
     connlimit_t *connlimit;
     txnstore_t *store;         /* NULL: no store */
     wccp_t *wccp;              /* NULL: WCCP off */
+    gre_t *gre;                /* NULL: gre not enabled */
     status_cfg_fn get_cfg;
     void *cfg_arg;
 } status_sources_t;
 
 /* {"headends":[...], "map":{...}, "probes":{...}, "connections":{...}, "store":{...},
- *  "wccp":{...} or null (wccp.h)} */
+ *  "wccp":{...} or null (wccp.h), "gre":{...} (gre.h)} */
 json_t *status_json(const status_sources_t *s);
 /* args: "" (every entry), "ip ADDR" or "user NAME": {"entries":[...]} or {"error":...} */
 json_t *status_map_json(const status_sources_t *s, const char *args);

@@ -53,3 +53,15 @@ wait_listen() {   # wait_listen PORT PID: until PORT listens (10 s), 1 if PID di
     done
     return 1
 }
+
+# origin_cert SAN: a test CA ($TMP/ca.pem) and a certificate for the origin
+# ($TMP/origin.pem, origin.key) with subjectAltName SAN (e.g. DNS:origin.test).
+origin_cert() {
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/ca.key" -out "$TMP/ca.pem" -days 2 \
+        -subj "/CN=musproxy test CA" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout "$TMP/origin.key" -out "$TMP/origin.csr" \
+        -subj "/CN=origin.test" 2>/dev/null
+    printf 'subjectAltName=%s\n' "$1" >"$TMP/san.ext"
+    openssl x509 -req -in "$TMP/origin.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
+        -out "$TMP/origin.pem" -days 2 -extfile "$TMP/san.ext" 2>/dev/null
+}

@@ -107,13 +107,7 @@ printf '127.0.0.1 localhost\n10.77.2.2 origin.test blocked.test bypass.test\n10.
 for a in 10.77.2.2:80 10.77.2.2:8080 10.77.2.3:80 "[fd77:2::2]:80"; do
     start_bg "$TMP/origin.log" ip netns exec "$O" "$ORIGIN_BIN" --listen "$a"
 done
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/ca.key" -out "$TMP/ca.pem" -days 2 \
-    -subj "/CN=musproxy test CA" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout "$TMP/origin.key" -out "$TMP/origin.csr" \
-    -subj "/CN=origin.test" 2>/dev/null
-printf 'subjectAltName=DNS:origin.test,DNS:blocked.test\n' >"$TMP/san.ext"
-openssl x509 -req -in "$TMP/origin.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
-    -out "$TMP/origin.pem" -days 2 -extfile "$TMP/san.ext" 2>/dev/null
+origin_cert DNS:origin.test,DNS:blocked.test
 start_bg "$TMP/origin-tls.log" ip netns exec "$O" "$ORIGIN_BIN" --listen 10.77.2.2:443 \
     --tls "$TMP/origin.pem" "$TMP/origin.key"
 

@@ -89,7 +89,12 @@ const char *mp_origin_bin(void) { return env_or("ORIGIN_BIN", "./tests/mp-origin
 
 const char *mp_tmpdir(void)
 {
-    if (!g_tmp[0]) {
+    /* one directory per process: Criterion runs each test in a child, and
+     * a directory made by the parent would be removed by the first child's
+     * cleanup under the next test's feet */
+    static pid_t owner;
+    if (!g_tmp[0] || owner != getpid()) {
+        owner = getpid();
         snprintf(g_tmp, sizeof g_tmp, "/tmp/mp-it-XXXXXX");
         if (!mkdtemp(g_tmp)) {
             perror("mkdtemp");

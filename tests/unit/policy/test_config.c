@@ -436,6 +436,56 @@ Test(config, transparent_section)
     config_free(cfg);
 }
 
+/* gre: the userspace GRE decapsulation. */
+Test(config, gre_section)
+{
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str("gre:\n  enabled: true\n  tun: wccp7\n  address: 10.255.0.1/30\n"
+                             "  routers: [192.0.2.1, 198.51.100.7]\n  mtu: 1400\n", err);
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect(cfg->gre.enabled);
+    cr_expect_str_eq(cfg->gre.tun, "wccp7");
+    cr_expect_eq(ntohl(cfg->gre.address), 0x0aff0001u);
+    cr_expect_eq(cfg->gre.prefix, 30);
+    cr_assert_eq(cfg->gre.n_routers, 2);
+    cr_expect_eq(ntohl(cfg->gre.routers[0]), 0xc0000201u);
+    cr_expect_eq(ntohl(cfg->gre.routers[1]), 0xc6336407u);
+    cr_expect_eq(cfg->gre.mtu, 1400);
+    config_free(cfg);
+
+    cfg = load_str("gre: { address: 10.9.9.9 }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect(!cfg->gre.enabled);
+    cr_expect_str_eq(cfg->gre.tun, "wccp0");
+    cr_expect_eq(cfg->gre.prefix, 32);
+    cr_expect_eq(cfg->gre.mtu, 1472);
+    config_free(cfg);
+
+    static const struct { const char *text, *msg; } bad[] = {
+        { "gre: { enabled: true }\n", "needs 'routers'" },
+        { "gre: { enabled: true, routers: [] }\n", "needs 'routers'" },
+        { "gre: { routers: [router.example] }\n", "not a numeric IPv4" },
+        { "gre: { routers: [\"2001:db8::1\"] }\n", "not a numeric IPv4" },
+        { "gre: { routers: [10.0.0.1, 10.0.0.1] }\n", "twice" },
+        { "gre: { tun: \"../x\" }\n", "not an interface name" },
+        { "gre: { tun: abcdefghijklmnop }\n", "1-15 characters" },
+        { "gre: { address: 10.0.0.1/33 }\n", "not an IPv4 address" },
+        { "gre: { address: 10.1 }\n", "not an IPv4 address" },
+        { "gre: { mtu: 67 }\n", "invalid mtu" },
+        { "gre: { mtu: 70000 }\n", "invalid mtu" },
+        { "gre: { tunnel: wccp0 }\n", "unknown key 'tunnel' in gre" },
+        { "gre: [1]\n", "must be a mapping" },
+    };
+    for (size_t i = 0; i < N_ELEMS(bad); i++) {
+        cfg = load_str(bad[i].text, err);
+        cr_expect_null(cfg, "%s loaded", bad[i].text);
+        config_free(cfg);
+        cr_expect(strstr(err, bad[i].msg) != NULL, "%s: '%s' lacks '%s'", bad[i].text, err,
+                  bad[i].msg);
+    }
+}
+
 Test(config, access_log_off)
 {
     static const char *const inputs[] = {
@@ -457,7 +507,7 @@ struct bad_case {
 };
 
 #define TOP_KEYS "(expected one of: proxy, log_level, mus, identity_profiles, " \
-    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store, pac, wccp)"
+    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store, pac, wccp, gre)"
 #define LISTEN_HINT "(use 1.2.3.4:port or [::1]:port, numeric)"
 #define CIDR_HINT "is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)"
 #define PROXY_KEYS "(expected one of: listen, workers, clients, deny_destinations, " \
