@@ -13,7 +13,8 @@ PKGS=(
   # tests
   libcriterion-dev libcurl4-openssl-dev curl openssl nginx-light chromium
   iproute2 procps psmisc python3 sqlite3 ocserv openconnect gnutls-bin
-  nftables tshark
+  nftables tshark freeradius-utils strongswan-swanctl strongswan-charon
+  libcharon-extra-plugins
   # benchmark
   wrk squid tinyproxy util-linux
 )
