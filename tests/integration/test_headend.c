@@ -1,8 +1,9 @@
 /*
  * tests/integration/test_headend.c: the real mus-headend over real sockets,
- * driven by a small blocking OpenSSL MUS/1 client written here (independent
- * of mus/client.c): upgrade, auth (right and wrong password), snapshot of a
- * sessions file, live add/del through `musctl notify`, resume with the same
+ * driven by the small blocking OpenSSL MUS/1 client of headend_cli.h
+ * (independent of mus/client.c): upgrade, auth (right and wrong password),
+ * snapshot of a sessions file, live add/del through `musctl notify` with
+ * ocserv's and with strongSwan's updown environment, resume with the same
  * epoch (only the missed events), standby 503, unknown frame -> error.
  * Certificates come from the openssl CLI in a temporary directory.
  * Environment: HEADEND_BIN, MUSCTL_BIN (tests/meson.build).
@@ -262,5 +263,78 @@ Test(headend, bad_upgrade_answers_400, .fini = headend_stop)
     cli_write(&c, "GET /mus/v1 HTTP/1.1\r\nHost: x\r\n\r\n");
     cr_assert_gt(cli_until(&c, "\r\n\r\n"), 0);
     cr_expect(strncmp(c.buf, "HTTP/1.1 400 ", 13) == 0, "%.40s", c.buf);
+    cli_close(&c);
+}
+
+/* musctl notify as strongSwan's updown runs it: only PLUTO_* variables. */
+static void swan_notify(const char *verb, const char *uniqueid, const char *peer_id,
+                        const char *xauth, const char *vip4, const char *vip6)
+{
+    char sock[256];
+    pathf(sock, sizeof(sock), "feed.sock");
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    const char *bin = getenv("MUSCTL_BIN");
+    if (pid == 0) {
+        clearenv();
+        setenv("PLUTO_VERSION", "1.1", 1);
+        setenv("PLUTO_VERB", verb, 1);
+        setenv("PLUTO_UNIQUEID", uniqueid, 1);
+        setenv("PLUTO_PEER", "198.51.100.20", 1);
+        setenv("PLUTO_PEER_ID", peer_id, 1);
+        if (xauth)
+            setenv("PLUTO_XAUTH_ID", xauth, 1);
+        if (vip4) {
+            setenv("PLUTO_PEER_SOURCEIP4_1", vip4, 1);
+            setenv("PLUTO_PEER_SOURCEIP", vip4, 1);
+            setenv("PLUTO_PEER_CLIENT", "10.99.99.99/32", 1);   /* a vip wins */
+        }
+        if (vip6)
+            setenv("PLUTO_PEER_SOURCEIP6_1", vip6, 1);
+        if (!vip4 && !vip6)
+            setenv("PLUTO_PEER_CLIENT", "10.31.0.7/32", 1);
+        execl(bin, "musctl", "notify", "--socket", sock, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "musctl notify must exit 0");
+}
+
+Test(headend, strongswan_updown_environment, .fini = headend_stop)
+{
+    headend_start(false);
+    cli_t c;
+    cr_assert_eq(cli_open(&c), 101);
+    cr_assert_eq(cli_auth(&c, "right-password"), MUS_F_AUTH_OK);
+    cli_subscribe(&c, NULL, false, 0);
+    size_t count;
+    char epoch[MUS_EPOCH_MAX];
+    read_snapshot(&c, &count, epoch, sizeof(epoch));
+    mus_frame_t f;
+
+    swan_notify("up-client", "5", "C=CH, O=Corp, CN=carol", NULL, "10.30.0.5", "fd00:30::5");
+    cr_assert(cli_frame(&c, &f));
+    cr_assert_eq(f.type, MUS_F_ADD, "got %s", mus_frame_type_str(f.type));
+    cr_expect_str_eq(f.session.sid, "5");
+    cr_expect_str_eq(f.session.name, "carol", "a DN is reduced to its CN");
+    cr_expect_str_eq(f.session.tunnel, "ipsec");
+    cr_expect_str_eq(f.session.client_ip, "198.51.100.20");
+    cr_expect_eq(f.n_ips, 2, "the v4 and v6 virtual IPs, not PLUTO_PEER_CLIENT");
+    /* the -v6 call for the same IKE_SA changes nothing; other verbs are ignored */
+    swan_notify("up-client-v6", "5", "C=CH, O=Corp, CN=carol", NULL, "10.30.0.5", "fd00:30::5");
+    swan_notify("up-host", "6", "x", NULL, "10.30.0.6", NULL);
+    /* XAuth identity wins; no virtual IP: a single-address PLUTO_PEER_CLIENT */
+    swan_notify("up-client", "7", "PC7", "dave", NULL, NULL);
+    cr_assert(cli_frame(&c, &f));
+    cr_assert_eq(f.type, MUS_F_ADD, "got %s (sid %s)", mus_frame_type_str(f.type), f.session.sid);
+    cr_expect_str_eq(f.session.sid, "7");
+    cr_expect_str_eq(f.session.name, "dave");
+    cr_expect_eq(f.n_ips, 1);
+    swan_notify("down-client", "5", "C=CH, O=Corp, CN=carol", NULL, "10.30.0.5", NULL);
+    cr_assert(cli_frame(&c, &f));
+    cr_assert_eq(f.type, MUS_F_DEL);
+    cr_expect_str_eq(f.session.sid, "5");
+    cr_expect_eq(f.n_ips, 2);
     cli_close(&c);
 }
