@@ -13,6 +13,20 @@
  *     --sessions FILE         static sessions (JSON lines), loaded at start and on SIGHUP
  *     --occtl-interval SEC    poll `occtl -j show users` every SEC seconds (0 = off, default)
  *     --occtl PATH            the occtl binary (default "occtl", searched in PATH)
+ *     --swanctl-interval SEC  poll `swanctl --list-sas` every SEC seconds (0 = off, default)
+ *     --swanctl PATH          the swanctl binary (default "swanctl")
+ *     --radius ADDR[:PORT]    RADIUS accounting listener, UDP (repeatable; port 1813 by
+ *                             default; IPv6 as [::]:1813); needs --radius-clients
+ *     --radius-clients FILE   "ADDRESS_OR_PREFIX SECRET" lines, mode 0600; reloaded on SIGHUP
+ *     --radius-groups SRC     class (default), filter-id, avpair[:KEY] (Cisco-AVPair
+ *                             KEY=group, KEY default "group") or none
+ *     --radius-machine-user RE   a User-Name matching this PCRE2 pattern is a machine
+ *     --radius-machine-avpair K=V a Cisco-AVPair equal to K=V makes it a machine
+ *     --radius-interim SEC    interval assumed when a packet has no Acct-Interim-Interval
+ *                             (default 0: such sessions never go stale)
+ *     --stale-after N         no refresh for N intervals: stale (default 3)
+ *     --stale-grace SEC       stale this long: removed (default 300)
+ *     --status-file PATH      JSON counters, rewritten every second when they change
  *     --standby               answer 503 to every upgrade (active/standby pairs)
  *     --journal N             events kept for resume (default 10000)
  *     --kdf-iter N            PBKDF2 iterations announced in hello (default 100000)
@@ -30,7 +44,13 @@
  * address with repeated failures, mus/headend_authlimit.h) -> subscribe ->
  * snapshot or journal replay -> live add/upd/del. The password is read once at
  * start, turned into the PBKDF2 key (random salt per start) and wiped; the key
- * is wiped on exit. Signals: SIGHUP reloads --sessions, SIGINT/SIGTERM exit.
+ * is wiped on exit. Signals: SIGHUP reloads --sessions and --radius-clients,
+ * SIGINT/SIGTERM exit. The RADIUS listener is mus/headend_radius.c, the
+ * occtl/swanctl polls mus/headend_poll.c.
+ *
+ * Feed datagrams may name their feed: "feed":"strongswan" (musctl notify run
+ * by strongSwan's updown) puts the session in the strongSwan origin, which
+ * the swanctl poll reconciles; anything else is ocserv's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -61,6 +81,8 @@
 #include "../common/log.h"
 #include "../common/loop.h"
 #include "headend_authlimit.h"
+#include "headend_poll.h"
+#include "headend_radius.h"
 #include "headend_store.h"
 #include "proto.h"
 
@@ -71,11 +93,10 @@
 #define HE_OUT_LOW          (256u * 1024)   /* pump journal events below this */
 #define HE_OUT_SLACK        (4u * 1024 * 1024) /* more unread output than this: disconnect */
 #define HE_WRITE_CHUNK      16384
-#define HE_OCCTL_TIMEOUT_MS 10000
-#define HE_OCCTL_OUT_MAX    (32u * 1024 * 1024)
-#define HE_OCCTL_GRACE_MS   10000           /* feed sessions younger than this survive a poll */
 #define HE_SALT_LEN         16
 #define HE_DEFAULT_LISTEN   "127.0.0.1:11999"
+#define HE_RADIUS_PORT      "1813"
+#define HE_TICK_MS          1000            /* stale sweep and status file */
 
 /* Life of a proxy connection. */
 enum conn_state {
@@ -129,6 +150,11 @@ typedef struct headend {
     hs_store_t *store;
     /* options */
     const char *listen, *cert, *key, *pwfile, *socket_path, *sessions_path, *occtl_path;
+    const char *swanctl_path, *status_path;
+    const char *radius_listen[HR_MAX_SOCKETS];
+    size_t n_radius;
+    hr_options_t radius_opt;
+    unsigned swanctl_interval, stale_after, stale_grace_s;
     char server_id[MUS_ID_MAX];
     cidr_t allow[HE_MAX_ALLOW];
     size_t n_allow;
@@ -147,14 +173,11 @@ typedef struct headend {
     conn_t *conns;
     size_t n_conns;
     he_authlimit_t *authlimit;
-    /* occtl poll */
-    loop_timer_t occtl_timer;
-    loop_io_t occtl_io;
-    int occtl_fd;
-    pid_t occtl_pid;
-    char *occtl_buf;
-    size_t occtl_len;
-    uint64_t occtl_started;
+    he_poll_t occtl, swanctl;
+    hr_t *radius;
+    loop_timer_t tick;
+    size_t stale_marked, stale_removed;
+    char status_last[2048];      /* the status file as last written */
     bool stop;
     mus_frame_t frame;           /* scratch */
     char line[MUS_FRAME_MAX + 2];
@@ -162,6 +185,7 @@ typedef struct headend {
 
 static void conn_close(conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void conn_run(conn_t *c);
+static int listen_on(const char *spec, int socktype, const char *default_port);
 
 /* ---- helpers ---- */
 
@@ -949,33 +973,7 @@ static void accept_cb(loop_t *loop, loop_io_t *io, uint32_t events)
     }
 }
 
-/* ---- sessions: feed, file, occtl ---- */
-
-/* map.c owns mus_id_type_str; the daemon does not link the map */
-static const char *id_type_name(enum mus_id_type t)
-{
-    return t == MUS_ID_USER ? "user" : t == MUS_ID_MACHINE ? "machine" : "device";
-}
-
-static void log_change(const char *src, const mus_session_t *s, int events)
-{
-    if (events > 0)
-        log_info("%s: session %s %s %s (%d event%s)", src, s->sid, id_type_name(s->type), s->name,
-                 events, events == 1 ? "" : "s");
-}
-
-/* Parses a session object held in a jansson value (re-serialised so that the
- * one strict parser of proto.c applies). */
-static int session_from_json(headend_t *he, json_t *obj, mus_session_t *s, mus_addr_t *ips,
-                             size_t *n, char *err, size_t errlen)
-{
-    size_t len = json_dumpb(obj, he->line, sizeof(he->line), JSON_COMPACT);
-    if (len == 0 || len >= sizeof(he->line)) {
-        snprintf(err, errlen, "session too large");
-        return -1;
-    }
-    return mus_session_parse(he->line, len, s, ips, n, err, errlen);
-}
+/* ---- sessions: feed, file ---- */
 
 static void feed_message(headend_t *he, const char *buf, size_t len)
 {
@@ -992,15 +990,18 @@ static void feed_message(headend_t *he, const char *buf, size_t len)
         mus_addr_t ips[MUS_MAX_IPS];
         size_t n;
         json_t *sobj = json_object_get(root, "s");
-        if (!sobj || session_from_json(he, sobj, &s, ips, &n, err, sizeof(err)) < 0) {
+        const char *feed = json_string_value(json_object_get(root, "feed"));
+        enum hs_origin origin = feed && strcmp(feed, "strongswan") == 0 ? HS_ORIGIN_STRONGSWAN
+                                                                        : HS_ORIGIN_OCSERV;
+        if (!sobj || he_session_from_json(sobj, &s, ips, &n, err, sizeof(err)) < 0) {
             log_warn("feed: bad connect: %s", sobj ? err : "missing \"s\"");
         } else {
-            int ev = hs_store_connect(he->store, &s, ips, n, HS_ORIGIN_OCSERV, loop_now(he->loop),
-                                      false);
+            int ev = hs_store_connect(he->store, &s, ips, n, origin, loop_now(he->loop), false);
             if (ev < 0)
                 log_error("feed: cannot store session %s", s.sid);
             else
-                log_change("feed connect", &s, ev);
+                he_log_change(origin == HS_ORIGIN_STRONGSWAN ? "strongswan feed connect"
+                                                             : "feed connect", &s, ev);
         }
     } else if (op && strcmp(op, "disconnect") == 0) {
         const char *sid = json_string_value(json_object_get(root, "sid"));
@@ -1099,219 +1100,115 @@ static int sessions_load(headend_t *he)
     return 0;
 }
 
-/* ---- occtl poll ---- */
+/* ---- RADIUS, stale sessions, status file ---- */
 
-/* A string member of an occtl user object, or NULL; "%N" zone stripped
- * into buf when asked. */
-static const char *occtl_str(json_t *o, const char *key, char *buf, size_t cap)
+static void changed_cb(void *arg)
 {
-    const char *v = json_string_value(json_object_get(o, key));
-    if (!v || !*v)
-        return NULL;
-    if (!buf)
-        return v;
-    snprintf(buf, cap, "%s", v);
-    char *pct = strchr(buf, '%');
-    if (pct)
-        *pct = '\0';
-    return buf[0] ? buf : NULL;
+    pump_all(arg);
 }
 
-static void occtl_apply(headend_t *he)
+static int radius_setup(headend_t *he)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(he->occtl_buf, he->occtl_len, 0, &jerr);
-    if (!root || !json_is_array(root)) {
-        log_warn("occtl: output is not a JSON array (%s); no reconciliation",
-                 root ? "other JSON" : jerr.text);
-        json_decref(root);
+    int fds[HR_MAX_SOCKETS];
+    char err[256];
+    for (size_t i = 0; i < he->n_radius; i++) {
+        fds[i] = listen_on(he->radius_listen[i], SOCK_DGRAM, HE_RADIUS_PORT);
+        if (fds[i] < 0) {
+            log_error("--radius %s: %s", he->radius_listen[i],
+                      fds[i] == -1 ? "not a numeric ADDR[:PORT]" : strerror(errno));
+            while (i-- > 0)
+                close(fds[i]);
+            return -1;
+        }
+        int rcv = 4 << 20;
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    }
+    he->radius = hr_new(he->loop, he->store, &he->radius_opt, fds, he->n_radius, changed_cb, he,
+                        err, sizeof(err));
+    if (!he->radius) {
+        log_error("RADIUS: %s", err);
+        return -1;
+    }
+    hr_counters_t c;
+    hr_get_counters(he->radius, &c);
+    for (size_t i = 0; i < he->n_radius; i++)
+        log_info("RADIUS accounting on %s (%llu clients in %s, groups from %s)",
+                 he->radius_listen[i], (unsigned long long)c.clients, he->radius_opt.clients_path,
+                 he->radius_opt.groups == HR_GROUPS_CLASS ? "Class"
+                 : he->radius_opt.groups == HR_GROUPS_FILTER_ID ? "Filter-Id"
+                 : he->radius_opt.groups == HR_GROUPS_AVPAIR ? "Cisco-AVPair" : "nowhere");
+    return 0;
+}
+
+/* The status document: sessions, stale counts, RADIUS counters (never
+ * a secret). */
+static json_t *status_json(headend_t *he)
+{
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "server_id",
+                          he->server_id, "epoch", he->epoch, "seq",
+                          (json_int_t)hs_store_seq(he->store), "sessions",
+                          (json_int_t)hs_store_count(he->store), "stale_sessions",
+                          (json_int_t)hs_store_stale_count(he->store), "stale_marked",
+                          (json_int_t)he->stale_marked, "stale_removed",
+                          (json_int_t)he->stale_removed, "proxies", (json_int_t)he->n_conns,
+                          "standby", he->standby);
+    if (o && he->radius) {
+        hr_counters_t c;
+        hr_get_counters(he->radius, &c);
+        json_object_set_new(o, "radius", json_pack(
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+            "received", (json_int_t)c.received, "responses", (json_int_t)c.responses,
+            "duplicates", (json_int_t)c.duplicates, "unknown_client", (json_int_t)c.unknown_client,
+            "bad_authenticator", (json_int_t)c.bad_authenticator, "malformed",
+            (json_int_t)c.malformed, "starts", (json_int_t)c.starts, "interims",
+            (json_int_t)c.interims, "stops", (json_int_t)c.stops, "accounting_on",
+            (json_int_t)c.acct_on, "accounting_off", (json_int_t)c.acct_off, "other_status",
+            (json_int_t)c.other_status, "no_address", (json_int_t)c.no_address, "store_errors",
+            (json_int_t)c.store_errors, "clients", (json_int_t)c.clients));
+    }
+    return o;
+}
+
+/* Rewrites --status-file (temporary file + rename) when it changed. */
+static void status_write(headend_t *he)
+{
+    json_t *o = status_json(he);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
         return;
-    }
-    hs_store_reconcile_begin(he->store, HS_ORIGIN_OCSERV);
-    size_t i, seen = 0, skipped = 0;
-    int events = 0;
-    json_t *u;
-    json_array_foreach(root, i, u) {
-        if (!json_is_object(u)) {
-            skipped++;
-            continue;
-        }
-        char sid[32], v4[64], v6[64], rip[64];
-        json_t *id = json_object_get(u, "ID");
-        if (json_is_integer(id))
-            snprintf(sid, sizeof(sid), "%lld", (long long)json_integer_value(id));
-        else if (json_is_string(id) && json_string_length(id) > 0 &&
-                 json_string_length(id) < sizeof(sid))
-            snprintf(sid, sizeof(sid), "%s", json_string_value(id));
+    if (strcmp(text, he->status_last) != 0) {
+        char tmp[4096];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", he->status_path);
+        FILE *fp = fopen(tmp, "we");
+        if (fp && fprintf(fp, "%s\n", text) > 0 && fclose(fp) == 0 && rename(tmp, he->status_path) == 0)
+            snprintf(he->status_last, sizeof(he->status_last), "%s", text);
         else {
-            skipped++;
-            continue;
+            if (fp)
+                unlink(tmp);
+            log_warn("--status-file %s: cannot write: %s", he->status_path, strerror(errno));
         }
-        const char *state = occtl_str(u, "State", NULL, 0);
-        const char *user = occtl_str(u, "Username", NULL, 0);
-        if ((state && strcmp(state, "connected") != 0) || !user || strcmp(user, "(none)") == 0) {
-            skipped++;
-            continue;
-        }
-        json_t *s = json_object(), *ips = json_array(), *ident = json_object(),
-               *groups = json_array();
-        const char *a4 = occtl_str(u, "IPv4", v4, sizeof(v4));
-        const char *a6 = occtl_str(u, "IPv6", v6, sizeof(v6));
-        if (a4)
-            json_array_append_new(ips, json_string(a4));
-        if (a6)
-            json_array_append_new(ips, json_string(a6));
-        const char *group = occtl_str(u, "Groupname", NULL, 0);
-        if (group && strcmp(group, "(none)") != 0 && !strchr(group, ','))
-            json_array_append_new(groups, json_string(group));
-        json_object_set_new(ident, "type", json_string("user"));
-        json_object_set_new(ident, "name", json_string(user));
-        json_object_set_new(s, "sid", json_string(sid));
-        json_object_set_new(s, "ips", ips);
-        json_object_set_new(s, "id", ident);
-        json_object_set_new(s, "groups", groups);
-        json_t *at = json_object_get(u, "raw_connected_at");
-        if (json_is_integer(at) && json_integer_value(at) >= 0)
-            json_object_set_new(s, "started", json_integer(json_integer_value(at)));
-        const char *remote = occtl_str(u, "Remote IP", rip, sizeof(rip));
-        if (remote)
-            json_object_set_new(s, "client_ip", json_string(remote));
-        json_object_set_new(s, "tunnel", json_string("ssl"));
-
-        mus_session_t sess;
-        mus_addr_t addrs[MUS_MAX_IPS];
-        size_t n;
-        char err[160];
-        int rc = session_from_json(he, s, &sess, addrs, &n, err, sizeof(err));
-        if (rc < 0 && remote) {
-            /* a client address we cannot parse is not worth losing the session */
-            json_object_del(s, "client_ip");
-            rc = session_from_json(he, s, &sess, addrs, &n, err, sizeof(err));
-        }
-        json_decref(s);
-        if (rc < 0) {
-            log_debug("occtl: user %s (ID %s) skipped: %s", user, sid, err);
-            skipped++;
-            continue;
-        }
-        int ev = hs_store_connect(he->store, &sess, addrs, n, HS_ORIGIN_OCSERV, loop_now(he->loop),
-                                  true);
-        if (ev > 0) {
-            events += ev;
-            log_change("occtl", &sess, ev);
-        }
-        seen++;
     }
-    json_decref(root);
-    /* a session reported by the connect-script shortly before occtl ran may
-     * not be listed as connected yet: only sessions older than the grace
-     * period are removed */
-    uint64_t before = he->occtl_started > HE_OCCTL_GRACE_MS ? he->occtl_started - HE_OCCTL_GRACE_MS
-                                                             : 0;
-    size_t removed = hs_store_reconcile_sweep(he->store, HS_ORIGIN_OCSERV, before);
-    if (removed || events)
-        log_info("occtl: %zu users, %zu skipped, %zu sessions removed, %d events", seen, skipped,
-                 removed, events);
-    else
-        log_debug("occtl: %zu users, %zu skipped, in sync", seen, skipped);
-    pump_all(he);
+    free(text);
 }
 
-static void occtl_finish(headend_t *he, bool complete)
-{
-    loop_io_stop(he->loop, &he->occtl_io);
-    close(he->occtl_fd);
-    he->occtl_fd = -1;
-    int status = 0;
-    if (!complete)
-        kill(he->occtl_pid, SIGKILL);
-    if (waitpid(he->occtl_pid, &status, 0) < 0)
-        status = -1;
-    he->occtl_pid = 0;
-    if (complete && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        occtl_apply(he);
-    else if (complete)
-        log_warn("occtl: %s exited with status %d; no reconciliation", he->occtl_path,
-                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    free(he->occtl_buf);
-    he->occtl_buf = NULL;
-    he->occtl_len = 0;
-}
-
-static void occtl_read_cb(loop_t *loop, loop_io_t *io, uint32_t events)
-{
-    headend_t *he = io->arg;
-    (void)loop;
-    (void)events;
-    for (;;) {
-        char buf[65536];
-        ssize_t n = read(he->occtl_fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0) {
-            occtl_finish(he, n == 0);
-            return;
-        }
-        if (he->occtl_len + (size_t)n > HE_OCCTL_OUT_MAX) {
-            log_warn("occtl: output larger than %u bytes; killed", HE_OCCTL_OUT_MAX);
-            occtl_finish(he, false);
-            return;
-        }
-        char *nb = realloc(he->occtl_buf, he->occtl_len + (size_t)n);
-        if (!nb) {
-            occtl_finish(he, false);
-            return;
-        }
-        memcpy(nb + he->occtl_len, buf, (size_t)n);
-        he->occtl_buf = nb;
-        he->occtl_len += (size_t)n;
-    }
-}
-
-static void occtl_timer_cb(loop_t *loop, loop_timer_t *t)
+static void tick_cb(loop_t *loop, loop_timer_t *t)
 {
     headend_t *he = t->arg;
-    loop_timer_set(loop, t, he->occtl_interval * 1000u);
-    if (he->occtl_pid > 0) {
-        if (loop_now(loop) - he->occtl_started >= HE_OCCTL_TIMEOUT_MS) {
-            log_warn("occtl: no answer after %d ms; killed", HE_OCCTL_TIMEOUT_MS);
-            occtl_finish(he, false);
-        }
-        return;
-    }
-    int p[2];
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
-        log_warn("occtl: pipe: %s", strerror(errno));
-        return;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_warn("occtl: fork: %s", strerror(errno));
-        close(p[0]);
-        close(p[1]);
-        return;
-    }
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDIN_FILENO);
-        dup2(p[1], STDOUT_FILENO);
-        sigset_t all;
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        execlp(he->occtl_path, he->occtl_path, "-j", "show", "users", (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    he->occtl_fd = p[0];
-    he->occtl_pid = pid;
-    he->occtl_started = loop_now(loop);
-    he->occtl_len = 0;
-    loop_io_init(&he->occtl_io, occtl_read_cb, he);
-    if (loop_io_start(loop, &he->occtl_io, p[0], LOOP_READ) < 0)
-        occtl_finish(he, false);
+    size_t marked = 0, removed = 0;
+    uint64_t seq = hs_store_seq(he->store);
+    hs_store_stale_sweep(he->store, loop_now(loop), he->stale_after,
+                         (uint64_t)he->stale_grace_s * 1000u, &marked, &removed);
+    if (marked || removed)
+        log_info("stale sessions: %zu marked (no refresh for %u intervals), %zu removed after "
+                 "%u s", marked, he->stale_after, removed, he->stale_grace_s);
+    he->stale_marked += marked;
+    he->stale_removed += removed;
+    if (hs_store_seq(he->store) != seq)
+        pump_all(he);
+    if (he->status_path)
+        status_write(he);
+    loop_timer_set(loop, t, HE_TICK_MS);
 }
 
 /* ---- signals ---- */
@@ -1330,6 +1227,11 @@ static void signal_cb(loop_t *loop, loop_io_t *io, uint32_t events)
             } else {
                 log_info("SIGHUP: no --sessions file to reload");
             }
+            char err[256];
+            if (he->radius && hr_reload_clients(he->radius, err, sizeof(err)) < 0)
+                log_error("SIGHUP: --radius-clients not reloaded, the old list stays: %s", err);
+            else if (he->radius)
+                log_info("SIGHUP: reloaded %s", he->radius_opt.clients_path);
         } else {
             log_info("signal %u: exiting", si.ssi_signo);
             he->stop = true;
@@ -1339,7 +1241,9 @@ static void signal_cb(loop_t *loop, loop_io_t *io, uint32_t events)
 
 /* ---- setup ---- */
 
-static int listen_on(const char *spec)
+/* Binds "ADDR:PORT" ("[V6]:PORT"; with a default port also "ADDR" and
+ * "[V6]") for TCP (listening) or UDP. -1: bad spec, -2: errno. */
+static int listen_on(const char *spec, int socktype, const char *default_port)
 {
     char host[256], *port;
     if (snprintf(host, sizeof(host), "%s", spec) >= (int)sizeof(host))
@@ -1347,26 +1251,34 @@ static int listen_on(const char *spec)
     char *h = host;
     if (h[0] == '[') {
         char *rb = strchr(h, ']');
-        if (!rb || rb[1] != ':')
+        if (!rb || (rb[1] != ':' && !(rb[1] == '\0' && default_port)))
             return -1;
+        port = rb[1] ? rb + 2 : (char *)default_port;
         *rb = '\0';
         h++;
-        port = rb + 2;
     } else {
         port = strrchr(h, ':');
-        if (!port)
+        if (port && strchr(h, ':') != port)
+            port = NULL;   /* a bare IPv6 address */
+        if (!port && !default_port)
             return -1;
-        *port++ = '\0';
+        if (port)
+            *port++ = '\0';
+        else
+            port = (char *)default_port;
     }
     struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
-                             .ai_socktype = SOCK_STREAM};
+                             .ai_socktype = socktype};
     struct addrinfo *ai;
     if (getaddrinfo(*h ? h : NULL, port, &hints, &ai) != 0)
         return -1;
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(ai->ai_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
+    if (fd >= 0 && ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));   /* [::] and 0.0.0.0 both */
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+        (socktype == SOCK_STREAM && listen(fd, 128) < 0)) {
         int saved = errno;
         if (fd >= 0)
             close(fd);
@@ -1442,6 +1354,17 @@ static void usage(FILE *fp)
             "  --sessions FILE        static sessions, JSON lines; reloaded on SIGHUP\n"
             "  --occtl-interval SEC   reconcile with `occtl -j show users` (0 = off)\n"
             "  --occtl PATH           occtl binary (default occtl)\n"
+            "  --swanctl-interval SEC reconcile with `swanctl --list-sas` (0 = off)\n"
+            "  --swanctl PATH         swanctl binary (default swanctl)\n"
+            "  --radius ADDR[:PORT]   RADIUS accounting on UDP (repeatable, port " HE_RADIUS_PORT ")\n"
+            "  --radius-clients FILE  ADDRESS_OR_PREFIX SECRET lines (mode 0600)\n"
+            "  --radius-groups SRC    class|filter-id|avpair[:KEY]|none (default class)\n"
+            "  --radius-machine-user RE    User-Name pattern (PCRE2) of machine tunnels\n"
+            "  --radius-machine-avpair K=V Cisco-AVPair of machine tunnels\n"
+            "  --radius-interim SEC   interval when a packet has none (default 0)\n"
+            "  --stale-after N        stale after N intervals without refresh (default 3)\n"
+            "  --stale-grace SEC      then removed after SEC (default 300)\n"
+            "  --status-file PATH     JSON counters, rewritten when they change\n"
             "  --standby              answer 503 to upgrades\n"
             "  --journal N            events kept for resume (default 10000)\n"
             "  --kdf-iter N           PBKDF2 iterations (default 100000)\n"
@@ -1465,7 +1388,9 @@ static bool parse_ulong(const char *s, unsigned long min, unsigned long max, uns
 static int parse_args(headend_t *he, int argc, char **argv)
 {
     enum { O_LISTEN = 256, O_CERT, O_KEY, O_PW, O_ALLOW, O_SID, O_SOCK, O_SOCKMODE, O_SESS,
-           O_OCI, O_OCCTL, O_STANDBY, O_JOURNAL, O_KDF, O_LOG, O_HELP };
+           O_OCI, O_OCCTL, O_STANDBY, O_JOURNAL, O_KDF, O_LOG, O_HELP, O_SWI, O_SWANCTL,
+           O_RADIUS, O_RCLIENTS, O_RGROUPS, O_RMUSER, O_RMAVP, O_RINTERIM, O_STALE_AFTER,
+           O_STALE_GRACE, O_STATUS };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"cert", required_argument, NULL, O_CERT},
@@ -1483,10 +1408,25 @@ static int parse_args(headend_t *he, int argc, char **argv)
         {"kdf-iter", required_argument, NULL, O_KDF},
         {"log-level", required_argument, NULL, O_LOG},
         {"help", no_argument, NULL, O_HELP},
+        {"swanctl-interval", required_argument, NULL, O_SWI},
+        {"swanctl", required_argument, NULL, O_SWANCTL},
+        {"radius", required_argument, NULL, O_RADIUS},
+        {"radius-clients", required_argument, NULL, O_RCLIENTS},
+        {"radius-groups", required_argument, NULL, O_RGROUPS},
+        {"radius-machine-user", required_argument, NULL, O_RMUSER},
+        {"radius-machine-avpair", required_argument, NULL, O_RMAVP},
+        {"radius-interim", required_argument, NULL, O_RINTERIM},
+        {"stale-after", required_argument, NULL, O_STALE_AFTER},
+        {"stale-grace", required_argument, NULL, O_STALE_GRACE},
+        {"status-file", required_argument, NULL, O_STATUS},
         {NULL, 0, NULL, 0},
     };
     he->listen = HE_DEFAULT_LISTEN;
     he->occtl_path = "occtl";
+    he->swanctl_path = "swanctl";
+    he->stale_after = 3;
+    he->stale_grace_s = 300;
+    snprintf(he->radius_opt.group_key, sizeof(he->radius_opt.group_key), "group");
     he->socket_mode = 0600;
     he->journal = 10000;
     he->kdf_iter = 100000;
@@ -1502,6 +1442,44 @@ static int parse_args(headend_t *he, int argc, char **argv)
         case O_SOCK: he->socket_path = optarg; break;
         case O_SESS: he->sessions_path = optarg; break;
         case O_OCCTL: he->occtl_path = optarg; break;
+        case O_SWANCTL: he->swanctl_path = optarg; break;
+        case O_RCLIENTS: he->radius_opt.clients_path = optarg; break;
+        case O_RMUSER: he->radius_opt.machine_user_re = optarg; break;
+        case O_RMAVP: he->radius_opt.machine_avpair = optarg; break;
+        case O_STATUS: he->status_path = optarg; break;
+        case O_RADIUS:
+            if (he->n_radius >= HR_MAX_SOCKETS) {
+                fprintf(stderr, "mus-headend: at most %d --radius\n", HR_MAX_SOCKETS);
+                return -1;
+            }
+            he->radius_listen[he->n_radius++] = optarg;
+            break;
+        case O_RGROUPS:
+            if (hr_group_source_parse(optarg, &he->radius_opt.groups, he->radius_opt.group_key,
+                                      sizeof(he->radius_opt.group_key)) < 0) {
+                fprintf(stderr, "mus-headend: --radius-groups: class, filter-id, avpair, "
+                                "avpair:KEY or none, not %s\n", optarg);
+                return -1;
+            }
+            break;
+        case O_SWI:
+        case O_RINTERIM:
+        case O_STALE_GRACE:
+            if (!parse_ulong(optarg, 0, 86400, &v, 10)) {
+                fprintf(stderr, "mus-headend: bad --%s: %s\n", o == O_SWI ? "swanctl-interval"
+                        : o == O_RINTERIM ? "radius-interim" : "stale-grace", optarg);
+                return -1;
+            }
+            *(o == O_SWI ? &he->swanctl_interval : o == O_RINTERIM
+              ? &he->radius_opt.default_interim_s : &he->stale_grace_s) = (unsigned)v;
+            break;
+        case O_STALE_AFTER:
+            if (!parse_ulong(optarg, 1, 1000, &v, 10)) {
+                fprintf(stderr, "mus-headend: --stale-after must be 1..1000\n");
+                return -1;
+            }
+            he->stale_after = (unsigned)v;
+            break;
         case O_STANDBY: he->standby = true; break;
         case O_ALLOW:
             if (he->n_allow >= HE_MAX_ALLOW || cidr_parse(optarg, &he->allow[he->n_allow]) < 0) {
@@ -1564,6 +1542,10 @@ static int parse_args(headend_t *he, int argc, char **argv)
             return -1;
         }
     }
+    if (he->n_radius > 0 && !he->radius_opt.clients_path) {
+        fprintf(stderr, "mus-headend: --radius needs --radius-clients FILE\n");
+        return -1;
+    }
     if (optind != argc || !he->cert || !he->key || !he->pwfile) {
         usage(stderr);
         return -1;
@@ -1609,7 +1591,7 @@ static int setup(headend_t *he)
         log_error("out of memory");
         return -1;
     }
-    he->lfd = listen_on(he->listen);
+    he->lfd = listen_on(he->listen, SOCK_STREAM, NULL);
     if (he->lfd < 0) {
         log_error("--listen %s: %s", he->listen,
                   he->lfd == -1 ? "not a numeric ADDR:PORT" : strerror(errno));
@@ -1647,10 +1629,18 @@ static int setup(headend_t *he)
 
     if (he->sessions_path && sessions_load(he) < 0)
         return -1;
-    he->occtl_fd = -1;
-    loop_timer_init(&he->occtl_timer, occtl_timer_cb, he);
-    if (he->occtl_interval > 0)
-        loop_timer_set(he->loop, &he->occtl_timer, 0);
+    if (he->n_radius > 0 && radius_setup(he) < 0)
+        return -1;
+    he->occtl = (he_poll_t){.name = "occtl", .argv = {he->occtl_path, "-j", "show", "users"},
+                            .interval_s = he->occtl_interval, .apply = he_poll_apply_occtl,
+                            .store = he->store, .changed = changed_cb, .arg = he};
+    he->swanctl = (he_poll_t){.name = "swanctl", .argv = {he->swanctl_path, "--list-sas"},
+                              .interval_s = he->swanctl_interval, .apply = he_poll_apply_swanctl,
+                              .store = he->store, .changed = changed_cb, .arg = he};
+    he_poll_start(&he->occtl, he->loop);
+    he_poll_start(&he->swanctl, he->loop);
+    loop_timer_init(&he->tick, tick_cb, he);
+    loop_timer_set(he->loop, &he->tick, HE_TICK_MS);
     log_info("mus-headend %s listening on %s, epoch %s, %zu sessions%s%s%s", he->server_id,
              he->listen, he->epoch, hs_store_count(he->store), he->standby ? ", STANDBY" : "",
              he->socket_path ? ", feed " : "", he->socket_path ? he->socket_path : "");
@@ -1663,8 +1653,11 @@ static void teardown(headend_t *he)
         conn_close(he->conns, "shutting down");
     if (he->loop)
         loop_run_once(he->loop, 0);   /* runs the deferred frees */
-    if (he->occtl_pid > 0)
-        occtl_finish(he, false);
+    he_poll_stop(&he->occtl);
+    he_poll_stop(&he->swanctl);
+    hr_free(he->radius);
+    if (he->loop)
+        loop_timer_cancel(he->loop, &he->tick);
     if (he->socket_path && he->ufd >= 0) {
         close(he->ufd);
         unlink(he->socket_path);

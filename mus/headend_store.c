@@ -28,7 +28,8 @@ struct hs_store {
     hs_entry_t **buckets;
     size_t n_buckets, count;
     hs_addr_node_t **abuckets;   /* same size as buckets, resized with them */
-    uint64_t gen[3];             /* per origin */
+    uint64_t gen[HS_ORIGIN_N];   /* per origin */
+    size_t n_stale;
     hs_event_t *ring;
     size_t ring_cap, ring_len;   /* ring holds seq (seq - ring_len, seq] */
     uint64_t seq;
@@ -251,6 +252,8 @@ static bool has_addr(const mus_addr_t *ips, size_t n, const mus_addr_t *a)
 
 static void entry_remove(hs_store_t *st, hs_entry_t *e)
 {
+    if (e->s.stale)
+        st->n_stale--;
     for (size_t i = 0; i < e->n_ips; i++)
         addr_unset(st, &e->ips[i], e);
     hs_entry_t **pp = sid_slot(st, e->s.sid);
@@ -304,7 +307,7 @@ static bool same_session(const mus_session_t *a, const mus_session_t *b)
     return a->type == b->type && strcmp(a->name, b->name) == 0 &&
            strcmp(a->domain, b->domain) == 0 && strcmp(a->groups, b->groups) == 0 &&
            a->started == b->started && strcmp(a->client_ip, b->client_ip) == 0 &&
-           strcmp(a->tunnel, b->tunnel) == 0;
+           strcmp(a->tunnel, b->tunnel) == 0 && a->stale == b->stale;
 }
 
 int hs_store_connect(hs_store_t *st, const mus_session_t *s, const mus_addr_t *ips, size_t n,
@@ -320,7 +323,7 @@ int hs_store_connect(hs_store_t *st, const mus_session_t *s, const mus_addr_t *i
             uniq[nu++] = ips[i];
 
     hs_entry_t **pp = sid_slot(st, s->sid), *e = *pp;
-    if (e && soft && same_ips(e, uniq, nu) && e->s.type == s->type &&
+    if (e && soft && !e->s.stale && same_ips(e, uniq, nu) && e->s.type == s->type &&
         strcmp(e->s.name, s->name) == 0) {
         e->origin = origin;
         e->touched = now;
@@ -367,7 +370,11 @@ int hs_store_connect(hs_store_t *st, const mus_session_t *s, const mus_addr_t *i
         *pp = e;
         st->count++;
     }
+    if (e->s.stale)
+        st->n_stale--;
     e->s = *s;
+    e->s.stale = false;   /* a connect is a refresh */
+    e->stale_since = 0;
     memcpy(e->ips, uniq, nu * sizeof(uniq[0]));
     e->n_ips = nu;
     e->origin = origin;
@@ -419,6 +426,72 @@ size_t hs_store_reconcile_sweep(hs_store_t *st, enum hs_origin origin, uint64_t 
         }
     }
     return removed;
+}
+
+const hs_entry_t *hs_store_find(hs_store_t *st, const char *sid)
+{
+    return *sid_slot(st, sid);
+}
+
+int hs_store_set_feed(hs_store_t *st, const char *sid, const char *tag, uint32_t interim_s)
+{
+    hs_entry_t *e = *sid_slot(st, sid);
+    if (!e)
+        return -1;
+    snprintf(e->tag, sizeof(e->tag), "%s", tag ? tag : "");
+    e->interim_s = interim_s;
+    return 0;
+}
+
+size_t hs_store_disconnect_tag(hs_store_t *st, enum hs_origin origin, const char *tag,
+                               const char *reason)
+{
+    size_t removed = 0;
+    for (size_t i = 0; i < st->n_buckets; i++) {
+        hs_entry_t *e = st->buckets[i];
+        while (e) {
+            hs_entry_t *n = e->next;
+            if (e->origin == origin && strcmp(e->tag, tag) == 0) {
+                if (emit_del(st, e->s.sid, e->ips, e->n_ips, reason) < 0)
+                    return removed;
+                entry_remove(st, e);
+                removed++;
+            }
+            e = n;
+        }
+    }
+    return removed;
+}
+
+void hs_store_stale_sweep(hs_store_t *st, uint64_t now, unsigned factor, uint64_t grace_ms,
+                          size_t *marked, size_t *removed)
+{
+    for (size_t i = 0; i < st->n_buckets; i++) {
+        hs_entry_t *e = st->buckets[i];
+        while (e) {
+            hs_entry_t *n = e->next;
+            if (e->s.stale && now - e->stale_since >= grace_ms) {
+                if (emit_del(st, e->s.sid, e->ips, e->n_ips, "idle") < 0)
+                    return;
+                entry_remove(st, e);
+                (*removed)++;
+            } else if (!e->s.stale && e->interim_s > 0 &&
+                       now - e->touched >= (uint64_t)factor * e->interim_s * 1000u) {
+                e->s.stale = true;
+                e->stale_since = now;
+                st->n_stale++;
+                if (emit_session(st, MUS_F_UPD, e) < 0)
+                    return;
+                (*marked)++;
+            }
+            e = n;
+        }
+    }
+}
+
+size_t hs_store_stale_count(const hs_store_t *st)
+{
+    return st->n_stale;
 }
 
 size_t hs_store_count(const hs_store_t *st)

@@ -21,7 +21,12 @@
 enum hs_origin {
     HS_ORIGIN_FILE = 1,      /* --sessions file */
     HS_ORIGIN_OCSERV = 2,    /* connect-script feed and occtl polls */
+    HS_ORIGIN_RADIUS = 3,    /* RADIUS accounting (mus/headend_radius.c) */
+    HS_ORIGIN_STRONGSWAN = 4, /* updown feed and swanctl polls */
+    HS_ORIGIN_N
 };
+
+#define HS_TAG_MAX 64        /* a feed's grouping of sessions (the RADIUS NAS) */
 
 typedef struct hs_store hs_store_t;
 
@@ -33,6 +38,9 @@ typedef struct hs_entry {
     enum hs_origin origin;
     uint64_t touched;        /* caller's clock at the last connect */
     uint64_t gen;            /* reconciliation generation that last saw it */
+    char tag[HS_TAG_MAX];    /* hs_store_set_feed: e.g. the NAS; "" if none */
+    uint32_t interim_s;      /* expected refresh interval; 0: never goes stale */
+    uint64_t stale_since;    /* caller's clock when marked stale (s.stale) */
     struct hs_entry *next;   /* hash chain (private) */
 } hs_entry_t;
 
@@ -58,6 +66,29 @@ int hs_store_disconnect(hs_store_t *st, const char *sid, const char *reason);
  * touched_before. Returns the number of sessions deleted. */
 void hs_store_reconcile_begin(hs_store_t *st, enum hs_origin origin);
 size_t hs_store_reconcile_sweep(hs_store_t *st, enum hs_origin origin, uint64_t touched_before);
+
+/* The session with that sid, or NULL; valid until the next change. */
+const hs_entry_t *hs_store_find(hs_store_t *st, const char *sid);
+
+/* Feed details of an existing session (no event): its tag and the interval
+ * at which the feed refreshes it (0 = no refresh expected). -1 if unknown. */
+int hs_store_set_feed(hs_store_t *st, const char *sid, const char *tag, uint32_t interim_s);
+
+/* Removes every session of origin whose tag is tag (one "del" each, with
+ * reason). Returns the number removed. */
+size_t hs_store_disconnect_tag(hs_store_t *st, enum hs_origin origin, const char *tag,
+                               const char *reason);
+
+/* Idle sessions: a session with an interval that was not refreshed (a
+ * connect) for factor x interval is marked stale (an "upd" with
+ * "stale":true); one stale for grace_ms is removed ("del", reason "idle").
+ * A connect that refreshes a stale session clears the mark (an "upd").
+ * Adds to *marked and *removed. */
+void hs_store_stale_sweep(hs_store_t *st, uint64_t now, unsigned factor, uint64_t grace_ms,
+                          size_t *marked, size_t *removed);
+
+/* Sessions marked stale now. */
+size_t hs_store_stale_count(const hs_store_t *st);
 
 size_t hs_store_count(const hs_store_t *st);
 

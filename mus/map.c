@@ -80,7 +80,11 @@ struct idhdr {
     uint16_t slen;         /* bytes of the packed strings, NULs included */
     uint8_t type;          /* enum mus_id_type */
     uint8_t h;             /* headend index */
+    uint8_t flags;         /* ID_F_* */
+    uint8_t pad[7];        /* zeroed: the header compares with memcmp */
 };
+
+#define ID_F_STALE 1u      /* the headend marked the session stale */
 
 /* Header of everything that goes through limbo; first member of each. */
 struct lnode {
@@ -349,6 +353,7 @@ pack_session(unsigned h, const mus_session_t *s, struct packed *p)
     p->id.started = s->started;
     p->id.type = (uint8_t)s->type;
     p->id.h = (uint8_t)h;
+    p->id.flags = s->stale ? ID_F_STALE : 0;
     return 0;
 }
 
@@ -371,7 +376,8 @@ copy_out(mus_map_t *m, const struct idhdr *id, const char *str, mus_identity_t *
         memcpy(out->headend, hn->s, strlen(hn->s) + 1);   /* < MUS_HEADEND_NAME_MAX */
     else
         out->headend[0] = '\0';
-    out->stale = atomic_load_explicit(&he->stale, memory_order_relaxed);
+    out->s.stale = (id->flags & ID_F_STALE) != 0;
+    out->stale = out->s.stale || atomic_load_explicit(&he->stale, memory_order_relaxed);
 }
 
 /* Tells the observer (if any) that entry e starts or ends its session. */

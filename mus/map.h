@@ -57,13 +57,15 @@ typedef struct mus_session {
     int64_t started;                 /* unix seconds */
     char client_ip[48];              /* public address of the VPN client, "" if unknown */
     char tunnel[16];                 /* "ssl", "ipsec", "" */
+    bool stale;                      /* the headend marked it: no Interim-Update for too long */
 } mus_session_t;
 
 /* What a lookup returns (a copy). */
 typedef struct mus_identity {
     mus_session_t s;
     char headend[MUS_HEADEND_NAME_MAX];
-    bool stale;                      /* its headend is disconnected (grace period) */
+    bool stale;                      /* its headend is disconnected (grace period), or
+                                      * the headend marked the session stale (s.stale) */
 } mus_identity_t;
 
 /* A map address: IPv4 or IPv6, 16 bytes; IPv4 is stored as ::ffff:a.b.c.d. */

@@ -328,6 +328,10 @@ static int parse_session(json_t *s, mus_session_t *ss, mus_addr_t *ips, size_t *
         if (addr_parse(ss->client_ip, &tmp) < 0)
             return fail(e, "\"client_ip\" is not an IP address");
     }
+    json_t *stale = json_object_get(s, "stale");
+    if (stale && !json_is_boolean(stale))
+        return fail(e, "\"stale\" is not a boolean");
+    ss->stale = json_is_true(stale);
     return 0;
 }
 
@@ -539,6 +543,8 @@ static json_t *session_json(const mus_session_t *s, const mus_addr_t *ips, size_
         set(o, "client_ip", json_string(s->client_ip), &ok);
     if (s->tunnel[0])
         set(o, "tunnel", json_string(s->tunnel), &ok);
+    if (s->stale)
+        set(o, "stale", json_true(), &ok);   /* only when true: older proxies ignore it */
     if (!ok) {
         json_decref(o);
         return NULL;

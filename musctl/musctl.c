@@ -17,11 +17,22 @@
  * connect-script/disconnect-script at a two-line wrapper
  * (exec musctl notify --socket PATH) or at a symlink named "musctl-notify",
  * which uses the default socket MUSCTL_HEADEND_SOCKET.
+ *
+ * strongSwan: run by charon's updown (PLUTO_VERB is set), it reads
+ * PLUTO_VERB (up-client, up-client-v6 -> connect; down-client,
+ * down-client-v6 -> disconnect; other verbs: nothing), PLUTO_UNIQUEID (the
+ * IKE_SA's unique id: the sid), PLUTO_XAUTH_ID or else PLUTO_PEER_ID (a DN
+ * is reduced to its CN), the peer's virtual IPs PLUTO_PEER_SOURCEIP4_N,
+ * PLUTO_PEER_SOURCEIP6_N, PLUTO_PEER_SOURCEIP (else PLUTO_PEER_CLIENT when
+ * it is a single address), PLUTO_PEER (client_ip) and sends the session
+ * with "feed":"strongswan", tunnel "ipsec". Same rules: always exit 0.
+ * tools/strongswan-updown.sh is the script to name in swanctl.conf.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +44,7 @@
 
 #include <jansson.h>
 
+#include "../mus/headend_swanctl.h"
 #include "musctl.h"
 
 #define MUSCTL_HEADEND_SOCKET "/run/mus-headend.sock"
@@ -122,6 +134,117 @@ static json_t *notify_build_connect(const char *sid)
     return msg;
 }
 
+/* ---- strongSwan updown ---- */
+
+#define NOTIFY_SWAN_VIPS 8
+
+/* Adds an address from the environment (prefix length "/32" or "/128"
+ * allowed when single) to ips unless already there. */
+static void swan_add_ip(json_t *ips, const char *name, bool client)
+{
+    const char *v = env(name);
+    char buf[64];
+    if (!v)
+        return;
+    snprintf(buf, sizeof(buf), "%s", v);
+    char *slash = strchr(buf, '/');
+    if (slash) {
+        if (!client || (strcmp(slash, "/32") != 0 && strcmp(slash, "/128") != 0))
+            return;
+        *slash = '\0';
+    }
+    unsigned char tmp[16];
+    if (inet_pton(AF_INET, buf, tmp) != 1 && inet_pton(AF_INET6, buf, tmp) != 1) {
+        notify_warn("%s=\"%s\" is not an IP address; ignored", name, v);
+        return;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(ips, i, e)
+        if (strcmp(json_string_value(e), buf) == 0)
+            return;
+    if (json_array_size(ips) < NOTIFY_SWAN_VIPS)
+        json_array_append_new(ips, json_string(buf));
+}
+
+static json_t *notify_swan_connect(const char *sid)
+{
+    swanctl_sa_t sa;
+    memset(&sa, 0, sizeof(sa));
+    const char *xauth = env("PLUTO_XAUTH_ID"), *peer_id = env("PLUTO_PEER_ID");
+    snprintf(sa.remote_xauth_id, sizeof(sa.remote_xauth_id), "%s", xauth ? xauth : "");
+    snprintf(sa.remote_id, sizeof(sa.remote_id), "%s", peer_id ? peer_id : "");
+    char name[SWANCTL_STR_MAX];
+    swanctl_sa_name(&sa, name, sizeof(name));
+    if (!name[0]) {
+        notify_warn("neither PLUTO_XAUTH_ID nor PLUTO_PEER_ID is set; session %s not reported", sid);
+        return NULL;
+    }
+    json_t *ips = json_array();
+    char var[64];
+    for (int i = 1; i <= NOTIFY_SWAN_VIPS; i++) {
+        snprintf(var, sizeof(var), "PLUTO_PEER_SOURCEIP4_%d", i);
+        swan_add_ip(ips, var, false);
+        snprintf(var, sizeof(var), "PLUTO_PEER_SOURCEIP6_%d", i);
+        swan_add_ip(ips, var, false);
+    }
+    swan_add_ip(ips, "PLUTO_PEER_SOURCEIP", false);
+    if (json_array_size(ips) == 0)
+        swan_add_ip(ips, "PLUTO_PEER_CLIENT", true);
+    if (json_array_size(ips) == 0) {
+        notify_warn("no virtual IP (PLUTO_PEER_SOURCEIP*) and PLUTO_PEER_CLIENT is not one "
+                    "address; session %s not reported", sid);
+        json_decref(ips);
+        return NULL;
+    }
+    char real[64];
+    const char *client = env_addr("PLUTO_PEER", real, sizeof(real));
+    json_t *s = json_object(), *id = json_object(), *msg = json_object(), *jn = json_string(name);
+    json_object_set_new(id, "type", json_string("user"));
+    json_object_set_new(id, "name", jn);
+    json_object_set_new(s, "sid", json_string(sid));
+    json_object_set_new(s, "ips", ips);
+    json_object_set_new(s, "id", id);
+    json_object_set_new(s, "started", json_integer((json_int_t)time(NULL)));
+    if (client)
+        json_object_set_new(s, "client_ip", json_string(client));
+    json_object_set_new(s, "tunnel", json_string("ipsec"));
+    json_object_set_new(msg, "op", json_string("connect"));
+    json_object_set_new(msg, "feed", json_string("strongswan"));
+    json_object_set_new(msg, "s", s);
+    if (!jn) {
+        notify_warn("the peer identity is not valid UTF-8; session %s not reported", sid);
+        json_decref(msg);
+        return NULL;
+    }
+    return msg;
+}
+
+/* The message for strongSwan's updown environment; *quiet when the verb is
+ * not ours (nothing to send, nothing to say). */
+static json_t *notify_swan(const char *verb, const char **sid_out, bool *quiet)
+{
+    const char *sid = env("PLUTO_UNIQUEID");
+    bool up = strcmp(verb, "up-client") == 0 || strcmp(verb, "up-client-v6") == 0;
+    bool down = strcmp(verb, "down-client") == 0 || strcmp(verb, "down-client-v6") == 0;
+    *quiet = !up && !down;
+    *sid_out = sid ? sid : "?";
+    if (*quiet)
+        return NULL;
+    if (!sid) {
+        notify_warn("PLUTO_UNIQUEID is not set; nothing sent");
+        return NULL;
+    }
+    if (up)
+        return notify_swan_connect(sid);
+    json_t *msg = json_object();
+    json_object_set_new(msg, "op", json_string("disconnect"));
+    json_object_set_new(msg, "feed", json_string("strongswan"));
+    json_object_set_new(msg, "sid", json_string(sid));
+    json_object_set_new(msg, "reason", json_string("logout"));
+    return msg;
+}
+
 /* Sends one datagram; 0 or -1 with errno. */
 static int notify_send(const char *path, const char *data, size_t len)
 {
@@ -159,20 +282,28 @@ static int cmd_notify(int argc, char **argv)
         } else if (o == 'h') {
             printf("usage: musctl notify [--socket PATH]   (default %s)\n"
                    "ocserv connect/disconnect script; reads REASON, ID, USERNAME, GROUPNAME,\n"
-                   "IP_REMOTE, IPV6_REMOTE, IP_REAL; always exits 0\n", MUSCTL_HEADEND_SOCKET);
+                   "IP_REMOTE, IPV6_REMOTE, IP_REAL; or strongSwan's updown environment\n"
+                   "(PLUTO_VERB, PLUTO_UNIQUEID, PLUTO_XAUTH_ID/PLUTO_PEER_ID,\n"
+                   "PLUTO_PEER_SOURCEIP*, PLUTO_PEER_CLIENT, PLUTO_PEER); always exits 0\n",
+                   MUSCTL_HEADEND_SOCKET);
             return 0;
         } else {
             notify_warn("bad arguments; nothing sent");
             return 0;
         }
     }
-    const char *reason = env("REASON"), *sid = env("ID");
-    if (!reason || !sid) {
-        notify_warn("REASON or ID is not set (not run by ocserv?); nothing sent");
-        return 0;
-    }
+    const char *reason = env("REASON"), *sid = env("ID"), *verb = env("PLUTO_VERB");
     json_t *msg = NULL;
-    if (strcmp(reason, "connect") == 0) {
+    if (verb) {
+        bool quiet;
+        msg = notify_swan(verb, &sid, &quiet);
+        reason = verb;
+        if (!msg)
+            return 0;
+    } else if (!reason || !sid) {
+        notify_warn("REASON or ID (ocserv) or PLUTO_VERB (strongSwan) is not set; nothing sent");
+        return 0;
+    } else if (strcmp(reason, "connect") == 0) {
         msg = notify_build_connect(sid);
     } else if (strcmp(reason, "disconnect") == 0) {
         msg = json_object();

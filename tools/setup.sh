@@ -13,7 +13,8 @@ PKGS=(
   # tests
   libcriterion-dev libcurl4-openssl-dev curl openssl nginx-light chromium
   iproute2 procps psmisc python3 sqlite3 ocserv openconnect gnutls-bin
-  nftables tshark python3-pacparser prometheus
+  nftables tshark python3-pacparser prometheus freeradius-utils
+  strongswan-swanctl strongswan-charon libcharon-extra-plugins
   # benchmark
   wrk squid tinyproxy util-linux
 )

@@ -1083,3 +1083,32 @@ Test(map, observer_sees_every_start_and_end)
     cr_expect_eq(l.n, (int)N_ELEMS(want));
     mus_map_free(m);
 }
+
+/* ---- the headend's stale mark on one session ---- */
+
+Test(map, session_stale_mark_is_kept_and_cleared)
+{
+    mus_map_t *m = new_map();
+    mus_map_reader_t *r = mus_map_reader_register(m);
+    mus_session_t s = sess("s1", MUS_ID_USER, 100);
+    mus_addr_t a = A("10.1.2.3");
+    mus_identity_t id;
+
+    cr_assert_eq(mus_map_add(m, 0, &s, &a, 1), 1);
+    cr_assert(mus_map_lookup(m, &a, &id));
+    cr_expect(!id.stale);
+    cr_expect(!id.s.stale);
+    s.stale = true;   /* an upd with "stale":true: same identity, new mark */
+    cr_assert_eq(mus_map_add(m, 0, &s, &a, 1), 1);
+    cr_assert(mus_map_lookup(m, &a, &id));
+    cr_expect(id.s.stale, "the session's own mark");
+    cr_expect(id.stale, "shown as stale like a lost headend's entry");
+    cr_expect_str_eq(id.s.name, "n:s1");
+    s.stale = false;  /* refreshed */
+    cr_assert_eq(mus_map_add(m, 0, &s, &a, 1), 1);
+    cr_assert(mus_map_lookup(m, &a, &id));
+    cr_expect(!id.stale);
+    cr_expect(!id.s.stale);
+    mus_map_reader_unregister(r);
+    mus_map_free(m);
+}

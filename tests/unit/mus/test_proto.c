@@ -663,3 +663,26 @@ Test(proto_session, parse_and_format)
     cr_expect(strstr(err, "missing \"ips\"") != NULL, "%s", err);
     cr_expect_eq(mus_session_parse("[]", 2, &ss, ips, &n, err, sizeof(err)), -1);
 }
+
+Test(proto_parse, session_stale_member)
+{
+    static const char with[] =
+        "{\"sid\":\"x\",\"ips\":[\"10.0.0.1\"],\"id\":{\"type\":\"user\",\"name\":\"a\"},\"stale\":true}";
+    static const char not_bool[] =
+        "{\"sid\":\"x\",\"ips\":[\"10.0.0.1\"],\"id\":{\"type\":\"user\",\"name\":\"a\"},\"stale\":1}";
+    mus_session_t s;
+    mus_addr_t ips[MUS_MAX_IPS];
+    size_t n;
+    char err[128], out[1024];
+    cr_assert_eq(mus_session_parse(with, strlen(with), &s, ips, &n, err, sizeof(err)), 0, "%s", err);
+    cr_expect(s.stale);
+    cr_expect_eq(mus_session_parse(not_bool, strlen(not_bool), &s, ips, &n, err, sizeof(err)), -1);
+    cr_expect(strstr(err, "stale") != NULL, "%s", err);
+    /* formatted only when true: older proxies never see it otherwise */
+    cr_assert_eq(mus_session_parse(with, strlen(with), &s, ips, &n, err, sizeof(err)), 0);
+    cr_assert_gt(mus_session_format(&s, ips, n, out, sizeof(out)), 0);
+    cr_expect(strstr(out, "\"stale\":true") != NULL, "%s", out);
+    s.stale = false;
+    cr_assert_gt(mus_session_format(&s, ips, n, out, sizeof(out)), 0);
+    cr_expect(strstr(out, "stale") == NULL, "%s", out);
+}
