@@ -1965,6 +1965,7 @@ static const struct key_def top_keys[] = {
     { "extended_log", cl_path_off, offsetof(config_t, pol.extended_log),
       sizeof(((config_t *)0)->pol.extended_log), NULL },
     { "store", cl_section, offsetof(config_t, store), 0, &config_store_section },
+    { "admin", config_admin_parse, offsetof(config_t, admin), 0, NULL },
 };
 static const struct section top_section = {
     "at top level", top_keys, sizeof(top_keys) / sizeof(top_keys[0]),
@@ -2002,6 +2003,7 @@ set_defaults(config_t *cfg)
     cfg->n_connect_ports = 1;
     config_transparent_defaults(&cfg->transparent);
     config_store_defaults(&cfg->store);
+    config_admin_defaults(&cfg->admin);
     cfg->timeouts = (config_timeouts_t){
         .header = 10000, .idle = 60000, .connect = 10000, .response = 60000,
         .tunnel_idle = 300000, .shutdown = 10000, .dns = 5000,

@@ -226,6 +226,16 @@ typedef struct config_store {
     bool keep_query;                  /* store URL query strings (default: cut at '?') */
 } config_store_t;
 
+/* The admin web UI (admin/admin.h). */
+typedef struct config_admin {
+    bool enabled;                     /* default true */
+    char listen[64];                  /* as written, default "127.0.0.1:8080" */
+    struct sockaddr_storage addr;     /* numeric address + port */
+    socklen_t addr_len;
+    char password_file[4096];         /* default etc/admin.passwd; "" = none (the UI does not start) */
+    bool allow_remote;                /* a non-loopback listen address is refused unless true */
+} config_admin_t;
+
 typedef struct config {
     char path[4096];                  /* the file it was loaded from */
     struct config_pool *pool;         /* owned; freed by config_free. A config_t
@@ -252,6 +262,7 @@ typedef struct config {
     config_mus_t mus;
     config_policies_t pol;
     config_store_t store;
+    config_admin_t admin;
 } config_t;
 
 /*
@@ -285,6 +296,11 @@ typedef struct config {
  *     retain_days: 30                # 0 = forever
  *     retain_mb: 1024                # 0 = no size cap
  *     keep_query: false              # store ?query strings
+ *   admin:                           # the admin web UI with the reports
+ *     enabled: true
+ *     listen: 127.0.0.1:8080         # numeric; not loopback only with allow_remote: true
+ *     password_file: etc/admin.passwd   # `musctl passwd USER --file ...`; missing: no UI
+ *     allow_remote: false
  *   mus:
  *     remote_users: headend          # or ip_ranges
  *     vpn_pools: []                  # CIDRs of the VPN address pools

@@ -1,7 +1,8 @@
 /*
  * policy/config_load.h: the configuration loader's internals, shared by the
  * files that describe one section each (config.c: proxy, mus, policies;
- * config_transparent.c: proxy.transparent). A section is a table of keys
+ * config_transparent.c: proxy.transparent; config_store.c: store;
+ * config_admin.c: admin). A section is a table of keys
  * (struct section), each key a handler that consumes exactly the events of
  * its value; the primitives below read scalars, lists and nested mappings
  * and report "name:line:column: message". Not a public API: only policy/
@@ -56,6 +57,8 @@ struct loader {
     char *err;
     size_t errlen;
     yaml_mark_t addr_mark;          /* of the last listen address parsed */
+    yaml_mark_t admin_listen_mark;  /* of admin.listen's value, if given */
+    bool admin_listen_set;
 
     /* policies: */
     config_t *cfg;                  /* being built; owns the string pool */
@@ -124,5 +127,9 @@ extern const struct section config_transparent_section;   /* config_transparent.
 void config_transparent_defaults(config_transparent_t *t);
 extern const struct section config_store_section;         /* config_store.c */
 void config_store_defaults(config_store_t *s);
+/* The admin section: parses the mapping, then checks the listen address
+ * against allow_remote (config_admin.c). */
+int config_admin_parse(struct loader *ld, const struct key_def *def, void *base);
+void config_admin_defaults(config_admin_t *a);
 
 #endif
