@@ -20,6 +20,7 @@
 #include "../mus/map.h"
 #include "../db/catdb.h"
 #include "../db/txnstore.h"
+#include "../admin/admin.h"
 #include "../policy/config.h"
 #include "../policy/policy.h"
 #include "control.h"
@@ -211,6 +212,8 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
         log_warn("reload: the control socket path changes only at restart");
     if (memcmp(&cfg->store, &(*current)->cfg->store, sizeof(cfg->store)) != 0)
         log_warn("reload: the store settings change only at restart");
+    if (memcmp(&cfg->admin, &(*current)->cfg->admin, sizeof(cfg->admin)) != 0)
+        log_warn("reload: the admin UI settings change only at restart");
     fc = feed_config(cfg);
     if (fc == NULL) {
         log_error("reload rejected: out of memory");
@@ -279,6 +282,7 @@ main(int argc, char **argv)
     mus_feed_config_t *fc = NULL;
     mus_feed_t *feed = NULL;
     control_t *control = NULL;
+    admin_t *admin = NULL;
     unsigned n;
     sigset_t sigs;
     int opt, status = 0;
@@ -416,16 +420,17 @@ main(int argc, char **argv)
             worker_notify_shutdown(workers[k]);
         goto out;
     }
+    holder_set(&holder, current);
+    status_sources_t src = {
+        .map = env.map, .feed = feed, .probes = env.probes, .connlimit = env.connlimit,
+        .store = env.store, .get_cfg = holder_get, .cfg_arg = &holder,
+    };
     if (cfg->mus.control_socket[0] != '\0') {
-        holder_set(&holder, current);
-        status_sources_t src = {
-            .map = env.map, .feed = feed, .probes = env.probes, .connlimit = env.connlimit,
-            .store = env.store, .get_cfg = holder_get, .cfg_arg = &holder,
-        };
         control = control_start(cfg->mus.control_socket, &src, err, sizeof(err));
         if (control == NULL)
             log_error("%s (musctl status/map unavailable)", err);
     }
+    admin = admin_start(&cfg->admin, &src, cfg->store.path);
     log_info("musproxy %s ready: %u workers, %zu headends, configuration %s", MUSPROXY_VERSION,
              n, cfg->mus.n_headends, path);
 
@@ -453,6 +458,7 @@ main(int argc, char **argv)
     for (unsigned i = 0; i < n; i++)
         worker_notify_shutdown(workers[i]);
 out:
+    admin_stop(admin);
     control_stop(control);
     for (unsigned i = 0; i < n; i++)
         worker_join(workers[i]);
