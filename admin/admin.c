@@ -199,8 +199,11 @@ host_ok(const admin_t *a, const char *host)
            (unsigned)atoi(port_s) == a->port;
 }
 
-/* The POST must come from the UI's own pages: Origin (or, without it,
- * Referer) is http://HOST, and the browser does not call it cross-site. */
+/* The POST must come from the UI's own pages. A browser says so itself in
+ * Sec-Fetch-Site (a header pages cannot set), which is what counts when it
+ * is there: our Referrer-Policy no-referrer makes browsers send "Origin:
+ * null" with a form POST, so Origin cannot be required. Without it (older
+ * browsers, scripts), Origin or else Referer must be http://HOST. */
 static bool
 same_origin(struct MHD_Connection *c)
 {
@@ -209,9 +212,9 @@ same_origin(struct MHD_Connection *c)
     char want[300];
     size_t n;
 
+    if (site != NULL)
+        return strcmp(site, "same-origin") == 0;
     if (host == NULL || (size_t)snprintf(want, sizeof(want), "http://%s", host) >= sizeof(want))
-        return false;
-    if (site != NULL && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0)
         return false;
     n = strlen(want);
     if (origin != NULL)
@@ -541,8 +544,8 @@ admin_start(const config_admin_t *cfg, const status_sources_t *src, const char *
         MHD_stop_daemon(a->d);
         goto fail;
     }
-    log_info("admin UI on http://%s/ (%zu accounts in %s)", cfg->listen, auth_accounts(a->auth),
-             cfg->password_file);
+    log_info("admin UI on http://%s/ (%zu account%s in %s)", cfg->listen, auth_accounts(a->auth),
+             auth_accounts(a->auth) == 1 ? "" : "s", cfg->password_file);
     if (!a->loopback)
         log_warn("admin UI listens on %s, not a loopback address (allow_remote: true): "
                  "logins cross the network in clear text unless TLS is put in front", cfg->listen);

@@ -467,7 +467,10 @@ page_sessions(hb_t *b, const json_t *doc)
     };
     const char *serr = jstr(doc, "store_error");
 
-    hb_lit(b, "<h2>Connected now</h2>\n<p>From the identity map the headends feed.</p>\n");
+    hb_lit(b, "<h2>Connected now</h2>\n<p>From the identity map the headends feed: "
+              "<span id=\"connected_total\">");
+    hb_int(b, jint(doc, "connected_total"));
+    hb_lit(b, "</span> addresses.</p>\n");
     TABLE(b, "connected", json_object_get(doc, "connected"), now, doc);
     picker(b, doc, "/sessions", "");
     if (serr[0] != '\0') {

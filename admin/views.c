@@ -129,7 +129,13 @@ sessions(const view_env_t *env, const query_view_t *v, char *err, size_t errlen)
         return NULL;
     }
     entries = json_object_get(map, "entries");
-    json_object_set(doc, "connected", json_is_array(entries) ? entries : json_array());
+    if (!json_is_array(entries))
+        entries = NULL;
+    json_object_set_new(doc, "connected_total",
+                        json_integer(entries ? (json_int_t)json_array_size(entries) : 0));
+    while (entries != NULL && json_array_size(entries) > VIEWS_CONNECTED_MAX)
+        json_array_remove(entries, json_array_size(entries) - 1);
+    json_object_set_new(doc, "connected", entries ? json_incref(entries) : json_array());
     json_decref(map);
     if (env->report == NULL) {
         /* the live part still answers */

@@ -25,6 +25,7 @@
 #define VIEWS_TOP_ROWS     10      /* rows of each dashboard table */
 #define VIEWS_PAGE_ROWS    50      /* web tracking rows per page */
 #define VIEWS_SESSION_ROWS 100     /* recent sessions listed */
+#define VIEWS_CONNECTED_MAX 1000   /* map entries listed as connected (all are counted) */
 #define VIEWS_ERR_MAX      640
 
 enum view_page {

@@ -81,15 +81,32 @@ static void passwd(const char *file, const char *user, const char *pass)
     free(err);
 }
 
+static char g_ca[MP_PATH_MAX];   /* set: the headend is a real mus-headend (remote_users: headend) */
+
 /* The configuration: admin_yaml replaces the default admin section. */
 static void write_config(const char *admin_yaml)
 {
+    char headend[4 * MP_PATH_MAX + 512];
     mp_config_t c;
-    char ports[64], extra[4096];
+    char ports[64], extra[4 * MP_PATH_MAX + 8192];
 
     mp_path(g_secret, "mus.secret");
     cr_assert_eq(mp_write_file(g_secret, "correct horse battery staple\n"), 0);
     chmod(g_secret, 0600);
+    if (g_ca[0] != '\0')
+        snprintf(headend, sizeof headend,
+                 "  remote_users: headend\n  vpn_pools: [127.0.0.2/31]\n  control_socket: %s\n"
+                 "  reconnect_interval: 2s\n  headends:\n"
+                 "    - { name: lab-asa, addresses: [\"127.0.0.1:%d\"], ca: %s, password_file: %s }\n",
+                 g_sock, g_hport, g_ca, g_secret);
+    else
+        snprintf(headend, sizeof headend,
+                 "  remote_users: ip_ranges\n  vpn_pools: [127.0.0.2/31]\n  control_socket: %s\n"
+                 "  reconnect_interval: 60s\n  headends:\n"
+                 "    - { name: lab-asa, addresses: [\"127.0.0.1:%d\"], pin_sha256: %s,"
+                 " password_file: %s }\n",
+                 g_sock, g_hport,
+                 "0000000000000000000000000000000000000000000000000000000000000000", g_secret);
     mp_config_defaults(&c);
     snprintf(ports, sizeof ports, "[443, %d]", g_oport);
     c.connect_ports = ports;
@@ -98,14 +115,7 @@ static void write_config(const char *admin_yaml)
     g_pport = c.listen_port;
     cr_assert_eq(mp_config_write(&c, "proxy.yaml", g_cfg), 0);
     snprintf(extra, sizeof extra,
-             "mus:\n"
-             "  remote_users: ip_ranges\n"
-             "  vpn_pools: [127.0.0.2/31]\n"
-             "  control_socket: %s\n"
-             "  reconnect_interval: 60s\n"
-             "  headends:\n"
-             "    - { name: lab-asa, addresses: [\"127.0.0.1:%d\"], pin_sha256: %s,"
-             " password_file: %s }\n"
+             "mus:\n%s"
              "identity_profiles:\n"
              "  - { name: remote-users, location: remote, auth: basic }\n"
              "  - { name: office, location: local, auth: basic }\n"
@@ -119,9 +129,7 @@ static void write_config(const char *admin_yaml)
              "authentication:\n"
              "  password_file: %s\n"
              "%s",
-             g_sock, g_hport,
-             "0000000000000000000000000000000000000000000000000000000000000000", g_secret,
-             g_oport, g_upw, admin_yaml);
+             headend, g_oport, g_upw, admin_yaml);
     cr_assert_eq(mp_append_file(g_cfg, extra), 0);
 }
 
@@ -132,7 +140,8 @@ static void start(void)
     g_oport = mp_origin_start(&g_origin, "origin", NULL, NULL);
     cr_assert_gt(g_oport, 0);
     g_aport = mp_free_port();
-    g_hport = mp_free_port();      /* nobody listens: the headend session fails */
+    if (g_hport == 0)
+        g_hport = mp_free_port();  /* nobody listens: the headend session fails */
     mp_path(g_sock, "musproxy.sock");
     mp_path(g_log, "access.log");
     mp_path(g_apw, "admin.passwd");
@@ -198,6 +207,7 @@ typedef struct req {
     const char *post;              /* form body: a POST */
     const char *origin;            /* Origin header */
     const char *host;              /* Host header */
+    const char *extra;             /* one more header line */
     bool via_proxy;
     const char *proxy_userpwd;
 } req_t;
@@ -243,6 +253,8 @@ static long fetch(const char *url, const req_t *q, resp_t *r)
         snprintf(line, sizeof line, "Host: %s", q->host);
         hs = curl_slist_append(hs, line);
     }
+    if (q->extra)
+        hs = curl_slist_append(hs, q->extra);
     if (hs)
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hs);
     rc = curl_easy_perform(h);
@@ -660,6 +672,23 @@ Test(admin, logins_headers_and_csrf)
         cr_expect_eq(fetch(url, &q, &r), 200, "%s", r.body);
         expect_security_headers(&r);
         resp_free(&r);
+        /* a browser's own word: Origin null (no-referrer) from our page is
+         * same-origin; cross-site is refused whatever Origin says */
+        q.origin = "null";
+        cr_expect_eq(fetch(url, &q, &r), 403, "Origin null without Sec-Fetch-Site");
+        resp_free(&r);
+        q.extra = "Sec-Fetch-Site: same-origin";
+        cr_expect_eq(fetch(url, &q, &r), 200, "a browser's same-origin form POST: %s", r.body);
+        resp_free(&r);
+        q.origin = origin;
+        q.extra = "Sec-Fetch-Site: cross-site";
+        cr_expect_eq(fetch(url, &q, &r), 403, "Sec-Fetch-Site: cross-site");
+        resp_free(&r);
+        q.extra = NULL;
+        q.post = "ip=127.0.0.2&url=x&evil=1";
+        cr_expect_eq(fetch(url, &q, &r), 400, "an unknown form field");
+        resp_free(&r);
+        q.post = "ip=127.0.0.2&url=http%3A%2F%2Fgames.test%2F";
         /* GET cannot run the API's trace; unknown pages and methods */
         cr_expect_eq(admin_get("/api/trace?ip=127.0.0.2&url=x", &r), 405);
         resp_free(&r);
@@ -768,6 +797,70 @@ Test(admin, headend_page_shows_the_status)
     resp_free(&r);
     json_decref(d);
     json_decref(st);
+}
+
+/* Remote users from a real mus-headend: who is connected now, on the page
+ * and in the API, is what `musctl map` says. */
+Test(admin, sessions_page_shows_the_vpn_users)
+{
+    static mp_proc_t headend;
+    char cert[MP_PATH_MAX], key[MP_PATH_MAX], feed[MP_PATH_MAX], sessions[MP_PATH_MAX];
+    char listen[64], args[MP_PATH_MAX + 64];
+    json_t *d, *m, *row, *mrow;
+    resp_t r;
+
+    cr_assert_eq(mp_make_certs(g_ca, cert, key), 0);
+    mp_path(g_secret, "mus.secret");
+    cr_assert_eq(mp_write_file(g_secret, "correct horse battery staple\n"), 0);
+    chmod(g_secret, 0600);
+    mp_path(feed, "feed.sock");
+    mp_path(sessions, "sessions.jsonl");
+    cr_assert_eq(mp_write_file(sessions,
+        "{\"sid\":\"s-alice\",\"ips\":[\"127.0.0.2\"],\"id\":{\"type\":\"user\",\"name\":\"alice\","
+        "\"domain\":\"CORP\"},\"groups\":[\"eng\"],\"started\":1763800000,"
+        "\"client_ip\":\"198.51.100.7\",\"tunnel\":\"ssl\"}\n"), 0);
+    g_hport = mp_free_port();
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", g_hport);
+    char *argv[] = {(char *)bin("HEADEND_BIN"), "--cert", cert, "--key", key, "--password-file",
+                    g_secret, "--listen", listen, "--socket", feed, "--sessions", sessions,
+                    "--kdf-iter", "10000", "--server-id", "lab-asa", NULL};
+    cr_assert_eq(mp_proc_start(&headend, "mus-headend", argv, NULL), 0);
+    cr_assert_eq(mp_wait_port(g_hport, 5000), 0, "mus-headend did not listen");
+    start();
+    snprintf(args, sizeof args, "map --json --socket '%s'", g_sock);
+    m = NULL;
+    for (int i = 0; i < 100; i++) {
+        m = musctl_json(args);
+        if (json_array_size(json_object_get(m, "entries")) == 1)
+            break;
+        json_decref(m);
+        m = NULL;
+        mp_sleep_ms(50);
+    }
+    cr_assert_not_null(m, "alice never reached the map");
+    mrow = json_array_get(json_object_get(m, "entries"), 0);
+    d = admin_json("/api/sessions");
+    cr_expect_eq(json_integer_value(json_object_get(d, "connected_total")), 1);
+    row = json_array_get(json_object_get(d, "connected"), 0);
+    cr_assert_not_null(row);
+    cr_expect(json_equal(row, mrow), "the page's entry differs from musctl map");
+    cr_expect_str_eq(json_string_value(json_object_get(row, "name")), "alice");
+    cr_expect_str_eq(json_string_value(json_object_get(row, "ip")), "127.0.0.2");
+    cr_expect_str_eq(json_string_value(json_object_get(row, "client_ip")), "198.51.100.7");
+    cr_expect_str_eq(json_string_value(json_object_get(row, "headend")), "lab-asa");
+    json_decref(d);
+    json_decref(m);
+    cr_assert_eq(admin_get("/sessions", &r), 200);
+    cr_expect(strstr(r.body, ">alice</a></td><td>CORP</td><td>user</td><td>127.0.0.2</td>"
+                             "<td>198.51.100.7</td><td>lab-asa</td>") != NULL, "%s", r.body);
+    resp_free(&r);
+    /* and the headend page says the session is up */
+    d = admin_json("/api/headends");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(d, "headends"), 0),
+                                                       "state")), "established");
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(json_object_get(d, "headends"), 0),
+                                                    "entries")), 1);
+    json_decref(d);
 }
 
 /* musproxy with the given admin section: its exit status (or -2 while it
