@@ -303,6 +303,15 @@ typedef struct config_gre {
     size_t n_routers;
     uint32_t mtu;                     /* of the TUN device, 68..65535 */
 } config_gre_t;
+/* The admin web UI (admin/admin.h). */
+typedef struct config_admin {
+    bool enabled;                     /* default true */
+    char listen[64];                  /* as written, default "127.0.0.1:8080" */
+    struct sockaddr_storage addr;     /* numeric address + port */
+    socklen_t addr_len;
+    char password_file[4096];         /* default etc/admin.passwd; "" = none (the UI does not start) */
+    bool allow_remote;                /* a non-loopback listen address is refused unless true */
+} config_admin_t;
 
 typedef struct config {
     char path[4096];                  /* the file it was loaded from */
@@ -333,6 +342,7 @@ typedef struct config {
     config_pac_t pac;
     config_wccp_t wccp;
     config_gre_t gre;
+    config_admin_t admin;
 } config_t;
 
 /*
@@ -392,6 +402,11 @@ typedef struct config {
  *     address: ""                    # its IPv4 address[/len] (REDIRECT needs one); "" = none
  *     routers: []                    # numeric IPv4 router IDs (GRE sources); others dropped
  *     mtu: 1472                      # 68-65535; 1472 = 1500 minus the 28 bytes of GRE
+ *   admin:                           # the admin web UI with the reports
+ *     enabled: true
+ *     listen: 127.0.0.1:8080         # numeric; not loopback only with allow_remote: true
+ *     password_file: etc/admin.passwd   # `musctl passwd USER --file ...`; missing: no UI
+ *     allow_remote: false
  *   mus:
  *     remote_users: headend          # or ip_ranges
  *     vpn_pools: []                  # CIDRs of the VPN address pools

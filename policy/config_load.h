@@ -1,7 +1,8 @@
 /*
  * policy/config_load.h: the configuration loader's internals, shared by the
  * files that describe one section each (config.c: proxy, mus, policies;
- * config_transparent.c: proxy.transparent). A section is a table of keys
+ * config_transparent.c: proxy.transparent; config_store.c: store;
+ * config_admin.c: admin). A section is a table of keys
  * (struct section), each key a handler that consumes exactly the events of
  * its value; the primitives below read scalars, lists and nested mappings
  * and report "name:line:column: message". Not a public API: only policy/
@@ -56,6 +57,8 @@ struct loader {
     char *err;
     size_t errlen;
     yaml_mark_t addr_mark;          /* of the last listen address parsed */
+    yaml_mark_t admin_listen_mark;  /* of admin.listen's value, if given */
+    bool admin_listen_set;
 
     /* policies: */
     config_t *cfg;                  /* being built; owns the string pool */
@@ -144,5 +147,9 @@ int config_wccp_parse(struct loader *ld, const struct key_def *def, void *base);
 void config_wccp_defaults(config_wccp_t *w);
 int config_gre_key(struct loader *ld, const struct key_def *def, void *base);   /* config_gre.c */
 void config_gre_defaults(config_gre_t *g);
+/* The admin section: parses the mapping, then checks the listen address
+ * against allow_remote (config_admin.c). */
+int config_admin_parse(struct loader *ld, const struct key_def *def, void *base);
+void config_admin_defaults(config_admin_t *a);
 
 #endif

@@ -31,7 +31,7 @@
  *    compiled with JIT, and run only when a rule needs that category.
  *
  * Per-thread state (PCRE2 match data, match context, JIT stack and URL
- * buffers) hangs off a pthread key; the Basic-auth cache is the only shared
+ * buffers) hangs off a pthread key; the Basic-auth cache (basicauth.c) is the only shared
  * mutable state and has its own mutex.
  */
 #include "policy.h"
@@ -43,9 +43,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,6 +52,7 @@
 
 #include "../common/grow.h"
 #include "../common/log.h"
+#include "basicauth.h"
 
 /* ---- limits ---- */
 #define POLICY_MAX_CATS          1024      /* custom + list categories */
@@ -65,11 +63,6 @@
 #define POLICY_RX_CHUNK_BYTES    16384     /* source bytes of one combined alternation */
 #define POLICY_MATCH_LIMIT       1000000   /* PCRE2 match limit (runaway patterns) */
 #define POLICY_JIT_STACK_MAX     (1u << 20)
-#define POLICY_AUTH_CACHE        256       /* verified Proxy-Authorization values */
-#define POLICY_PBKDF2_ITER       100000
-#define POLICY_PBKDF2_MAX_ITER   10000000u
-#define POLICY_HASH_LEN          32
-#define POLICY_SALT_LEN          16
 #define POLICY_MAX_WARN_LOG      20        /* list expressions rejected, logged one by one */
 #define POLICY_URL_BUF_MAX       (64u << 10) /* longer URLs are cut for regexes */
 
@@ -341,21 +334,6 @@ typedef struct cprofile {
     int policy;                    /* index, -1 = the default policy */
 } cprofile_t;
 
-typedef struct pw_user {
-    char *name;
-    uint32_t iter;
-    uint8_t salt[64], hash[64];
-    size_t salt_len, hash_len;
-} pw_user_t;
-
-typedef struct auth_cache {
-    pthread_mutex_t mu;
-    struct {
-        uint8_t key[32];
-        uint32_t user;             /* index + 1 into users; 0 = empty */
-    } e[POLICY_AUTH_CACHE];
-} auth_cache_t;
-
 struct policy {
     pool_blk_t *pool;
     category_t *cats;
@@ -389,10 +367,7 @@ struct policy {
     size_t n_time_ranges;
 
     const char *realm;
-    pw_user_t *users;              /* sorted by name */
-    size_t n_users;
-    auth_cache_t *cache;
-    uint8_t dummy_salt[POLICY_SALT_LEN];
+    basicauth_t *auth;             /* the password file; NULL if none */
     size_t warnings;
 };
 
@@ -1170,146 +1145,6 @@ emit_entry(void *ctx, const char *category, enum policy_list_kind kind, const ch
     return -1;
 }
 
-/* ---- password file ---- */
-
-static int
-b64_val(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* Strict standard base64 (padding optional). Returns the decoded length or
- * -1 (bad input or more than cap bytes). */
-static long
-b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
-{
-    while (n > 0 && s[n - 1] == '=')
-        n--;
-    if (n % 4 == 1)
-        return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_val((unsigned char)s[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= cap)
-                return -1;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return (long)o;
-}
-
-static int
-pw_cmp(const void *a, const void *b)
-{
-    return strcmp(((const pw_user_t *)a)->name, ((const pw_user_t *)b)->name);
-}
-
-/* Parses "pbkdf2-sha256$ITER$SALT$HASH" into u. 0 or -1. */
-static int
-parse_pw_hash(const char *h, pw_user_t *u)
-{
-    static const char pfx[] = "pbkdf2-sha256$";
-    if (strncmp(h, pfx, sizeof(pfx) - 1) != 0)
-        return -1;
-    h += sizeof(pfx) - 1;
-    char *end;
-    errno = 0;
-    unsigned long it = strtoul(h, &end, 10);
-    if (errno != 0 || end == h || *end != '$' || it == 0 || it > POLICY_PBKDF2_MAX_ITER ||
-        !isdigit((unsigned char)h[0]))
-        return -1;
-    u->iter = (uint32_t)it;
-    const char *salt = end + 1;
-    const char *d = strchr(salt, '$');
-    if (d == NULL)
-        return -1;
-    long sl = b64_decode(salt, (size_t)(d - salt), u->salt, sizeof(u->salt));
-    long hl = b64_decode(d + 1, strlen(d + 1), u->hash, sizeof(u->hash));
-    if (sl < 1 || hl < 16)
-        return -1;
-    u->salt_len = (size_t)sl;
-    u->hash_len = (size_t)hl;
-    return 0;
-}
-
-static int
-load_passwords(policy_t *p, const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        err_set(err, errlen, "password file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *line = NULL;
-    size_t lcap = 0, cap = 0;
-    ssize_t r;
-    unsigned lineno = 0;
-    int rc = -1;
-    while ((r = getline(&line, &lcap, f)) >= 0) {
-        lineno++;
-        while (r > 0 && (line[r - 1] == '\n' || line[r - 1] == '\r'))
-            line[--r] = '\0';
-        char *s = line;
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (*s == '\0' || *s == '#')
-            continue;
-        char *colon = strchr(s, ':');
-        if (colon == NULL || colon == s)
-            goto bad;
-        *colon = '\0';
-        pw_user_t u;
-        memset(&u, 0, sizeof(u));
-        if (parse_pw_hash(colon + 1, &u) < 0)
-            goto bad;
-        for (size_t i = 0; i < p->n_users; i++)
-            if (strcmp(p->users[i].name, s) == 0) {
-                err_set(err, errlen, "password file %s:%u: user %s listed twice", path,
-                        lineno, s);
-                goto out;
-            }
-        u.name = pool_strdup(&p->pool, s);
-        if (u.name == NULL || grow_array(&p->users, &cap, p->n_users + 1,
-                                         sizeof(*p->users)) < 0) {
-            err_set(err, errlen, "out of memory");
-            goto out;
-        }
-        p->users[p->n_users++] = u;
-        continue;
-bad:
-        err_set(err, errlen,
-                "password file %s:%u: malformed line (want user:pbkdf2-sha256$ITER$SALT$HASH)",
-                path, lineno);
-        goto out;
-    }
-    if (ferror(f)) {
-        err_set(err, errlen, "password file %s: read error", path);
-        goto out;
-    }
-    qsort(p->users, p->n_users, sizeof(*p->users), pw_cmp);
-    rc = 0;
-out:
-    if (line != NULL) {
-        OPENSSL_cleanse(line, lcap);
-        free(line);
-    }
-    fclose(f);
-    return rc;
-}
-
 /* ---- build ---- */
 
 /* Resolves a category name (friendly, custom, list) into ids appended to
@@ -1628,23 +1463,13 @@ policy_build(const config_t *cfg, policy_list_source src, void *src_arg, char *e
     builder_t b = { .p = p, .err = err, .errlen = errlen, .last_cat = -1 };
     const config_policies_t *pol = &cfg->pol;
 
-    p->cache = calloc(1, sizeof(*p->cache));
-    if (p->cache == NULL || pthread_mutex_init(&p->cache->mu, NULL) != 0) {
-        free(p->cache);
-        p->cache = NULL;
-        err_set(err, errlen, "out of memory");
-        goto fail;
-    }
-    if (RAND_bytes(p->dummy_salt, sizeof(p->dummy_salt)) != 1)
-        memset(p->dummy_salt, 0x5a, sizeof(p->dummy_salt));
-
     p->realm = pool_strdup(&p->pool, pol->auth_realm[0] ? pol->auth_realm : "musproxy");
     if (p->realm == NULL) {
         err_set(err, errlen, "out of memory");
         goto fail;
     }
     if (pol->auth_password_file[0] != '\0' &&
-        load_passwords(p, pol->auth_password_file, err, errlen) < 0)
+        (p->auth = basicauth_load(pol->auth_password_file, err, errlen)) == NULL)
         goto fail;
 
     if (build_profiles(&b, cfg) < 0)
@@ -1741,15 +1566,7 @@ policy_free(policy_t *p)
     }
     free(p->policies);
     free(p->rule_cats);
-    if (p->users != NULL) {
-        OPENSSL_cleanse(p->users, p->n_users * sizeof(*p->users));
-        free(p->users);
-    }
-    if (p->cache != NULL) {
-        pthread_mutex_destroy(&p->cache->mu);
-        OPENSSL_cleanse(p->cache, sizeof(*p->cache));
-        free(p->cache);
-    }
+    basicauth_free(p->auth);
     pool_free(p->pool);
     free(p);
 }
@@ -2260,117 +2077,16 @@ policy_get_stats(const policy_t *p, policy_stats_t *out)
     out->memory_bytes = m;
 }
 
-/* ---- Basic authentication ---- */
-
-static const pw_user_t *
-find_user(const policy_t *p, const char *name)
-{
-    size_t lo = 0, hi = p->n_users;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(name, p->users[mid].name);
-        if (c == 0)
-            return &p->users[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
-}
-
-static bool
-copy_user(const char *name, char *user, size_t cap)
-{
-    size_t n = strlen(name);
-    if (user == NULL || n + 1 > cap)
-        return false;
-    memcpy(user, name, n + 1);
-    return true;
-}
+/* ---- Basic authentication (policy/basicauth.c) ---- */
 
 bool
 policy_check_basic(const policy_t *p, const char *value, size_t len, char *user, size_t cap)
 {
-    if (p == NULL || value == NULL || p->n_users == 0 || len > 4096)
-        return false;
-    uint8_t key[32];
-    if (EVP_Digest(value, len, key, NULL, EVP_sha256(), NULL) != 1)
-        return false;
-    unsigned slot = ((unsigned)key[0] | (unsigned)key[1] << 8) % POLICY_AUTH_CACHE;
-    auth_cache_t *ac = p->cache;
-    pthread_mutex_lock(&ac->mu);
-    uint32_t hit = 0;
-    if (ac->e[slot].user != 0 && CRYPTO_memcmp(ac->e[slot].key, key, sizeof(key)) == 0)
-        hit = ac->e[slot].user;
-    pthread_mutex_unlock(&ac->mu);
-    if (hit != 0)
-        return copy_user(p->users[hit - 1].name, user, cap);
-
-    size_t i = 0;
-    while (i < len && (value[i] == ' ' || value[i] == '\t'))
-        i++;
-    if (len - i < 6 || strncasecmp(value + i, "basic", 5) != 0 ||
-        (value[i + 5] != ' ' && value[i + 5] != '\t'))
-        return false;
-    i += 5;
-    while (i < len && (value[i] == ' ' || value[i] == '\t'))
-        i++;
-    size_t end = len;
-    while (end > i && (value[end - 1] == ' ' || value[end - 1] == '\t'))
-        end--;
-    uint8_t dec[3072];
-    long dn = b64_decode(value + i, end - i, dec, sizeof(dec) - 1);
-    if (dn <= 0)
-        return false;
-    dec[dn] = '\0';
-    char *colon = memchr(dec, ':', (size_t)dn);
-    if (colon == NULL || colon == (char *)dec || memchr(dec, '\0', (size_t)dn) != NULL) {
-        OPENSSL_cleanse(dec, sizeof(dec));
-        return false;
-    }
-    *colon = '\0';
-    const char *pass = colon + 1;
-    size_t pass_len = (size_t)dn - (size_t)(colon + 1 - (char *)dec);
-    const pw_user_t *u = find_user(p, (const char *)dec);
-
-    /* unknown users cost the same PBKDF2 as known ones */
-    uint8_t out[64];
-    const uint8_t *salt = u ? u->salt : p->dummy_salt;
-    size_t salt_len = u ? u->salt_len : sizeof(p->dummy_salt);
-    uint32_t iter = u ? u->iter : POLICY_PBKDF2_ITER;
-    size_t hl = u ? u->hash_len : POLICY_HASH_LEN;
-    bool ok = PKCS5_PBKDF2_HMAC(pass, (int)pass_len, salt, (int)salt_len, (int)iter,
-                                EVP_sha256(), (int)hl, out) == 1;
-    ok = ok && u != NULL && CRYPTO_memcmp(out, u->hash, hl) == 0;
-    OPENSSL_cleanse(dec, sizeof(dec));
-    OPENSSL_cleanse(out, sizeof(out));
-    if (!ok)
-        return false;
-    pthread_mutex_lock(&ac->mu);
-    memcpy(ac->e[slot].key, key, sizeof(key));
-    ac->e[slot].user = (uint32_t)(u - p->users) + 1;
-    pthread_mutex_unlock(&ac->mu);
-    return copy_user(u->name, user, cap);
+    return p != NULL && basicauth_check(p->auth, value, len, user, cap);
 }
 
 int
 policy_hash_password(const char *password, char *out, size_t cap)
 {
-    uint8_t salt[POLICY_SALT_LEN], hash[POLICY_HASH_LEN];
-    if (password == NULL || out == NULL || RAND_bytes(salt, sizeof(salt)) != 1)
-        return -1;
-    if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, sizeof(salt),
-                          POLICY_PBKDF2_ITER, EVP_sha256(), sizeof(hash), hash) != 1)
-        return -1;
-    unsigned char s64[4 * ((POLICY_SALT_LEN + 2) / 3) + 1];
-    unsigned char h64[4 * ((POLICY_HASH_LEN + 2) / 3) + 1];
-    EVP_EncodeBlock(s64, salt, sizeof(salt));
-    EVP_EncodeBlock(h64, hash, sizeof(hash));
-    OPENSSL_cleanse(hash, sizeof(hash));
-    int n = snprintf(out, cap, "pbkdf2-sha256$%d$%s$%s", POLICY_PBKDF2_ITER, (char *)s64,
-                     (char *)h64);
-    if (n < 0 || (size_t)n >= cap)
-        return -1;
-    return 0;
+    return basicauth_hash(password, out, cap);
 }

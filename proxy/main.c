@@ -21,6 +21,7 @@
 #include "../mus/map.h"
 #include "../db/catdb.h"
 #include "../db/txnstore.h"
+#include "../admin/admin.h"
 #include "../policy/config.h"
 #include "../policy/policy.h"
 #include "conn.h"
@@ -221,6 +222,8 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
         log_warn("reload: the wccp settings change only at restart");
     if (memcmp(&cfg->gre, &(*current)->cfg->gre, sizeof(cfg->gre)) != 0)
         log_warn("reload: the gre settings change only at restart");
+    if (memcmp(&cfg->admin, &(*current)->cfg->admin, sizeof(cfg->admin)) != 0)
+        log_warn("reload: the admin UI settings change only at restart");
     fc = feed_config(cfg);
     if (fc == NULL) {
         log_error("reload rejected: out of memory");
@@ -342,6 +345,7 @@ main(int argc, char **argv)
     status_sources_t src = {0};
     wccp_t *wccp = NULL;
     gre_t *gre = NULL;
+    admin_t *admin = NULL;
     unsigned n;
     sigset_t sigs;
     int opt, status = 0;
@@ -507,6 +511,7 @@ main(int argc, char **argv)
         if (control == NULL)
             log_error("%s (musctl status/map unavailable)", err);
     }
+    admin = admin_start(&cfg->admin, &src, cfg->store.path);
     log_info("musproxy %s ready: %u workers, %zu headends, configuration %s", MUSPROXY_VERSION,
              n, cfg->mus.n_headends, path);
 
@@ -535,6 +540,7 @@ main(int argc, char **argv)
     for (unsigned i = 0; i < n; i++)
         worker_notify_shutdown(workers[i]);
 out:
+    admin_stop(admin);
     control_stop(control);
     wccp_free(wccp);
     gre_stop(gre);

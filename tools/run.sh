@@ -2,7 +2,8 @@
 # tools/run.sh: installs what is missing, builds musproxy (release) and runs it
 # in the foreground with the shipped configuration etc/musproxy.yaml
 # (explicit proxy on 127.0.0.1:3128, access log in var/access.log), after
-# importing the sample category lists into var/categories.db if missing.
+# importing the sample category lists into var/categories.db if missing, and
+# says how to create the admin UI's account when etc/admin.passwd is missing.
 # Extra arguments go to musproxy (e.g. -d for debug logging). Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,5 +15,11 @@ ninja -C build-release musproxy musctl mus-headend
 if [ ! -f var/categories.db ]; then
   mkdir -p var
   ./build-release/musctl categories import etc/categories --db var/categories.db
+fi
+# The admin UI (http://127.0.0.1:8080/) needs an account; no default password.
+if [ ! -f etc/admin.passwd ]; then
+  echo "run.sh: no admin account yet: the admin UI stays off until you create one with"
+  echo "          build-release/musctl passwd admin --file etc/admin.passwd"
+  echo "        and restart (tools/run.sh); then open http://127.0.0.1:8080/"
 fi
 exec ./build-release/musproxy -c etc/musproxy.yaml "$@"

@@ -396,6 +396,55 @@ Test(config, store_section)
     config_free(cfg);
 }
 
+Test(config, admin_section)
+{
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str("", err);
+    const struct sockaddr_in *sin;
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect(cfg->admin.enabled);
+    cr_expect_str_eq(cfg->admin.listen, "127.0.0.1:8080");
+    sin = (const struct sockaddr_in *)&cfg->admin.addr;
+    cr_expect_eq(sin->sin_family, AF_INET);
+    cr_expect_eq(ntohs(sin->sin_port), 8080);
+    cr_expect_str_eq(cfg->admin.password_file, "etc/admin.passwd");
+    cr_expect(!cfg->admin.allow_remote);
+    config_free(cfg);
+
+    cfg = load_str("admin:\n  listen: \"[::1]:9090\"\n  password_file: /etc/mus/admin.pw\n"
+                   "  enabled: false\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect(!cfg->admin.enabled);
+    cr_expect_str_eq(cfg->admin.listen, "[::1]:9090");
+    cr_expect_eq(cfg->admin.addr.ss_family, AF_INET6);
+    cr_expect_str_eq(cfg->admin.password_file, "/etc/mus/admin.pw");
+    config_free(cfg);
+
+    /* 127.0.0.0/8 is loopback; others need allow_remote (or a UI that is off) */
+    cfg = load_str("admin: { listen: 127.9.9.9:8443 }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    config_free(cfg);
+    cfg = load_str("admin: { listen: 0.0.0.0:8080, allow_remote: true }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect(cfg->admin.allow_remote);
+    config_free(cfg);
+    cfg = load_str("admin: { allow_remote: true, listen: 192.0.2.1:8080 }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    config_free(cfg);
+    cfg = load_str("admin: { listen: 192.0.2.1:8080, enabled: false }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    config_free(cfg);
+    cfg = load_str("admin: { password_file: off }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->admin.password_file, "");
+    config_free(cfg);
+    cfg = load_str("admin:\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->admin.listen, "127.0.0.1:8080");
+    config_free(cfg);
+}
+
 /* proxy.transparent and the listener options of intercepted traffic. */
 Test(config, transparent_section)
 {
@@ -507,7 +556,7 @@ struct bad_case {
 };
 
 #define TOP_KEYS "(expected one of: proxy, log_level, mus, identity_profiles, " \
-    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store, pac, wccp, gre)"
+    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store, pac, wccp, gre, admin)"
 #define LISTEN_HINT "(use 1.2.3.4:port or [::1]:port, numeric)"
 #define CIDR_HINT "is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)"
 #define PROXY_KEYS "(expected one of: listen, workers, clients, deny_destinations, " \
@@ -647,6 +696,23 @@ static const struct bad_case bad_cases[] = {
     { "store:\n  keep_query: 1\n", "t.yaml:2:15: invalid keep_query '1' (use true or false)" },
     { "store:\n  paths: x\n",
       "t.yaml:2:3: unknown key 'paths' in store (expected one of: path, queue, retain_days, retain_mb, keep_query)" },
+    /* admin */
+    { "admin:\n  listen: 0.0.0.0:8080\n",
+      "t.yaml:2:11: admin listen address '0.0.0.0:8080' is not a loopback address: the admin UI "
+      "would be reachable from other hosts (set allow_remote: true to allow it)" },
+    { "admin: { allow_remote: false, listen: \"[2001:db8::1]:80\" }\n",
+      "t.yaml:1:39: admin listen address '[2001:db8::1]:80' is not a loopback address: the admin UI "
+      "would be reachable from other hosts (set allow_remote: true to allow it)" },
+    { "admin:\n  listen: localhost:8080\n",
+      "t.yaml:2:11: invalid listen address 'localhost:8080' (use 127.0.0.1:port or [::1]:port, numeric)" },
+    { "admin:\n  listen: 127.0.0.1\n",
+      "t.yaml:2:11: invalid listen address '127.0.0.1' (use 127.0.0.1:port or [::1]:port, numeric)" },
+    { "admin:\n  enabled: yes\n", "t.yaml:2:12: invalid enabled 'yes' (use true or false)" },
+    { "admin:\n  allow_remote: 1\n", "t.yaml:2:17: invalid allow_remote '1' (use true or false)" },
+    { "admin:\n  password: hunter2\n",
+      "t.yaml:2:3: unknown key 'password' in admin (expected one of: enabled, listen, password_file, allow_remote)" },
+    { "admin: [127.0.0.1:8080]\n", "t.yaml:1:8: 'admin' must be a mapping, got a list" },
+    { "admin:\n  password_file: \"a\\tb\"\n", "t.yaml:2:18: 'password_file' contains a control character" },
     /* proxy.transparent */
     { "proxy:\n  transparent: { host_mismatch: strict }\n",
       "t.yaml:2:33: invalid host_mismatch 'strict' (use log or refuse)" },

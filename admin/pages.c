@@ -1,0 +1,730 @@
+/*
+ * admin/pages.c: HTML from the views' documents (see pages.h). One growing
+ * buffer per page; three ways to put text in it: hb_lit for the page's own
+ * markup (string literals only), hb_esc for any value from a document, and
+ * hb_url for a value inside a link's query (percent-encoded, which leaves
+ * nothing to escape). Tables are described by column lists, so each page
+ * is its columns plus a few headings.
+ */
+#include "pages.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/grow.h"
+
+typedef struct hb {
+    char *p;
+    size_t len, cap;
+    bool bad;                      /* out of memory or too large: the page fails */
+} hb_t;
+
+static void
+hb_put(hb_t *b, const char *s, size_t n)
+{
+    size_t cap;
+    char *np;
+
+    if (b->bad)
+        return;
+    cap = grow_cap(b->cap, b->len + n + 1, 4096, ADMIN_PAGE_MAX_BYTES);
+    if (cap == 0) {
+        b->bad = true;
+        return;
+    }
+    if (cap != b->cap) {
+        np = realloc(b->p, cap);
+        if (np == NULL) {
+            b->bad = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* The page's own markup. */
+static void
+hb_lit(hb_t *b, const char *s)
+{
+    hb_put(b, s, strlen(s));
+}
+
+static void
+hb_int(hb_t *b, long long v)
+{
+    char t[32];
+    int n = snprintf(t, sizeof(t), "%lld", v);
+
+    hb_put(b, t, (size_t)n);
+}
+
+size_t
+admin_page_escape(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = NULL;
+        size_t el;
+        switch (s[i]) {
+        case '&': e = "&amp;"; break;
+        case '<': e = "&lt;"; break;
+        case '>': e = "&gt;"; break;
+        case '"': e = "&quot;"; break;
+        case '\'': e = "&#39;"; break;
+        default: break;
+        }
+        el = e ? strlen(e) : 1;
+        if (o + el >= cap)
+            break;
+        if (e != NULL)
+            memcpy(out + o, e, el);
+        else
+            out[o] = s[i];
+        o += el;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* A value from a document, as text or inside a quoted attribute. */
+static void
+hb_esc(hb_t *b, const char *s)
+{
+    char t[512];
+    size_t n = s ? strlen(s) : 0, i = 0;
+
+    while (i < n) {
+        size_t take = n - i < 64 ? n - i : 64;   /* 64 bytes escape to at most 384 */
+        size_t w = admin_page_escape(s + i, take, t, sizeof(t));
+        hb_put(b, t, w);
+        i += take;
+    }
+}
+
+/* A value for a link's query string. */
+static void
+hb_url(hb_t *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (; s != NULL && *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            hb_put(b, (const char *)&c, 1);
+        } else {
+            char t[3] = {'%', hex[c >> 4], hex[c & 15]};
+            hb_put(b, t, 3);
+        }
+    }
+}
+
+static const char *
+jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+
+    return s != NULL ? s : "";
+}
+
+static long long
+jint(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static void
+hb_time(hb_t *b, long long ms)
+{
+    char t[40];
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (ms <= 0) {
+        hb_lit(b, "-");
+        return;
+    }
+    localtime_r(&s, &tm);
+    strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
+    hb_lit(b, t);
+}
+
+/* ---- the frame ---- */
+
+static const char STYLE[] =
+    "body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}"
+    "header{background:#234;color:#fff;padding:.5em 1em;display:flex;flex-wrap:wrap;gap:1em;"
+    "align-items:baseline}header a{color:#cde;text-decoration:none}header .who{margin-left:auto}"
+    "main{padding:1em;max-width:80em}h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.5em}"
+    "table{border-collapse:collapse;background:#fff;margin:.5em 0;max-width:100%;"
+    "display:block;overflow-x:auto}"
+    "th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}"
+    "td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#eef}"
+    ".sum{display:flex;flex-wrap:wrap;gap:.5em;padding:0;margin:.5em 0}"
+    ".sum div{background:#fff;border:1px solid #ccc;padding:.4em .8em}"
+    ".sum dt{font-size:.85em;color:#555}.sum dd{margin:0;font-size:1.3em}"
+    ".pick a,.pick b{margin-right:.6em}.err{color:#a00}"
+    "form label{display:inline-block;margin:.2em 1em .2em 0}input[type=text]{width:16em}"
+    ".url{word-break:break-all}";
+
+static const struct {
+    const char *page, *path, *label;
+} NAV[] = {
+    {"dashboard", "/", "Dashboard"},
+    {"sessions", "/sessions", "Remote sessions"},
+    {"search", "/search", "Transactions"},
+    {"headends", "/headends", "Headends"},
+    {"store", "/store", "Store"},
+    {"trace", "/trace", "Policy trace"},
+};
+
+static void
+frame_open(hb_t *b, const char *page, const char *title, const char *user)
+{
+    hb_lit(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+              "<title>musproxy: ");
+    hb_esc(b, title);
+    hb_lit(b, "</title><style>");
+    hb_lit(b, STYLE);
+    hb_lit(b, "</style></head><body><header><b>musproxy</b><nav>");
+    for (size_t i = 0; i < sizeof(NAV) / sizeof(NAV[0]); i++) {
+        hb_lit(b, strcmp(NAV[i].page, page) == 0 ? " <a aria-current=\"page\" href=\"" : " <a href=\"");
+        hb_lit(b, NAV[i].path);
+        hb_lit(b, "\">");
+        hb_lit(b, NAV[i].label);
+        hb_lit(b, "</a>");
+    }
+    hb_lit(b, "</nav><span class=\"who\">");
+    hb_esc(b, user);
+    hb_lit(b, "</span></header><main><h1>");
+    hb_esc(b, title);
+    hb_lit(b, "</h1>\n");
+}
+
+static char *
+frame_close(hb_t *b, size_t *len)
+{
+    hb_lit(b, "</main></body></html>\n");
+    if (b->bad) {
+        free(b->p);
+        return NULL;
+    }
+    *len = b->len;
+    return b->p;
+}
+
+/* Range and location choices as links to path (keeping extra, an already
+ * encoded "&k=v" tail). */
+static void
+picker(hb_t *b, const json_t *doc, const char *path, const char *extra)
+{
+    static const char *const ranges[][2] = {
+        {"today", "Today"}, {"24h", "24 h"}, {"7d", "7 days"}, {"30d", "30 days"},
+    };
+    static const char *const locs[][2] = {{"all", "All"}, {"remote", "Remote"}, {"local", "Local"}};
+    const char *range = jstr(doc, "range"), *loc = jstr(doc, "location");
+
+    hb_lit(b, "<p class=\"pick\">");
+    for (size_t i = 0; i < 4; i++) {
+        bool cur = strcmp(range, ranges[i][0]) == 0;
+        hb_lit(b, cur ? "<b>" : "<a href=\"");
+        if (!cur) {
+            hb_lit(b, path);
+            hb_lit(b, "?range=");
+            hb_lit(b, ranges[i][0]);
+            hb_lit(b, "&amp;loc=");
+            hb_url(b, loc);
+            hb_lit(b, extra);
+            hb_lit(b, "\">");
+        }
+        hb_lit(b, ranges[i][1]);
+        hb_lit(b, cur ? "</b>" : "</a>");
+    }
+    hb_lit(b, " | ");
+    for (size_t i = 0; i < 3; i++) {
+        bool cur = strcmp(loc, locs[i][0]) == 0;
+        hb_lit(b, cur ? "<b>" : "<a href=\"");
+        if (!cur) {
+            hb_lit(b, path);
+            hb_lit(b, "?range=");
+            hb_url(b, range);
+            hb_lit(b, "&amp;loc=");
+            hb_lit(b, locs[i][0]);
+            hb_lit(b, extra);
+            hb_lit(b, "\">");
+        }
+        hb_lit(b, locs[i][1]);
+        hb_lit(b, cur ? "</b>" : "</a>");
+    }
+    hb_lit(b, "</p>\n<p>From ");
+    hb_time(b, jint(doc, "from"));
+    hb_lit(b, " to ");
+    hb_time(b, jint(doc, "to"));
+    hb_lit(b, "</p>\n");
+}
+
+/* ---- tables ---- */
+
+enum col_kind {
+    COL_TEXT = 0,
+    COL_INT,
+    COL_TIME_MS,
+    COL_TIME_S,
+    COL_BOOL,          /* JSON true/false or 0/1 */
+    COL_USER,          /* a link to the user's page */
+    COL_HOST,          /* a link to the transactions of the host */
+    COL_URL,           /* long text that may break anywhere */
+};
+
+typedef struct col {
+    const char *key, *label;
+    enum col_kind kind;
+} col_t;
+
+/* A JSON value as text (objects and arrays compactly, escaped). */
+static void
+hb_value(hb_t *b, const json_t *v)
+{
+    char *t;
+
+    switch (json_typeof(v)) {
+    case JSON_STRING: hb_esc(b, json_string_value(v)); break;
+    case JSON_INTEGER: hb_int(b, (long long)json_integer_value(v)); break;
+    case JSON_TRUE: hb_lit(b, "yes"); break;
+    case JSON_FALSE: hb_lit(b, "no"); break;
+    case JSON_REAL: {
+        char n[48];
+        snprintf(n, sizeof(n), "%.3f", json_real_value(v));
+        hb_lit(b, n);
+        break;
+    }
+    case JSON_OBJECT:
+    case JSON_ARRAY:
+        t = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        hb_esc(b, t);
+        free(t);
+        break;
+    default: hb_lit(b, "-"); break;
+    }
+}
+
+static void
+cell(hb_t *b, const json_t *row, const col_t *c, const json_t *doc)
+{
+    const json_t *v = json_object_get(row, c->key);
+    bool num = c->kind == COL_INT;
+
+    hb_lit(b, num ? "<td class=\"n\">" : c->kind == COL_URL ? "<td class=\"url\">" : "<td>");
+    if (v == NULL || json_is_null(v)) {
+        hb_lit(b, "-");
+    } else if (c->kind == COL_TIME_MS) {
+        hb_time(b, (long long)json_integer_value(v));
+    } else if (c->kind == COL_TIME_S) {
+        hb_time(b, (long long)json_integer_value(v) * 1000);
+    } else if (c->kind == COL_BOOL) {
+        hb_lit(b, json_is_true(v) || json_integer_value(v) != 0 ? "yes" : "no");
+    } else if ((c->kind == COL_USER || c->kind == COL_HOST) && json_is_string(v) &&
+               json_string_length(v) > 0) {
+        hb_lit(b, c->kind == COL_USER ? "<a href=\"/user?name=" : "<a href=\"/search?host=");
+        hb_url(b, json_string_value(v));
+        hb_lit(b, "&amp;range=");
+        hb_url(b, jstr(doc, "range")[0] ? jstr(doc, "range") : "24h");
+        hb_lit(b, "&amp;loc=");
+        hb_url(b, jstr(doc, "location")[0] ? jstr(doc, "location") : "all");
+        hb_lit(b, "\">");
+        hb_esc(b, json_string_value(v));
+        hb_lit(b, "</a>");
+    } else if (c->kind == COL_TEXT && json_is_string(v) && json_string_length(v) == 0) {
+        hb_lit(b, "-");
+    } else {
+        hb_value(b, v);
+    }
+    hb_lit(b, "</td>");
+}
+
+static void
+table(hb_t *b, const char *id, const json_t *rows, const col_t *cols, size_t ncols,
+      const json_t *doc)
+{
+    size_t i;
+    const json_t *row;
+
+    if (!json_is_array(rows) || json_array_size(rows) == 0) {
+        hb_lit(b, "<p id=\"");
+        hb_lit(b, id);
+        hb_lit(b, "\">Nothing in this range.</p>\n");
+        return;
+    }
+    hb_lit(b, "<table id=\"");
+    hb_lit(b, id);
+    hb_lit(b, "\"><thead><tr>");
+    for (size_t k = 0; k < ncols; k++) {
+        hb_lit(b, "<th>");
+        hb_lit(b, cols[k].label);
+        hb_lit(b, "</th>");
+    }
+    hb_lit(b, "</tr></thead><tbody>\n");
+    json_array_foreach(rows, i, row) {
+        hb_lit(b, "<tr>");
+        for (size_t k = 0; k < ncols; k++)
+            cell(b, row, &cols[k], doc);
+        hb_lit(b, "</tr>\n");
+    }
+    hb_lit(b, "</tbody></table>\n");
+}
+
+#define TABLE(b, id, rows, cols, doc) table(b, id, rows, cols, sizeof(cols) / sizeof(cols[0]), doc)
+
+/* Figures as a row of boxes, each <dd id="key">. */
+static void
+summary(hb_t *b, const json_t *obj, const col_t *cols, size_t ncols)
+{
+    hb_lit(b, "<dl class=\"sum\">");
+    for (size_t k = 0; k < ncols; k++) {
+        const json_t *v = json_object_get(obj, cols[k].key);
+        hb_lit(b, "<div><dt>");
+        hb_lit(b, cols[k].label);
+        hb_lit(b, "</dt><dd id=\"");
+        hb_lit(b, cols[k].key);
+        hb_lit(b, "\">");
+        if (cols[k].kind == COL_TIME_MS)
+            hb_time(b, (long long)json_integer_value(v));
+        else if (cols[k].kind == COL_TIME_S)
+            hb_time(b, (long long)json_integer_value(v) * 1000);
+        else if (v == NULL || json_is_null(v))
+            hb_lit(b, "-");
+        else
+            hb_value(b, v);
+        hb_lit(b, "</dd></div>");
+    }
+    hb_lit(b, "</dl>\n");
+}
+
+#define SUMMARY(b, obj, cols) summary(b, obj, cols, sizeof(cols) / sizeof(cols[0]))
+
+/* ---- the pages ---- */
+
+static void
+page_dashboard(hb_t *b, const json_t *doc)
+{
+    static const col_t sum[] = {
+        {"requests", "Requests", COL_INT}, {"blocked", "Blocked", COL_INT},
+        {"bytes", "Bytes", COL_INT}, {"users", "Distinct users", COL_INT},
+        {"remote_requests", "Remote requests", COL_INT},
+        {"local_requests", "Local requests", COL_INT},
+    };
+    static const col_t users[] = {
+        {"user", "User", COL_USER}, {"requests", "Requests", COL_INT},
+        {"bytes", "Bytes", COL_INT}, {"blocked", "Blocked", COL_INT},
+        {"remote", "Remote", COL_BOOL},
+    };
+    static const col_t cats[] = {
+        {"category", "Category", COL_TEXT}, {"requests", "Requests", COL_INT},
+        {"bytes", "Bytes", COL_INT}, {"blocked", "Blocked", COL_INT},
+        {"users", "Users", COL_INT},
+    };
+    static const col_t hosts[] = {
+        {"host", "Host", COL_HOST}, {"blocked", "Blocked", COL_INT},
+        {"users", "Users", COL_INT}, {"category", "Category", COL_TEXT},
+    };
+
+    picker(b, doc, "/", "");
+    SUMMARY(b, json_object_get(doc, "summary"), sum);
+    hb_lit(b, "<h2>Top users</h2>\n");
+    TABLE(b, "top-users", json_object_get(doc, "top_users"), users, doc);
+    hb_lit(b, "<h2>Top categories</h2>\n");
+    TABLE(b, "top-categories", json_object_get(doc, "top_categories"), cats, doc);
+    hb_lit(b, "<h2>Top blocked hosts</h2>\n");
+    TABLE(b, "top-blocked-hosts", json_object_get(doc, "top_blocked_hosts"), hosts, doc);
+}
+
+static void
+page_sessions(hb_t *b, const json_t *doc)
+{
+    static const col_t now[] = {
+        {"name", "User", COL_USER}, {"domain", "Domain", COL_TEXT}, {"type", "Type", COL_TEXT},
+        {"ip", "VPN address", COL_TEXT}, {"client_ip", "Public address", COL_TEXT},
+        {"headend", "Headend", COL_TEXT}, {"started", "Since", COL_TIME_S},
+        {"tunnel", "Tunnel", COL_TEXT}, {"stale", "Stale", COL_BOOL},
+    };
+    static const col_t hist[] = {
+        {"user", "User", COL_USER}, {"domain", "Domain", COL_TEXT}, {"type", "Type", COL_TEXT},
+        {"vpn_addr", "VPN address", COL_TEXT}, {"public_addr", "Public address", COL_TEXT},
+        {"headend", "Headend", COL_TEXT}, {"start", "Start", COL_TIME_MS},
+        {"end", "End", COL_TIME_MS}, {"end_reason", "End reason", COL_TEXT},
+    };
+    const char *serr = jstr(doc, "store_error");
+
+    hb_lit(b, "<h2>Connected now</h2>\n<p>From the identity map the headends feed: "
+              "<span id=\"connected_total\">");
+    hb_int(b, jint(doc, "connected_total"));
+    hb_lit(b, "</span> addresses.</p>\n");
+    TABLE(b, "connected", json_object_get(doc, "connected"), now, doc);
+    picker(b, doc, "/sessions", "");
+    if (serr[0] != '\0') {
+        hb_lit(b, "<p class=\"err\">Session history unavailable: ");
+        hb_esc(b, serr);
+        hb_lit(b, "</p>\n");
+    }
+    hb_lit(b, "<h2>Open sessions (store)</h2>\n");
+    TABLE(b, "open-sessions", json_object_get(doc, "open"), hist, doc);
+    hb_lit(b, "<h2>Recent sessions</h2>\n");
+    TABLE(b, "recent-sessions", json_object_get(doc, "recent"), hist, doc);
+}
+
+static void
+page_user(hb_t *b, const json_t *doc)
+{
+    static const col_t sum[] = {
+        {"requests", "Requests", COL_INT}, {"bytes", "Bytes", COL_INT},
+        {"blocked", "Blocked", COL_INT}, {"first_seen", "First seen", COL_TIME_MS},
+        {"last_seen", "Last seen", COL_TIME_MS},
+    };
+    static const col_t hosts[] = {
+        {"host", "Host", COL_HOST}, {"requests", "Requests", COL_INT},
+        {"bytes", "Bytes", COL_INT}, {"blocked", "Blocked", COL_INT},
+    };
+    static const col_t cats[] = {
+        {"category", "Category", COL_TEXT}, {"requests", "Requests", COL_INT},
+        {"bytes", "Bytes", COL_INT}, {"blocked", "Blocked", COL_INT},
+    };
+    static const col_t blocks[] = {
+        {"time", "Time", COL_TIME_MS}, {"host", "Host", COL_TEXT}, {"url", "URL", COL_URL},
+        {"category", "Category", COL_TEXT}, {"rule", "Rule", COL_TEXT},
+        {"decision_tag", "Decision", COL_TEXT},
+    };
+    const json_t *d = json_object_get(doc, "detail");
+    hb_t extra = {0};
+
+    hb_lit(&extra, "&amp;name=");
+    hb_url(&extra, jstr(d, "user"));
+    hb_lit(b, "<p>User <b id=\"user\">");
+    hb_esc(b, jstr(d, "user"));
+    hb_lit(b, "</b> (<a href=\"/search?user=");
+    hb_url(b, jstr(d, "user"));
+    hb_lit(b, "&amp;range=");
+    hb_url(b, jstr(doc, "range"));
+    hb_lit(b, "&amp;loc=");
+    hb_url(b, jstr(doc, "location"));
+    hb_lit(b, "\">transactions</a>)</p>\n");
+    picker(b, doc, "/user", extra.bad || extra.p == NULL ? "" : extra.p);
+    free(extra.p);
+    SUMMARY(b, d, sum);
+    hb_lit(b, "<h2>Hosts</h2>\n");
+    TABLE(b, "hosts", json_object_get(d, "hosts"), hosts, doc);
+    hb_lit(b, "<h2>Categories</h2>\n");
+    TABLE(b, "categories", json_object_get(d, "categories"), cats, doc);
+    hb_lit(b, "<h2>Blocked requests</h2>\n");
+    TABLE(b, "blocks", json_object_get(d, "blocks"), blocks, doc);
+}
+
+/* A text input named key holding the filter's value. */
+static void
+input(hb_t *b, const char *label, const char *key, const char *value)
+{
+    hb_lit(b, "<label>");
+    hb_lit(b, label);
+    hb_lit(b, " <input type=\"text\" name=\"");
+    hb_lit(b, key);
+    hb_lit(b, "\" value=\"");
+    hb_esc(b, value);
+    hb_lit(b, "\"></label>");
+}
+
+static void
+page_search(hb_t *b, const json_t *doc)
+{
+    static const col_t cols[] = {
+        {"time", "Time", COL_TIME_MS}, {"client", "Client", COL_TEXT},
+        {"user", "User", COL_USER}, {"remote", "Remote", COL_BOOL},
+        {"method", "Method", COL_TEXT}, {"url", "URL", COL_URL},
+        {"status", "Status", COL_INT}, {"bytes", "Bytes", COL_INT},
+        {"decision", "Decision", COL_TEXT}, {"category", "Category", COL_TEXT},
+        {"rule", "Rule", COL_TEXT}, {"access_policy", "Policy", COL_TEXT},
+    };
+    static const char *const decisions[] = {"allow", "block", "monitor", "auth",
+                                            "refuse_unidentified", "none"};
+    static const char *const keys[] = {"user", "host", "category", "client", "decision"};
+    const json_t *f = json_object_get(doc, "filters"), *res = json_object_get(doc, "result");
+    long long page = jint(doc, "page_number");
+    hb_t extra = {0};
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (jstr(f, keys[i])[0] != '\0') {
+            hb_lit(&extra, "&amp;");
+            hb_lit(&extra, keys[i]);
+            hb_lit(&extra, "=");
+            hb_url(&extra, jstr(f, keys[i]));
+        }
+    picker(b, doc, "/search", extra.bad || extra.p == NULL ? "" : extra.p);
+    hb_lit(b, "<form method=\"get\" action=\"/search\">");
+    input(b, "User", "user", jstr(f, "user"));
+    input(b, "Host", "host", jstr(f, "host"));
+    input(b, "Category", "category", jstr(f, "category"));
+    input(b, "Client", "client", jstr(f, "client"));
+    hb_lit(b, "<label>Decision <select name=\"decision\"><option value=\"\">any</option>");
+    for (size_t i = 0; i < sizeof(decisions) / sizeof(decisions[0]); i++) {
+        hb_lit(b, strcmp(jstr(f, "decision"), decisions[i]) == 0 ? "<option selected>"
+                                                                  : "<option>");
+        hb_lit(b, decisions[i]);
+        hb_lit(b, "</option>");
+    }
+    hb_lit(b, "</select></label><input type=\"hidden\" name=\"range\" value=\"");
+    hb_esc(b, jstr(doc, "range"));
+    hb_lit(b, "\"><input type=\"hidden\" name=\"loc\" value=\"");
+    hb_esc(b, jstr(doc, "location"));
+    hb_lit(b, "\"><button type=\"submit\">Search</button></form>\n");
+    TABLE(b, "transactions", json_object_get(res, "rows"), cols, doc);
+    hb_lit(b, "<p class=\"pick\">Page <span id=\"page\">");
+    hb_int(b, page);
+    hb_lit(b, "</span> ");
+    for (int dir = -1; dir <= 1; dir += 2) {
+        bool on = dir < 0 ? page > 1 : json_is_true(json_object_get(res, "more"));
+        if (!on)
+            continue;
+        hb_lit(b, "<a href=\"/search?range=");
+        hb_url(b, jstr(doc, "range"));
+        hb_lit(b, "&amp;loc=");
+        hb_url(b, jstr(doc, "location"));
+        if (!extra.bad && extra.p != NULL)
+            hb_lit(b, extra.p);
+        hb_lit(b, "&amp;page=");
+        hb_int(b, page + dir);
+        hb_lit(b, dir < 0 ? "\">previous</a> " : "\">next</a>");
+    }
+    hb_lit(b, "</p>\n");
+    free(extra.p);
+}
+
+static void
+page_headends(hb_t *b, const json_t *doc)
+{
+    static const col_t cols[] = {
+        {"name", "Headend", COL_TEXT}, {"state", "State", COL_TEXT},
+        {"address", "Address", COL_TEXT}, {"connected_since", "Connected since", COL_TIME_S},
+        {"last_event", "Last event", COL_TIME_S}, {"events_applied", "Events", COL_INT},
+        {"reconnects", "Reconnects", COL_INT}, {"snapshots", "Snapshots", COL_INT},
+        {"entries", "Map entries", COL_INT}, {"stale_entries", "Stale", COL_INT},
+        {"last_error", "Last error", COL_TEXT},
+    };
+    static const col_t map[] = {
+        {"entries", "Entries", COL_INT}, {"stale_entries", "Stale entries", COL_INT},
+        {"adds", "Adds", COL_INT}, {"dels", "Deletes", COL_INT},
+        {"conflicts", "Conflicts", COL_INT}, {"snapshots", "Snapshots", COL_INT},
+        {"expired", "Expired", COL_INT},
+    };
+    const json_t *hs = json_object_get(doc, "headends");
+
+    if (!json_is_array(hs) || json_array_size(hs) == 0)
+        hb_lit(b, "<p id=\"headends\">No headend is configured (mus.headends).</p>\n");
+    else
+        TABLE(b, "headends", hs, cols, doc);
+    hb_lit(b, "<h2>Identity map</h2>\n");
+    SUMMARY(b, json_object_get(doc, "map"), map);
+}
+
+static void
+page_store(hb_t *b, const json_t *doc)
+{
+    static const col_t cols[] = {
+        {"open", "Open", COL_BOOL}, {"submitted", "Submitted", COL_INT},
+        {"written", "Written", COL_INT}, {"queued", "Queued", COL_INT},
+        {"dropped", "Dropped (queue full)", COL_INT}, {"lost", "Lost", COL_INT},
+        {"errors", "Errors", COL_INT}, {"sessions_written", "Sessions written", COL_INT},
+        {"retention_deleted", "Deleted by retention", COL_INT},
+        {"db_bytes", "File bytes", COL_INT}, {"last_error_ms", "Last error at", COL_TIME_MS},
+        {"last_error", "Last error", COL_TEXT},
+    };
+    const json_t *st = json_object_get(doc, "store");
+
+    hb_lit(b, "<p>File <code id=\"path\">");
+    hb_esc(b, jstr(doc, "path"));
+    hb_lit(b, "</code></p>\n");
+    if (!json_is_object(st))
+        hb_lit(b, "<p id=\"store\">No transaction store is configured (store.path).</p>\n");
+    else
+        SUMMARY(b, st, cols);
+}
+
+static void
+page_trace(hb_t *b, const json_t *doc)
+{
+    const json_t *rq = json_object_get(doc, "request"), *ans = json_object_get(doc, "answer");
+    const char *key;
+    const json_t *v;
+
+    hb_lit(b, "<p>What the proxy would do with a request from this address, decided by the "
+              "same code as live traffic (<code>musctl trace</code>).</p>\n"
+              "<form method=\"post\" action=\"/trace\">");
+    input(b, "Client address", "ip", jstr(rq, "ip"));
+    input(b, "URL", "url", jstr(rq, "url"));
+    input(b, "Method", "method", jstr(rq, "method"));
+    hb_lit(b, "<button type=\"submit\">Trace</button></form>\n");
+    if (!json_is_object(ans))
+        return;
+    hb_lit(b, "<h2>Decision</h2>\n<table id=\"trace\"><tbody>\n");
+    json_object_foreach((json_t *)ans, key, v) {
+        hb_lit(b, "<tr><th>");
+        hb_esc(b, key);
+        hb_lit(b, "</th><td id=\"trace-");
+        hb_esc(b, key);
+        hb_lit(b, "\">");
+        hb_value(b, v);
+        hb_lit(b, "</td></tr>\n");
+    }
+    hb_lit(b, "</tbody></table>\n");
+}
+
+char *
+admin_page_render(const json_t *doc, const char *user, size_t *len)
+{
+    static const struct {
+        const char *page, *title;
+        void (*fn)(hb_t *, const json_t *);
+    } pages[] = {
+        {"dashboard", "Dashboard", page_dashboard},
+        {"sessions", "Remote sessions", page_sessions},
+        {"user", "User", page_user},
+        {"search", "Transactions", page_search},
+        {"headends", "Headend sessions", page_headends},
+        {"store", "Transaction store", page_store},
+        {"trace", "Policy trace", page_trace},
+    };
+    const char *page = jstr(doc, "page");
+    hb_t b = {0};
+
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        if (strcmp(page, pages[i].page) != 0)
+            continue;
+        frame_open(&b, page, pages[i].title, user);
+        pages[i].fn(&b, doc);
+        return frame_close(&b, len);
+    }
+    return admin_page_error(500, "unknown page", user, len);
+}
+
+char *
+admin_page_error(int status, const char *msg, const char *user, size_t *len)
+{
+    hb_t b = {0};
+    char title[32];
+
+    snprintf(title, sizeof(title), "Error %d", status);
+    frame_open(&b, "", title, user ? user : "");
+    hb_lit(&b, "<p class=\"err\" id=\"error\">");
+    hb_esc(&b, msg);
+    hb_lit(&b, "</p>\n");
+    return frame_close(&b, len);
+}

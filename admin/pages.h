@@ -1,0 +1,29 @@
+/*
+ * admin/pages.h: the admin UI's HTML. Each page is rendered from the JSON
+ * document admin/views.h builds (the same one /api/... serves), so what a
+ * page shows is what the API says. Every value that comes from the
+ * document is HTML-escaped (text and attributes) and every value put into
+ * a link is percent-encoded first; the pages use a small inline style
+ * sheet and no script. It does no I/O and knows no HTTP beyond link paths.
+ */
+#ifndef MUS_ADMIN_PAGES_H
+#define MUS_ADMIN_PAGES_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define ADMIN_PAGE_MAX_BYTES  (8u << 20)   /* a page larger than this is an error */
+
+/* The page for doc (its "page" member says which), as a malloc'd,
+ * NUL-terminated text (length in *len); user is the logged-in account.
+ * NULL if out of memory or over ADMIN_PAGE_MAX_BYTES. */
+char *admin_page_render(const json_t *doc, const char *user, size_t *len);
+
+/* An error page: status and message (escaped). */
+char *admin_page_error(int status, const char *msg, const char *user, size_t *len);
+
+/* HTML-escapes s (n bytes) into out (cap bytes, NUL-terminated, cut to
+ * whole entities); the length written. & < > " ' become entities. */
+size_t admin_page_escape(const char *s, size_t n, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,315 @@
+/*
+ * admin/views.c: the pages' documents (see views.h). Each builder asks the
+ * reports or status_request and wraps the answers, unchanged, with the
+ * parameters they were asked for; the trace request is built with jansson
+ * (never by pasting strings) and sent as "trace {json}".
+ */
+#include "views.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const page_names[VIEW_PAGES] = {
+    "dashboard", "sessions", "user", "search", "headends", "store", "trace",
+};
+
+const char *
+view_page_name(enum view_page p)
+{
+    return (unsigned)p < VIEW_PAGES ? page_names[p] : "dashboard";
+}
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void
+views_range(enum query_range r, int64_t now_ms, int64_t *from_ms, int64_t *to_ms)
+{
+    static const int64_t day = 86400000;
+    time_t t = (time_t)(now_ms / 1000);
+    struct tm tm;
+
+    *to_ms = now_ms + 1;
+    switch (r) {
+    case QUERY_RANGE_TODAY:
+        localtime_r(&t, &tm);
+        tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+        tm.tm_isdst = -1;
+        *from_ms = (int64_t)mktime(&tm) * 1000;
+        break;
+    case QUERY_RANGE_7D: *from_ms = now_ms - 7 * day; break;
+    case QUERY_RANGE_30D: *from_ms = now_ms - 30 * day; break;
+    case QUERY_RANGE_24H:
+    default: *from_ms = now_ms - day; break;
+    }
+}
+
+static enum report_location
+report_loc(enum query_loc l)
+{
+    return l == QUERY_LOC_REMOTE ? REPORT_LOC_REMOTE
+         : l == QUERY_LOC_LOCAL ? REPORT_LOC_LOCAL : REPORT_LOC_ALL;
+}
+
+/* {"page", "range", "location", "from", "to"} and the report range. */
+static json_t *
+doc_new(enum view_page p, const view_env_t *env, const query_view_t *v, report_range_t *q)
+{
+    views_range(v->range, env->now_ms, &q->from_ms, &q->to_ms);
+    q->loc = report_loc(v->loc);
+    return json_pack("{s:s, s:s, s:s, s:I, s:I}", "page", view_page_name(p), "range",
+                     query_range_str(v->range), "location", query_loc_str(v->loc), "from",
+                     (json_int_t)q->from_ms, "to", (json_int_t)q->to_ms);
+}
+
+/* Sets key to a report's answer; false (with the report's error) on NULL. */
+static bool
+put_report(json_t *doc, const char *key, json_t *val, const view_env_t *env, char *err,
+           size_t errlen)
+{
+    if (val == NULL) {
+        seterr(err, errlen, "report %s: %s", key, report_error(env->report));
+        return false;
+    }
+    json_object_set_new(doc, key, val);
+    return true;
+}
+
+static const char *
+nz(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+static json_t *
+dashboard(const view_env_t *env, const query_view_t *v, char *err, size_t errlen)
+{
+    report_range_t q;
+    json_t *doc = doc_new(VIEW_DASHBOARD, env, v, &q);
+    report_t *r = env->report;
+
+    if (doc == NULL ||
+        !put_report(doc, "summary", report_summary(r, &q), env, err, errlen) ||
+        !put_report(doc, "top_users",
+                    report_top_users(r, &q, REPORT_BY_REQUESTS, VIEWS_TOP_ROWS), env, err, errlen) ||
+        !put_report(doc, "top_categories", report_top_categories(r, &q, VIEWS_TOP_ROWS), env,
+                    err, errlen) ||
+        !put_report(doc, "top_blocked_hosts", report_top_blocked_hosts(r, &q, VIEWS_TOP_ROWS),
+                    env, err, errlen)) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static json_t *
+sessions(const view_env_t *env, const query_view_t *v, char *err, size_t errlen)
+{
+    report_range_t q;
+    json_t *doc = doc_new(VIEW_SESSIONS, env, v, &q);
+    json_t *map = status_request(env->src, "map"), *entries;
+
+    if (doc == NULL || map == NULL) {
+        json_decref(doc);
+        json_decref(map);
+        seterr(err, errlen, "out of memory");
+        return NULL;
+    }
+    entries = json_object_get(map, "entries");
+    if (!json_is_array(entries))
+        entries = NULL;
+    json_object_set_new(doc, "connected_total",
+                        json_integer(entries ? (json_int_t)json_array_size(entries) : 0));
+    while (entries != NULL && json_array_size(entries) > VIEWS_CONNECTED_MAX)
+        json_array_remove(entries, json_array_size(entries) - 1);
+    json_object_set_new(doc, "connected", entries ? json_incref(entries) : json_array());
+    json_decref(map);
+    if (env->report == NULL) {
+        /* the live part still answers */
+        json_object_set_new(doc, "open", json_array());
+        json_object_set_new(doc, "recent", json_array());
+        json_object_set_new(doc, "store_error", json_string(nz(env->report_err)));
+    } else {
+        json_t *s = report_sessions(env->report, &q, VIEWS_SESSION_ROWS);
+        if (!put_report(doc, "history", s, env, err, errlen)) {
+            json_decref(doc);
+            return NULL;
+        }
+        json_object_set(doc, "open", json_object_get(s, "open"));
+        json_object_set(doc, "recent", json_object_get(s, "recent"));
+        json_object_del(doc, "history");
+    }
+    return doc;
+}
+
+static json_t *
+user_page(const view_env_t *env, const query_view_t *v, int *status, char *err, size_t errlen)
+{
+    report_range_t q;
+    json_t *doc;
+
+    if (v->user == NULL) {
+        *status = 400;
+        seterr(err, errlen, "which user? (name=USER)");
+        return NULL;
+    }
+    doc = doc_new(VIEW_USER, env, v, &q);
+    if (doc == NULL || !put_report(doc, "detail",
+                                   report_user_detail(env->report, &q, v->user, VIEWS_TOP_ROWS),
+                                   env, err, errlen)) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static json_t *
+search(const view_env_t *env, const query_view_t *v, char *err, size_t errlen)
+{
+    report_range_t q;
+    report_filter_t f = {
+        .user = v->user, .host = v->host, .decision = v->decision, .category = v->category,
+        .client = v->client,
+    };
+    json_t *doc = doc_new(VIEW_SEARCH, env, v, &q), *filters;
+
+    if (doc == NULL)
+        return NULL;
+    filters = json_pack("{s:s, s:s, s:s, s:s, s:s}", "user", nz(v->user), "host", nz(v->host),
+                        "decision", nz(v->decision), "category", nz(v->category), "client",
+                        nz(v->client));
+    json_object_set_new(doc, "filters", filters);
+    json_object_set_new(doc, "page_number", json_integer(v->page));
+    json_object_set_new(doc, "page_rows", json_integer(VIEWS_PAGE_ROWS));
+    if (!put_report(doc, "result",
+                    report_search(env->report, &q, &f, VIEWS_PAGE_ROWS,
+                                  (v->page - 1) * VIEWS_PAGE_ROWS),
+                    env, err, errlen)) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* The "status" document, or NULL. */
+static json_t *
+status_doc(const view_env_t *env, char *err, size_t errlen)
+{
+    json_t *st = status_request(env->src, "status");
+
+    if (st == NULL || json_object_get(st, "error") != NULL) {
+        seterr(err, errlen, "status: %s",
+               st ? nz(json_string_value(json_object_get(st, "error"))) : "out of memory");
+        json_decref(st);
+        return NULL;
+    }
+    return st;
+}
+
+static json_t *
+headends(const view_env_t *env, char *err, size_t errlen)
+{
+    json_t *st = status_doc(env, err, errlen), *doc;
+
+    if (st == NULL)
+        return NULL;
+    doc = json_pack("{s:s, s:O, s:O}", "page", "headends", "headends",
+                    json_object_get(st, "headends"), "map", json_object_get(st, "map"));
+    json_decref(st);
+    return doc;
+}
+
+static json_t *
+store(const view_env_t *env, char *err, size_t errlen)
+{
+    json_t *st = status_doc(env, err, errlen), *doc, *s;
+
+    if (st == NULL)
+        return NULL;
+    s = json_object_get(st, "store");
+    doc = json_pack("{s:s, s:s, s:O}", "page", "store", "path", nz(env->store_path), "store",
+                    s != NULL ? s : json_null());
+    json_decref(st);
+    return doc;
+}
+
+static json_t *
+trace(const view_env_t *env, const query_view_t *v, bool run, int *status, char *err,
+      size_t errlen)
+{
+    json_t *req, *doc, *answer = json_null();
+    char *text, line[STATUS_REQUEST_MAX];
+    int n;
+
+    req = json_pack("{s:s, s:s}", "ip", nz(v->ip), "url", nz(v->url));
+    if (req == NULL) {
+        seterr(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (v->method != NULL)
+        json_object_set_new(req, "method", json_string(v->method));
+    if (run) {
+        if (v->ip == NULL || v->url == NULL) {
+            json_decref(req);
+            *status = 400;
+            seterr(err, errlen, "the trace needs ip and url");
+            return NULL;
+        }
+        text = json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        n = text ? snprintf(line, sizeof(line), "trace %s", text) : -1;
+        free(text);
+        if (n < 0 || (size_t)n >= sizeof(line)) {
+            json_decref(req);
+            *status = 400;
+            seterr(err, errlen, "the trace request is too long");
+            return NULL;
+        }
+        answer = status_request(env->src, line);
+        if (answer == NULL)
+            answer = json_pack("{s:s}", "error", "out of memory");
+    }
+    doc = json_pack("{s:s, s:o, s:o}", "page", "trace", "request", req, "answer", answer);
+    return doc;
+}
+
+json_t *
+views_build(enum view_page p, const view_env_t *env, const query_view_t *v, bool run_trace,
+            int *http_status, char *err, size_t errlen)
+{
+    json_t *doc = NULL;
+
+    *http_status = 500;
+    err[0] = '\0';
+    if ((p == VIEW_DASHBOARD || p == VIEW_USER || p == VIEW_SEARCH) && env->report == NULL) {
+        *http_status = 503;
+        seterr(err, errlen, "the transaction store cannot be read: %s", nz(env->report_err));
+        return NULL;
+    }
+    switch (p) {
+    case VIEW_DASHBOARD: doc = dashboard(env, v, err, errlen); break;
+    case VIEW_SESSIONS: doc = sessions(env, v, err, errlen); break;
+    case VIEW_USER: doc = user_page(env, v, http_status, err, errlen); break;
+    case VIEW_SEARCH: doc = search(env, v, err, errlen); break;
+    case VIEW_HEADENDS: doc = headends(env, err, errlen); break;
+    case VIEW_STORE: doc = store(env, err, errlen); break;
+    case VIEW_TRACE: doc = trace(env, v, run_trace, http_status, err, errlen); break;
+    }
+    if (doc == NULL && err[0] == '\0')
+        seterr(err, errlen, "out of memory");
+    if (doc != NULL)
+        *http_status = 200;
+    return doc;
+}

@@ -1,0 +1,62 @@
+/*
+ * admin/views.h: the document behind every admin page, as JSON: the same
+ * object is served under /api/... and rendered to HTML by admin/pages.c, so
+ * the page and the API cannot disagree. The reports come from db/report.h
+ * (the store's file, read-only); the live state (headend sessions, the
+ * identity map, the store's counters, the policy trace) from
+ * proxy/status.h's status_request, the very documents `musctl status`,
+ * `musctl map` and `musctl trace` print. Nothing here writes, and nothing
+ * knows HTTP.
+ *
+ * Threads: the caller's thread must be a registered reader of the identity
+ * map (status.h) and own the report_t.
+ */
+#ifndef MUS_ADMIN_VIEWS_H
+#define MUS_ADMIN_VIEWS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../db/report.h"
+#include "../proxy/status.h"
+#include "query.h"
+
+#define VIEWS_TOP_ROWS     10      /* rows of each dashboard table */
+#define VIEWS_PAGE_ROWS    50      /* web tracking rows per page */
+#define VIEWS_SESSION_ROWS 100     /* recent sessions listed */
+#define VIEWS_CONNECTED_MAX 1000   /* map entries listed as connected (all are counted) */
+#define VIEWS_ERR_MAX      640
+
+enum view_page {
+    VIEW_DASHBOARD = 0,
+    VIEW_SESSIONS,
+    VIEW_USER,
+    VIEW_SEARCH,
+    VIEW_HEADENDS,
+    VIEW_STORE,
+    VIEW_TRACE,
+};
+#define VIEW_PAGES 7
+const char *view_page_name(enum view_page p);   /* "dashboard", "sessions", ... */
+
+typedef struct view_env {
+    report_t *report;            /* NULL: the store cannot be read (report_err says why) */
+    const char *report_err;
+    const status_sources_t *src;
+    const char *store_path;      /* "" if the store is off */
+    int64_t now_ms;              /* wall clock */
+} view_env_t;
+
+/* The [from, to) of a range ending now (today: since local midnight). */
+void views_range(enum query_range r, int64_t now_ms, int64_t *from_ms, int64_t *to_ms);
+
+/* Builds page p's document for the parameters v. run_trace: the trace form
+ * was submitted (POST), so the trace runs. NULL with *http_status (400 a
+ * missing parameter, 503 the store cannot be read, 500 otherwise) and a
+ * message in err. Every document has "page", and the range pages have
+ * "range", "location", "from" and "to". */
+json_t *views_build(enum view_page p, const view_env_t *env, const query_view_t *v,
+                    bool run_trace, int *http_status, char *err, size_t errlen);
+
+#endif

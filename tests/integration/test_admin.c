@@ -1,0 +1,934 @@
+/*
+ * tests/integration/test_admin.c: the admin web UI end to end, with the real
+ * binaries over real sockets: musproxy with a transaction store, an admin
+ * password file written by the real `musctl passwd`, mp-origin behind it.
+ *
+ * Users log in to the proxy with Basic credentials (a password file of the
+ * same format, also from musctl passwd) from their own loopback addresses
+ * (curl's CURLOPT_INTERFACE); mus.remote_users: ip_ranges with vpn_pools
+ * 127.0.0.2/31 makes alice (127.0.0.2) and bob (127.0.0.3) remote, carol
+ * (127.0.0.4) and a user named <script>alert(1)</script> (127.0.0.5) local.
+ * One category (games.test) is blocked. After a known mix of requests, and
+ * once `musctl status` says the store wrote all of them, the dashboard's
+ * JSON and HTML must show exactly the numbers the test counted from what it
+ * sent and received, and those the access log says. Also: logins (401,
+ * the failed-login limit), the security headers, the CSRF guard, the Host
+ * check, the trace form against `musctl trace`, the headend page against
+ * `musctl status`, escaping, and the start-up refusals.
+ */
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define EVIL "<script>alert(1)</script>"
+#define EVIL_ESC "&lt;script&gt;alert(1)&lt;/script&gt;"
+#define N_USERS 4
+
+static mp_proc_t g_origin, g_proxy;
+static int g_oport, g_pport, g_aport, g_hport;
+static char g_cfg[MP_PATH_MAX], g_log[MP_PATH_MAX], g_sock[MP_PATH_MAX], g_apw[MP_PATH_MAX];
+static char g_upw[MP_PATH_MAX], g_secret[MP_PATH_MAX];
+
+static const struct user {
+    const char *name, *addr, *pass;
+    bool remote;
+    int allowed, blocked;          /* requests the test sends */
+} users[N_USERS] = {
+    {"alice", "127.0.0.2", "alice-pw", true, 4, 2},
+    {"bob", "127.0.0.3", "bob-pw", true, 2, 1},
+    {"carol", "127.0.0.4", "carol-pw", false, 3, 0},
+    {EVIL, "127.0.0.5", "evil-pw", false, 1, 1},
+};
+
+static void suite_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void suite_fini(void)
+{
+    mp_cleanup();
+}
+
+TestSuite(admin, .init = suite_init, .fini = suite_fini, .timeout = 120);
+
+static const char *bin(const char *env)
+{
+    const char *b = getenv(env);
+    cr_assert_not_null(b, "%s is not set (run through meson test)", env);
+    return b;
+}
+
+/* musctl passwd USER --file PATH, the password on stdin. */
+static void passwd(const char *file, const char *user, const char *pass)
+{
+    char cmd[2048], *err = NULL;
+    snprintf(cmd, sizeof cmd, "printf '%%s\\n' '%s' | '%s' passwd '%s' --file '%s' >/dev/null",
+             pass, bin("MUSCTL_BIN"), user, file);
+    char *sh[] = {"/bin/sh", "-c", cmd, NULL};
+    cr_assert_eq(mp_run(sh, 10000, &err), 0, "musctl passwd %s: %s", user, err ? err : "");
+    free(err);
+}
+
+static char g_ca[MP_PATH_MAX];   /* set: the headend is a real mus-headend (remote_users: headend) */
+
+/* The configuration: admin_yaml replaces the default admin section. */
+static void write_config(const char *admin_yaml)
+{
+    char headend[4 * MP_PATH_MAX + 512];
+    mp_config_t c;
+    char ports[64], extra[4 * MP_PATH_MAX + 8192];
+
+    mp_path(g_secret, "mus.secret");
+    cr_assert_eq(mp_write_file(g_secret, "correct horse battery staple\n"), 0);
+    chmod(g_secret, 0600);
+    if (g_ca[0] != '\0')
+        snprintf(headend, sizeof headend,
+                 "  remote_users: headend\n  vpn_pools: [127.0.0.2/31]\n  control_socket: %s\n"
+                 "  reconnect_interval: 2s\n  headends:\n"
+                 "    - { name: lab-asa, addresses: [\"127.0.0.1:%d\"], ca: %s, password_file: %s }\n",
+                 g_sock, g_hport, g_ca, g_secret);
+    else
+        snprintf(headend, sizeof headend,
+                 "  remote_users: ip_ranges\n  vpn_pools: [127.0.0.2/31]\n  control_socket: %s\n"
+                 "  reconnect_interval: 60s\n  headends:\n"
+                 "    - { name: lab-asa, addresses: [\"127.0.0.1:%d\"], pin_sha256: %s,"
+                 " password_file: %s }\n",
+                 g_sock, g_hport,
+                 "0000000000000000000000000000000000000000000000000000000000000000", g_secret);
+    mp_config_defaults(&c);
+    snprintf(ports, sizeof ports, "[443, %d]", g_oport);
+    c.connect_ports = ports;
+    c.workers = "2";
+    c.log_level = "info";
+    g_pport = c.listen_port;
+    cr_assert_eq(mp_config_write(&c, "proxy.yaml", g_cfg), 0);
+    snprintf(extra, sizeof extra,
+             "mus:\n%s"
+             "identity_profiles:\n"
+             "  - { name: remote-users, location: remote, auth: basic }\n"
+             "  - { name: office, location: local, auth: basic }\n"
+             "access_policies:\n"
+             "  - { name: remote, profiles: [remote-users], categories: { games: block, news: allow } }\n"
+             "  - { name: office, profiles: [office], categories: { games: block, news: allow } }\n"
+             "  - { name: default, default: allow }\n"
+             "custom_categories:\n"
+             "  - { name: games, domains: [games.test] }\n"
+             "  - { name: news, url_prefixes: [\"http://127.0.0.1:%d/size/\"] }\n"
+             "authentication:\n"
+             "  password_file: %s\n"
+             "%s",
+             headend, g_oport, g_upw, admin_yaml);
+    cr_assert_eq(mp_append_file(g_cfg, extra), 0);
+}
+
+static void start(void)
+{
+    char admin[2048];
+
+    g_oport = mp_origin_start(&g_origin, "origin", NULL, NULL);
+    cr_assert_gt(g_oport, 0);
+    g_aport = mp_free_port();
+    if (g_hport == 0)
+        g_hport = mp_free_port();  /* nobody listens: the headend session fails */
+    mp_path(g_sock, "musproxy.sock");
+    mp_path(g_log, "access.log");
+    mp_path(g_apw, "admin.passwd");
+    mp_path(g_upw, "users.passwd");
+    passwd(g_apw, "admin", "correct horse");
+    for (int i = 0; i < N_USERS; i++)
+        passwd(g_upw, users[i].name, users[i].pass);
+    snprintf(admin, sizeof admin, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n",
+             g_aport, g_apw);
+    write_config(admin);
+    cr_assert_eq(mp_proxy_start(&g_proxy, g_cfg, g_pport), 0);
+    cr_assert_eq(mp_wait_port(g_aport, 5000), 0, "the admin UI did not listen");
+}
+
+/* ---- HTTP ---- */
+
+typedef struct resp {
+    long status;
+    char *body;
+    size_t len, cap;
+    char headers[8192];
+    size_t hlen;
+    long header_size;
+    curl_off_t body_size;
+} resp_t;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    resp_t *r = ud;
+    size_t len = sz * n;
+    if (r->len + len + 1 > r->cap) {
+        r->cap = (r->len + len + 1) * 2;
+        r->body = realloc(r->body, r->cap);
+        cr_assert_not_null(r->body);
+    }
+    memcpy(r->body + r->len, p, len);
+    r->len += len;
+    r->body[r->len] = '\0';
+    return len;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    resp_t *r = ud;
+    size_t len = sz * n;
+    if (r->hlen + len < sizeof r->headers) {
+        memcpy(r->headers + r->hlen, p, len);
+        r->hlen += len;
+        r->headers[r->hlen] = '\0';
+    }
+    return len;
+}
+
+static void resp_free(resp_t *r)
+{
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+typedef struct req {
+    const char *from;              /* source address, NULL = 127.0.0.1 */
+    const char *userpwd;           /* Basic credentials for the admin UI */
+    const char *post;              /* form body: a POST */
+    const char *origin;            /* Origin header */
+    const char *host;              /* Host header */
+    const char *extra;             /* one more header line */
+    bool via_proxy;
+    const char *proxy_userpwd;
+} req_t;
+
+static long fetch(const char *url, const req_t *q, resp_t *r)
+{
+    CURL *h = curl_easy_init();
+    struct curl_slist *hs = NULL;
+    char proxy[64], line[512];
+    CURLcode rc;
+
+    memset(r, 0, sizeof *r);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 15L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    if (q->from)
+        curl_easy_setopt(h, CURLOPT_INTERFACE, q->from);
+    if (q->via_proxy) {
+        snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", g_pport);
+        curl_easy_setopt(h, CURLOPT_PROXY, proxy);
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+        curl_easy_setopt(h, CURLOPT_PROXYAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(h, CURLOPT_PROXYUSERPWD, q->proxy_userpwd);
+    } else {
+        curl_easy_setopt(h, CURLOPT_PROXY, "");
+    }
+    if (q->userpwd) {
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(h, CURLOPT_USERPWD, q->userpwd);
+    }
+    if (q->post) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->post);
+    }
+    if (q->origin) {
+        snprintf(line, sizeof line, "Origin: %s", q->origin);
+        hs = curl_slist_append(hs, line);
+    }
+    if (q->host) {
+        snprintf(line, sizeof line, "Host: %s", q->host);
+        hs = curl_slist_append(hs, line);
+    }
+    if (q->extra)
+        hs = curl_slist_append(hs, q->extra);
+    if (hs)
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hs);
+    rc = curl_easy_perform(h);
+    cr_assert_eq(rc, CURLE_OK, "curl %s: %s", url, curl_easy_strerror(rc));
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_getinfo(h, CURLINFO_HEADER_SIZE, &r->header_size);
+    curl_easy_getinfo(h, CURLINFO_SIZE_DOWNLOAD_T, &r->body_size);
+    curl_slist_free_all(hs);
+    curl_easy_cleanup(h);
+    if (r->body == NULL)
+        r->body = strdup("");
+    return r->status;
+}
+
+static char *admin_url(char *buf, size_t cap, const char *path)
+{
+    snprintf(buf, cap, "http://127.0.0.1:%d%s", g_aport, path);
+    return buf;
+}
+
+static long admin_get(const char *path, resp_t *r)
+{
+    char url[1024];
+    req_t q = {.userpwd = "admin:correct horse"};
+    return fetch(admin_url(url, sizeof url, path), &q, r);
+}
+
+static json_t *admin_json(const char *path)
+{
+    resp_t r;
+    json_error_t je;
+    json_t *j;
+
+    cr_assert_eq(admin_get(path, &r), 200, "%s: %ld %s", path, r.status, r.body);
+    cr_assert(strstr(r.headers, "Content-Type: application/json") != NULL, "%s", r.headers);
+    j = json_loads(r.body, 0, &je);
+    cr_assert_not_null(j, "%s: %s in %s", path, je.text, r.body);
+    resp_free(&r);
+    return j;
+}
+
+static json_t *musctl_json(const char *args)
+{
+    char cmd[4096], out[MP_PATH_MAX], *err = NULL;
+    json_error_t je;
+    json_t *j;
+
+    mp_path(out, "musctl.json");
+    snprintf(cmd, sizeof cmd, "'%s' %s > '%s'", bin("MUSCTL_BIN"), args, out);
+    char *sh[] = {"/bin/sh", "-c", cmd, NULL};
+    cr_assert_eq(mp_run(sh, 10000, &err), 0, "musctl %s: %s", args, err ? err : "");
+    free(err);
+    j = json_load_file(out, 0, &je);
+    cr_assert_not_null(j, "musctl %s: %s", args, je.text);
+    return j;
+}
+
+/* Waits until the store has written `want` records (musctl status). */
+static void wait_store(long long want)
+{
+    char args[MP_PATH_MAX + 64];
+    long long written = -1, submitted = -1;
+
+    snprintf(args, sizeof args, "status --json --socket '%s'", g_sock);
+    for (int i = 0; i < 100; i++) {
+        json_t *st = musctl_json(args), *s = json_object_get(st, "store");
+        written = json_integer_value(json_object_get(s, "written"));
+        submitted = json_integer_value(json_object_get(s, "submitted"));
+        json_decref(st);
+        if (written == want && submitted == want)
+            return;
+        mp_sleep_ms(50);
+    }
+    cr_assert_fail("store: written %lld, submitted %lld, want %lld", written, submitted, want);
+}
+
+static void expect_security_headers(const resp_t *r)
+{
+    static const char *const want[] = {
+        "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'",
+        "X-Frame-Options: DENY", "X-Content-Type-Options: nosniff", "Cache-Control: no-store",
+        "Referrer-Policy: no-referrer",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_expect(strstr(r->headers, want[i]) != NULL, "missing %s in\n%s", want[i], r->headers);
+}
+
+/* & < > " ' as the pages write them. */
+static void html_escape(const char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *s && o + 7 < cap; s++) {
+        const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;"
+                      : *s == '"' ? "&quot;" : *s == '\'' ? "&#39;" : NULL;
+        if (e) {
+            memcpy(out + o, e, strlen(e));
+            o += strlen(e);
+        } else {
+            out[o++] = *s;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* ---- the traffic and its expected figures ---- */
+
+typedef struct counted {
+    long long requests, blocked, bytes, remote;
+    long long u_requests[N_USERS], u_blocked[N_USERS], u_bytes[N_USERS];
+} counted_t;
+
+static void send_mix(counted_t *c)
+{
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < N_USERS; i++) {
+        char cred[256], url[256];
+        for (int k = 0; k < users[i].allowed + users[i].blocked; k++) {
+            bool block = k >= users[i].allowed;
+            resp_t r;
+            req_t q = {.from = users[i].addr, .via_proxy = true, .proxy_userpwd = cred};
+            snprintf(cred, sizeof cred, "%s:%s", users[i].name, users[i].pass);
+            if (block)
+                snprintf(url, sizeof url, "http://games.test/play/%d", k);
+            else
+                snprintf(url, sizeof url, "http://127.0.0.1:%d/size/%d", g_oport, 100 + 10 * i + k);
+            fetch(url, &q, &r);
+            cr_assert_eq(r.status, block ? 403 : 200, "%s as %s: %ld", url, users[i].name, r.status);
+            c->requests++;
+            c->blocked += block;
+            c->remote += users[i].remote;
+            c->bytes += r.header_size + (long long)r.body_size;
+            c->u_requests[i]++;
+            c->u_blocked[i] += block;
+            c->u_bytes[i] += r.header_size + (long long)r.body_size;
+            resp_free(&r);
+        }
+    }
+}
+
+/* The same figures from the access log's lines. */
+static void count_log(counted_t *c)
+{
+    char *all = mp_read_file(g_log, NULL), *save = NULL;
+
+    memset(c, 0, sizeof *c);
+    cr_assert_not_null(all);
+    for (char *line = strtok_r(all, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char client[64], result[64], method[32], url[2048], user[512];
+        long long bytes;
+        double t;
+        long el;
+        cr_assert_eq(sscanf(line, "%lf %ld %63s %63s %lld %31s %2047s %511s", &t, &el, client,
+                            result, &bytes, method, url, user), 8, "log line: %s", line);
+        c->requests++;
+        c->blocked += strcmp(result, "TCP_DENIED/403") == 0;
+        c->bytes += bytes;
+        for (int i = 0; i < N_USERS; i++)
+            if (strcmp(user, users[i].name) == 0 || (i == 3 && strstr(user, "script"))) {
+                c->u_requests[i]++;
+                c->u_blocked[i] += strcmp(result, "TCP_DENIED/403") == 0;
+                c->u_bytes[i] += bytes;
+                c->remote += users[i].remote;
+            }
+    }
+    free(all);
+}
+
+static long long summary_int(const json_t *d, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(json_object_get(d, "summary"), key));
+}
+
+/* "<dd id="key">N</dd>" from a page. */
+static long long page_figure(const char *html, const char *key)
+{
+    char needle[64];
+    const char *p;
+
+    snprintf(needle, sizeof needle, "<dd id=\"%s\">", key);
+    p = strstr(html, needle);
+    cr_assert_not_null(p, "no %s on the page", key);
+    return atoll(p + strlen(needle));
+}
+
+static void expect_dashboard(const counted_t *c, const counted_t *lg)
+{
+    json_t *d = admin_json("/api/dashboard?range=24h&loc=all"), *tu, *tc, *tb;
+    static const int order[N_USERS] = {0, 1, 2, 3};   /* alice 6, bob 3, carol 3 (ties by name), evil 2 */
+    resp_t r;
+    const char *prev;
+
+    /* the JSON: what the test sent, and what the log says */
+    cr_expect_eq(summary_int(d, "requests"), c->requests);
+    cr_expect_eq(summary_int(d, "requests"), lg->requests);
+    cr_expect_eq(summary_int(d, "blocked"), c->blocked);
+    cr_expect_eq(summary_int(d, "blocked"), lg->blocked);
+    cr_expect_eq(summary_int(d, "bytes"), c->bytes);
+    cr_expect_eq(summary_int(d, "bytes"), lg->bytes);
+    cr_expect_eq(summary_int(d, "users"), N_USERS);
+    cr_expect_eq(summary_int(d, "remote_requests"), c->remote);
+    cr_expect_eq(summary_int(d, "remote_requests"), lg->remote);
+    cr_expect_eq(summary_int(d, "local_requests"), c->requests - c->remote);
+    tu = json_object_get(d, "top_users");
+    cr_assert_eq(json_array_size(tu), N_USERS, "top_users: %zu", json_array_size(tu));
+    for (int k = 0; k < N_USERS; k++) {
+        const json_t *row = json_array_get(tu, (size_t)k);
+        int i = order[k];
+        cr_expect_str_eq(json_string_value(json_object_get(row, "user")), users[i].name);
+        cr_expect_eq(json_integer_value(json_object_get(row, "requests")), c->u_requests[i]);
+        cr_expect_eq(json_integer_value(json_object_get(row, "requests")), lg->u_requests[i]);
+        cr_expect_eq(json_integer_value(json_object_get(row, "blocked")), c->u_blocked[i]);
+        cr_expect_eq(json_integer_value(json_object_get(row, "bytes")), c->u_bytes[i]);
+        cr_expect_eq(json_integer_value(json_object_get(row, "bytes")), lg->u_bytes[i]);
+        cr_expect_eq(json_integer_value(json_object_get(row, "remote")), users[i].remote ? 1 : 0);
+    }
+    tc = json_object_get(d, "top_categories");
+    cr_assert_eq(json_array_size(tc), 2);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(tc, 0), "category")), "news");
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(tc, 0), "requests")),
+                 c->requests - c->blocked);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(tc, 0), "blocked")), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(tc, 1), "category")), "games");
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(tc, 1), "requests")), c->blocked);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(tc, 1), "blocked")), c->blocked);
+    tb = json_object_get(d, "top_blocked_hosts");
+    cr_assert_eq(json_array_size(tb), 1);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(tb, 0), "host")), "games.test");
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(tb, 0), "blocked")), c->blocked);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(tb, 0), "users")), 3);
+    json_decref(d);
+
+    /* the HTML shows the same figures */
+    cr_assert_eq(admin_get("/?range=24h&loc=all", &r), 200, "%s", r.body);
+    expect_security_headers(&r);
+    cr_expect(strstr(r.headers, "Content-Type: text/html; charset=utf-8") != NULL);
+    cr_expect_eq(page_figure(r.body, "requests"), c->requests);
+    cr_expect_eq(page_figure(r.body, "blocked"), c->blocked);
+    cr_expect_eq(page_figure(r.body, "bytes"), c->bytes);
+    cr_expect_eq(page_figure(r.body, "users"), N_USERS);
+    cr_expect_eq(page_figure(r.body, "remote_requests"), c->remote);
+    prev = r.body;
+    for (int k = 0; k < N_USERS; k++) {
+        int i = order[k];
+        char row[512];
+        const char *at;
+        snprintf(row, sizeof row,
+                 ">%s</a></td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
+                 "<td class=\"n\">%lld</td><td>%s</td></tr>",
+                 i == 3 ? EVIL_ESC : users[i].name, c->u_requests[i], c->u_bytes[i],
+                 c->u_blocked[i], users[i].remote ? "yes" : "no");
+        at = strstr(r.body, row);
+        cr_expect_not_null(at, "no row %s on the dashboard", row);
+        cr_expect(at == NULL || at > prev, "top users out of order at %s", users[i].name);
+        if (at)
+            prev = at;
+    }
+    {
+        char row[256];
+        snprintf(row, sizeof row, "<tr><td>news</td><td class=\"n\">%lld</td>",
+                 c->requests - c->blocked);
+        cr_expect(strstr(r.body, row) != NULL, "no %s", row);
+        snprintf(row, sizeof row, "<tr><td>games</td><td class=\"n\">%lld</td>", c->blocked);
+        cr_expect(strstr(r.body, row) != NULL, "no %s", row);
+        snprintf(row, sizeof row, ">games.test</a></td><td class=\"n\">%lld</td><td class=\"n\">3</td>",
+                 c->blocked);
+        cr_expect(strstr(r.body, row) != NULL, "no %s", row);
+    }
+    /* the user named <script>...: escaped, in text and in its link */
+    cr_expect_null(strstr(r.body, "<script"), "an unescaped <script> on the page");
+    cr_expect(strstr(r.body, "href=\"/user?name=%3Cscript%3Ealert%281%29%3C%2Fscript%3E&amp;") != NULL);
+    resp_free(&r);
+}
+
+Test(admin, dashboard_shows_the_traffic)
+{
+    counted_t c, lg;
+    json_t *d;
+    resp_t r;
+
+    start();
+    send_mix(&c);
+    wait_store(c.requests);
+    count_log(&lg);
+    cr_assert_eq(lg.requests, c.requests, "the access log has %lld lines", lg.requests);
+    expect_dashboard(&c, &lg);
+
+    /* the location filter */
+    d = admin_json("/api/dashboard?range=today&loc=remote");
+    cr_expect_eq(summary_int(d, "requests"), users[0].allowed + users[0].blocked +
+                                             users[1].allowed + users[1].blocked);
+    cr_expect_eq(summary_int(d, "blocked"), users[0].blocked + users[1].blocked);
+    cr_expect_eq(json_array_size(json_object_get(d, "top_users")), 2);
+    json_decref(d);
+    d = admin_json("/api/dashboard?range=7d&loc=local");
+    cr_expect_eq(summary_int(d, "requests"), users[2].allowed + users[3].allowed + users[3].blocked);
+    cr_expect_eq(summary_int(d, "blocked"), users[3].blocked);
+    json_decref(d);
+
+    /* a user's page, for the hostile name: escaped, with its figures */
+    cr_assert_eq(admin_get("/user?name=%3Cscript%3Ealert%281%29%3C%2Fscript%3E", &r), 200, "%s", r.body);
+    cr_expect_null(strstr(r.body, "<script"));
+    cr_expect(strstr(r.body, "<b id=\"user\">" EVIL_ESC "</b>") != NULL, "%s", r.body);
+    cr_expect_eq(page_figure(r.body, "requests"), c.u_requests[3]);
+    cr_expect_eq(page_figure(r.body, "blocked"), c.u_blocked[3]);
+    cr_expect(strstr(r.body, "games.test") != NULL);
+    resp_free(&r);
+    d = admin_json("/api/user?name=alice");
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(d, "detail"), "requests")),
+                 c.u_requests[0]);
+    cr_expect_eq(json_array_size(json_object_get(json_object_get(d, "detail"), "blocks")),
+                 (size_t)users[0].blocked);
+    json_decref(d);
+
+    /* web tracking: the blocked requests of the remote users, paged */
+    d = admin_json("/api/search?decision=block&loc=remote");
+    cr_expect_eq(json_array_size(json_object_get(json_object_get(d, "result"), "rows")),
+                 (size_t)(users[0].blocked + users[1].blocked));
+    json_decref(d);
+    d = admin_json("/api/search?user=alice&page=1");
+    cr_expect_eq(json_array_size(json_object_get(json_object_get(d, "result"), "rows")),
+                 (size_t)c.u_requests[0]);
+    json_decref(d);
+    d = admin_json("/api/search?user=alice&page=2");
+    cr_expect_eq(json_array_size(json_object_get(json_object_get(d, "result"), "rows")), 0);
+    json_decref(d);
+    cr_assert_eq(admin_get("/search?host=games.test", &r), 200);
+    cr_expect(strstr(r.body, "http://games.test/play/4") != NULL, "search page lacks alice's block");
+    cr_expect(strstr(r.body, EVIL_ESC) != NULL);
+    cr_expect_null(strstr(r.body, "<script"));
+    resp_free(&r);
+    cr_expect_eq(admin_get("/api/search?decision=maybe", &r), 400);
+    cr_expect(strstr(r.body, "decision must be") != NULL, "%s", r.body);
+    resp_free(&r);
+
+    /* the store page: what musctl status says */
+    d = admin_json("/api/store");
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(d, "store"), "written")), c.requests);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(d, "store"), "dropped")), 0);
+    json_decref(d);
+    cr_assert_eq(admin_get("/store", &r), 200);
+    cr_expect_eq(page_figure(r.body, "written"), c.requests);
+    cr_expect_eq(page_figure(r.body, "lost"), 0);
+    resp_free(&r);
+
+    /* the sessions page answers (ip_ranges: nobody in the map) */
+    d = admin_json("/api/sessions");
+    cr_expect_eq(json_array_size(json_object_get(d, "connected")), 0);
+    json_decref(d);
+}
+
+Test(admin, logins_headers_and_csrf)
+{
+    char url[256];
+    resp_t r;
+    req_t none = {0}, wrong = {.userpwd = "admin:wrong"}, nobody = {.userpwd = "root:correct horse"};
+
+    start();
+    admin_url(url, sizeof url, "/");
+    cr_expect_eq(fetch(url, &none, &r), 401);
+    cr_expect(strstr(r.headers, "WWW-Authenticate: Basic realm=\"musproxy admin\"") != NULL,
+              "%s", r.headers);
+    expect_security_headers(&r);
+    resp_free(&r);
+    cr_expect_eq(fetch(admin_url(url, sizeof url, "/api/dashboard"), &wrong, &r), 401);
+    cr_expect(strstr(r.body, "\"error\": \"login required\"") != NULL, "%s", r.body);
+    resp_free(&r);
+    cr_expect_eq(fetch(url, &nobody, &r), 401);
+    resp_free(&r);
+    cr_expect_eq(admin_get("/api/dashboard", &r), 200);
+    resp_free(&r);
+
+    /* the failed-login limit, from an address of its own: 5 failures lock it */
+    {
+        req_t bad = {.from = "127.0.0.9", .userpwd = "admin:guess"};
+        req_t good = {.from = "127.0.0.9", .userpwd = "admin:correct horse"};
+        for (int i = 0; i < 5; i++) {
+            cr_expect_eq(fetch(url, &bad, &r), 401, "failure %d: %ld", i + 1, r.status);
+            resp_free(&r);
+        }
+        cr_expect_eq(fetch(url, &bad, &r), 429);
+        cr_expect(strstr(r.headers, "Retry-After: ") != NULL, "%s", r.headers);
+        resp_free(&r);
+        cr_expect_eq(fetch(url, &good, &r), 429, "the right password gets through a lockout");
+        resp_free(&r);
+        cr_expect_eq(admin_get("/api/dashboard", &r), 200, "another address is locked out too");
+        resp_free(&r);
+        char *log = mp_proc_stderr(&g_proxy);
+        cr_expect(strstr(log, "admin: 5 failed logins from 127.0.0.9: refused for 60 s") != NULL,
+                  "%s", log);
+        free(log);
+    }
+
+    /* the Host check: a name that resolves to us but is not ours */
+    {
+        req_t q = {.userpwd = "admin:correct horse", .host = "evil.example:80"};
+        cr_expect_eq(fetch(admin_url(url, sizeof url, "/"), &q, &r), 421);
+        resp_free(&r);
+        q.host = "localhost";
+        cr_expect_eq(fetch(url, &q, &r), 421, "localhost without our port");
+        resp_free(&r);
+    }
+
+    /* CSRF: the trace POST needs our Origin */
+    {
+        char origin[64];
+        req_t q = {.userpwd = "admin:correct horse", .post = "ip=127.0.0.2&url=http%3A%2F%2Fgames.test%2F"};
+        snprintf(origin, sizeof origin, "http://127.0.0.1:%d", g_aport);
+        admin_url(url, sizeof url, "/trace");
+        cr_expect_eq(fetch(url, &q, &r), 403, "a POST without Origin or Referer");
+        resp_free(&r);
+        q.origin = "http://evil.example";
+        cr_expect_eq(fetch(url, &q, &r), 403, "a cross-site POST");
+        resp_free(&r);
+        q.origin = origin;
+        cr_expect_eq(fetch(url, &q, &r), 200, "%s", r.body);
+        expect_security_headers(&r);
+        resp_free(&r);
+        /* a browser's own word: Origin null (no-referrer) from our page is
+         * same-origin; cross-site is refused whatever Origin says */
+        q.origin = "null";
+        cr_expect_eq(fetch(url, &q, &r), 403, "Origin null without Sec-Fetch-Site");
+        resp_free(&r);
+        q.extra = "Sec-Fetch-Site: same-origin";
+        cr_expect_eq(fetch(url, &q, &r), 200, "a browser's same-origin form POST: %s", r.body);
+        resp_free(&r);
+        q.origin = origin;
+        q.extra = "Sec-Fetch-Site: cross-site";
+        cr_expect_eq(fetch(url, &q, &r), 403, "Sec-Fetch-Site: cross-site");
+        resp_free(&r);
+        q.extra = NULL;
+        q.post = "ip=127.0.0.2&url=x&evil=1";
+        cr_expect_eq(fetch(url, &q, &r), 400, "an unknown form field");
+        resp_free(&r);
+        q.post = "ip=127.0.0.2&url=http%3A%2F%2Fgames.test%2F";
+        /* GET cannot run the API's trace; unknown pages and methods */
+        cr_expect_eq(admin_get("/api/trace?ip=127.0.0.2&url=x", &r), 405);
+        resp_free(&r);
+        q.origin = origin;
+        cr_expect_eq(fetch(admin_url(url, sizeof url, "/api/dashboard"), &q, &r), 405);
+        resp_free(&r);
+        cr_expect_eq(admin_get("/etc/passwd", &r), 404);
+        resp_free(&r);
+        cr_expect_eq(admin_get("/?evil=1", &r), 400);
+        cr_expect(strstr(r.body, "unknown parameter &#39;evil&#39;") != NULL, "%s", r.body);
+        resp_free(&r);
+    }
+}
+
+/* What the trace form answers, next to `musctl trace` for the same request. */
+static void expect_same_trace(const char *ip, const char *url_enc, const char *url)
+{
+    char origin[64], body[512], args[4096], u[256];
+    req_t q = {.userpwd = "admin:correct horse", .origin = origin, .post = body};
+    json_t *ui, *cli, *ans;
+    json_error_t je;
+    resp_t r;
+    const char *key;
+    json_t *v;
+
+    snprintf(origin, sizeof origin, "http://127.0.0.1:%d", g_aport);
+    snprintf(body, sizeof body, "ip=%s&url=%s", ip, url_enc);
+    cr_assert_eq(fetch(admin_url(u, sizeof u, "/api/trace"), &q, &r), 200, "%s", r.body);
+    ui = json_loads(r.body, 0, &je);
+    cr_assert_not_null(ui, "%s", je.text);
+    resp_free(&r);
+    snprintf(args, sizeof args, "trace --socket '%s' --json --ip %s --url '%s'", g_sock, ip, url);
+    cli = musctl_json(args);
+    ans = json_object_get(ui, "answer");
+    cr_assert(json_is_object(ans));
+    cr_expect(json_equal(ans, cli), "the UI's trace differs from musctl trace for %s %s", ip, url);
+    cr_expect_str_eq(json_string_value(json_object_get(ans, "action")),
+                     json_string_value(json_object_get(cli, "action")));
+    /* and the HTML form shows each field of it */
+    cr_assert_eq(fetch(admin_url(u, sizeof u, "/trace"), &q, &r), 200, "%s", r.body);
+    json_object_foreach(cli, key, v) {
+        if (!json_is_string(v))
+            continue;
+        char cellv[600];
+        snprintf(cellv, sizeof cellv, "<td id=\"trace-%s\">%s</td>", key, json_string_value(v));
+        cr_expect(strstr(r.body, cellv) != NULL, "the trace page lacks %s", cellv);
+    }
+    resp_free(&r);
+    json_decref(ui);
+    json_decref(cli);
+}
+
+Test(admin, trace_form_answers_like_musctl)
+{
+    start();
+    expect_same_trace("127.0.0.2", "http%3A%2F%2Fgames.test%2Fx", "http://games.test/x");
+    expect_same_trace("127.0.0.4", "http%3A%2F%2Fgames.test%2Fx", "http://games.test/x");
+    {
+        char u[128], enc[256];
+        snprintf(u, sizeof u, "http://127.0.0.1:%d/size/5", g_oport);
+        snprintf(enc, sizeof enc, "http%%3A%%2F%%2F127.0.0.1%%3A%d%%2Fsize%%2F5", g_oport);
+        expect_same_trace("127.0.0.3", enc, u);
+    }
+}
+
+Test(admin, headend_page_shows_the_status)
+{
+    char args[MP_PATH_MAX + 64];
+    json_t *st, *h, *d, *ph;
+    resp_t r;
+
+    start();
+    snprintf(args, sizeof args, "status --json --socket '%s'", g_sock);
+    /* the session to the (absent) headend has failed once and waits 60 s */
+    for (int i = 0; i < 100; i++) {
+        st = musctl_json(args);
+        h = json_array_get(json_object_get(st, "headends"), 0);
+        if (h && json_string_length(json_object_get(h, "last_error")) > 0 &&
+            strcmp(json_string_value(json_object_get(h, "state")), "idle") == 0)
+            break;
+        json_decref(st);
+        st = NULL;
+        mp_sleep_ms(50);
+    }
+    cr_assert_not_null(st, "the headend session never failed");
+    d = admin_json("/api/headends");
+    ph = json_array_get(json_object_get(d, "headends"), 0);
+    cr_assert_not_null(ph);
+    static const char *const keys[] = {"name", "state", "address", "last_error"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        cr_expect_str_eq(json_string_value(json_object_get(ph, keys[i])),
+                         json_string_value(json_object_get(h, keys[i])), "%s", keys[i]);
+    cr_expect_eq(json_integer_value(json_object_get(ph, "reconnects")),
+                 json_integer_value(json_object_get(h, "reconnects")));
+    cr_expect_eq(json_integer_value(json_object_get(ph, "entries")), 0);
+    cr_assert_eq(admin_get("/headends", &r), 200);
+    {
+        char row[1024], esc[1024];
+        snprintf(row, sizeof row, "<tr><td>lab-asa</td><td>%s</td><td>%s</td>",
+                 json_string_value(json_object_get(h, "state")),
+                 json_string_value(json_object_get(h, "address")));
+        cr_expect(strstr(r.body, row) != NULL, "no %s in\n%s", row, r.body);
+        html_escape(json_string_value(json_object_get(h, "last_error")), esc, sizeof esc);
+        cr_expect(strstr(r.body, esc) != NULL, "the page lacks the last error %s", esc);
+    }
+    resp_free(&r);
+    json_decref(d);
+    json_decref(st);
+}
+
+/* Remote users from a real mus-headend: who is connected now, on the page
+ * and in the API, is what `musctl map` says. */
+Test(admin, sessions_page_shows_the_vpn_users)
+{
+    static mp_proc_t headend;
+    char cert[MP_PATH_MAX], key[MP_PATH_MAX], feed[MP_PATH_MAX], sessions[MP_PATH_MAX];
+    char listen[64], args[MP_PATH_MAX + 64];
+    json_t *d, *m, *row, *mrow;
+    resp_t r;
+
+    cr_assert_eq(mp_make_certs(g_ca, cert, key), 0);
+    mp_path(g_secret, "mus.secret");
+    cr_assert_eq(mp_write_file(g_secret, "correct horse battery staple\n"), 0);
+    chmod(g_secret, 0600);
+    mp_path(feed, "feed.sock");
+    mp_path(sessions, "sessions.jsonl");
+    cr_assert_eq(mp_write_file(sessions,
+        "{\"sid\":\"s-alice\",\"ips\":[\"127.0.0.2\"],\"id\":{\"type\":\"user\",\"name\":\"alice\","
+        "\"domain\":\"CORP\"},\"groups\":[\"eng\"],\"started\":1763800000,"
+        "\"client_ip\":\"198.51.100.7\",\"tunnel\":\"ssl\"}\n"), 0);
+    g_hport = mp_free_port();
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", g_hport);
+    char *argv[] = {(char *)bin("HEADEND_BIN"), "--cert", cert, "--key", key, "--password-file",
+                    g_secret, "--listen", listen, "--socket", feed, "--sessions", sessions,
+                    "--kdf-iter", "10000", "--server-id", "lab-asa", NULL};
+    cr_assert_eq(mp_proc_start(&headend, "mus-headend", argv, NULL), 0);
+    cr_assert_eq(mp_wait_port(g_hport, 5000), 0, "mus-headend did not listen");
+    start();
+    snprintf(args, sizeof args, "map --json --socket '%s'", g_sock);
+    m = NULL;
+    for (int i = 0; i < 100; i++) {
+        m = musctl_json(args);
+        if (json_array_size(json_object_get(m, "entries")) == 1)
+            break;
+        json_decref(m);
+        m = NULL;
+        mp_sleep_ms(50);
+    }
+    cr_assert_not_null(m, "alice never reached the map");
+    mrow = json_array_get(json_object_get(m, "entries"), 0);
+    d = admin_json("/api/sessions");
+    cr_expect_eq(json_integer_value(json_object_get(d, "connected_total")), 1);
+    row = json_array_get(json_object_get(d, "connected"), 0);
+    cr_assert_not_null(row);
+    cr_expect(json_equal(row, mrow), "the page's entry differs from musctl map");
+    cr_expect_str_eq(json_string_value(json_object_get(row, "name")), "alice");
+    cr_expect_str_eq(json_string_value(json_object_get(row, "ip")), "127.0.0.2");
+    cr_expect_str_eq(json_string_value(json_object_get(row, "client_ip")), "198.51.100.7");
+    cr_expect_str_eq(json_string_value(json_object_get(row, "headend")), "lab-asa");
+    json_decref(d);
+    json_decref(m);
+    cr_assert_eq(admin_get("/sessions", &r), 200);
+    cr_expect(strstr(r.body, ">alice</a></td><td>CORP</td><td>user</td><td>127.0.0.2</td>"
+                             "<td>198.51.100.7</td><td>lab-asa</td>") != NULL, "%s", r.body);
+    resp_free(&r);
+    /* and the headend page says the session is up */
+    d = admin_json("/api/headends");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(d, "headends"), 0),
+                                                       "state")), "established");
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(json_object_get(d, "headends"), 0),
+                                                    "entries")), 1);
+    json_decref(d);
+}
+
+/* musproxy with the given admin section: its exit status (or -2 while it
+ * still runs after 2 s), its stderr in *err. */
+static int run_with_admin(const char *admin_yaml, char **err)
+{
+    g_oport = g_oport ? g_oport : 1;
+    g_hport = g_hport ? g_hport : mp_free_port();
+    mp_path(g_sock, "musproxy.sock");
+    mp_path(g_upw, "users.passwd");
+    mp_path(g_apw, "admin.passwd");
+    if (access(g_upw, R_OK) != 0)
+        passwd(g_upw, "alice", "alice-pw");
+    write_config(admin_yaml);
+    char *argv[] = {(char *)mp_musproxy_bin(), "-c", g_cfg, NULL};
+    cr_assert_eq(mp_proc_start(&g_proxy, "musproxy", argv, NULL), 0);
+    if (mp_proc_wait(&g_proxy, 2000) == 0) {
+        *err = mp_proc_stderr(&g_proxy);
+        return WIFEXITED(g_proxy.status) ? WEXITSTATUS(g_proxy.status) : -1;
+    }
+    *err = mp_proc_stderr(&g_proxy);
+    return -2;
+}
+
+Test(admin, startup_refusals)
+{
+    char yaml[2048], *err = NULL, url[128];
+    int port = mp_free_port();
+    resp_t r;
+    req_t q = {.userpwd = "admin:correct horse"};
+
+    /* a non-loopback listen address without allow_remote: not started at all */
+    snprintf(yaml, sizeof yaml, "admin:\n  listen: 0.0.0.0:%d\n  password_file: %s\n", port,
+             mp_path(g_apw, "admin.passwd"));
+    cr_expect_eq(run_with_admin(yaml, &err), 1, "%s", err);
+    cr_expect(strstr(err, "admin listen address '0.0.0.0:") != NULL &&
+              strstr(err, "is not a loopback address: the admin UI would be reachable from "
+                          "other hosts (set allow_remote: true to allow it)") != NULL, "%s", err);
+    cr_expect(strstr(err, "proxy.yaml:") != NULL, "no file:line in %s", err);
+    free(err);
+
+    /* no password file: the proxy serves, the UI does not start, and says why */
+    snprintf(yaml, sizeof yaml, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n", port,
+             mp_path(g_apw, "missing.passwd"));
+    cr_expect_eq(run_with_admin(yaml, &err), -2, "musproxy exited: %s", err);
+    free(err);
+    mp_sleep_ms(300);
+    err = mp_proc_stderr(&g_proxy);
+    cr_expect(strstr(err, "admin UI not started: password file ") != NULL &&
+              strstr(err, "missing.passwd: No such file or directory (create an account with: "
+                          "musctl passwd admin --file ") != NULL, "%s", err);
+    free(err);
+    cr_expect_neq(mp_wait_port(port, 300), 0, "something listens on the admin port");
+    mp_proc_stop(&g_proxy, SIGTERM, 5000);
+
+    /* allow_remote: true serves on every address, with a warning */
+    passwd(mp_path(g_apw, "admin.passwd"), "admin", "correct horse");
+    snprintf(yaml, sizeof yaml,
+             "admin:\n  listen: 0.0.0.0:%d\n  password_file: %s\n  allow_remote: true\n", port,
+             g_apw);
+    cr_expect_eq(run_with_admin(yaml, &err), -2, "musproxy exited: %s", err);
+    free(err);
+    cr_assert_eq(mp_wait_port(port, 3000), 0);
+    err = mp_proc_stderr(&g_proxy);
+    cr_expect(strstr(err, "not a loopback address (allow_remote: true)") != NULL, "%s", err);
+    free(err);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/store", port);
+    cr_expect_eq(fetch(url, &q, &r), 200, "%s", r.body);
+    resp_free(&r);
+    mp_proc_stop(&g_proxy, SIGTERM, 5000);
+}
