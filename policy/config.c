@@ -1979,6 +1979,7 @@ static const struct key_def top_keys[] = {
       sizeof(((config_t *)0)->pol.extended_log), NULL },
     { "store", cl_section, offsetof(config_t, store), 0, &config_store_section },
     { "pac", cl_section, offsetof(config_t, pac), 0, &config_pac_section },
+    { "run", cl_section, offsetof(config_t, run), 0, &config_run_section },
 };
 static const struct section top_section = {
     "at top level", top_keys, sizeof(top_keys) / sizeof(top_keys[0]),
@@ -2017,6 +2018,7 @@ set_defaults(config_t *cfg)
     config_transparent_defaults(&cfg->transparent);
     config_store_defaults(&cfg->store);
     config_pac_defaults(&cfg->pac);
+    config_run_defaults(&cfg->run);
     cfg->timeouts = (config_timeouts_t){
         .header = 10000, .idle = 60000, .connect = 10000, .response = 60000,
         .tunnel_idle = 300000, .shutdown = 10000, .dns = 5000,

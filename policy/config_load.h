@@ -139,5 +139,7 @@ extern const struct section config_store_section;         /* config_store.c */
 void config_store_defaults(config_store_t *s);
 extern const struct section config_pac_section;           /* config_pac.c */
 void config_pac_defaults(config_pac_t *p);
+extern const struct section config_run_section;           /* config_run.c */
+void config_run_defaults(config_run_t *r);
 
 #endif

@@ -24,6 +24,8 @@
 #include "../policy/config.h"
 #include "../policy/policy.h"
 #include "control.h"
+#include "privdrop.h"
+#include "sdnotify.h"
 #include "status.h"
 #include "probes.h"
 #include "worker.h"
@@ -425,6 +427,13 @@ main(int argc, char **argv)
             goto out;
         }
     }
+    /* listeners bound, store and logs open: become run.user (before the
+     * worker threads start: they inherit the capabilities kept) */
+    if (privdrop_apply(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "musproxy: %s\n", err);
+        status = 1;
+        goto out;
+    }
     for (size_t i = 0; i < cfg->n_listen; i++)
         log_info("listening on %s (%s)", cfg->listen[i].text,
                  config_listen_mode_str(cfg->listen[i].mode));
@@ -457,6 +466,7 @@ main(int argc, char **argv)
     }
     log_info("musproxy %s ready: %u workers, %zu headends, configuration %s", MUSPROXY_VERSION,
              n, cfg->mus.n_headends, path);
+    sdnotify_ready(NULL);
 
     for (;;) {
         siginfo_t si;
@@ -468,12 +478,15 @@ main(int argc, char **argv)
             break;
         }
         if (sig == SIGHUP) {
+            sdnotify_reloading();
             reload(path, &o, &current, workers, n, feed, env.connlimit);
+            sdnotify_ready(NULL);
         } else if (sig == SIGUSR1) {
             log_info("reopening the access log");
             for (unsigned i = 0; i < n; i++)
                 worker_notify_reopen(workers[i]);
         } else {
+            sdnotify_stopping();
             log_info("%s: finishing requests in flight (at most %u ms), then exiting",
                      sig == SIGTERM ? "SIGTERM" : "SIGINT", current->cfg->timeouts.shutdown);
             break;
