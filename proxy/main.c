@@ -194,7 +194,7 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
         log_error("reload rejected, the running configuration stays: %s", err);
         return;
     }
-    if (worker_check_listen(cfg, err, sizeof(err)) < 0) {
+    if (worker_check_listen(cfg, (*current)->cfg, err, sizeof(err)) < 0) {
         log_error("reload rejected, the running configuration stays: %s", err);
         policy_free(policy);
         config_free(cfg);
