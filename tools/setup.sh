@@ -14,6 +14,8 @@ PKGS=(
   libcriterion-dev libcurl4-openssl-dev curl openssl nginx-light chromium
   iproute2 procps psmisc python3 sqlite3 ocserv openconnect gnutls-bin
   nftables tshark python3-pacparser
+  # the Debian package test (tests/e2e/deb.sh)
+  debhelper fakeroot lintian
   # benchmark
   wrk squid tinyproxy util-linux
 )
