@@ -50,6 +50,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../common/threadcaps.h"
 #include "txnschema.h"
 
 #define TXNSTORE_RETRY_SLEEP_MS  50       /* between attempts on a locked file */
@@ -575,6 +576,7 @@ writer_main(void *arg)
 {
     txnstore_t *s = arg;
 
+    (void)threadcaps_drop_unless_root();   /* writes SQLite only; may start before the privilege drop */
     for (;;) {
         size_t n = 0, ns = 0;
         bool ok, stopping;

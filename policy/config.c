@@ -1990,6 +1990,7 @@ static const struct key_def top_keys[] = {
     { "wccp", config_wccp_parse, offsetof(config_t, wccp), 0, NULL },
     { "gre", config_gre_key, offsetof(config_t, gre), 0, NULL },
     { "admin", config_admin_parse, offsetof(config_t, admin), 0, NULL },
+    { "run", cl_section, offsetof(config_t, run), 0, &config_run_section },
 };
 static const struct section top_section = {
     "at top level", top_keys, sizeof(top_keys) / sizeof(top_keys[0]),
@@ -2031,6 +2032,7 @@ set_defaults(config_t *cfg)
     config_wccp_defaults(&cfg->wccp);
     config_gre_defaults(&cfg->gre);
     config_admin_defaults(&cfg->admin);
+    config_run_defaults(&cfg->run);
     cfg->timeouts = (config_timeouts_t){
         .header = 10000, .idle = 60000, .connect = 10000, .response = 60000,
         .tunnel_idle = 300000, .shutdown = 10000, .dns = 5000,

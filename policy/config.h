@@ -312,6 +312,19 @@ typedef struct config_admin {
     char password_file[4096];         /* default etc/admin.passwd; "" = none (the UI does not start) */
     bool allow_remote;                /* a non-loopback listen address is refused unless true */
 } config_admin_t;
+/* Who the daemon runs as (proxy/privdrop.h): the capabilities it may keep. */
+#define CONFIG_CAP_NET_ADMIN        (1u << 0)   /* IP_TRANSPARENT (TPROXY, spoofing), TUN */
+#define CONFIG_CAP_NET_RAW          (1u << 1)   /* raw sockets (GRE), IP_TRANSPARENT */
+#define CONFIG_CAP_NET_BIND_SERVICE (1u << 2)   /* ports below 1024 bound at a reload */
+#define CONFIG_RUN_NAME_MAX         33          /* user/group name incl. NUL (useradd's 32) */
+typedef struct config_run {
+    char user[CONFIG_RUN_NAME_MAX];   /* "" = do not switch */
+    char group[CONFIG_RUN_NAME_MAX];  /* "" = the user's primary group */
+    bool caps_auto;                   /* keep what the listeners need (default) */
+    unsigned keep_caps;               /* CONFIG_CAP_* bits when !caps_auto */
+} config_run_t;
+/* "net_admin" for CONFIG_CAP_NET_ADMIN, ... ("?" for anything else). */
+const char *config_cap_name(unsigned cap);
 
 typedef struct config {
     char path[4096];                  /* the file it was loaded from */
@@ -343,6 +356,7 @@ typedef struct config {
     config_wccp_t wccp;
     config_gre_t gre;
     config_admin_t admin;
+    config_run_t run;
 } config_t;
 
 /*
@@ -407,6 +421,10 @@ typedef struct config {
  *     listen: 127.0.0.1:8080         # numeric; not loopback only with allow_remote: true
  *     password_file: etc/admin.passwd   # `musctl passwd USER --file ...`; missing: no UI
  *     allow_remote: false
+ *   run:                             # applied at start only (proxy/privdrop.h)
+ *     user: ""                       # started as root: switch to this user ("" = stay)
+ *     group: ""                      # "" = the user's primary group
+ *     keep_capabilities: auto        # or a list of net_admin, net_raw, net_bind_service
  *   mus:
  *     remote_users: headend          # or ip_ranges
  *     vpn_pools: []                  # CIDRs of the VPN address pools

@@ -151,5 +151,7 @@ void config_gre_defaults(config_gre_t *g);
  * against allow_remote (config_admin.c). */
 int config_admin_parse(struct loader *ld, const struct key_def *def, void *base);
 void config_admin_defaults(config_admin_t *a);
+extern const struct section config_run_section;           /* config_run.c */
+void config_run_defaults(config_run_t *r);
 
 #endif

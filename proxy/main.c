@@ -28,6 +28,8 @@
 #include "control.h"
 #include "metrics.h"
 #include "gre.h"
+#include "privdrop.h"
+#include "sdnotify.h"
 #include "status.h"
 #include "probes.h"
 #include "wccp.h"
@@ -198,7 +200,7 @@ reload(const char *path, const overrides_t *o, cfgref_t **current, worker_t **wo
         log_error("reload rejected, the running configuration stays: %s", err);
         return false;
     }
-    if (worker_check_listen(cfg, err, sizeof(err)) < 0) {
+    if (worker_check_listen(cfg, (*current)->cfg, err, sizeof(err)) < 0) {
         log_error("reload rejected, the running configuration stays: %s", err);
         policy_free(policy);
         config_free(cfg);
@@ -483,6 +485,13 @@ main(int argc, char **argv)
             goto out;
         }
     }
+    /* listeners bound, store and logs open: become run.user (before the
+     * worker threads start: they inherit the capabilities kept) */
+    if (privdrop_apply(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "musproxy: %s\n", err);
+        status = 1;
+        goto out;
+    }
     for (size_t i = 0; i < cfg->n_listen; i++)
         log_info("listening on %s (%s)", cfg->listen[i].text,
                  config_listen_mode_str(cfg->listen[i].mode));
@@ -514,6 +523,7 @@ main(int argc, char **argv)
     admin = admin_start(&cfg->admin, &src, cfg->store.path);
     log_info("musproxy %s ready: %u workers, %zu headends, configuration %s", MUSPROXY_VERSION,
              n, cfg->mus.n_headends, path);
+    sdnotify_ready(NULL);
 
     for (;;) {
         siginfo_t si;
@@ -525,12 +535,15 @@ main(int argc, char **argv)
             break;
         }
         if (sig == SIGHUP) {
+            sdnotify_reloading();
             metrics_reload(env.metrics, reload(path, &o, &current, workers, n, feed, env.connlimit));
+            sdnotify_ready(NULL);
         } else if (sig == SIGUSR1) {
             log_info("reopening the access log");
             for (unsigned i = 0; i < n; i++)
                 worker_notify_reopen(workers[i]);
         } else {
+            sdnotify_stopping();
             log_info("%s: finishing requests in flight (at most %u ms), then exiting",
                      sig == SIGTERM ? "SIGTERM" : "SIGINT", current->cfg->timeouts.shutdown);
             break;

@@ -201,10 +201,26 @@ fail:
     return -1;
 }
 
+static bool same_listen(const config_listen_t *a, const config_listen_t *b);
+
+/* An address the running configuration listens on is kept as it is by the
+ * reload (listeners_reconcile): binding it again would fail once the
+ * privileges are dropped (SO_REUSEPORT wants the owner of the bound socket). */
+static bool
+running_listen(const config_t *running, const config_listen_t *l)
+{
+    for (size_t i = 0; running != NULL && i < running->n_listen; i++)
+        if (same_listen(&running->listen[i], l))
+            return true;
+    return false;
+}
+
 int
-worker_check_listen(const config_t *cfg, char *err, size_t errlen)
+worker_check_listen(const config_t *cfg, const config_t *running, char *err, size_t errlen)
 {
     for (size_t i = 0; i < cfg->n_listen; i++) {
+        if (running_listen(running, &cfg->listen[i]))
+            continue;
         int fd = listener_socket(&cfg->listen[i], err, errlen);
         if (fd < 0)
             return -1;

@@ -78,8 +78,9 @@ typedef struct worker_link {
 worker_t *worker_new(unsigned id, unsigned nworkers, cfgref_t *cfg, const proxy_env_t *env,
                      char *err, size_t errlen);
 /* Checks (main thread, before a reload is accepted) that every listen
- * address of cfg can be bound. 0, or -1 with a message in err. */
-int worker_check_listen(const config_t *cfg, char *err, size_t errlen);
+ * address of cfg that running (NULL = none) does not already listen on can
+ * be bound. 0, or -1 with a message in err. */
+int worker_check_listen(const config_t *cfg, const config_t *running, char *err, size_t errlen);
 int worker_start(worker_t *w);           /* starts the thread; 0 or -errno */
 void worker_join(worker_t *w);           /* waits for the thread to end */
 void worker_free(worker_t *w);           /* after join; NULL allowed */

@@ -445,6 +445,52 @@ Test(config, admin_section)
     config_free(cfg);
 }
 
+/* run: the user to switch to and the capabilities kept. */
+Test(config, run_section)
+{
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str("", err);
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->run.user, "");
+    cr_expect_str_eq(cfg->run.group, "");
+    cr_expect(cfg->run.caps_auto);
+    config_free(cfg);
+    cfg = load_str("run:\n  user: musproxy\n  group: proxy-1.x\n"
+                   "  keep_capabilities: [net_raw, net_bind_service]\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->run.user, "musproxy");
+    cr_expect_str_eq(cfg->run.group, "proxy-1.x");
+    cr_expect(!cfg->run.caps_auto);
+    cr_expect_eq(cfg->run.keep_caps, CONFIG_CAP_NET_RAW | CONFIG_CAP_NET_BIND_SERVICE);
+    config_free(cfg);
+    cfg = load_str("run: { user: a, keep_capabilities: [] }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect(!cfg->run.caps_auto);
+    cr_expect_eq(cfg->run.keep_caps, 0);
+    config_free(cfg);
+    cfg = load_str("run: { keep_capabilities: auto }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect(cfg->run.caps_auto);
+    config_free(cfg);
+    cr_expect_str_eq(config_cap_name(CONFIG_CAP_NET_ADMIN), "net_admin");
+
+    cr_expect_null(load_str("run:\n  user: \"-rf\"\n", err));
+    cr_expect_str_eq(err, "t.yaml:2:9: invalid user name '-rf' (letters, digits, '_', '-', '.')");
+    cr_expect_null(load_str("run:\n  group: \"a b\"\n", err));
+    cr_expect_str_eq(err, "t.yaml:2:10: invalid group name 'a b' (letters, digits, '_', '-', '.')");
+    cr_expect_null(load_str("run:\n  user: abcdefghijklmnopqrstuvwxyz0123456789\n", err));
+    cr_expect_str_eq(err, "t.yaml:2:9: 'user' is too long (at most 32 bytes)");
+    cr_expect_null(load_str("run:\n  keep_capabilities: [sys_admin]\n", err));
+    cr_expect_str_eq(err, "t.yaml:2:23: invalid keep_capabilities 'sys_admin' "
+                          "(use net_admin, net_raw or net_bind_service)");
+    cr_expect_null(load_str("run:\n  keep_capabilities: all\n", err));
+    cr_expect_str_eq(err, "t.yaml:2:22: invalid keep_capabilities 'all' (use auto or a list of "
+                          "net_admin, net_raw, net_bind_service)");
+    cr_expect_null(load_str("run:\n  shell: /bin/sh\n", err));
+    cr_expect(strstr(err, "t.yaml:2:3: ") == err, "%s", err);
+}
+
 /* proxy.transparent and the listener options of intercepted traffic. */
 Test(config, transparent_section)
 {
@@ -556,7 +602,7 @@ struct bad_case {
 };
 
 #define TOP_KEYS "(expected one of: proxy, log_level, mus, identity_profiles, " \
-    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store, pac, wccp, gre, admin)"
+    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store, pac, wccp, gre, admin, run)"
 #define LISTEN_HINT "(use 1.2.3.4:port or [::1]:port, numeric)"
 #define CIDR_HINT "is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)"
 #define PROXY_KEYS "(expected one of: listen, workers, clients, deny_destinations, " \
