@@ -61,7 +61,7 @@ static int
 item_router(struct loader *ld, const struct key_def *def, void *base, size_t i)
 {
     config_wccp_t *w = base;
-    uint32_t ip;
+    uint32_t ip = 0;
 
     (void)def;
     if (get_ipv4(ld, "'routers' entry", &ip) < 0)
