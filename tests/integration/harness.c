@@ -28,6 +28,10 @@
 
 static char g_tmp[MP_PATH_MAX];
 static mp_proc_t *g_procs[MAX_PROCS];
+/* the pid each registered process had: a registry entry whose memory no
+ * longer holds that pid (a stack mp_proc_t that went out of scope) is never
+ * signalled, since a garbage pid could be 1 or another program's group */
+static pid_t g_pids[MAX_PROCS];
 
 /* ---------- misc ---------- */
 
@@ -187,7 +191,7 @@ void mp_cleanup(void)
 {
     for (int i = 0; i < MAX_PROCS; i++) {
         if (g_procs[i]) {
-            if (!g_procs[i]->reaped && g_procs[i]->pid > 0)
+            if (g_procs[i]->pid == g_pids[i] && g_pids[i] > 1 && !g_procs[i]->reaped)
                 mp_proc_stop(g_procs[i], SIGKILL, 2000);
             g_procs[i] = NULL;
         }
@@ -252,11 +256,14 @@ int mp_config_write(const mp_config_t *c, const char *name, char *out)
 static void register_proc(mp_proc_t *p)
 {
     for (int i = 0; i < MAX_PROCS; i++)
-        if (g_procs[i] == p)
+        if (g_procs[i] == p) {
+            g_pids[i] = p->pid;
             return;
+        }
     for (int i = 0; i < MAX_PROCS; i++)
         if (!g_procs[i]) {
             g_procs[i] = p;
+            g_pids[i] = p->pid;
             return;
         }
 }
@@ -357,7 +364,7 @@ int mp_proc_wait(mp_proc_t *p, int timeout_ms)
 
 int mp_proc_stop(mp_proc_t *p, int sig, int timeout_ms)
 {
-    if (p->pid <= 0)
+    if (p->pid <= 1)   /* never kill(-1, ...): that is every process */
         return -1;
     if (!p->reaped) {
         kill(p->pid, sig);
