@@ -36,14 +36,6 @@ done
 source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 e2e_init policy
 
-wait_port() {   # wait_port PORT: up to 5 s
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
 # ---- the origin
 OLOG=$TMP/origin.log
 setsid "$ORIGIN_BIN" --listen 127.0.0.1:0 >"$OLOG" 2>&1 </dev/null &

@@ -44,6 +44,13 @@ forget_pid() {
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+wait_port() {   # wait_port PORT: until 127.0.0.1:PORT accepts a connection (5 s)
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
 wait_listen() {   # wait_listen PORT PID: until PORT listens (10 s), 1 if PID died
     local i
     for ((i = 0; i < 100; i++)); do
