@@ -1,6 +1,7 @@
 /*
  * proxy/status.c: the status, map and trace documents (see status.h).
  */
+#include "service.h"
 #include "status.h"
 
 #include <stdio.h>
@@ -142,6 +143,7 @@ status_json(const status_sources_t *c)
         json_object_set_new(out, "store", store_json(c->store));
         json_object_set_new(out, "wccp", wccp_status_json(c->wccp));
         json_object_set_new(out, "gre", gre_status_json(c->gre));
+        json_object_set_new(out, "services", service_table_status_json(c->services));
     }
     return out;
 }

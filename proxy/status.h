@@ -37,12 +37,14 @@ typedef struct status_sources {
     txnstore_t *store;         /* NULL: no store */
     wccp_t *wccp;              /* NULL: WCCP off */
     gre_t *gre;                /* NULL: gre not enabled */
+    const struct service_table *services;  /* the daemon's parts and their states (service.h) */
     status_cfg_fn get_cfg;
     void *cfg_arg;
 } status_sources_t;
 
 /* {"headends":[...], "map":{...}, "probes":{...}, "connections":{...}, "store":{...},
- *  "wccp":{...} or null (wccp.h), "gre":{...} (gre.h)} */
+ *  "wccp":{...} or null (wccp.h), "gre":{...} (gre.h),
+ *  "services":[{"name", "state", "required", "error"}] (service.h)} */
 json_t *status_json(const status_sources_t *s);
 /* args: "" (every entry), "ip ADDR" or "user NAME": {"entries":[...]} or {"error":...} */
 json_t *status_map_json(const status_sources_t *s, const char *args);

@@ -122,6 +122,19 @@ cfgref_put(cfgref_t *r)
     }
 }
 
+void
+cfgref_publish(cfgref_t **slot, pthread_mutex_t *lock, cfgref_t *next)
+{
+    cfgref_t *old;
+
+    cfgref_get(next);
+    pthread_mutex_lock(lock);
+    old = *slot;
+    *slot = next;
+    pthread_mutex_unlock(lock);
+    cfgref_put(old);
+}
+
 /* ---- accessors ---- */
 
 loop_t *worker_loop(worker_t *w) { return w->loop; }
@@ -639,14 +652,7 @@ worker_notify(worker_t *w, unsigned what)
 void
 worker_notify_config(worker_t *w, cfgref_t *cfg)
 {
-    cfgref_t *old;
-
-    cfgref_get(cfg);
-    pthread_mutex_lock(&w->lock);
-    old = w->pending_cfg;
-    w->pending_cfg = cfg;
-    pthread_mutex_unlock(&w->lock);
-    cfgref_put(old);
+    cfgref_publish(&w->pending_cfg, &w->lock, cfg);
     worker_notify(w, NOTIFY_CONFIG);
 }
 

@@ -9,6 +9,7 @@
 #ifndef MUS_PROXY_WORKER_H
 #define MUS_PROXY_WORKER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,6 +40,8 @@ typedef struct cfgref {
 cfgref_t *cfgref_new(config_t *cfg, policy_t *policy);
 cfgref_t *cfgref_get(cfgref_t *r);       /* adds a reference, returns r */
 void cfgref_put(cfgref_t *r);            /* drops one; frees at zero; NULL ok */
+/* Stores a new reference to next in *slot under lock and drops the old one. */
+void cfgref_publish(cfgref_t **slot, pthread_mutex_t *lock, cfgref_t *next);
 
 typedef struct worker worker_t;
 

@@ -885,9 +885,28 @@ static int run_with_admin(const char *admin_yaml, char **err)
     return -2;
 }
 
+/* The state of one row of status.services (proxy/service.h), and its error ("" if none). */
+static const char *service_state(json_t *st, const char *name, const char **error)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(json_object_get(st, "services"), i, v) {
+        if (strcmp(json_string_value(json_object_get(v, "name")), name) == 0) {
+            const char *e = json_string_value(json_object_get(v, "error"));
+            *error = e ? e : "";
+            return json_string_value(json_object_get(v, "state"));
+        }
+    }
+    *error = "";
+    return "(absent)";
+}
+
 Test(admin, startup_refusals)
 {
-    char yaml[2048], *err = NULL, url[128];
+    char yaml[2048], *err = NULL, url[128], args[MP_PATH_MAX + 64];
+    const char *why;
+    json_t *st;
     int port = mp_free_port();
     resp_t r;
     req_t q = {.userpwd = "admin:correct horse"};
@@ -914,6 +933,17 @@ Test(admin, startup_refusals)
                           "musctl passwd admin --file ") != NULL, "%s", err);
     free(err);
     cr_expect_neq(mp_wait_port(port, 300), 0, "something listens on the admin port");
+    /* and the status says so, beside the services that run */
+    snprintf(args, sizeof args, "status --json --socket '%s'", g_sock);
+    st = musctl_json(args);
+    cr_expect_str_eq(service_state(st, "admin", &why), "failed");
+    cr_expect(strstr(why, "not started") != NULL, "%s", why);
+    cr_expect_str_eq(service_state(st, "workers", &why), "running");
+    cr_expect_str_eq(service_state(st, "feed", &why), "running");
+    cr_expect_str_eq(service_state(st, "control", &why), "running");
+    cr_expect_str_eq(service_state(st, "wccp", &why), "off");
+    cr_expect_str_eq(service_state(st, "gre", &why), "off");
+    json_decref(st);
     mp_proc_stop(&g_proxy, SIGTERM, 5000);
 
     /* allow_remote: true serves on every address, with a warning */

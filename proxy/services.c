@@ -1,0 +1,611 @@
+/*
+ * proxy/services.c: musproxy's service table (services.h): for each
+ * long-lived part, how it opens, starts, takes a new configuration and
+ * stops, written against the shared context. The order of the rows is
+ * the order of services.h. A setting a part reads only when it opens is
+ * reported at reload as changing only at restart, never silently ignored.
+ *
+ * It does not decide the order of the steps (service.c) or load the
+ * configuration (main.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/path.h"
+#include "../db/txnstore.h"
+#include "../mus/client.h"
+#include "../mus/map.h"
+#include "conn.h"
+#include "gre.h"
+#include "metrics.h"
+#include "probes.h"
+#include "services.h"
+#include "wccp.h"
+
+unsigned
+proxy_worker_count(const config_t *cfg)
+{
+    long n;
+
+    if (cfg->workers > 0)
+        return cfg->workers;
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n > CONFIG_MAX_WORKERS)
+        n = CONFIG_MAX_WORKERS;
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* The configuration in force, for the control and admin threads. */
+static cfgref_t *
+ctx_get_cfg(void *arg)
+{
+    proxy_ctx_t *c = arg;
+    cfgref_t *r;
+
+    pthread_mutex_lock(&c->lock);
+    r = cfgref_get(c->current);
+    pthread_mutex_unlock(&c->lock);
+    return r;
+}
+
+int
+proxy_ctx_init(proxy_ctx_t *c, cfgref_t *current)
+{
+    memset(c, 0, sizeof(*c));
+    pthread_mutex_init(&c->lock, NULL);
+    c->current = current;
+    c->env.map = mus_map_new();
+    c->env.probes = probes_new();
+    c->env.connlimit = connlimit_new(current->cfg->max_connections);
+    c->env.metrics = metrics_new(proxy_worker_count(current->cfg));
+    c->env.accept = conn_accept;
+    c->env.status = &c->src;
+    c->src = (status_sources_t){
+        .map = c->env.map, .probes = c->env.probes, .connlimit = c->env.connlimit,
+        .get_cfg = ctx_get_cfg, .cfg_arg = c,
+    };
+    if (c->env.map == NULL || c->env.probes == NULL || c->env.connlimit == NULL ||
+        c->env.metrics == NULL)
+        return -1;
+    return 0;
+}
+
+void
+proxy_ctx_set_config(proxy_ctx_t *c, cfgref_t *next)
+{
+    cfgref_publish(&c->current, &c->lock, next);
+}
+
+void
+proxy_ctx_destroy(proxy_ctx_t *c)
+{
+    wccp_free(c->wccp);   /* stopped by its row; freed once no worker can read it */
+    metrics_free(c->env.metrics);
+    mus_map_free(c->env.map);
+    probes_free(c->env.probes);
+    connlimit_free(c->env.connlimit);
+    cfgref_put(c->current);
+    pthread_mutex_destroy(&c->lock);
+    memset(c, 0, sizeof(*c));
+}
+
+/* A section read only when its part opens: say so when a reload changes it. */
+static void
+warn_restart(const void *next, const void *running, size_t len, const char *what)
+{
+    if (memcmp(next, running, len) != 0)
+        log_warn("reload: the %s settings change only at restart", what);
+}
+
+/* ---- store: the transaction store and its writer thread ---------------- */
+
+/* The identity map's history goes to the store: every address a remote
+ * session gains or loses (called on the MUS thread, inside the change). */
+static void
+session_to_store(void *arg, enum mus_map_event ev, const mus_addr_t *addr,
+                 const mus_identity_t *id, const char *reason)
+{
+    char vpn[64];
+    struct timespec ts;
+    txnstore_session_t s;
+
+    mus_addr_format(addr, vpn, sizeof(vpn));
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s = (txnstore_session_t){
+        .user = id->s.name,
+        .domain = id->s.domain,
+        .vpn_addr = vpn,
+        .public_addr = id->s.client_ip,
+        .type = mus_id_type_str(id->s.type),
+        .headend = id->headend,
+        .start_ms = id->s.started * 1000,
+        .end_ms = ev == MUS_MAP_END ? (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 : 0,
+        .end_reason = reason,
+    };
+    txnstore_session_event(arg, &s);   /* a full queue counts the loss */
+}
+
+/* A store that cannot open is logged and the proxy serves without it (the
+ * reports then show nothing new). */
+static int
+store_open(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    proxy_ctx_t *c = arg;
+    const config_store_t *cs = &cfg->store;
+    char why[TXNSTORE_ERR_MAX];
+    txnstore_config_t tc = {
+        .path = cs->path,
+        .queue_max = cs->queue,
+        .retain_days = cs->retain_days,
+        .retain_mb = cs->retain_mb,
+        .keep_query = cs->keep_query,
+    };
+
+    if (cs->path[0] == '\0')
+        return SERVICE_SKIP;
+    if (path_mkdir_parent(cs->path) < 0) {
+        snprintf(err, errlen, "%s: cannot create its directory: %s (transactions are not stored)",
+                 cs->path, strerror(errno));
+        return SERVICE_ERROR;
+    }
+    c->env.store = txnstore_open(&tc, why, sizeof(why));
+    if (c->env.store == NULL) {
+        snprintf(err, errlen, "%s: %s (transactions are not stored)", cs->path, why);
+        return SERVICE_ERROR;
+    }
+    c->src.store = c->env.store;
+    mus_map_set_observer(c->env.map, session_to_store, c->env.store);
+    log_info("storing transactions in %s", cs->path);
+    return SERVICE_OK;
+}
+
+static void
+store_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+{
+    (void)arg;
+    warn_restart(&next->cfg->store, &running->store, sizeof(running->store), "store");
+}
+
+/* After the workers: what they submitted is written. */
+static void
+store_close(void *arg)
+{
+    proxy_ctx_t *c = arg;
+
+    mus_map_set_observer(c->env.map, NULL, NULL);
+    c->src.store = NULL;
+    txnstore_close(c->env.store);
+    c->env.store = NULL;
+}
+
+static const service_ops_t svc_store = {
+    .name = "store",
+    .required = false,
+    .open = store_open,
+    .reconfigure = store_reconfigure,
+    .close = store_close,
+};
+
+/* ---- gre: the raw GRE socket and the TUN device (needs privileges) ----- */
+
+static int
+gre_open(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    proxy_ctx_t *c = arg;
+
+    if (!cfg->gre.enabled)
+        return SERVICE_SKIP;
+    c->gre = gre_start(&cfg->gre, err, errlen);
+    if (c->gre == NULL)
+        return SERVICE_ERROR;
+    c->src.gre = c->gre;
+    return SERVICE_OK;
+}
+
+static void
+gre_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+{
+    (void)arg;
+    warn_restart(&next->cfg->gre, &running->gre, sizeof(running->gre), "gre");
+}
+
+static void
+gre_close(void *arg)
+{
+    proxy_ctx_t *c = arg;
+
+    c->src.gre = NULL;
+    gre_stop(c->gre);
+    c->gre = NULL;
+}
+
+static const service_ops_t svc_gre = {
+    .name = "gre",
+    .required = true,
+    .open = gre_open,
+    .reconfigure = gre_reconfigure,
+    .close = gre_close,
+};
+
+/* ---- feed: the MUS sessions to the headends ------------------------------ */
+
+/* The MUS feed's view of the configuration (mus/ does not know policy/). */
+static mus_feed_config_t *
+feed_config(const config_t *cfg)
+{
+    mus_feed_config_t *f = calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return NULL;
+    f->reconnect_interval_ms = cfg->mus.reconnect_interval;
+    f->grace_ms = cfg->mus.grace;
+    f->n_headends = cfg->mus.n_headends;
+    for (size_t i = 0; i < cfg->mus.n_headends; i++) {
+        const config_headend_t *c = &cfg->mus.headends[i];
+        mus_headend_config_t *h = &f->headends[i];
+        snprintf(h->name, sizeof(h->name), "%s", c->name);
+        h->n_addrs = c->n_addrs < MUS_FEED_MAX_ADDRS ? c->n_addrs : MUS_FEED_MAX_ADDRS;
+        for (size_t k = 0; k < h->n_addrs; k++) {
+            h->addrs[k] = c->addrs[k];
+            h->addr_lens[k] = c->addr_lens[k];
+            snprintf(h->addr_text[k], sizeof(h->addr_text[k]), "%s", c->addr_text[k]);
+        }
+        snprintf(h->ca_file, sizeof(h->ca_file), "%s", c->ca);
+        snprintf(h->pin_sha256, sizeof(h->pin_sha256), "%s", c->pin_sha256);
+        snprintf(h->cert_name, sizeof(h->cert_name), "%s", c->cert_name);
+        snprintf(h->password_file, sizeof(h->password_file), "%s", c->password_file);
+        snprintf(h->client_id, sizeof(h->client_id), "%s", cfg->mus.client_id);
+    }
+    return f;
+}
+
+/* Before privileges drop: the CA files and password files may be root's. */
+static int
+feed_open(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    proxy_ctx_t *c = arg;
+    mus_feed_config_t *fc = feed_config(cfg);
+
+    if (fc == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return SERVICE_ERROR;
+    }
+    c->feed = mus_feed_new(c->env.map, fc, err, errlen);
+    free(fc);
+    if (c->feed == NULL)
+        return SERVICE_ERROR;
+    c->src.feed = c->feed;
+    return SERVICE_OK;
+}
+
+static int
+feed_start(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    proxy_ctx_t *c = arg;
+
+    (void)cfg;
+    if (mus_feed_start(c->feed) < 0) {
+        snprintf(err, errlen, "cannot start the MUS thread");
+        return SERVICE_ERROR;
+    }
+    return SERVICE_OK;
+}
+
+static void
+feed_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+{
+    proxy_ctx_t *c = arg;
+    mus_feed_config_t *fc;
+
+    (void)running;
+    if (c->feed == NULL)
+        return;
+    fc = feed_config(next->cfg);
+    if (fc == NULL) {
+        log_error("reload: out of memory: the headends keep their settings");
+        return;
+    }
+    mus_feed_reconfigure(c->feed, fc);
+    free(fc);
+}
+
+static void
+feed_close(void *arg)
+{
+    proxy_ctx_t *c = arg;
+
+    if (c->feed == NULL)
+        return;
+    c->src.feed = NULL;
+    mus_feed_stop(c->feed);
+    mus_feed_free(c->feed);
+    c->feed = NULL;
+}
+
+static const service_ops_t svc_feed = {
+    .name = "feed",
+    .required = true,
+    .open = feed_open,
+    .start = feed_start,
+    .reconfigure = feed_reconfigure,
+    .close = feed_close,
+};
+
+/* ---- workers: the listeners and the worker threads ------------------------ */
+
+/* Binds every listener (worker_new), before privileges drop. */
+static int
+workers_open(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    proxy_ctx_t *c = arg;
+    unsigned n = proxy_worker_count(cfg);
+
+    c->workers = calloc(n, sizeof(*c->workers));
+    if (c->workers == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return SERVICE_ERROR;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        c->workers[i] = worker_new(i, n, c->current, &c->env, err, errlen);
+        if (c->workers[i] == NULL)
+            return SERVICE_ERROR;   /* workers_close frees those made */
+        c->n_workers++;
+    }
+    return SERVICE_OK;
+}
+
+static int
+workers_start(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    proxy_ctx_t *c = arg;
+
+    for (size_t i = 0; i < cfg->n_listen; i++)
+        log_info("listening on %s (%s)", cfg->listen[i].text,
+                 config_listen_mode_str(cfg->listen[i].mode));
+    for (unsigned i = 0; i < c->n_workers; i++) {
+        int r = worker_start(c->workers[i]);
+        if (r < 0) {
+            snprintf(err, errlen, "cannot start worker %u: %s", i, strerror(-r));
+            return SERVICE_ERROR;
+        }
+        c->n_started++;
+    }
+    return SERVICE_OK;
+}
+
+static int
+workers_check(void *arg, const config_t *next, const config_t *running, char *err,
+              size_t errlen)
+{
+    (void)arg;
+    return worker_check_listen(next, running, err, errlen);
+}
+
+static void
+workers_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+{
+    proxy_ctx_t *c = arg;
+    unsigned n = proxy_worker_count(next->cfg);
+
+    (void)running;
+
+    if (n != c->n_workers)
+        log_warn("reload: the number of workers (%u -> %u) changes only at restart",
+                 c->n_workers, n);
+    for (unsigned i = 0; i < c->n_started; i++)
+        worker_notify_config(c->workers[i], next);
+    connlimit_set_max(c->env.connlimit, next->cfg->max_connections);
+}
+
+static void
+workers_stop(void *arg)
+{
+    proxy_ctx_t *c = arg;
+
+    for (unsigned i = 0; i < c->n_started; i++)
+        worker_notify_shutdown(c->workers[i]);
+}
+
+/* Waits for the requests in flight (at most timeouts.shutdown). */
+static void
+workers_close(void *arg)
+{
+    proxy_ctx_t *c = arg;
+
+    for (unsigned i = 0; i < c->n_started; i++)
+        worker_join(c->workers[i]);
+    for (unsigned i = 0; i < c->n_workers; i++)
+        worker_free(c->workers[i]);
+    free(c->workers);
+    c->workers = NULL;
+    c->n_workers = c->n_started = 0;
+}
+
+static const service_ops_t svc_workers = {
+    .name = "workers",
+    .required = true,
+    .open = workers_open,
+    .start = workers_start,
+    .check = workers_check,
+    .reconfigure = workers_reconfigure,
+    .stop = workers_stop,
+    .close = workers_close,
+};
+
+/* ---- control: the socket musctl talks to ---------------------------------- */
+
+/* Started after the privilege drop: the socket file belongs to run.user. */
+static int
+control_open(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    (void)arg;
+    (void)err;
+    (void)errlen;
+    return cfg->mus.control_socket[0] != '\0' ? SERVICE_OK : SERVICE_SKIP;
+}
+
+static int
+control_start_row(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    proxy_ctx_t *c = arg;
+    char why[SERVICE_ERR_MAX];
+
+    c->control = control_start(cfg->mus.control_socket, &c->src, why, sizeof(why));
+    if (c->control == NULL) {
+        snprintf(err, errlen, "%s (musctl status/map unavailable)", why);
+        return SERVICE_ERROR;
+    }
+    return SERVICE_OK;
+}
+
+static void
+control_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+{
+    (void)arg;
+    if (strcmp(next->cfg->mus.control_socket, running->mus.control_socket) != 0)
+        log_warn("reload: the control socket path changes only at restart");
+}
+
+static void
+control_close(void *arg)
+{
+    proxy_ctx_t *c = arg;
+
+    control_stop(c->control);
+    c->control = NULL;
+}
+
+static const service_ops_t svc_control = {
+    .name = "control",
+    .required = false,
+    .open = control_open,
+    .start = control_start_row,
+    .reconfigure = control_reconfigure,
+    .close = control_close,
+};
+
+/* ---- admin: the admin web UI ---------------------------------------------- */
+
+static int
+admin_open(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    (void)arg;
+    (void)err;
+    (void)errlen;
+    if (!cfg->admin.enabled) {
+        log_info("admin UI disabled (admin.enabled: false)");
+        return SERVICE_SKIP;
+    }
+    return SERVICE_OK;
+}
+
+static int
+admin_start_row(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    proxy_ctx_t *c = arg;
+
+    c->admin = admin_start(&cfg->admin, &c->src, cfg->store.path);
+    if (c->admin == NULL) {
+        snprintf(err, errlen, "not started (the reason is logged above)");
+        return SERVICE_ERROR;
+    }
+    return SERVICE_OK;
+}
+
+static void
+admin_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+{
+    (void)arg;
+    warn_restart(&next->cfg->admin, &running->admin, sizeof(running->admin), "admin UI");
+}
+
+static void
+admin_close(void *arg)
+{
+    proxy_ctx_t *c = arg;
+
+    admin_stop(c->admin);
+    c->admin = NULL;
+}
+
+static const service_ops_t svc_admin = {
+    .name = "admin",
+    .required = false,
+    .open = admin_open,
+    .start = admin_start_row,
+    .reconfigure = admin_reconfigure,
+    .close = admin_close,
+};
+
+/* ---- wccp: the WCCP agent ------------------------------------------------- */
+
+/* The agent and its socket are made here, so that status_sources_t is
+ * complete before any thread that copies it (control, admin) starts. */
+static int
+wccp_open(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    proxy_ctx_t *c = arg;
+    char why[WCCP_ERR_MAX];
+
+    if (cfg->wccp.n_routers == 0)
+        return SERVICE_SKIP;
+    c->wccp = wccp_new(&cfg->wccp, why, sizeof(why));
+    if (c->wccp == NULL) {
+        snprintf(err, errlen, "%s (WCCP is off)", why);
+        return SERVICE_ERROR;
+    }
+    c->src.wccp = c->wccp;
+    return SERVICE_OK;
+}
+
+/* After the workers: routers are told we are here only once we serve. */
+static int
+wccp_start_row(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    proxy_ctx_t *c = arg;
+
+    (void)cfg;
+    if (wccp_start(c->wccp) < 0) {
+        snprintf(err, errlen, "cannot start its thread (WCCP is off)");
+        return SERVICE_ERROR;
+    }
+    return SERVICE_OK;
+}
+
+static void
+wccp_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+{
+    (void)arg;
+    warn_restart(&next->cfg->wccp, &running->wccp, sizeof(running->wccp), "wccp");
+}
+
+/* First of all at shutdown: the routers send new flows to the other caches.
+ * Stopping leaves the groups and ends the thread; the agent itself is freed
+ * by proxy_ctx_destroy, after the workers, whose /metrics may still read it
+ * while they drain. */
+static void
+wccp_stop_row(void *arg)
+{
+    proxy_ctx_t *c = arg;
+
+    wccp_stop(c->wccp);
+}
+
+static const service_ops_t svc_wccp = {
+    .name = "wccp",
+    .required = false,
+    .open = wccp_open,
+    .start = wccp_start_row,
+    .reconfigure = wccp_reconfigure,
+    .stop = wccp_stop_row,
+};
+
+const service_ops_t *const proxy_services[] = {
+    &svc_store, &svc_gre, &svc_feed, &svc_workers, &svc_control, &svc_admin, &svc_wccp,
+};
+const size_t proxy_services_count = sizeof(proxy_services) / sizeof(proxy_services[0]);
