@@ -4,8 +4,9 @@
  * chain: start from HASH_FNV1A32_INIT (or _64_), feed the result of one call
  * to the next to hash several fields as one. Inline, header only: it
  * allocates nothing and keeps no state. Not for anything an attacker must not
- * be able to collide on purpose (no key, no seed), nor for policy.c's
- * right-to-left suffix hash, which runs the bytes backwards on purpose.
+ * be able to collide on purpose (no key, no seed), nor for the policy's
+ * right-to-left suffix hash (hash_rev in policy/policy_int.h), which runs
+ * the bytes backwards on purpose with the 64-bit constants below.
  */
 #ifndef MUS_COMMON_HASH_H
 #define MUS_COMMON_HASH_H

@@ -2,7 +2,7 @@
  * policy/basicauth.h: HTTP Basic authentication against a password file of
  * salted PBKDF2-SHA256 hashes, one "user:pbkdf2-sha256$ITER$SALT$HASH" line
  * per account (what `musctl passwd USER --file PATH` writes; '#' comments
- * and blank lines allowed). The proxy's Basic identity profiles (policy.c,
+ * and blank lines allowed). The proxy's Basic identity profiles (policy_eval.c,
  * Proxy-Authorization) and the admin UI (admin/auth.c, Authorization) both
  * check credentials here, so there is one parser and one verification.
  *

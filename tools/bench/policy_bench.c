@@ -1,5 +1,5 @@
 /*
- * tools/bench/policy_bench.c: cost of the policy engine (policy/policy.c).
+ * tools/bench/policy_bench.c: cost of the policy engine (policy/policy_*.c).
  * Builds (1) the small example policy and (2) the same policy plus
  * 1 000 000 synthetic list domains (20 categories, fed through a
  * policy_list_source), 10 000 URL prefixes and a custom category of 10 000

@@ -1,5 +1,5 @@
 /*
- * tests/unit/policy/test_policy.c: the policy engine (policy/policy.c) on
+ * tests/unit/policy/test_policy.c: the policy engine (policy/policy_*.c) on
  * configurations built in C (no YAML) and synthetic category lists fed
  * through a policy_list_source.
  */
