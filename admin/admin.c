@@ -27,6 +27,7 @@
 
 #include "../common/log.h"
 #include "../db/report.h"
+#include "../proxy/metrics.h"
 #include "auth.h"
 #include "pages.h"
 #include "query.h"
@@ -246,6 +247,21 @@ now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* GET /metrics: the same exposition text as a metrics listener, behind the login. */
+static enum MHD_Result
+serve_metrics(admin_t *a, struct MHD_Connection *c, bool get, const char *user)
+{
+    size_t len = 0;
+    char *text;
+
+    if (!get)
+        return send_error(c, false, 405, "method not allowed here", user, "Allow", "GET, HEAD");
+    text = status_metrics_text(&a->src, &len);
+    if (text == NULL)
+        return send_error(c, false, 500, "the metrics could not be written", user, NULL, NULL);
+    return send_body(c, 200, text, len, METRICS_CONTENT_TYPE, NULL, NULL);
+}
+
 static enum MHD_Result
 serve(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method)
 {
@@ -289,6 +305,8 @@ serve(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method)
         return send_error(c, api, 414, "request target too long", user, NULL, NULL);
     plen = strcspn(rq->uri, "?#");
     qs = rq->uri + plen;
+    if (plen == 8 && strncmp(rq->uri, "/metrics", 8) == 0)
+        return serve_metrics(a, c, get, user);
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (strlen(routes[i].path) == plen && strncmp(routes[i].path, rq->uri, plen) == 0)
             rt = &routes[i];

@@ -67,7 +67,7 @@ proxy_ctx_init(proxy_ctx_t *c, cfgref_t *current)
     c->env.status = &c->src;
     c->src = (status_sources_t){
         .map = c->env.map, .probes = c->env.probes, .connlimit = c->env.connlimit,
-        .get_cfg = ctx_get_cfg, .cfg_arg = c,
+        .metrics = c->env.metrics, .get_cfg = ctx_get_cfg, .cfg_arg = c,
     };
     if (c->env.map == NULL || c->env.probes == NULL || c->env.connlimit == NULL ||
         c->env.metrics == NULL)

@@ -1,6 +1,7 @@
 /*
  * proxy/status.c: the status, map and trace documents (see status.h).
  */
+#include "metrics.h"
 #include "service.h"
 #include "status.h"
 
@@ -174,4 +175,10 @@ status_request(const status_sources_t *s, const char *req)
     if (strncmp(req, "trace ", 6) == 0)
         return status_trace_json(s, req + 6);
     return json_pack("{s:s}", "error", "unknown request (status, map [ip ADDR | user NAME], trace {...})");
+}
+
+char *
+status_metrics_text(const status_sources_t *s, size_t *len)
+{
+    return s->metrics != NULL ? metrics_render(s->metrics, s, len) : NULL;
 }

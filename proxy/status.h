@@ -38,6 +38,7 @@ typedef struct status_sources {
     wccp_t *wccp;              /* NULL: WCCP off */
     gre_t *gre;                /* NULL: gre not enabled */
     const struct service_table *services;  /* the daemon's parts and their states (service.h) */
+    struct metrics *metrics;   /* the counters (metrics.h); NULL: none */
     status_cfg_fn get_cfg;
     void *cfg_arg;
 } status_sources_t;
@@ -50,6 +51,8 @@ json_t *status_json(const status_sources_t *s);
 json_t *status_map_json(const status_sources_t *s, const char *args);
 /* args: the trace request {JSON} (proxy/trace.h) */
 json_t *status_trace_json(const status_sources_t *s, const char *args);
+/* The Prometheus exposition text (metrics.h; malloc'd, *len bytes) or NULL. */
+char *status_metrics_text(const status_sources_t *s, size_t *len);
 /* One request line ("status", "map ...", "trace {...}"): its answer, or {"error":...}. */
 json_t *status_request(const status_sources_t *s, const char *line);
 

@@ -76,25 +76,44 @@ meson_suite build "debug build"
 meson_suite build-asan "ASan+UBSan build" -Db_sanitize=address,undefined -Db_lundef=false
 
 # libFuzzer targets, each run briefly on a scratch copy of its corpus
-note "fuzz targets (${FUZZ_SECONDS}s each)"
+note "fuzz targets (${FUZZ_SECONDS}s each, $(nproc) at a time)"
 if [ ! -f build-fuzz/build.ninja ]; then
   CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined \
     -Db_lundef=false >build-fuzz.setup.log 2>&1 || { cat build-fuzz.setup.log; fail "fuzz: meson setup"; }
 fi
+# fuzz_one TARGET OUT: runs one target on a scratch copy of its corpus; OUT
+# gets "PASS|FAIL line" and, on failure, the log's tail.
+fuzz_one() {
+  local target=$1 out=$2 name corpus scratch dict=()
+  name=$(basename "$target"); corpus=${name#fuzz-}; corpus=${corpus//-/_}
+  scratch=$(mktemp -d)
+  [ -f "tests/fuzz/${corpus%%_*}.dict" ] && dict=(-dict="tests/fuzz/${corpus%%_*}.dict")
+  if "$target" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
+       -artifact_prefix="$scratch/" "$scratch" "tests/fuzz/corpus/$corpus" >"$scratch/log" 2>&1; then
+    echo "PASS fuzz $name ($(grep -c . <(ls "$scratch") ) files, $(grep -o 'stat::number_of_executed_units: [0-9]*' "$scratch/log" | awk '{print $2}') runs)" >"$out"
+  else
+    { echo "FAIL fuzz $name"; tail -30 "$scratch/log"; } >"$out"
+  fi
+  rm -rf "$scratch"
+}
 if [ -f build-fuzz/build.ninja ] && ninja -C build-fuzz >build-fuzz.build.log 2>&1; then
+  # one target per core at a time; the results are read in order afterwards
+  fuzz_out=$(mktemp -d) jobs_max=$(nproc) i=0
   for target in build-fuzz/tests/fuzz/fuzz-*; do
     [ -f "$target" ] && [ -x "$target" ] || continue
-    name=$(basename "$target"); corpus=${name#fuzz-}; corpus=${corpus//-/_}
-    scratch=$(mktemp -d)
-    dict=(); [ -f "tests/fuzz/${corpus%%_*}.dict" ] && dict=(-dict="tests/fuzz/${corpus%%_*}.dict")
-    if "$target" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
-         -artifact_prefix="$scratch/" "$scratch" "tests/fuzz/corpus/$corpus" >"$scratch/log" 2>&1; then
-      pass "fuzz $name ($(grep -c . <(ls "$scratch") ) files, $(grep -o 'stat::number_of_executed_units: [0-9]*' "$scratch/log" | awk '{print $2}') runs)"
-    else
-      tail -30 "$scratch/log"; fail "fuzz $name"
-    fi
-    rm -rf "$scratch"
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
+    i=$((i + 1)); fuzz_one "$target" "$fuzz_out/$(printf %03d $i)" &
   done
+  wait
+  for r in "$fuzz_out"/*; do
+    [ -f "$r" ] || continue
+    line=$(head -1 "$r")
+    case $line in
+      "PASS "*) pass "${line#PASS }" ;;
+      *) tail -n +2 "$r"; fail "${line#FAIL }" ;;
+    esac
+  done
+  rm -rf "$fuzz_out"
 else
   tail -30 build-fuzz.build.log 2>/dev/null; fail "fuzz: build"
 fi

@@ -395,6 +395,22 @@ static void send_mix(counted_t *c)
 }
 
 /* The same figures from the access log's lines. */
+/* The sum of every sample of one metric family (name, or name{labels}). */
+static long long metric_sum(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    long long sum = 0;
+
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, name, n) != 0 || (l[n] != ' ' && l[n] != '{'))
+            continue;
+        const char *sp = l[n] == '{' ? strchr(l + n, '}') : l + n;
+        if (sp != NULL)
+            sum += (long long)strtod(sp + 1, NULL);
+    }
+    return sum;
+}
+
 static void count_log(counted_t *c)
 {
     char *all = mp_read_file(g_log, NULL), *save = NULL;
@@ -598,6 +614,21 @@ Test(admin, dashboard_shows_the_traffic)
     cr_expect_eq(page_figure(r.body, "written"), c.requests);
     cr_expect_eq(page_figure(r.body, "lost"), 0);
     resp_free(&r);
+
+    /* /metrics behind the login: the same counts as the access log */
+    cr_assert_eq(admin_get("/metrics", &r), 200, "%s", r.body);
+    cr_expect(strstr(r.headers, "Content-Type: text/plain; version=0.0.4") != NULL, "%s", r.headers);
+    cr_expect_eq(metric_sum(r.body, "musproxy_requests_total"), lg.requests, "%s", r.body);
+    cr_expect_eq(metric_sum(r.body, "musproxy_blocks_total"), lg.blocked, "%s", r.body);
+    cr_expect_eq(metric_sum(r.body, "musproxy_store_up"), 1, "%s", r.body);
+    resp_free(&r);
+    {
+        req_t anon = {0};
+        char url[1024];
+        cr_expect_eq(fetch(admin_url(url, sizeof url, "/metrics"), &anon, &r), 401);
+        cr_expect_null(strstr(r.body, "musproxy_requests_total"));
+        resp_free(&r);
+    }
 
     /* the sessions page answers (ip_ranges: nobody in the map) */
     d = admin_json("/api/sessions");
