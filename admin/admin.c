@@ -27,6 +27,7 @@
 
 #include "../common/log.h"
 #include "../db/report.h"
+#include "../db/reportdoc.h"
 #include "../proxy/metrics.h"
 #include "auth.h"
 #include "pages.h"
@@ -76,6 +77,11 @@ static const struct route {
     {"/headends", VIEW_HEADENDS, false, true, false},
     {"/store", VIEW_STORE, false, true, false},
     {"/trace", VIEW_TRACE, false, true, true},
+    {"/sites", VIEW_SITES, false, true, false},
+    {"/categories", VIEW_CATEGORIES, false, true, false},
+    {"/blocked", VIEW_BLOCKED, false, true, false},
+    {"/timeline", VIEW_TIMELINE, false, true, false},
+    {"/locations", VIEW_LOCATIONS, false, true, false},
     {"/api/dashboard", VIEW_DASHBOARD, true, true, false},
     {"/api/sessions", VIEW_SESSIONS, true, true, false},
     {"/api/user", VIEW_USER, true, true, false},
@@ -83,6 +89,11 @@ static const struct route {
     {"/api/headends", VIEW_HEADENDS, true, true, false},
     {"/api/store", VIEW_STORE, true, true, false},
     {"/api/trace", VIEW_TRACE, true, false, true},
+    {"/api/sites", VIEW_SITES, true, true, false},
+    {"/api/categories", VIEW_CATEGORIES, true, true, false},
+    {"/api/blocked", VIEW_BLOCKED, true, true, false},
+    {"/api/timeline", VIEW_TIMELINE, true, true, false},
+    {"/api/locations", VIEW_LOCATIONS, true, true, false},
 };
 
 /* ---- responses ---- */
@@ -119,7 +130,7 @@ static enum MHD_Result
 send_json(struct MHD_Connection *c, unsigned status, const json_t *doc, const char *hname,
           const char *hvalue)
 {
-    char *text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(doc, REPORTDOC_JSON_FLAGS);
     size_t n = text ? strlen(text) : 0;
     char *body = text ? realloc(text, n + 2) : NULL;
 
@@ -224,6 +235,77 @@ same_origin(struct MHD_Connection *c)
            (referer[n] == '/' || referer[n] == '\0');
 }
 
+/* ---- CSV ---- */
+
+/* A Unix-ms time as 20261204T1300Z, for file names. */
+static void
+utc_stamp(json_int_t ms, char *buf, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y%m%dT%H%MZ", &tm);
+}
+
+/* One table of a report page's document as a CSV download: 200, 400 for a
+ * table the page does not have, 500 if the document does not hold it. */
+static enum MHD_Result
+send_csv(struct MHD_Connection *c, bool api, const json_t *doc, enum reportdoc_kind k,
+         const char *table, const char *user)
+{
+    char err[REPORTDOC_ERR_MAX], from[32], to[32], disp[256], *body = NULL;
+    size_t len = 0, n;
+    const reportdoc_table_t *t = reportdoc_tables(k, &n);
+    FILE *f = open_memstream(&body, &len);
+    int rc;
+
+    if (f == NULL)
+        return MHD_NO;
+    rc = reportdoc_csv(f, doc, k, table, err, sizeof(err));
+    fclose(f);
+    if (rc < 0) {
+        free(body);
+        return send_error(c, api, rc == -2 ? 400 : 500, err, user, NULL, NULL);
+    }
+    utc_stamp(json_integer_value(json_object_get(doc, "from")), from, sizeof(from));
+    utc_stamp(json_integer_value(json_object_get(doc, "to")), to, sizeof(to));
+    /* the names are ours ([a-z_]), never the request's bytes */
+    snprintf(disp, sizeof(disp), "attachment; filename=\"musproxy-%s-%s-%s-%s.csv\"",
+             reportdoc_name(k), table != NULL ? table : t[0].name, from, to);
+    return send_body(c, 200, body, len, "text/csv; charset=utf-8", "Content-Disposition", disp);
+}
+
+/* The request's parameters again, without format and table, percent-encoded:
+ * what a page's links to its CSV tables start from. */
+static void
+self_query(const query_t *q, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < q->n; i++) {
+        const char *k = q->p[i].key;
+        if (strcmp(k, "format") == 0 || strcmp(k, "table") == 0 || q->p[i].value_len == 0)
+            continue;
+        if (o + strlen(k) + 3 * q->p[i].value_len + 3 >= cap)
+            return;                                /* cannot happen: input is bounded */
+        o += (size_t)snprintf(out + o, cap - o, "%s%s=", o ? "&" : "", k);
+        for (const unsigned char *v = (const unsigned char *)q->p[i].value; *v; v++) {
+            if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
+                (*v >= '0' && *v <= '9') || strchr("-._~", *v) != NULL) {
+                out[o++] = (char)*v;
+            } else {
+                out[o++] = '%';
+                out[o++] = hex[*v >> 4];
+                out[o++] = hex[*v & 15];
+            }
+        }
+        out[o] = '\0';
+    }
+}
+
 /* ---- the request ---- */
 
 static void
@@ -281,6 +363,7 @@ serve(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method)
     view_env_t env;
     json_t *doc;
     int status;
+    enum reportdoc_kind kind = REPORTDOC_DASHBOARD;
     enum MHD_Result ok;
 
     auth_maybe_reload(a->auth, now / 1000);
@@ -341,14 +424,19 @@ serve(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method)
         free(q);
         return ok;
     }
+    if (v.csv && !views_report_kind(rt->page, &kind)) {
+        free(q);
+        return send_error(c, api, 400, "this page has no tables to export (format=csv)", user,
+                          NULL, NULL);
+    }
     ensure_report(a);
     env = (view_env_t){
         .report = a->report, .report_err = a->report_err, .src = &a->src,
         .store_path = a->store_path, .now_ms = now,
     };
     doc = views_build(rt->page, &env, &v, post, &status, err, sizeof(err));
-    free(q);
     if (doc == NULL) {
+        free(q);
         if (status == 500 && a->report != NULL) {
             /* a report connection in trouble is opened afresh next time */
             report_close(a->report);
@@ -356,14 +444,21 @@ serve(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method)
         }
         return send_error(c, api, (unsigned)status, err, user, NULL, NULL);
     }
-    if (rt->api) {
+    if (v.csv) {
+        ok = send_csv(c, api, doc, kind, v.table, user);
+    } else if (rt->api) {
         ok = send_json(c, 200, doc, NULL, NULL);
     } else {
         size_t len = 0;
-        char *html = admin_page_render(doc, user, &len);
+        char *html, *self = malloc(3 * QUERY_INPUT_MAX + 1);
+        if (self != NULL)
+            self_query(q, self, 3 * QUERY_INPUT_MAX + 1);
+        html = self ? admin_page_render(doc, user, self, &len) : NULL;
+        free(self);
         ok = html ? send_body(c, 200, html, len, "text/html; charset=utf-8", NULL, NULL)
                   : send_error(c, false, 500, "page too large", user, NULL, NULL);
     }
+    free(q);
     json_decref(doc);
     return ok;
 }

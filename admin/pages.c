@@ -16,14 +16,9 @@
 #include <time.h>
 
 #include "../common/grow.h"
+#include "pages_int.h"
 
-typedef struct hb {
-    char *p;
-    size_t len, cap;
-    bool bad;                      /* out of memory or too large: the page fails */
-} hb_t;
-
-static void
+void
 hb_put(hb_t *b, const char *s, size_t n)
 {
     size_t cap;
@@ -51,13 +46,13 @@ hb_put(hb_t *b, const char *s, size_t n)
 }
 
 /* The page's own markup. */
-static void
+void
 hb_lit(hb_t *b, const char *s)
 {
     hb_put(b, s, strlen(s));
 }
 
-static void
+void
 hb_int(hb_t *b, long long v)
 {
     char t[32];
@@ -98,7 +93,7 @@ admin_page_escape(const char *s, size_t n, char *out, size_t cap)
 }
 
 /* A value from a document, as text or inside a quoted attribute. */
-static void
+void
 hb_esc(hb_t *b, const char *s)
 {
     char t[512];
@@ -113,7 +108,7 @@ hb_esc(hb_t *b, const char *s)
 }
 
 /* A value for a link's query string. */
-static void
+void
 hb_url(hb_t *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -130,7 +125,7 @@ hb_url(hb_t *b, const char *s)
     }
 }
 
-static const char *
+const char *
 jstr(const json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
@@ -138,13 +133,13 @@ jstr(const json_t *o, const char *key)
     return s != NULL ? s : "";
 }
 
-static long long
+long long
 jint(const json_t *o, const char *key)
 {
     return (long long)json_integer_value(json_object_get(o, key));
 }
 
-static void
+void
 hb_time(hb_t *b, long long ms)
 {
     char t[40];
@@ -176,7 +171,8 @@ static const char STYLE[] =
     ".sum dt{font-size:.85em;color:#555}.sum dd{margin:0;font-size:1.3em}"
     ".pick a,.pick b{margin-right:.6em}.err{color:#a00}"
     "form label{display:inline-block;margin:.2em 1em .2em 0}input[type=text]{width:16em}"
-    ".url{word-break:break-all}";
+    ".url{word-break:break-all}.csv{margin:.2em 0;font-size:.85em}"
+    "svg.chart{background:#fff;border:1px solid #ccc;max-width:100%}";
 
 static const struct {
     const char *page, *path, *label;
@@ -184,6 +180,11 @@ static const struct {
     {"dashboard", "/", "Dashboard"},
     {"sessions", "/sessions", "Remote sessions"},
     {"search", "/search", "Transactions"},
+    {"sites", "/sites", "Web sites"},
+    {"categories", "/categories", "URL categories"},
+    {"blocked", "/blocked", "Blocked"},
+    {"timeline", "/timeline", "Over time"},
+    {"locations", "/locations", "By location"},
     {"headends", "/headends", "Headends"},
     {"store", "/store", "Store"},
     {"trace", "/trace", "Policy trace"},
@@ -227,8 +228,8 @@ frame_close(hb_t *b, size_t *len)
 
 /* Range and location choices as links to path (keeping extra, an already
  * encoded "&k=v" tail). */
-static void
-picker(hb_t *b, const json_t *doc, const char *path, const char *extra)
+void
+pages_picker(hb_t *b, const json_t *doc, const char *path, const char *extra)
 {
     static const char *const ranges[][2] = {
         {"today", "Today"}, {"24h", "24 h"}, {"7d", "7 days"}, {"30d", "30 days"},
@@ -277,24 +278,8 @@ picker(hb_t *b, const json_t *doc, const char *path, const char *extra)
 
 /* ---- tables ---- */
 
-enum col_kind {
-    COL_TEXT = 0,
-    COL_INT,
-    COL_TIME_MS,
-    COL_TIME_S,
-    COL_BOOL,          /* JSON true/false or 0/1 */
-    COL_USER,          /* a link to the user's page */
-    COL_HOST,          /* a link to the transactions of the host */
-    COL_URL,           /* long text that may break anywhere */
-};
-
-typedef struct col {
-    const char *key, *label;
-    enum col_kind kind;
-} col_t;
-
 /* A JSON value as text (objects and arrays compactly, escaped). */
-static void
+void
 hb_value(hb_t *b, const json_t *v)
 {
     char *t;
@@ -324,7 +309,7 @@ static void
 cell(hb_t *b, const json_t *row, const col_t *c, const json_t *doc)
 {
     const json_t *v = json_object_get(row, c->key);
-    bool num = c->kind == COL_INT;
+    bool num = c->kind == COL_INT || c->kind == COL_PCT;
 
     hb_lit(b, num ? "<td class=\"n\">" : c->kind == COL_URL ? "<td class=\"url\">" : "<td>");
     if (v == NULL || json_is_null(v)) {
@@ -333,6 +318,10 @@ cell(hb_t *b, const json_t *row, const col_t *c, const json_t *doc)
         hb_time(b, (long long)json_integer_value(v));
     } else if (c->kind == COL_TIME_S) {
         hb_time(b, (long long)json_integer_value(v) * 1000);
+    } else if (c->kind == COL_PCT && json_is_number(v)) {
+        char t[32];
+        snprintf(t, sizeof(t), "%.1f %%", json_number_value(v));
+        hb_lit(b, t);
     } else if (c->kind == COL_BOOL) {
         hb_lit(b, json_is_true(v) || json_integer_value(v) != 0 ? "yes" : "no");
     } else if ((c->kind == COL_USER || c->kind == COL_HOST) && json_is_string(v) &&
@@ -354,13 +343,14 @@ cell(hb_t *b, const json_t *row, const col_t *c, const json_t *doc)
     hb_lit(b, "</td>");
 }
 
-static void
-table(hb_t *b, const char *id, const json_t *rows, const col_t *cols, size_t ncols,
-      const json_t *doc)
+void
+pages_table(hb_t *b, const char *id, const char *csv, const json_t *rows, const col_t *cols,
+            size_t ncols, const json_t *doc)
 {
     size_t i;
     const json_t *row;
 
+    pages_csv_link(b, csv);
     if (!json_is_array(rows) || json_array_size(rows) == 0) {
         hb_lit(b, "<p id=\"");
         hb_lit(b, id);
@@ -385,11 +375,10 @@ table(hb_t *b, const char *id, const json_t *rows, const col_t *cols, size_t nco
     hb_lit(b, "</tbody></table>\n");
 }
 
-#define TABLE(b, id, rows, cols, doc) table(b, id, rows, cols, sizeof(cols) / sizeof(cols[0]), doc)
 
 /* Figures as a row of boxes, each <dd id="key">. */
-static void
-summary(hb_t *b, const json_t *obj, const col_t *cols, size_t ncols)
+void
+pages_summary(hb_t *b, const char *csv, const json_t *obj, const col_t *cols, size_t ncols)
 {
     hb_lit(b, "<dl class=\"sum\">");
     for (size_t k = 0; k < ncols; k++) {
@@ -410,45 +399,29 @@ summary(hb_t *b, const json_t *obj, const col_t *cols, size_t ncols)
         hb_lit(b, "</dd></div>");
     }
     hb_lit(b, "</dl>\n");
+    pages_csv_link(b, csv);
 }
 
-#define SUMMARY(b, obj, cols) summary(b, obj, cols, sizeof(cols) / sizeof(cols[0]))
+
+/* A link to table csv of this page as CSV (nothing if csv is NULL). */
+void
+pages_csv_link(hb_t *b, const char *csv)
+{
+    if (csv == NULL || b->path == NULL)
+        return;
+    hb_lit(b, "<p class=\"csv\"><a id=\"csv-");
+    hb_lit(b, csv);
+    hb_lit(b, "\" href=\"");
+    hb_lit(b, b->path);
+    hb_lit(b, "?");
+    hb_esc(b, b->self);
+    hb_lit(b, b->self != NULL && b->self[0] != '\0' ? "&amp;format=csv&amp;table="
+                                                   : "format=csv&amp;table=");
+    hb_lit(b, csv);
+    hb_lit(b, "\">CSV</a></p>\n");
+}
 
 /* ---- the pages ---- */
-
-static void
-page_dashboard(hb_t *b, const json_t *doc)
-{
-    static const col_t sum[] = {
-        {"requests", "Requests", COL_INT}, {"blocked", "Blocked", COL_INT},
-        {"bytes", "Bytes", COL_INT}, {"users", "Distinct users", COL_INT},
-        {"remote_requests", "Remote requests", COL_INT},
-        {"local_requests", "Local requests", COL_INT},
-    };
-    static const col_t users[] = {
-        {"user", "User", COL_USER}, {"requests", "Requests", COL_INT},
-        {"bytes", "Bytes", COL_INT}, {"blocked", "Blocked", COL_INT},
-        {"remote", "Remote", COL_BOOL},
-    };
-    static const col_t cats[] = {
-        {"category", "Category", COL_TEXT}, {"requests", "Requests", COL_INT},
-        {"bytes", "Bytes", COL_INT}, {"blocked", "Blocked", COL_INT},
-        {"users", "Users", COL_INT},
-    };
-    static const col_t hosts[] = {
-        {"host", "Host", COL_HOST}, {"blocked", "Blocked", COL_INT},
-        {"users", "Users", COL_INT}, {"category", "Category", COL_TEXT},
-    };
-
-    picker(b, doc, "/", "");
-    SUMMARY(b, json_object_get(doc, "summary"), sum);
-    hb_lit(b, "<h2>Top users</h2>\n");
-    TABLE(b, "top-users", json_object_get(doc, "top_users"), users, doc);
-    hb_lit(b, "<h2>Top categories</h2>\n");
-    TABLE(b, "top-categories", json_object_get(doc, "top_categories"), cats, doc);
-    hb_lit(b, "<h2>Top blocked hosts</h2>\n");
-    TABLE(b, "top-blocked-hosts", json_object_get(doc, "top_blocked_hosts"), hosts, doc);
-}
 
 static void
 page_sessions(hb_t *b, const json_t *doc)
@@ -471,68 +444,22 @@ page_sessions(hb_t *b, const json_t *doc)
               "<span id=\"connected_total\">");
     hb_int(b, jint(doc, "connected_total"));
     hb_lit(b, "</span> addresses.</p>\n");
-    TABLE(b, "connected", json_object_get(doc, "connected"), now, doc);
-    picker(b, doc, "/sessions", "");
+    TABLE(b, "connected", "connected", json_object_get(doc, "connected"), now, doc);
+    pages_picker(b, doc, "/sessions", "");
     if (serr[0] != '\0') {
         hb_lit(b, "<p class=\"err\">Session history unavailable: ");
         hb_esc(b, serr);
         hb_lit(b, "</p>\n");
     }
     hb_lit(b, "<h2>Open sessions (store)</h2>\n");
-    TABLE(b, "open-sessions", json_object_get(doc, "open"), hist, doc);
+    TABLE(b, "open-sessions", "open", json_object_get(doc, "open"), hist, doc);
     hb_lit(b, "<h2>Recent sessions</h2>\n");
-    TABLE(b, "recent-sessions", json_object_get(doc, "recent"), hist, doc);
-}
-
-static void
-page_user(hb_t *b, const json_t *doc)
-{
-    static const col_t sum[] = {
-        {"requests", "Requests", COL_INT}, {"bytes", "Bytes", COL_INT},
-        {"blocked", "Blocked", COL_INT}, {"first_seen", "First seen", COL_TIME_MS},
-        {"last_seen", "Last seen", COL_TIME_MS},
-    };
-    static const col_t hosts[] = {
-        {"host", "Host", COL_HOST}, {"requests", "Requests", COL_INT},
-        {"bytes", "Bytes", COL_INT}, {"blocked", "Blocked", COL_INT},
-    };
-    static const col_t cats[] = {
-        {"category", "Category", COL_TEXT}, {"requests", "Requests", COL_INT},
-        {"bytes", "Bytes", COL_INT}, {"blocked", "Blocked", COL_INT},
-    };
-    static const col_t blocks[] = {
-        {"time", "Time", COL_TIME_MS}, {"host", "Host", COL_TEXT}, {"url", "URL", COL_URL},
-        {"category", "Category", COL_TEXT}, {"rule", "Rule", COL_TEXT},
-        {"decision_tag", "Decision", COL_TEXT},
-    };
-    const json_t *d = json_object_get(doc, "detail");
-    hb_t extra = {0};
-
-    hb_lit(&extra, "&amp;name=");
-    hb_url(&extra, jstr(d, "user"));
-    hb_lit(b, "<p>User <b id=\"user\">");
-    hb_esc(b, jstr(d, "user"));
-    hb_lit(b, "</b> (<a href=\"/search?user=");
-    hb_url(b, jstr(d, "user"));
-    hb_lit(b, "&amp;range=");
-    hb_url(b, jstr(doc, "range"));
-    hb_lit(b, "&amp;loc=");
-    hb_url(b, jstr(doc, "location"));
-    hb_lit(b, "\">transactions</a>)</p>\n");
-    picker(b, doc, "/user", extra.bad || extra.p == NULL ? "" : extra.p);
-    free(extra.p);
-    SUMMARY(b, d, sum);
-    hb_lit(b, "<h2>Hosts</h2>\n");
-    TABLE(b, "hosts", json_object_get(d, "hosts"), hosts, doc);
-    hb_lit(b, "<h2>Categories</h2>\n");
-    TABLE(b, "categories", json_object_get(d, "categories"), cats, doc);
-    hb_lit(b, "<h2>Blocked requests</h2>\n");
-    TABLE(b, "blocks", json_object_get(d, "blocks"), blocks, doc);
+    TABLE(b, "recent-sessions", "recent", json_object_get(doc, "recent"), hist, doc);
 }
 
 /* A text input named key holding the filter's value. */
-static void
-input(hb_t *b, const char *label, const char *key, const char *value)
+void
+pages_input(hb_t *b, const char *label, const char *key, const char *value)
 {
     hb_lit(b, "<label>");
     hb_lit(b, label);
@@ -541,71 +468,6 @@ input(hb_t *b, const char *label, const char *key, const char *value)
     hb_lit(b, "\" value=\"");
     hb_esc(b, value);
     hb_lit(b, "\"></label>");
-}
-
-static void
-page_search(hb_t *b, const json_t *doc)
-{
-    static const col_t cols[] = {
-        {"time", "Time", COL_TIME_MS}, {"client", "Client", COL_TEXT},
-        {"user", "User", COL_USER}, {"remote", "Remote", COL_BOOL},
-        {"method", "Method", COL_TEXT}, {"url", "URL", COL_URL},
-        {"status", "Status", COL_INT}, {"bytes", "Bytes", COL_INT},
-        {"decision", "Decision", COL_TEXT}, {"category", "Category", COL_TEXT},
-        {"rule", "Rule", COL_TEXT}, {"access_policy", "Policy", COL_TEXT},
-    };
-    static const char *const decisions[] = {"allow", "block", "monitor", "auth",
-                                            "refuse_unidentified", "none"};
-    static const char *const keys[] = {"user", "host", "category", "client", "decision"};
-    const json_t *f = json_object_get(doc, "filters"), *res = json_object_get(doc, "result");
-    long long page = jint(doc, "page_number");
-    hb_t extra = {0};
-
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-        if (jstr(f, keys[i])[0] != '\0') {
-            hb_lit(&extra, "&amp;");
-            hb_lit(&extra, keys[i]);
-            hb_lit(&extra, "=");
-            hb_url(&extra, jstr(f, keys[i]));
-        }
-    picker(b, doc, "/search", extra.bad || extra.p == NULL ? "" : extra.p);
-    hb_lit(b, "<form method=\"get\" action=\"/search\">");
-    input(b, "User", "user", jstr(f, "user"));
-    input(b, "Host", "host", jstr(f, "host"));
-    input(b, "Category", "category", jstr(f, "category"));
-    input(b, "Client", "client", jstr(f, "client"));
-    hb_lit(b, "<label>Decision <select name=\"decision\"><option value=\"\">any</option>");
-    for (size_t i = 0; i < sizeof(decisions) / sizeof(decisions[0]); i++) {
-        hb_lit(b, strcmp(jstr(f, "decision"), decisions[i]) == 0 ? "<option selected>"
-                                                                  : "<option>");
-        hb_lit(b, decisions[i]);
-        hb_lit(b, "</option>");
-    }
-    hb_lit(b, "</select></label><input type=\"hidden\" name=\"range\" value=\"");
-    hb_esc(b, jstr(doc, "range"));
-    hb_lit(b, "\"><input type=\"hidden\" name=\"loc\" value=\"");
-    hb_esc(b, jstr(doc, "location"));
-    hb_lit(b, "\"><button type=\"submit\">Search</button></form>\n");
-    TABLE(b, "transactions", json_object_get(res, "rows"), cols, doc);
-    hb_lit(b, "<p class=\"pick\">Page <span id=\"page\">");
-    hb_int(b, page);
-    hb_lit(b, "</span> ");
-    for (int dir = -1; dir <= 1; dir += 2) {
-        bool on = dir < 0 ? page > 1 : json_is_true(json_object_get(res, "more"));
-        if (!on)
-            continue;
-        hb_lit(b, "<a href=\"/search?range=");
-        hb_url(b, jstr(doc, "range"));
-        hb_lit(b, "&amp;loc=");
-        hb_url(b, jstr(doc, "location"));
-        if (!extra.bad && extra.p != NULL)
-            hb_lit(b, extra.p);
-        hb_lit(b, "&amp;page=");
-        hb_int(b, page + dir);
-        hb_lit(b, dir < 0 ? "\">previous</a> " : "\">next</a>");
-    }
-    hb_lit(b, "</p>\n");
-    free(extra.p);
 }
 
 static void
@@ -630,9 +492,9 @@ page_headends(hb_t *b, const json_t *doc)
     if (!json_is_array(hs) || json_array_size(hs) == 0)
         hb_lit(b, "<p id=\"headends\">No headend is configured (mus.headends).</p>\n");
     else
-        TABLE(b, "headends", hs, cols, doc);
+        TABLE(b, "headends", NULL, hs, cols, doc);
     hb_lit(b, "<h2>Identity map</h2>\n");
-    SUMMARY(b, json_object_get(doc, "map"), map);
+    SUMMARY(b, NULL, json_object_get(doc, "map"), map);
 }
 
 static void
@@ -655,7 +517,7 @@ page_store(hb_t *b, const json_t *doc)
     if (!json_is_object(st))
         hb_lit(b, "<p id=\"store\">No transaction store is configured (store.path).</p>\n");
     else
-        SUMMARY(b, st, cols);
+        SUMMARY(b, NULL, st, cols);
 }
 
 static void
@@ -668,9 +530,9 @@ page_trace(hb_t *b, const json_t *doc)
     hb_lit(b, "<p>What the proxy would do with a request from this address, decided by the "
               "same code as live traffic (<code>musctl trace</code>).</p>\n"
               "<form method=\"post\" action=\"/trace\">");
-    input(b, "Client address", "ip", jstr(rq, "ip"));
-    input(b, "URL", "url", jstr(rq, "url"));
-    input(b, "Method", "method", jstr(rq, "method"));
+    pages_input(b, "Client address", "ip", jstr(rq, "ip"));
+    pages_input(b, "URL", "url", jstr(rq, "url"));
+    pages_input(b, "Method", "method", jstr(rq, "method"));
     hb_lit(b, "<button type=\"submit\">Trace</button></form>\n");
     if (!json_is_object(ans))
         return;
@@ -687,32 +549,33 @@ page_trace(hb_t *b, const json_t *doc)
     hb_lit(b, "</tbody></table>\n");
 }
 
-char *
-admin_page_render(const json_t *doc, const char *user, size_t *len)
-{
-    static const struct {
-        const char *page, *title;
-        void (*fn)(hb_t *, const json_t *);
-    } pages[] = {
-        {"dashboard", "Dashboard", page_dashboard},
-        {"sessions", "Remote sessions", page_sessions},
-        {"user", "User", page_user},
-        {"search", "Transactions", page_search},
-        {"headends", "Headend sessions", page_headends},
-        {"store", "Transaction store", page_store},
-        {"trace", "Policy trace", page_trace},
-    };
-    const char *page = jstr(doc, "page");
-    hb_t b = {0};
+/* The live pages; the reports' are in pages_report.c. */
+static const pages_entry_t live_pages[] = {
+    {"sessions", "/sessions", "Remote sessions", page_sessions},
+    {"headends", "/headends", "Headend sessions", page_headends},
+    {"store", "/store", "Transaction store", page_store},
+    {"trace", "/trace", "Policy trace", page_trace},
+};
 
-    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
-        if (strcmp(page, pages[i].page) != 0)
-            continue;
-        frame_open(&b, page, pages[i].title, user);
-        pages[i].fn(&b, doc);
-        return frame_close(&b, len);
-    }
-    return admin_page_error(500, "unknown page", user, len);
+char *
+admin_page_render(const json_t *doc, const char *user, const char *self, size_t *len)
+{
+    const char *page = jstr(doc, "page");
+    hb_t b = {.self = self};
+    const pages_entry_t *e = NULL;
+
+    for (size_t i = 0; i < sizeof(live_pages) / sizeof(live_pages[0]); i++)
+        if (strcmp(page, live_pages[i].page) == 0)
+            e = &live_pages[i];
+    for (size_t i = 0; e == NULL && i < pages_report_n; i++)
+        if (strcmp(page, pages_report[i].page) == 0)
+            e = &pages_report[i];
+    if (e == NULL)
+        return admin_page_error(500, "unknown page", user, len);
+    b.path = e->path;
+    frame_open(&b, page, e->title, user);
+    e->fn(&b, doc);
+    return frame_close(&b, len);
 }
 
 char *

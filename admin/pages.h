@@ -4,7 +4,8 @@
  * page shows is what the API says. Every value that comes from the
  * document is HTML-escaped (text and attributes) and every value put into
  * a link is percent-encoded first; the pages use a small inline style
- * sheet and no script. It does no I/O and knows no HTTP beyond link paths.
+ * sheet and no script (the timeline's chart is inline SVG). Each table
+ * links to its CSV (?format=csv&table=NAME). It does no I/O and knows no HTTP beyond link paths.
  */
 #ifndef MUS_ADMIN_PAGES_H
 #define MUS_ADMIN_PAGES_H
@@ -15,9 +16,11 @@
 #define ADMIN_PAGE_MAX_BYTES  (8u << 20)   /* a page larger than this is an error */
 
 /* The page for doc (its "page" member says which), as a malloc'd,
- * NUL-terminated text (length in *len); user is the logged-in account.
- * NULL if out of memory or over ADMIN_PAGE_MAX_BYTES. */
-char *admin_page_render(const json_t *doc, const char *user, size_t *len);
+ * NUL-terminated text (length in *len); user is the logged-in account;
+ * self is the request's parameters, percent-encoded, without format and
+ * table ("" if none; NULL: no CSV links), which every table's CSV link
+ * repeats. NULL if out of memory or over ADMIN_PAGE_MAX_BYTES. */
+char *admin_page_render(const json_t *doc, const char *user, const char *self, size_t *len);
 
 /* An error page: status and message (escaped). */
 char *admin_page_error(int status, const char *msg, const char *user, size_t *len);

@@ -16,7 +16,7 @@
 /* Every parameter a page accepts. */
 static const char *const known_keys[] = {
     "range", "loc", "user", "name", "host", "category", "client", "decision", "page",
-    "ip", "url", "method",
+    "ip", "url", "method", "by", "limit", "format", "table",
 };
 
 static const char *const decisions[] = {
@@ -227,6 +227,34 @@ query_loc_str(enum query_loc l)
     return "all";
 }
 
+const char *
+query_order_str(enum query_order o)
+{
+    switch (o) {
+    case QUERY_BY_REQUESTS: return "requests";
+    case QUERY_BY_BYTES: return "bytes";
+    case QUERY_BY_BLOCKED: return "blocked";
+    }
+    return "requests";
+}
+
+/* A decimal number 1..max of at most 5 digits; false if it is not one. */
+static bool
+small_number(const char *v, unsigned long max, unsigned *out)
+{
+    unsigned long p = 0;
+    size_t n = strlen(v);
+
+    if (n > 5 || strspn(v, "0123456789") != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        p = p * 10 + (unsigned long)(v[i] - '0');
+    if (p < 1 || p > max)
+        return false;
+    *out = (unsigned)p;
+    return true;
+}
+
 /* A non-empty value, or NULL (given empty = not given). */
 static const char *
 opt(const query_t *q, const char *key)
@@ -299,16 +327,30 @@ query_view(const query_t *q, query_view_t *out, char *err, size_t errlen)
                         "decision must be allow, monitor, block, auth, refuse_unidentified or none");
         out->decision = v;
     }
-    if ((v = opt(q, "page")) != NULL) {
-        unsigned long p = 0;
+    if ((v = opt(q, "page")) != NULL && !small_number(v, QUERY_PAGE_MAX, &out->page))
+        return fail(err, errlen, "page must be a number from 1 to %d", QUERY_PAGE_MAX);
+    if ((v = opt(q, "limit")) != NULL && !small_number(v, QUERY_LIMIT_MAX, &out->limit))
+        return fail(err, errlen, "limit must be a number from 1 to %d", QUERY_LIMIT_MAX);
+    if ((v = opt(q, "by")) != NULL) {
+        enum query_order o;
+        for (o = QUERY_BY_REQUESTS; o <= QUERY_BY_BLOCKED; o++)
+            if (strcmp(v, query_order_str(o)) == 0)
+                break;
+        if (o > QUERY_BY_BLOCKED)
+            return fail(err, errlen, "by must be requests, bytes or blocked");
+        out->by = o;
+    }
+    if ((v = opt(q, "format")) != NULL) {
+        if (strcmp(v, "csv") != 0)
+            return fail(err, errlen, "format must be csv (the page is HTML, /api/ is JSON)");
+        out->csv = true;
+    }
+    if ((v = opt(q, "table")) != NULL) {
         size_t n = strlen(v);
-        if (n > 5 || strspn(v, "0123456789") != n)
-            return fail(err, errlen, "page must be a number from 1 to %d", QUERY_PAGE_MAX);
-        for (size_t i = 0; i < n; i++)
-            p = p * 10 + (unsigned long)(v[i] - '0');
-        if (p < 1 || p > QUERY_PAGE_MAX)
-            return fail(err, errlen, "page must be a number from 1 to %d", QUERY_PAGE_MAX);
-        out->page = (unsigned)p;
+        if (n >= QUERY_TABLE_MAX || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
+            return fail(err, errlen, "table must be a table name (lower-case letters, digits, "
+                        "'_')");
+        out->table = v;
     }
     if ((v = opt(q, "ip")) != NULL) {
         if (!numeric_addr(v))

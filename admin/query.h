@@ -24,6 +24,8 @@
 #define QUERY_NAME_MAX     255     /* bytes of a user, host, category or client filter */
 #define QUERY_URL_MAX      8192    /* bytes of a trace URL */
 #define QUERY_PAGE_MAX     20000   /* web tracking pages */
+#define QUERY_LIMIT_MAX    1000    /* rows of a report's tables (db/report.h's REPORT_ROWS_MAX) */
+#define QUERY_TABLE_MAX    32      /* bytes of a table name */
 
 typedef struct query_param {
     const char *key;               /* NUL-terminated, into query_t.buf */
@@ -62,6 +64,13 @@ enum query_loc {
 };
 const char *query_loc_str(enum query_loc l);        /* "all", "remote", "local" */
 
+enum query_order {
+    QUERY_BY_REQUESTS = 0,         /* the default */
+    QUERY_BY_BYTES,
+    QUERY_BY_BLOCKED,
+};
+const char *query_order_str(enum query_order o);    /* "requests", "bytes", "blocked" */
+
 /* Everything a page can be asked; pointers into the query_t (NULL = not
  * given or empty). */
 typedef struct query_view {
@@ -76,6 +85,10 @@ typedef struct query_view {
     const char *ip;                /* trace: the client address */
     const char *url;               /* trace: the URL */
     const char *method;            /* trace: upper-case letters */
+    enum query_order by;           /* by=requests|bytes|blocked (sites, categories) */
+    unsigned limit;                /* limit=1..QUERY_LIMIT_MAX rows; 0 = not given */
+    bool csv;                      /* format=csv: one table as CSV */
+    const char *table;             /* table=NAME: which (lower-case letters, digits, '_') */
 } query_view_t;
 
 /* Checks and types the parameters. 0, or -1 with a message naming the

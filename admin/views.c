@@ -14,7 +14,31 @@
 
 static const char *const page_names[VIEW_PAGES] = {
     "dashboard", "sessions", "user", "search", "headends", "store", "trace",
+    "sites", "categories", "blocked", "timeline", "locations",
 };
+
+/* The pages that are reports: their members come from db/reportdoc.h. */
+static const struct {
+    enum view_page page;
+    enum reportdoc_kind kind;
+} report_pages[] = {
+    {VIEW_DASHBOARD, REPORTDOC_DASHBOARD}, {VIEW_SESSIONS, REPORTDOC_SESSIONS},
+    {VIEW_USER, REPORTDOC_USER}, {VIEW_SEARCH, REPORTDOC_SEARCH},
+    {VIEW_SITES, REPORTDOC_SITES}, {VIEW_CATEGORIES, REPORTDOC_CATEGORIES},
+    {VIEW_BLOCKED, REPORTDOC_BLOCKED}, {VIEW_TIMELINE, REPORTDOC_TIMELINE},
+    {VIEW_LOCATIONS, REPORTDOC_LOCATIONS},
+};
+
+bool
+views_report_kind(enum view_page p, enum reportdoc_kind *k)
+{
+    for (size_t i = 0; i < sizeof(report_pages) / sizeof(report_pages[0]); i++)
+        if (report_pages[i].page == p) {
+            *k = report_pages[i].kind;
+            return true;
+        }
+    return false;
+}
 
 const char *
 view_page_name(enum view_page p)
@@ -75,40 +99,39 @@ doc_new(enum view_page p, const view_env_t *env, const query_view_t *v, report_r
                      (json_int_t)q->from_ms, "to", (json_int_t)q->to_ms);
 }
 
-/* Sets key to a report's answer; false (with the report's error) on NULL. */
-static bool
-put_report(json_t *doc, const char *key, json_t *val, const view_env_t *env, char *err,
-           size_t errlen)
-{
-    if (val == NULL) {
-        seterr(err, errlen, "report %s: %s", key, report_error(env->report));
-        return false;
-    }
-    json_object_set_new(doc, key, val);
-    return true;
-}
-
 static const char *
 nz(const char *s)
 {
     return s != NULL ? s : "";
 }
 
+static enum report_order
+report_order(enum query_order o)
+{
+    return o == QUERY_BY_BYTES ? REPORT_BY_BYTES
+         : o == QUERY_BY_BLOCKED ? REPORT_BY_BLOCKED : REPORT_BY_REQUESTS;
+}
+
+/* A report page: the frame, then db/reportdoc.h's members for kind k. */
 static json_t *
-dashboard(const view_env_t *env, const query_view_t *v, char *err, size_t errlen)
+report_page(enum view_page p, enum reportdoc_kind k, const view_env_t *env,
+            const query_view_t *v, int *status, char *err, size_t errlen)
 {
     report_range_t q;
-    json_t *doc = doc_new(VIEW_DASHBOARD, env, v, &q);
-    report_t *r = env->report;
+    reportdoc_params_t rp = {
+        .by = report_order(v->by), .limit = v->limit, .user = v->user, .page = v->page,
+        .filter = {.user = v->user, .host = v->host, .decision = v->decision,
+                   .category = v->category, .client = v->client},
+    };
+    json_t *doc = doc_new(p, env, v, &q);
+    int rc;
 
-    if (doc == NULL ||
-        !put_report(doc, "summary", report_summary(r, &q), env, err, errlen) ||
-        !put_report(doc, "top_users",
-                    report_top_users(r, &q, REPORT_BY_REQUESTS, VIEWS_TOP_ROWS), env, err, errlen) ||
-        !put_report(doc, "top_categories", report_top_categories(r, &q, VIEWS_TOP_ROWS), env,
-                    err, errlen) ||
-        !put_report(doc, "top_blocked_hosts", report_top_blocked_hosts(r, &q, VIEWS_TOP_ROWS),
-                    env, err, errlen)) {
+    if (doc == NULL)
+        return NULL;
+    rc = reportdoc_fill(doc, env->report, k, &q, &rp, err, errlen);
+    if (rc < 0) {
+        if (rc == -2)
+            *status = 400;
         json_decref(doc);
         return NULL;
     }
@@ -142,62 +165,8 @@ sessions(const view_env_t *env, const query_view_t *v, char *err, size_t errlen)
         json_object_set_new(doc, "open", json_array());
         json_object_set_new(doc, "recent", json_array());
         json_object_set_new(doc, "store_error", json_string(nz(env->report_err)));
-    } else {
-        json_t *s = report_sessions(env->report, &q, VIEWS_SESSION_ROWS);
-        if (!put_report(doc, "history", s, env, err, errlen)) {
-            json_decref(doc);
-            return NULL;
-        }
-        json_object_set(doc, "open", json_object_get(s, "open"));
-        json_object_set(doc, "recent", json_object_get(s, "recent"));
-        json_object_del(doc, "history");
-    }
-    return doc;
-}
-
-static json_t *
-user_page(const view_env_t *env, const query_view_t *v, int *status, char *err, size_t errlen)
-{
-    report_range_t q;
-    json_t *doc;
-
-    if (v->user == NULL) {
-        *status = 400;
-        seterr(err, errlen, "which user? (name=USER)");
-        return NULL;
-    }
-    doc = doc_new(VIEW_USER, env, v, &q);
-    if (doc == NULL || !put_report(doc, "detail",
-                                   report_user_detail(env->report, &q, v->user, VIEWS_TOP_ROWS),
-                                   env, err, errlen)) {
-        json_decref(doc);
-        return NULL;
-    }
-    return doc;
-}
-
-static json_t *
-search(const view_env_t *env, const query_view_t *v, char *err, size_t errlen)
-{
-    report_range_t q;
-    report_filter_t f = {
-        .user = v->user, .host = v->host, .decision = v->decision, .category = v->category,
-        .client = v->client,
-    };
-    json_t *doc = doc_new(VIEW_SEARCH, env, v, &q), *filters;
-
-    if (doc == NULL)
-        return NULL;
-    filters = json_pack("{s:s, s:s, s:s, s:s, s:s}", "user", nz(v->user), "host", nz(v->host),
-                        "decision", nz(v->decision), "category", nz(v->category), "client",
-                        nz(v->client));
-    json_object_set_new(doc, "filters", filters);
-    json_object_set_new(doc, "page_number", json_integer(v->page));
-    json_object_set_new(doc, "page_rows", json_integer(VIEWS_PAGE_ROWS));
-    if (!put_report(doc, "result",
-                    report_search(env->report, &q, &f, VIEWS_PAGE_ROWS,
-                                  (v->page - 1) * VIEWS_PAGE_ROWS),
-                    env, err, errlen)) {
+    } else if (reportdoc_fill(doc, env->report, REPORTDOC_SESSIONS, &q,
+                              &(reportdoc_params_t){.limit = v->limit}, err, errlen) < 0) {
         json_decref(doc);
         return NULL;
     }
@@ -290,22 +259,25 @@ views_build(enum view_page p, const view_env_t *env, const query_view_t *v, bool
             int *http_status, char *err, size_t errlen)
 {
     json_t *doc = NULL;
+    enum reportdoc_kind k = REPORTDOC_DASHBOARD;
+    bool report = views_report_kind(p, &k);
 
     *http_status = 500;
     err[0] = '\0';
-    if ((p == VIEW_DASHBOARD || p == VIEW_USER || p == VIEW_SEARCH) && env->report == NULL) {
+    if (report && p != VIEW_SESSIONS && env->report == NULL) {
         *http_status = 503;
         seterr(err, errlen, "the transaction store cannot be read: %s", nz(env->report_err));
         return NULL;
     }
     switch (p) {
-    case VIEW_DASHBOARD: doc = dashboard(env, v, err, errlen); break;
     case VIEW_SESSIONS: doc = sessions(env, v, err, errlen); break;
-    case VIEW_USER: doc = user_page(env, v, http_status, err, errlen); break;
-    case VIEW_SEARCH: doc = search(env, v, err, errlen); break;
     case VIEW_HEADENDS: doc = headends(env, err, errlen); break;
     case VIEW_STORE: doc = store(env, err, errlen); break;
     case VIEW_TRACE: doc = trace(env, v, run_trace, http_status, err, errlen); break;
+    default:
+        if (report)
+            doc = report_page(p, k, env, v, http_status, err, errlen);
+        break;
     }
     if (doc == NULL && err[0] == '\0')
         seterr(err, errlen, "out of memory");

@@ -1,8 +1,9 @@
 /*
  * admin/views.h: the document behind every admin page, as JSON: the same
  * object is served under /api/... and rendered to HTML by admin/pages.c, so
- * the page and the API cannot disagree. The reports come from db/report.h
- * (the store's file, read-only); the live state (headend sessions, the
+ * the page and the API cannot disagree. The reports' members come from
+ * db/reportdoc.h (the store's file, read-only; the same documents `musctl
+ * report` prints, and the tables their CSV is written from); the live state (headend sessions, the
  * identity map, the store's counters, the policy trace) from
  * proxy/status.h's status_request, the very documents `musctl status`,
  * `musctl map` and `musctl trace` print. Nothing here writes, and nothing
@@ -19,12 +20,10 @@
 #include <stdint.h>
 
 #include "../db/report.h"
+#include "../db/reportdoc.h"
 #include "../proxy/status.h"
 #include "query.h"
 
-#define VIEWS_TOP_ROWS     10      /* rows of each dashboard table */
-#define VIEWS_PAGE_ROWS    50      /* web tracking rows per page */
-#define VIEWS_SESSION_ROWS 100     /* recent sessions listed */
 #define VIEWS_CONNECTED_MAX 1000   /* map entries listed as connected (all are counted) */
 #define VIEWS_ERR_MAX      640
 
@@ -36,8 +35,13 @@ enum view_page {
     VIEW_HEADENDS,
     VIEW_STORE,
     VIEW_TRACE,
+    VIEW_SITES,
+    VIEW_CATEGORIES,
+    VIEW_BLOCKED,
+    VIEW_TIMELINE,
+    VIEW_LOCATIONS,
 };
-#define VIEW_PAGES 7
+#define VIEW_PAGES 12
 const char *view_page_name(enum view_page p);   /* "dashboard", "sessions", ... */
 
 typedef struct view_env {
@@ -51,9 +55,13 @@ typedef struct view_env {
 /* The [from, to) of a range ending now (today: since local midnight). */
 void views_range(enum query_range r, int64_t now_ms, int64_t *from_ms, int64_t *to_ms);
 
+/* Whether page p is a report (its document holds reportdoc.h's tables of
+ * kind *k, which ?format=csv writes). */
+bool views_report_kind(enum view_page p, enum reportdoc_kind *k);
+
 /* Builds page p's document for the parameters v. run_trace: the trace form
  * was submitted (POST), so the trace runs. NULL with *http_status (400 a
- * missing parameter, 503 the store cannot be read, 500 otherwise) and a
+ * missing or wrong parameter, 503 the store cannot be read, 500 otherwise) and a
  * message in err. Every document has "page", and the range pages have
  * "range", "location", "from" and "to". */
 json_t *views_build(enum view_page p, const view_env_t *env, const query_view_t *v,

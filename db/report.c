@@ -201,33 +201,70 @@ report_summary(report_t *r, const report_range_t *q)
     return o;
 }
 
-json_t *
-report_top_users(report_t *r, const report_range_t *q, enum report_order by, unsigned limit)
+const char *
+report_order_str(enum report_order by)
 {
-    static const char *const sql[] = {
-        [REPORT_BY_REQUESTS] = "requests", [REPORT_BY_BYTES] = "bytes",
-        [REPORT_BY_BLOCKED] = "blocked"};
-    char buf[512];
+    switch (by) {
+    case REPORT_BY_REQUESTS: return "requests";
+    case REPORT_BY_BYTES: return "bytes";
+    case REPORT_BY_BLOCKED: return "blocked";
+    }
+    return "requests";
+}
 
-    limit = clamp_limit(limit);
-    if ((unsigned)by >= sizeof(sql) / sizeof(sql[0])) {
+/* The SQL alias an order sorts on; NULL with the error set. */
+static const char *
+order_column(report_t *r, enum report_order by)
+{
+    if ((unsigned)by > REPORT_BY_BLOCKED) {
         seterr(r, "report: unknown order %d", (int)by);
         return NULL;
     }
-    snprintf(buf, sizeof(buf), "SELECT user," SUMS ", max(remote) AS remote FROM txn"
-             " WHERE" RANGE "AND user <> '' GROUP BY user ORDER BY %s DESC, user LIMIT ?4",
-             sql[by]);
+    return report_order_str(by);
+}
+
+#define USERS " count(DISTINCT NULLIF(user, '')) AS users"
+
+/* Rows grouped by one column (user, host, category) with their sums and
+ * one more column, ordered by `by`, ties by key; where is more of the
+ * WHERE clause. */
+static json_t *
+grouped(report_t *r, const report_range_t *q, const char *key, const char *more,
+        const char *where, enum report_order by, unsigned limit)
+{
+    const char *order = order_column(r, by);
+    char buf[640];
+
+    limit = clamp_limit(limit);
+    if (order == NULL)
+        return NULL;
+    snprintf(buf, sizeof(buf), "SELECT %s," SUMS ",%s FROM txn WHERE" RANGE "%s GROUP BY %s"
+             " ORDER BY %s DESC, %s LIMIT ?4", key, more, where, key, order, key);
     return run_rows(r, prepare(r, buf, q, limit), limit);
+}
+
+json_t *
+report_top_users(report_t *r, const report_range_t *q, enum report_order by, unsigned limit)
+{
+    return grouped(r, q, "user", " max(remote) AS remote", "AND user <> ''", by, limit);
 }
 
 json_t *
 report_top_categories(report_t *r, const report_range_t *q, unsigned limit)
 {
-    limit = clamp_limit(limit);
-    return run_rows(r, prepare(r,
-        "SELECT category," SUMS ", count(DISTINCT NULLIF(user, '')) AS users FROM txn"
-        " WHERE" RANGE "GROUP BY category ORDER BY requests DESC, category LIMIT ?4",
-        q, limit), limit);
+    return grouped(r, q, "category", USERS, "", REPORT_BY_REQUESTS, limit);
+}
+
+json_t *
+report_categories(report_t *r, const report_range_t *q, enum report_order by, unsigned limit)
+{
+    return grouped(r, q, "category", USERS, "", by, limit);
+}
+
+json_t *
+report_sites(report_t *r, const report_range_t *q, enum report_order by, unsigned limit)
+{
+    return grouped(r, q, "host", USERS, "", by, limit);
 }
 
 json_t *
@@ -238,6 +275,170 @@ report_top_blocked_hosts(report_t *r, const report_range_t *q, unsigned limit)
         "SELECT host, count(*) AS blocked, count(DISTINCT NULLIF(user, '')) AS users,"
         " max(category) AS category FROM txn WHERE" RANGE "AND txn.blocked = 1"
         " GROUP BY host ORDER BY count(*) DESC, host LIMIT ?4", q, limit), limit);
+}
+
+/* "summary", "by_category", "by_policy", "by_user" of the blocked rows. */
+json_t *
+report_blocked(report_t *r, const report_range_t *q, unsigned limit)
+{
+    static const struct { const char *name, *sql; } parts[] = {
+        {"by_category", "SELECT category, count(*) AS blocked,"
+                        " count(DISTINCT NULLIF(user, '')) AS users FROM txn WHERE" RANGE
+                        "AND txn.blocked = 1 GROUP BY category"
+                        " ORDER BY count(*) DESC, category LIMIT ?4"},
+        {"by_policy", "SELECT access_policy, rule, count(*) AS blocked,"
+                      " count(DISTINCT NULLIF(user, '')) AS users FROM txn WHERE" RANGE
+                      "AND txn.blocked = 1 GROUP BY access_policy, rule"
+                      " ORDER BY count(*) DESC, access_policy, rule LIMIT ?4"},
+        {"by_user", "SELECT user, count(*) AS blocked, max(remote) AS remote,"
+                    " count(DISTINCT host) AS hosts FROM txn WHERE" RANGE
+                    "AND txn.blocked = 1 GROUP BY user ORDER BY count(*) DESC, user LIMIT ?4"},
+    };
+    json_t *o = json_object(), *sum;
+
+    limit = clamp_limit(limit);
+    sum = run_one(r, prepare(r,
+        "SELECT count(*) AS requests, COALESCE(sum(blocked), 0) AS blocked,"
+        " count(DISTINCT CASE WHEN blocked = 1 THEN NULLIF(user, '') END) AS users,"
+        " count(DISTINCT CASE WHEN blocked = 1 THEN host END) AS hosts"
+        " FROM txn WHERE" RANGE, q, 1));
+    if (o == NULL || sum == NULL) {
+        json_decref(o);
+        json_decref(sum);
+        return NULL;
+    }
+    json_object_set_new(o, "summary", sum);
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        json_t *part = run_rows(r, prepare(r, parts[i].sql, q, limit), limit);
+        if (part == NULL) {
+            json_decref(o);
+            return NULL;
+        }
+        json_object_set_new(o, parts[i].name, part);
+    }
+    return o;
+}
+
+/* {k1: a, k2: b}, taking both references; NULL (a freed) when b is NULL. */
+static json_t *
+pair(const char *k1, json_t *a, const char *k2, json_t *b)
+{
+    json_t *o = b != NULL ? json_object() : NULL;
+
+    if (o == NULL) {
+        json_decref(a);
+        json_decref(b);
+        return NULL;
+    }
+    json_object_set_new(o, k1, a);
+    json_object_set_new(o, k2, b);
+    return o;
+}
+
+/* The hour a time falls in (times are after 1970: division truncates down). */
+static int64_t
+bucket_of(int64_t t)
+{
+    return t / REPORT_BUCKET_MS * REPORT_BUCKET_MS;
+}
+
+/* The members of a timeline row; a bucket without traffic has them all 0. */
+static const char *const timeline_cols[] = {
+    "time", "requests", "bytes", "blocked", "remote_requests", "local_requests",
+    "remote_bytes", "local_bytes", "remote_blocked", "local_blocked",
+};
+
+static json_t *
+zero_bucket(int64_t t)
+{
+    json_t *o = json_object();
+
+    for (size_t i = 0; o != NULL && i < sizeof(timeline_cols) / sizeof(timeline_cols[0]); i++)
+        json_object_set_new(o, timeline_cols[i], json_integer(i == 0 ? t : 0));
+    return o;
+}
+
+json_t *
+report_timeline(report_t *r, const report_range_t *q)
+{
+    int64_t first = bucket_of(q->from_ms), n;
+    json_t *rows, *out;
+    size_t k = 0;
+
+    if (q->to_ms <= q->from_ms || q->from_ms < 0)
+        return json_array();
+    n = (q->to_ms - first + REPORT_BUCKET_MS - 1) / REPORT_BUCKET_MS;
+    if (n > REPORT_BUCKETS_MAX) {
+        seterr(r, "report: a range of %lld hours is over the %d hourly buckets a timeline "
+               "holds", (long long)n, REPORT_BUCKETS_MAX);
+        return NULL;
+    }
+    rows = run_rows(r, prepare(r,
+        "SELECT time_ms / 3600000 * 3600000 AS time," SUMS ","
+        " COALESCE(sum(remote), 0) AS remote_requests,"
+        " count(*) - COALESCE(sum(remote), 0) AS local_requests,"
+        " COALESCE(sum(remote * bytes_out), 0) AS remote_bytes,"
+        " COALESCE(sum(bytes_out) - sum(remote * bytes_out), 0) AS local_bytes,"
+        " COALESCE(sum(remote * blocked), 0) AS remote_blocked,"
+        " COALESCE(sum(blocked) - sum(remote * blocked), 0) AS local_blocked"
+        " FROM txn WHERE" RANGE "GROUP BY 1 ORDER BY 1", q, 1), (unsigned)n + 1);
+    if (rows == NULL)
+        return NULL;
+    out = json_array();
+    for (int64_t i = 0; out != NULL && i < n; i++) {
+        int64_t t = first + i * REPORT_BUCKET_MS;
+        json_t *row = json_array_get(rows, k);
+        if (row != NULL && json_integer_value(json_object_get(row, "time")) == t) {
+            json_array_append(out, row);
+            k++;
+        } else {
+            json_array_append_new(out, zero_bucket(t));
+        }
+    }
+    json_decref(rows);
+    return out;
+}
+
+/* part of total in percent, rounded half up to a tenth; 0 when total is 0. */
+static double
+share(json_int_t part, json_int_t total)
+{
+    if (total <= 0)
+        return 0.0;
+    return (double)((part * 1000 + total / 2) / total) / 10.0;
+}
+
+json_t *
+report_locations(report_t *r, const report_range_t *q, unsigned limit)
+{
+    static const char *const keys[] = {"requests", "bytes", "blocked"};
+    json_t *locs, *domains, *row;
+    json_int_t total[3] = {0, 0, 0};
+    size_t i;
+
+    limit = clamp_limit(limit);
+    locs = run_rows(r, prepare(r,
+        "WITH loc(remote, location) AS (VALUES (1, 'remote'), (0, 'local'))"
+        " SELECT loc.location AS location, count(txn.id) AS requests,"
+        " COALESCE(sum(txn.bytes_out), 0) AS bytes, COALESCE(sum(txn.blocked), 0) AS blocked,"
+        " count(DISTINCT NULLIF(txn.user, '')) AS users"
+        " FROM loc LEFT JOIN txn ON txn.remote = loc.remote AND txn.time_ms >= ?1"
+        " AND txn.time_ms < ?2 AND (?3 < 0 OR txn.remote = ?3)"
+        " GROUP BY loc.remote ORDER BY loc.remote DESC", q, 2), 2);
+    if (locs == NULL)
+        return NULL;
+    json_array_foreach(locs, i, row)
+        for (size_t k = 0; k < 3; k++)
+            total[k] += json_integer_value(json_object_get(row, keys[k]));
+    json_array_foreach(locs, i, row)
+        for (size_t k = 0; k < 3; k++) {
+            char name[32];
+            snprintf(name, sizeof(name), "%s_share", keys[k]);
+            json_object_set_new(row, name, json_real(share(
+                json_integer_value(json_object_get(row, keys[k])), total[k])));
+        }
+    domains = grouped(r, q, "host", USERS, "AND remote = 1", REPORT_BY_REQUESTS, limit);
+    return pair("locations", locs, "remote_domains", domains);
 }
 
 /* A query with ?5 bound to the user. */
@@ -290,7 +491,7 @@ report_user_detail(report_t *r, const report_range_t *q, const char *user, unsig
 json_t *
 report_sessions(report_t *r, const report_range_t *q, unsigned limit)
 {
-    json_t *o, *open, *recent;
+    json_t *open, *recent;
 
     limit = clamp_limit(limit);
     open = run_rows(r, prepare(r, SESSION_COLS " WHERE end_ms = 0 AND start_ms < ?2"
@@ -301,14 +502,7 @@ report_sessions(report_t *r, const report_range_t *q, unsigned limit)
     recent = run_rows(r, prepare(r, SESSION_COLS " WHERE end_ms <> 0 AND end_ms >= ?1"
                                  " AND end_ms < ?2 AND ?3 = ?3"
                                  " ORDER BY end_ms DESC, id DESC LIMIT ?4", q, limit), limit);
-    if (recent == NULL) {
-        json_decref(open);
-        return NULL;
-    }
-    o = json_object();
-    json_object_set_new(o, "open", open);
-    json_object_set_new(o, "recent", recent);
-    return o;
+    return pair("open", open, "recent", recent);
 }
 
 json_t *

@@ -26,6 +26,8 @@
 #define REPORT_ROWS_DEFAULT  20
 #define REPORT_OFFSET_MAX    1000000      /* web tracking pages at most this deep */
 #define REPORT_ERR_MAX       512
+#define REPORT_BUCKET_MS     3600000      /* a timeline bucket: one hour (UTC-aligned) */
+#define REPORT_BUCKETS_MAX   (24 * 400)   /* hourly buckets a timeline holds at most */
 
 typedef struct report report_t;
 
@@ -47,6 +49,7 @@ enum report_order {
     REPORT_BY_BYTES,
     REPORT_BY_BLOCKED,
 };
+const char *report_order_str(enum report_order by);   /* "requests", "bytes", "blocked" */
 
 /* Web tracking filters: NULL or "" = any. */
 typedef struct report_filter {
@@ -76,6 +79,42 @@ json_t *report_top_users(report_t *r, const report_range_t *q, enum report_order
 /* [{"category","requests","bytes","blocked","users"}...] by requests;
  * "" is the uncategorised traffic. */
 json_t *report_top_categories(report_t *r, const report_range_t *q, unsigned limit);
+
+/* [{"category","requests","bytes","blocked","users"}...] ordered by `by`,
+ * ties by name: the URL categories report. */
+json_t *report_categories(report_t *r, const report_range_t *q, enum report_order by,
+                          unsigned limit);
+
+/* [{"host","requests","bytes","blocked","users"}...] ordered by `by`, ties
+ * by host: the web sites report. */
+json_t *report_sites(report_t *r, const report_range_t *q, enum report_order by,
+                     unsigned limit);
+
+/* The blocked requests: {"summary":{"requests","blocked","users","hosts"},
+ *  "by_category":[{"category","blocked","users"}],
+ *  "by_policy":[{"access_policy","rule","blocked","users"}],
+ *  "by_user":[{"user","blocked","remote","hosts"}]}, each list by blocked
+ * requests, ties by name. Unidentified requests are the user "" and
+ * requests no policy judged (ACL denials) the access_policy "", so every
+ * list sums to summary.blocked when it is not cut by the limit. */
+json_t *report_blocked(report_t *r, const report_range_t *q, unsigned limit);
+
+/* Traffic per hour: [{"time","requests","bytes","blocked","remote_requests",
+ * "local_requests","remote_bytes","local_bytes","remote_blocked",
+ * "local_blocked"}...], one row per REPORT_BUCKET_MS bucket from the one
+ * holding from_ms to the one holding to_ms - 1, hours without traffic
+ * included (zeros); "time" is the bucket's start, and the first and last
+ * buckets count only rows inside [from, to). NULL past REPORT_BUCKETS_MAX
+ * buckets. */
+json_t *report_timeline(report_t *r, const report_range_t *q);
+
+/* Remote against local: {"locations":[{"location":"remote"|"local",
+ * "requests","bytes","blocked","users","requests_share","bytes_share",
+ * "blocked_share"}] (both rows always, remote first; a share is the row's
+ * percentage of the column's total, a JSON real rounded half up to a tenth,
+ * 0 when the total is 0), "remote_domains":[{"host","requests","bytes",
+ * "blocked","users"}] (the hosts remote users reached, by requests)}. */
+json_t *report_locations(report_t *r, const report_range_t *q, unsigned limit);
 
 /* [{"host","blocked","users","category"}...] by blocked requests. */
 json_t *report_top_blocked_hosts(report_t *r, const report_range_t *q, unsigned limit);

@@ -40,7 +40,7 @@ Test(pages, dashboard_escapes_every_value)
     char *html;
 
     cr_assert_not_null(doc);
-    html = admin_page_render(doc, "adm<in>", &len);
+    html = admin_page_render(doc, "adm<in>", "range=24h&user=a%22b", &len);
     cr_assert_not_null(html);
     cr_expect_eq(strlen(html), len);
     cr_expect_null(strstr(html, "<script"), "raw script tag in the page");
@@ -57,6 +57,77 @@ Test(pages, dashboard_escapes_every_value)
     cr_expect_not_null(strstr(html, "<dd id=\"users\">2</dd>"));
     cr_expect_not_null(strstr(html, "</a></td><td class=\"n\">5</td><td class=\"n\">1000</td>"
                                     "<td class=\"n\">1</td><td>yes</td></tr>"));
+    /* each table links to its CSV with the page's own parameters, escaped */
+    cr_expect_not_null(strstr(html, "<a id=\"csv-top_users\" href=\"/?range=24h&amp;user=a%22b"
+                                    "&amp;format=csv&amp;table=top_users\">CSV</a>"), "%s", html);
+    cr_expect_not_null(strstr(html, "id=\"csv-summary\""));
+    cr_expect_not_null(strstr(html, "id=\"csv-top_categories\""));
+    cr_expect_not_null(strstr(html, "id=\"csv-top_blocked_hosts\""));
+    free(html);
+    json_decref(doc);
+}
+
+/* The new report pages from hand-made documents: figures where the
+ * integration test looks, shares with one decimal, the chart's bars, and
+ * the CSV links without parameters. */
+Test(pages, report_pages)
+{
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:s, s:[{s:s, s:i, s:i, s:i, s:i}]}",
+        "page", "sites", "range", "7d", "location", "remote", "from", (json_int_t)1, "to",
+        (json_int_t)2, "by", "bytes", "sites", "host", "<b>.example", "requests", 4, "bytes", 99,
+        "blocked", 1, "users", 2);
+    size_t len = 0;
+    char *html = admin_page_render(doc, "u", "", &len);
+
+    cr_assert_not_null(html);
+    cr_expect_null(strstr(html, "<b>.example"));
+    cr_expect_not_null(strstr(html, "&lt;b&gt;.example</a></td><td class=\"n\">4</td>"
+                                    "<td class=\"n\">99</td>"));
+    cr_expect_not_null(strstr(html, "href=\"/sites?format=csv&amp;table=sites\""), "%s", html);
+    cr_expect_not_null(strstr(html, "<b>bytes</b>"), "the order in force is shown");
+    cr_expect_not_null(strstr(html, "href=\"/sites?range=7d&amp;loc=remote&amp;by=blocked\""));
+    cr_expect_not_null(strstr(html, "href=\"/sites?range=24h&amp;loc=remote&amp;by=bytes\""),
+                       "the range picker keeps the order");
+    free(html);
+    json_decref(doc);
+
+    doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:[{s:s, s:i, s:f, s:i, s:f, s:i, s:f, s:i}],"
+                    " s:[]}",
+                    "page", "locations", "range", "24h", "location", "all", "from",
+                    (json_int_t)1, "to", (json_int_t)2, "locations", "location", "remote",
+                    "requests", 2, "requests_share", 66.7, "bytes", 10, "bytes_share", 50.0,
+                    "blocked", 0, "blocked_share", 0.0, "users", 1, "remote_domains");
+    html = admin_page_render(doc, "u", "", &len);
+    cr_assert_not_null(html);
+    cr_expect_not_null(strstr(html, "<td>remote</td><td class=\"n\">2</td><td class=\"n\">"
+                                    "66.7 %</td><td class=\"n\">10</td><td class=\"n\">50.0 %"),
+                       "%s", html);
+    cr_expect_not_null(strstr(html, "<p id=\"remote-domains\">Nothing in this range.</p>"));
+    cr_expect_not_null(strstr(html, "id=\"csv-remote_domains\""), "an empty table has its CSV");
+    free(html);
+    json_decref(doc);
+
+    doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:[{s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i,"
+                    " s:i, s:i}, {s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}]}",
+                    "page", "timeline", "range", "24h", "location", "all", "from",
+                    (json_int_t)1, "to", (json_int_t)2, "bucket_ms", 3600000, "timeline",
+                    "time", (json_int_t)3600000, "requests", 4, "bytes", 8, "blocked", 1,
+                    "remote_requests", 3, "local_requests", 1, "remote_bytes", 6, "local_bytes",
+                    2, "remote_blocked", 1, "local_blocked", 0,
+                    "time", (json_int_t)7200000, "requests", 0, "bytes", 0, "blocked", 0,
+                    "remote_requests", 0, "local_requests", 0, "remote_bytes", 0, "local_bytes",
+                    0, "remote_blocked", 0, "local_blocked", 0);
+    html = admin_page_render(doc, "u", "range=24h", &len);
+    cr_assert_not_null(html);
+    cr_expect_not_null(strstr(html, "viewBox=\"0 0 12 120\""), "%s", html);
+    cr_expect_not_null(strstr(html, "<rect x=\"0\" y=\"30\" width=\"5\" height=\"90\" "
+                                    "fill=\"#246\"/><rect x=\"0\" y=\"0\" width=\"5\" "
+                                    "height=\"30\" fill=\"#8ac\"/>"), "%s", html);
+    cr_expect_eq(strstr(strstr(html, "<rect") + 1, "<rect x=\"6\""), NULL,
+                 "an hour without traffic has no bar");
+    cr_expect_not_null(strstr(html, "<td class=\"n\">4</td><td class=\"n\">3</td>"
+                                    "<td class=\"n\">1</td>"));
     free(html);
     json_decref(doc);
 }
@@ -71,7 +142,7 @@ Test(pages, error_and_unknown_page)
     cr_expect_not_null(strstr(html, "<p class=\"err\" id=\"error\">no &lt;such&gt; page</p>"));
     cr_expect_not_null(strstr(html, "<title>musproxy: Error 404</title>"));
     free(html);
-    html = admin_page_render(doc, "u", &len);
+    html = admin_page_render(doc, "u", "", &len);
     cr_assert_not_null(html);
     cr_expect_not_null(strstr(html, "unknown page"));
     free(html);
