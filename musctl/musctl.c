@@ -343,6 +343,7 @@ static const struct {
     {"map", musctl_cmd_map, "the IP -> identity map of a running musproxy"},
     {"wccp", musctl_cmd_wccp, "WCCP service groups of a running musproxy: routers, caches, buckets"},
     {"trace", musctl_cmd_trace, "what the policy decides for a URL from an address, and why"},
+    {"report", musctl_cmd_report, "a report from the transaction store (sites, blocked, ...) as JSON or CSV"},
     {"categories", musctl_cmd_categories, "import UT1 lists into the category database, or show its counts"},
     {"passwd", musctl_cmd_passwd, "set a user's password in the Basic-auth password file"},
     {"help", cmd_help, "this list"},

@@ -24,4 +24,9 @@ int musctl_cmd_trace(int argc, char **argv);
  * designated cache, our buckets, packets, last error). */
 int musctl_cmd_wccp(int argc, char **argv);
 
+/* musctl report NAME [--from TIME] [--to TIME] [--location remote|local|all]
+ * [--format json|csv] [--table T] [--db PATH | --config FILE] [...]: a report
+ * from the transaction store file, as the admin UI's /api/NAME gives it. */
+int musctl_cmd_report(int argc, char **argv);
+
 #endif
