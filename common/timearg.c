@@ -104,9 +104,10 @@ relative(const char *s, int64_t now_ms, int64_t *out, char *err, size_t errlen)
     if (n > TIMEARG_REL_MAX / unit)
         return fail(err, errlen, s, "more than 100 years from now");
     n *= unit * 1000;
-    *out = s[0] == '-' ? now_ms - n : now_ms + n;
-    if (*out < 0)
+    n = s[0] == '-' ? now_ms - n : now_ms + n;
+    if (n < 0)
         return fail(err, errlen, s, "before 1970");
+    *out = n;
     return 0;
 }
 

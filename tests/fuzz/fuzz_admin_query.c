@@ -5,7 +5,8 @@
  * holds only known keys, once each, with values that are clean UTF-8 text
  * of the length said; percent-encoding it all again parses to the same
  * pairs; and query_view either refuses it or points only into the parsed
- * buffer. Seed corpus: tests/fuzz/corpus/admin_query/.
+ * buffer, with a table name, order and row limit in their ranges. Seed
+ * corpus: tests/fuzz/corpus/admin_query/.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -86,14 +87,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (query_view(&q, &v, err, sizeof(err)) == 0) {
         const char *ptrs[] = {v.user, v.host, v.category, v.client, v.decision, v.ip, v.url,
-                              v.method};
+                              v.method, v.table};
         for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++) {
             check_in(&q, ptrs[i]);
             if (ptrs[i] != NULL && ptrs[i][0] == '\0')
                 abort();
         }
         if (v.page < 1 || v.page > QUERY_PAGE_MAX || (unsigned)v.range > QUERY_RANGE_30D ||
-            (unsigned)v.loc > QUERY_LOC_LOCAL)
+            (unsigned)v.loc > QUERY_LOC_LOCAL || (unsigned)v.by > QUERY_BY_BLOCKED ||
+            v.limit > QUERY_LIMIT_MAX || (v.table != NULL && strlen(v.table) >= QUERY_TABLE_MAX))
             abort();
     }
     return 0;
