@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -312,6 +313,23 @@ static json_t *musctl_json(const char *args)
     return j;
 }
 
+/* musctl ARGS with stdout to a file: its exit status, the output in *out
+ * (caller frees), stderr in *err (caller frees). */
+static int musctl_out(const char *args, char **out, char **err)
+{
+    char cmd[4096], path[MP_PATH_MAX];
+    int rc;
+
+    mp_path(path, "musctl.out");
+    snprintf(cmd, sizeof cmd, "'%s' %s > '%s'", bin("MUSCTL_BIN"), args, path);
+    char *sh[] = {"/bin/sh", "-c", cmd, NULL};
+    *err = NULL;
+    rc = mp_run(sh, 10000, err);
+    *out = mp_read_file(path, NULL);
+    cr_assert_not_null(*out);
+    return rc;
+}
+
 /* Waits until the store has written `want` records (musctl status). */
 static void wait_store(long long want)
 {
@@ -363,6 +381,7 @@ static void html_escape(const char *s, char *out, size_t cap)
 
 typedef struct counted {
     long long requests, blocked, bytes, remote;
+    long long blocked_bytes, remote_bytes, remote_blocked;
     long long u_requests[N_USERS], u_blocked[N_USERS], u_bytes[N_USERS];
 } counted_t;
 
@@ -386,6 +405,9 @@ static void send_mix(counted_t *c)
             c->blocked += block;
             c->remote += users[i].remote;
             c->bytes += r.header_size + (long long)r.body_size;
+            c->blocked_bytes += block ? r.header_size + (long long)r.body_size : 0;
+            c->remote_bytes += users[i].remote ? r.header_size + (long long)r.body_size : 0;
+            c->remote_blocked += users[i].remote && block;
             c->u_requests[i]++;
             c->u_blocked[i] += block;
             c->u_bytes[i] += r.header_size + (long long)r.body_size;
@@ -634,6 +656,505 @@ Test(admin, dashboard_shows_the_traffic)
     d = admin_json("/api/sessions");
     cr_expect_eq(json_array_size(json_object_get(d, "connected")), 0);
     json_decref(d);
+}
+
+/* ---- the reports of part 2, their CSV and musctl report ---- */
+
+static json_t *row_of(const json_t *rows, const char *key, const char *value)
+{
+    size_t i;
+    json_t *row;
+
+    json_array_foreach(rows, i, row)
+    {
+        const char *v = json_string_value(json_object_get(row, key));
+        if (v != NULL && strcmp(v, value) == 0)
+            return row;
+    }
+    cr_assert_fail("no row with %s = %s", key, value);
+    return NULL;
+}
+
+static long long ival(const json_t *row, const char *key)
+{
+    const json_t *v = json_object_get(row, key);
+    cr_assert(json_is_integer(v), "%s is not an integer", key);
+    return (long long)json_integer_value(v);
+}
+
+/* Splits an RFC 4180 text into cells: rows[r][c], at most 64 x 16. */
+typedef struct csv {
+    size_t nrows, ncols[64];
+    char cell[64][16][512];
+} csv_t;
+
+static void csv_parse(const char *s, csv_t *t)
+{
+    size_t r = 0, c = 0, o = 0;
+    bool q = false;
+
+    memset(t, 0, sizeof *t);
+    for (; *s; s++) {
+        if (q) {
+            if (*s == '"' && s[1] == '"')
+                t->cell[r][c][o++] = *s++;
+            else if (*s == '"')
+                q = false;
+            else
+                t->cell[r][c][o++] = *s;
+        } else if (*s == '"') {
+            q = true;
+        } else if (*s == ',') {
+            c++, o = 0;
+        } else if (*s == '\r' && s[1] == '\n') {
+            t->ncols[r] = c + 1;
+            r++, c = 0, o = 0;
+            s++;
+        } else {
+            t->cell[r][c][o++] = *s;
+        }
+        cr_assert(r < 64 && c < 16 && o < 511, "CSV too large for the test");
+    }
+    cr_assert(!q && c == 0 && o == 0, "the CSV does not end with CRLF: %s", s);
+    t->nrows = r;
+}
+
+/* The CSV holds the JSON rows: its header the keys, each cell the value. */
+static void expect_csv_rows(const char *text, const json_t *rows, const char *what)
+{
+    static csv_t t;
+    size_t i;
+    json_t *row;
+
+    csv_parse(text, &t);
+    cr_assert_eq(t.nrows, json_array_size(rows) + 1, "%s: %zu CSV lines for %zu rows\n%s", what,
+                 t.nrows, json_array_size(rows), text);
+    json_array_foreach(rows, i, row) {
+        const char *key;
+        json_t *v;
+        size_t c = 0;
+        json_object_foreach(row, key, v) {
+            char want[512];
+            cr_assert_str_eq(t.cell[0][c], key, "%s: header column %zu", what, c);
+            if (json_is_integer(v))
+                snprintf(want, sizeof want, "%lld", (long long)json_integer_value(v));
+            else if (json_is_real(v))
+                snprintf(want, sizeof want, "%.1f", json_real_value(v));
+            else
+                snprintf(want, sizeof want, "%s%s", strchr("=+-@", *json_string_value(v)) &&
+                         *json_string_value(v) ? "'" : "", json_string_value(v));
+            cr_expect_str_eq(t.cell[i + 1][c], want, "%s: row %zu %s", what, i, key);
+            c++;
+        }
+        cr_expect_eq(t.ncols[i + 1], c, "%s: row %zu", what, i);
+    }
+}
+
+/* GET path (an API or page route with ?format=csv): 200 text/csv as an
+ * attachment named musproxy-REPORT-TABLE-...csv; the body (caller frees). */
+static char *get_csv(const char *path, const char *report, const char *table)
+{
+    resp_t r;
+    char disp[256];
+    char *body;
+
+    cr_assert_eq(admin_get(path, &r), 200, "%s: %ld %s", path, r.status, r.body);
+    cr_expect(strstr(r.headers, "Content-Type: text/csv; charset=utf-8\r\n") != NULL, "%s",
+              r.headers);
+    snprintf(disp, sizeof disp, "Content-Disposition: attachment; filename=\"musproxy-%s-%s-",
+             report, table);
+    cr_expect(strstr(r.headers, disp) != NULL, "%s: no %s in\n%s", path, disp, r.headers);
+    expect_security_headers(&r);
+    body = r.body;
+    r.body = NULL;
+    resp_free(&r);
+    return body;
+}
+
+/* Unix ms as 2026-12-04T13:00:05.250Z, the form musctl report takes. */
+static void iso_ms(long long ms, char *buf, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+}
+
+/* musctl report NAME over the API document's own range prints the same
+ * members, and its CSV of each table the API's CSV. */
+static void expect_musctl_report(const char *name, const char *api, const char *const *tables,
+                                 size_t ntables, const char *extra)
+{
+    char path[512], args[2 * MP_PATH_MAX + 512], from[96], to[96], loc[16], *out, *err;
+    json_t *d, *m;
+    json_error_t je;
+    const char *key;
+    json_t *v;
+
+    d = admin_json(api);
+    iso_ms(json_integer_value(json_object_get(d, "from")), from, sizeof from);
+    iso_ms(json_integer_value(json_object_get(d, "to")), to, sizeof to);
+    snprintf(loc, sizeof loc, "%s", json_string_value(json_object_get(d, "location")));
+    snprintf(args, sizeof args, "report %s --config '%s' --from %s --to %s --location %s %s",
+             name, g_cfg, from, to, loc, extra);
+    cr_assert_eq(musctl_out(args, &out, &err), 0, "musctl %s: %s", args, err ? err : "");
+    free(err);
+    m = json_loads(out, 0, &je);
+    cr_assert_not_null(m, "musctl %s: %s in %s", args, je.text, out);
+    free(out);
+    cr_expect_str_eq(json_string_value(json_object_get(m, "report")), name);
+    json_object_foreach(d, key, v) {
+        if (strcmp(key, "page") == 0 || strcmp(key, "range") == 0)
+            continue;
+        cr_expect(json_equal(v, json_object_get(m, key)), "musctl report %s: %s differs", name,
+                  key);
+    }
+    cr_expect_eq(json_object_size(m), json_object_size(d) - 1, "report for page and range");
+    json_decref(m);
+    json_decref(d);
+    for (size_t i = 0; i < ntables; i++) {
+        char *csv;
+        snprintf(path, sizeof path, "%s%sformat=csv&table=%s", api, strchr(api, '?') ? "&" : "?",
+                 tables[i]);
+        csv = get_csv(path, name, tables[i]);
+        snprintf(args, sizeof args, "report %s --db '%s' --from %s --to %s --location %s "
+                 "--format csv --table %s %s", name, mp_path(path, "musproxy.db"), from, to, loc,
+                 tables[i], extra);
+        cr_assert_eq(musctl_out(args, &out, &err), 0, "musctl %s: %s", args, err ? err : "");
+        cr_expect_str_eq(out, csv, "musctl report %s --table %s differs from the API's CSV",
+                         name, tables[i]);
+        free(out);
+        free(err);
+        free(csv);
+    }
+}
+
+/* The part-2 reports of a known traffic mix: every figure is counted from
+ * what the test sent; each table's CSV holds its JSON rows; every HTML
+ * table links to a CSV that is the API's; musctl report on the same store
+ * prints the same documents and the same CSV. */
+static void expect_reports(const counted_t *c)
+{
+    long long allowed = c->requests - c->blocked;
+    long long remote_req = 0, remote_blocked = 0;
+    json_t *d, *rows, *row;
+    char *csv;
+    resp_t r;
+
+    for (int i = 0; i < N_USERS; i++)
+        if (users[i].remote) {
+            remote_req += users[i].allowed + users[i].blocked;
+            remote_blocked += users[i].blocked;
+        }
+    cr_assert_eq(remote_blocked, c->remote_blocked);
+
+    /* web sites: the origin (every allowed request) and games.test (every block) */
+    d = admin_json("/api/sites?range=24h&loc=all");
+    cr_expect_str_eq(json_string_value(json_object_get(d, "by")), "requests");
+    rows = json_object_get(d, "sites");
+    cr_assert_eq(json_array_size(rows), 2, "sites: %zu", json_array_size(rows));
+    row = json_array_get(rows, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(row, "host")), "127.0.0.1");
+    cr_expect_eq(ival(row, "requests"), allowed);
+    cr_expect_eq(ival(row, "bytes"), c->bytes - c->blocked_bytes);
+    cr_expect_eq(ival(row, "blocked"), 0);
+    cr_expect_eq(ival(row, "users"), N_USERS);
+    row = json_array_get(rows, 1);
+    cr_expect_str_eq(json_string_value(json_object_get(row, "host")), "games.test");
+    cr_expect_eq(ival(row, "requests"), c->blocked);
+    cr_expect_eq(ival(row, "bytes"), c->blocked_bytes);
+    cr_expect_eq(ival(row, "blocked"), c->blocked);
+    cr_expect_eq(ival(row, "users"), 3);
+    csv = get_csv("/api/sites?range=24h&loc=all&format=csv", "sites", "sites");
+    expect_csv_rows(csv, rows, "sites");
+    free(csv);
+    json_decref(d);
+    d = admin_json("/api/sites?by=blocked");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(d, "sites"),
+                                                                      0), "host")), "games.test");
+    json_decref(d);
+    d = admin_json("/api/sites?loc=local&limit=1");
+    rows = json_object_get(d, "sites");
+    cr_assert_eq(json_array_size(rows), 1);
+    cr_expect_eq(ival(json_array_get(rows, 0), "requests"),
+                 users[2].allowed + users[3].allowed);
+    json_decref(d);
+
+    /* URL categories: news (the url_prefix) and games */
+    d = admin_json("/api/categories?range=24h&loc=all");
+    rows = json_object_get(d, "categories");
+    cr_assert_eq(json_array_size(rows), 2);
+    row = row_of(rows, "category", "news");
+    cr_expect_eq(ival(row, "requests"), allowed);
+    cr_expect_eq(ival(row, "blocked"), 0);
+    cr_expect_eq(ival(row, "bytes"), c->bytes - c->blocked_bytes);
+    row = row_of(rows, "category", "games");
+    cr_expect_eq(ival(row, "requests"), c->blocked);
+    cr_expect_eq(ival(row, "blocked"), c->blocked);
+    cr_expect_eq(ival(row, "users"), 3);
+    csv = get_csv("/categories?range=24h&loc=all&format=csv&table=categories", "categories",
+                  "categories");
+    expect_csv_rows(csv, rows, "categories (from the HTML route)");
+    free(csv);
+    json_decref(d);
+
+    /* blocked: by category, by policy and rule, by user (ties by name: '<' < 'b') */
+    d = admin_json("/api/blocked?range=24h&loc=all");
+    row = json_object_get(d, "summary");
+    cr_expect_eq(ival(row, "requests"), c->requests);
+    cr_expect_eq(ival(row, "blocked"), c->blocked);
+    cr_expect_eq(ival(row, "users"), 3);
+    cr_expect_eq(ival(row, "hosts"), 1);
+    rows = json_object_get(d, "by_category");
+    cr_assert_eq(json_array_size(rows), 1);
+    cr_expect_eq(ival(row_of(rows, "category", "games"), "blocked"), c->blocked);
+    rows = json_object_get(d, "by_policy");
+    cr_assert_eq(json_array_size(rows), 2);
+    row = json_array_get(rows, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(row, "access_policy")), "remote");
+    cr_expect_str_eq(json_string_value(json_object_get(row, "rule")), "category");
+    cr_expect_eq(ival(row, "blocked"), remote_blocked);
+    cr_expect_eq(ival(row, "users"), 2);
+    row = json_array_get(rows, 1);
+    cr_expect_str_eq(json_string_value(json_object_get(row, "access_policy")), "office");
+    cr_expect_eq(ival(row, "blocked"), c->blocked - remote_blocked);
+    csv = get_csv("/api/blocked?format=csv&table=by_policy", "blocked", "by_policy");
+    expect_csv_rows(csv, rows, "blocked by policy");
+    free(csv);
+    rows = json_object_get(d, "by_user");
+    cr_assert_eq(json_array_size(rows), 3);
+    {
+        static const int order[] = {0, 3, 1};     /* alice 2, <script> 1, bob 1 */
+        for (int k = 0; k < 3; k++) {
+            row = json_array_get(rows, (size_t)k);
+            cr_expect_str_eq(json_string_value(json_object_get(row, "user")),
+                             users[order[k]].name);
+            cr_expect_eq(ival(row, "blocked"), users[order[k]].blocked);
+            cr_expect_eq(ival(row, "remote"), users[order[k]].remote);
+            cr_expect_eq(ival(row, "hosts"), 1);
+        }
+    }
+    csv = get_csv("/api/blocked?format=csv&table=by_user", "blocked", "by_user");
+    expect_csv_rows(csv, rows, "blocked by user");
+    cr_expect(strstr(csv, "\r\n" EVIL ",1,0,1\r\n") != NULL, "%s", csv);
+    free(csv);
+    csv = get_csv("/api/blocked?format=csv", "blocked", "summary");
+    cr_expect(strncmp(csv, "requests,blocked,users,hosts\r\n", 30) == 0, "%s", csv);
+    free(csv);
+    json_decref(d);
+
+    /* over time: every hour of the day, the sums are the traffic */
+    d = admin_json("/api/timeline?range=24h&loc=all");
+    {
+        long long from = ival(d, "from"), to = ival(d, "to"), sum[5] = {0};
+        size_t i, nonzero = 0;
+        size_t want = (size_t)((to - from / 3600000 * 3600000 + 3599999) / 3600000);
+        rows = json_object_get(d, "timeline");
+        cr_expect_eq(ival(d, "bucket_ms"), 3600000);
+        cr_expect_eq(json_array_size(rows), want, "%zu hours", json_array_size(rows));
+        json_array_foreach(rows, i, row) {
+            cr_expect_eq(ival(row, "time"), from / 3600000 * 3600000 + (long long)i * 3600000);
+            sum[0] += ival(row, "requests");
+            sum[1] += ival(row, "remote_requests");
+            sum[2] += ival(row, "blocked");
+            sum[3] += ival(row, "bytes");
+            sum[4] += ival(row, "remote_bytes");
+            nonzero += ival(row, "requests") > 0;
+            cr_expect_eq(ival(row, "requests"),
+                         ival(row, "remote_requests") + ival(row, "local_requests"));
+            cr_expect_eq(ival(row, "blocked"),
+                         ival(row, "remote_blocked") + ival(row, "local_blocked"));
+        }
+        cr_expect_eq(sum[0], c->requests);
+        cr_expect_eq(sum[1], c->remote);
+        cr_expect_eq(sum[2], c->blocked);
+        cr_expect_eq(sum[3], c->bytes);
+        cr_expect_eq(sum[4], c->remote_bytes);
+        cr_expect(nonzero == 1 || nonzero == 2, "the traffic took seconds: %zu hours", nonzero);
+    }
+    csv = get_csv("/api/timeline?format=csv", "timeline", "timeline");
+    expect_csv_rows(csv, rows, "timeline");
+    free(csv);
+    json_decref(d);
+
+    /* by user location: 9 of 14 requests remote, 3 of 4 blocks */
+    d = admin_json("/api/locations?range=24h&loc=all");
+    rows = json_object_get(d, "locations");
+    cr_assert_eq(json_array_size(rows), 2);
+    row = json_array_get(rows, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(row, "location")), "remote");
+    cr_expect_eq(ival(row, "requests"), remote_req);
+    cr_expect_eq(ival(row, "blocked"), remote_blocked);
+    cr_expect_eq(ival(row, "bytes"), c->remote_bytes);
+    cr_expect_eq(ival(row, "users"), 2);
+    cr_assert_eq(remote_req, 9);
+    cr_assert_eq(c->requests, 14);
+    cr_expect(json_real_value(json_object_get(row, "requests_share")) == 64.3, "%f",
+              json_real_value(json_object_get(row, "requests_share")));
+    cr_expect(json_real_value(json_object_get(row, "blocked_share")) == 75.0);
+    row = json_array_get(rows, 1);
+    cr_expect_str_eq(json_string_value(json_object_get(row, "location")), "local");
+    cr_expect_eq(ival(row, "requests"), c->requests - remote_req);
+    cr_expect(json_real_value(json_object_get(row, "requests_share")) == 35.7);
+    cr_expect(json_real_value(json_object_get(row, "blocked_share")) == 25.0);
+    csv = get_csv("/api/locations?format=csv", "locations", "locations");
+    expect_csv_rows(csv, rows, "locations");
+    cr_expect(strstr(csv, ",64.3,") != NULL && strstr(csv, ",75.0\r\n") != NULL, "%s", csv);
+    free(csv);
+    rows = json_object_get(d, "remote_domains");
+    cr_assert_eq(json_array_size(rows), 2);
+    row = row_of(rows, "host", "127.0.0.1");
+    cr_expect_eq(ival(row, "requests"), users[0].allowed + users[1].allowed);
+    cr_expect_eq(ival(row, "users"), 2);
+    row = row_of(rows, "host", "games.test");
+    cr_expect_eq(ival(row, "blocked"), remote_blocked);
+    json_decref(d);
+
+    /* every HTML table links to its CSV, and the link gives the API's CSV */
+    {
+        static const struct { const char *page, *api, *tables[4]; } pages[] = {
+            {"/sites?range=24h&loc=all", "/api/sites", {"sites"}},
+            {"/categories?range=24h&loc=all", "/api/categories", {"categories"}},
+            {"/blocked?range=24h&loc=all", "/api/blocked",
+             {"summary", "by_category", "by_policy", "by_user"}},
+            {"/timeline?range=24h&loc=all", "/api/timeline", {"timeline"}},
+            {"/locations?range=24h&loc=all", "/api/locations", {"locations", "remote_domains"}},
+            {"/?range=24h&loc=all", "/api/dashboard",
+             {"summary", "top_users", "top_categories", "top_blocked_hosts"}},
+        };
+        for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+            cr_assert_eq(admin_get(pages[i].page, &r), 200, "%s: %s", pages[i].page, r.body);
+            cr_expect_null(strstr(r.body, "<script"), "%s", pages[i].page);
+            for (size_t k = 0; k < 4 && pages[i].tables[k]; k++) {
+                char want[512], link[512], api[512];
+                const char *at, *q = strchr(pages[i].page, '?');
+                char *from_link, *from_api;
+                snprintf(want, sizeof want, "<a id=\"csv-%s\" href=\"%.*s?range=24h&amp;loc=all"
+                         "&amp;format=csv&amp;table=%s\">CSV</a>", pages[i].tables[k],
+                         (int)(q - pages[i].page), pages[i].page, pages[i].tables[k]);
+                at = strstr(r.body, want);
+                cr_expect_not_null(at, "%s lacks %s", pages[i].page, want);
+                snprintf(link, sizeof link, "%.*s?range=24h&loc=all&format=csv&table=%s",
+                         (int)(q - pages[i].page), pages[i].page, pages[i].tables[k]);
+                snprintf(api, sizeof api, "%s?range=24h&loc=all&format=csv&table=%s",
+                         pages[i].api, pages[i].tables[k]);
+                from_link = get_csv(link, pages[i].api + 5, pages[i].tables[k]);
+                from_api = get_csv(api, pages[i].api + 5, pages[i].tables[k]);
+                if (strcmp(pages[i].tables[k], "summary") != 0 || i != 5)
+                    cr_expect_str_eq(from_link, from_api, "%s", link);
+                free(from_link);
+                free(from_api);
+            }
+            resp_free(&r);
+        }
+        cr_assert_eq(admin_get("/sites", &r), 200);
+        cr_expect(strstr(r.body, "<a id=\"csv-sites\" href=\"/sites?format=csv&amp;table=sites\">")
+                  != NULL, "a page without parameters links to its CSV");
+        resp_free(&r);
+        cr_assert_eq(admin_get("/timeline?range=24h", &r), 200);
+        cr_expect(strstr(r.body, "<svg class=\"chart\"") != NULL && strstr(r.body, "<rect ") != NULL,
+                  "the timeline has its chart");
+        resp_free(&r);
+    }
+
+    /* refusals */
+    cr_expect_eq(admin_get("/api/blocked?format=csv&table=nope", &r), 400);
+    cr_expect(strstr(r.body, "no table 'nope' (its tables: summary, by_category, by_policy, "
+                             "by_user)") != NULL, "%s", r.body);
+    resp_free(&r);
+    cr_expect_eq(admin_get("/api/headends?format=csv", &r), 400);
+    resp_free(&r);
+    cr_expect_eq(admin_get("/api/sites?format=xml", &r), 400);
+    resp_free(&r);
+    cr_expect_eq(admin_get("/api/sites?by=size", &r), 400);
+    resp_free(&r);
+    cr_expect_eq(admin_get("/api/sites?limit=0", &r), 400);
+    resp_free(&r);
+
+    /* musctl report on the same store: the same documents, the same CSV */
+    {
+        static const char *const t_sites[] = {"sites"}, *const t_cats[] = {"categories"};
+        static const char *const t_blocked[] = {"summary", "by_category", "by_policy", "by_user"};
+        static const char *const t_time[] = {"timeline"};
+        static const char *const t_loc[] = {"locations", "remote_domains"};
+        static const char *const t_dash[] = {"top_users", "top_categories", "top_blocked_hosts"};
+        expect_musctl_report("sites", "/api/sites?range=24h&loc=all", t_sites, 1, "");
+        expect_musctl_report("sites", "/api/sites?range=7d&loc=remote&by=bytes", t_sites, 1,
+                             "--by bytes");
+        expect_musctl_report("categories", "/api/categories?range=24h&loc=local", t_cats, 1, "");
+        expect_musctl_report("blocked", "/api/blocked?range=24h&loc=all", t_blocked, 4, "");
+        expect_musctl_report("timeline", "/api/timeline?range=24h&loc=all", t_time, 1, "");
+        expect_musctl_report("locations", "/api/locations?range=24h&loc=all", t_loc, 2, "");
+        expect_musctl_report("dashboard", "/api/dashboard?range=24h&loc=all", t_dash, 3, "");
+    }
+}
+
+/* musctl report's usage errors: status 2 and a message that says what. */
+static void expect_musctl_report_refusals(void)
+{
+    static const struct { const char *args, *words; bool raw; } bad[] = {
+        {"report", "which report?", false},
+        {"report nope", "no report named 'nope'"},
+        {"report sites extra", "one report at a time"},
+        {"report sites --from yesterday", "time 'yesterday'"},
+        {"report sites --from 2026-02-30", "no such date"},
+        {"report sites --from now --to -1h", "must be before --to"},
+        {"report sites --location vpn", "--location must be remote, local or all"},
+        {"report sites --format xml", "--format must be json or csv"},
+        {"report sites --table sites", "goes with --format csv"},
+        {"report blocked --by bytes", "--by applies to the sites and categories"},
+        {"report user", "needs --user NAME"},
+        {"report sites --limit 0", "--limit must be a number from 1 to 1000"},
+        {"report sites --host x", "filter the search report"},
+        {"report search --decision maybe", "--decision must be"},
+        {"report sites --db a --config b", "give one", true},
+        {"report sites --bogus", "unknown option '--bogus'"},
+        {"report sites --from", "--from needs a value", true},
+        {"report sessions --format csv --table connected", "musctl map"},
+    };
+    char args[2 * MP_PATH_MAX + 256], db[MP_PATH_MAX], *out, *err;
+
+    mp_path(db, "musproxy.db");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (bad[i].raw)
+            snprintf(args, sizeof args, "%s", bad[i].args);
+        else
+            snprintf(args, sizeof args, "%s --db '%s'", bad[i].args, db);
+        cr_expect_eq(musctl_out(args, &out, &err), 2, "musctl %s", args);
+        cr_expect(err != NULL && strstr(err, bad[i].words) != NULL, "musctl %s: %s", args,
+                  err ? err : "(no stderr)");
+        cr_expect_str_eq(out, "", "musctl %s printed something", args);
+        free(out);
+        free(err);
+    }
+    /* an unknown table is a usage error too; a missing store is status 1 */
+    snprintf(args, sizeof args, "report blocked --format csv --table nope --config '%s'", g_cfg);
+    cr_expect_eq(musctl_out(args, &out, &err), 2);
+    cr_expect(err && strstr(err, "no table 'nope'") != NULL, "%s", err ? err : "");
+    free(out);
+    free(err);
+    cr_expect_eq(musctl_out("report sites --db /nonexistent/store.db", &out, &err), 1);
+    cr_expect(err && strstr(err, "/nonexistent/store.db: cannot open the transaction store for "
+                                "reading") != NULL, "%s", err ? err : "");
+    free(out);
+    free(err);
+    cr_expect_eq(musctl_out("report --help", &out, &err), 0);
+    cr_expect(strstr(out, "  locations   ") != NULL && strstr(out, "  timeline    ") != NULL &&
+              strstr(out, "TIME: now, -24h") != NULL, "%s", out);
+    free(out);
+    free(err);
+}
+
+Test(admin, reports_csv_and_musctl_report)
+{
+    counted_t c;
+
+    start();
+    send_mix(&c);
+    wait_store(c.requests);
+    expect_reports(&c);
+    expect_musctl_report_refusals();
 }
 
 Test(admin, logins_headers_and_csrf)
