@@ -3,8 +3,8 @@
  * libmicrohttpd in external epoll mode driven by our own thread, and each
  * request's way through: Host check, login, route and method, the CSRF
  * check of the POST, the parameters (admin/query.h), the document
- * (admin/views.h), then JSON or HTML (admin/pages.h) with the security
- * headers. The request target is taken raw from libmicrohttpd's URI
+ * (admin/views.h), then JSON, HTML (admin/pages.h) or, with format=csv, one
+ * table of a report as CSV (db/reportdoc.h), with the security headers. The request target is taken raw from libmicrohttpd's URI
  * callback so the query string is parsed by our own code only.
  */
 #include "admin.h"

@@ -1,7 +1,9 @@
 /*
  * admin/admin.h: the admin web UI and its JSON API, served by libmicrohttpd
  * on the admin.listen address: the reports over the transaction store
- * (dashboard, a user's page, transaction search), who is connected over the
+ * (dashboard, web sites, URL categories, blocked, overview over time, by
+ * user location, a user's page, transaction search; each table also as a
+ * CSV download with ?format=csv&table=NAME), who is connected over the
  * VPN and the session history, the headend sessions, the store's health and
  * a policy-trace form. Every request needs an account from
  * admin.password_file (admin/auth.h); every response carries the security

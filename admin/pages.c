@@ -4,7 +4,10 @@
  * markup (string literals only), hb_esc for any value from a document, and
  * hb_url for a value inside a link's query (percent-encoded, which leaves
  * nothing to escape). Tables are described by column lists, so each page
- * is its columns plus a few headings.
+ * is its columns plus a few headings; each table links to its CSV. Here:
+ * the buffer, the frame, tables and figures (pages_int.h), the live pages
+ * (sessions, headends, store, trace) and the dispatch; the report pages
+ * are in pages_report.c.
  */
 #include "pages.h"
 

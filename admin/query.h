@@ -2,7 +2,8 @@
  * admin/query.h: the admin UI's parameters: an URL query string or an
  * application/x-www-form-urlencoded body split into decoded key/value pairs
  * (query_parse), then checked and typed into what a page asks the reports
- * for (query_view): time range, location, filters, page, trace request.
+ * for (query_view): time range, location, filters, page, order, row
+ * limit, CSV format and table, trace request.
  * Pure functions over caller-owned memory: no allocation, no I/O, no clock,
  * no HTTP; fuzzed by tests/fuzz/fuzz_admin_query.c.
  *

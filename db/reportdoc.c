@@ -16,20 +16,20 @@
 static const struct {
     const char *name, *summary;
 } kinds[REPORTDOC_KINDS] = {
-    [REPORTDOC_DASHBOARD] = {"dashboard", "requests, blocked, bytes, users, remote vs local; "
-                                          "top users, categories, blocked hosts"},
+    [REPORTDOC_DASHBOARD] = {"dashboard", "totals, remote vs local; top users, categories, "
+                                          "blocked hosts"},
     [REPORTDOC_SITES] = {"sites", "web sites: the hosts by requests, bytes or blocked (--by)"},
     [REPORTDOC_CATEGORIES] = {"categories", "URL categories: requests, bytes, blocked, users "
-                                            "per category (--by)"},
+                                            "(--by)"},
     [REPORTDOC_BLOCKED] = {"blocked", "blocked requests by category, by policy and rule, "
                                       "by user"},
     [REPORTDOC_TIMELINE] = {"timeline", "overview over time: requests, bytes, blocked per "
                                         "hour, remote vs local"},
-    [REPORTDOC_LOCATIONS] = {"locations", "by user location: remote vs local share of "
-                                          "traffic and blocks, the hosts remote users reached"},
+    [REPORTDOC_LOCATIONS] = {"locations", "remote vs local share of traffic and blocks; the "
+                                          "hosts remote users reached"},
     [REPORTDOC_USER] = {"user", "one user (--user): hosts, categories, blocked requests"},
-    [REPORTDOC_SEARCH] = {"search", "the transactions, newest first (--user, --host, "
-                                    "--category, --client, --decision, --page)"},
+    [REPORTDOC_SEARCH] = {"search", "transactions, newest first, 50 a --page; --user, --host, "
+                                    "--category, ..."},
     [REPORTDOC_SESSIONS] = {"sessions", "remote sessions: open, and ended in the range"},
 };
 

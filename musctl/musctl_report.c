@@ -206,6 +206,11 @@ parse(int argc, char **argv, report_args_t *a)
         return bad("%s", err);
     if (a->range.from_ms >= a->range.to_ms)
         return bad("--from (%s) must be before --to (%s)", from, to);
+    if (a->kind == REPORTDOC_TIMELINE &&
+        (a->range.to_ms - a->range.from_ms / REPORT_BUCKET_MS * REPORT_BUCKET_MS +
+         REPORT_BUCKET_MS - 1) / REPORT_BUCKET_MS > REPORT_BUCKETS_MAX)
+        return bad("the timeline holds at most %d hours (%d days); shorten the range",
+                   REPORT_BUCKETS_MAX, REPORT_BUCKETS_MAX / 24);
     if (a->db != NULL && a->config != NULL)
         return bad("--db and --config both say where the store is: give one");
     if (a->kind == REPORTDOC_SESSIONS && a->table != NULL && strcmp(a->table, "connected") == 0)

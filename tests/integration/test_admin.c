@@ -1112,6 +1112,7 @@ static void expect_musctl_report_refusals(void)
         {"report sites --bogus", "unknown option '--bogus'"},
         {"report sites --from", "--from needs a value", true},
         {"report sessions --format csv --table connected", "musctl map"},
+        {"report timeline --from 2000-01-01", "the timeline holds at most 9600 hours"},
     };
     char args[2 * MP_PATH_MAX + 256], db[MP_PATH_MAX], *out, *err;
 
