@@ -53,6 +53,7 @@
 #include "../common/hex.h"
 #include "../common/log.h"
 #include "../common/loop.h"
+#include "../common/tlsio.h"
 #include "proto.h"
 
 #define SESSION_PHASE_MS       10000u  /* connect, TLS, Upgrade, auth: each */
@@ -82,8 +83,7 @@ struct feed_session {
     size_t addr_idx;
     int fd;
     SSL *ssl;
-    bool read_wants_write;       /* last SSL_read returned WANT_WRITE */
-    bool write_wants_read;       /* last SSL_write returned WANT_READ */
+    tlsio_want_t want;           /* what the last SSL_read/SSL_write waits for */
     bool pin_mismatch;           /* set by the verify callback */
     loop_io_t io;
     loop_timer_t timer;          /* phase timeout, or the next attempt when IDLE */
@@ -447,7 +447,7 @@ session_close_conn(mus_sess_t *s, bool polite)
     }
     s->rlen = 0;
     s->wlen = s->woff = 0;
-    s->read_wants_write = s->write_wants_read = false;
+    s->want.read_wants_write = s->want.write_wants_read = false;
     s->pin_mismatch = false;
     s->auth_sent = false;
     s->resubscribed = false;
@@ -589,7 +589,7 @@ session_flush(mus_sess_t *s)
 {
     char e[256];
 
-    s->write_wants_read = false;
+    s->want.write_wants_read = false;
     while (s->woff < s->wlen) {
         size_t left = s->wlen - s->woff;
         int n, err;
@@ -600,13 +600,8 @@ session_flush(mus_sess_t *s)
             s->woff += (size_t)n;
             continue;
         }
-        err = SSL_get_error(s->ssl, n);
-        if (err == SSL_ERROR_WANT_WRITE)
+        if (tlsio_write_waits(&s->want, s->ssl, n, &err))
             break;
-        if (err == SSL_ERROR_WANT_READ) {
-            s->write_wants_read = true;
-            break;
-        }
         if (err == SSL_ERROR_SYSCALL && errno != 0) {
             session_fail(s, false, "write failed: %s", strerror(errno));
             return -1;
@@ -677,7 +672,7 @@ session_update_interest(mus_sess_t *s)
         return; /* set by the handshake step from its want */
     else {
         want = LOOP_READ;
-        if ((s->woff < s->wlen && !s->write_wants_read) || s->read_wants_write)
+        if ((s->woff < s->wlen && !s->want.write_wants_read) || s->want.read_wants_write)
             want |= LOOP_WRITE;
     }
     if (loop_io_set(s->feed->loop, &s->io, want) < 0)
@@ -1113,7 +1108,7 @@ session_read(mus_sess_t *s)
 {
     char e[256];
 
-    s->read_wants_write = false;
+    s->want.read_wants_write = false;
     for (;;) {
         size_t room = SESSION_RBUF_CAP - s->rlen;
         int n, err;
@@ -1137,13 +1132,8 @@ session_read(mus_sess_t *s)
                 return;
             continue;
         }
-        err = SSL_get_error(s->ssl, n);
-        if (err == SSL_ERROR_WANT_READ)
+        if (tlsio_read_waits(&s->want, s->ssl, n, &err))
             break;
-        if (err == SSL_ERROR_WANT_WRITE) {
-            s->read_wants_write = true;
-            break;
-        }
         if (err == SSL_ERROR_ZERO_RETURN) {
             session_fail(s, false, "connection closed by headend");
             return;
@@ -1177,9 +1167,8 @@ session_handshake(mus_sess_t *s)
     r = SSL_connect(s->ssl);
     if (r != 1) {
         long vr;
-        err = SSL_get_error(s->ssl, r);
-        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-            uint32_t want = err == SSL_ERROR_WANT_READ ? LOOP_READ : LOOP_WRITE;
+        uint32_t want = tlsio_wait_events(s->ssl, r, &err);
+        if (want != 0) {
             if (loop_io_set(s->feed->loop, &s->io, want) < 0)
                 session_fail(s, false, "epoll: %s", strerror(errno));
             return;
@@ -1305,12 +1294,12 @@ session_io_cb(loop_t *loop, loop_io_t *io, uint32_t events)
     case MUS_SESSION_IDLE:
         return;
     default:
-        if ((events & LOOP_WRITE) && s->read_wants_write) {
+        if ((events & LOOP_WRITE) && s->want.read_wants_write) {
             session_read(s);
             if (s->fd < 0)
                 break;
         }
-        if ((events & (LOOP_READ | LOOP_ERROR)) && s->write_wants_read) {
+        if ((events & (LOOP_READ | LOOP_ERROR)) && s->want.write_wants_read) {
             if (session_flush(s) < 0)
                 break;
         }

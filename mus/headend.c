@@ -80,6 +80,7 @@
 #include "../common/grow.h"
 #include "../common/log.h"
 #include "../common/loop.h"
+#include "../common/tlsio.h"
 #include "headend_authlimit.h"
 #include "headend_poll.h"
 #include "headend_radius.h"
@@ -137,7 +138,7 @@ typedef struct conn {
     uint64_t next_seq;           /* next journal event to send */
     uint64_t acked;
     uint64_t created, last_rx, last_tx;
-    bool read_wants_write, write_wants_read;
+    tlsio_want_t want;           /* what the last SSL_read/SSL_write waits for */
     bool held;                   /* holds one of its address's held answers */
     bool held_ok;                /* ... and it is auth_ok (with held_mac) */
     uint8_t held_mac[MUS_MAC_LEN];
@@ -755,7 +756,7 @@ static void process_input(conn_t *c)
 static void conn_read(conn_t *c)
 {
     size_t cap = MUS_FRAME_MAX + 2;
-    c->read_wants_write = false;
+    c->want.read_wants_write = false;
     while (!c->dead) {
         if (c->in_len >= cap) {
             conn_close(c, "input overflow");
@@ -769,13 +770,9 @@ static void conn_read(conn_t *c)
             process_input(c);
             continue;
         }
-        int e = SSL_get_error(c->ssl, n);
-        if (e == SSL_ERROR_WANT_READ)
+        int e;
+        if (tlsio_read_waits(&c->want, c->ssl, n, &e))
             return;
-        if (e == SSL_ERROR_WANT_WRITE) {
-            c->read_wants_write = true;
-            return;
-        }
         if (e == SSL_ERROR_ZERO_RETURN) {
             conn_close(c, "closed by the proxy");
             return;
@@ -788,7 +785,7 @@ static void conn_read(conn_t *c)
 
 static void conn_flush(conn_t *c)
 {
-    c->write_wants_read = false;
+    c->want.write_wants_read = false;
     while (!c->dead && out_pending(c) > 0) {
         size_t chunk = out_pending(c) < HE_WRITE_CHUNK ? out_pending(c) : HE_WRITE_CHUNK;
         int n = SSL_write(c->ssl, c->out + c->out_off, (int)chunk);
@@ -800,13 +797,9 @@ static void conn_flush(conn_t *c)
             conn_pump(c);
             continue;
         }
-        int e = SSL_get_error(c->ssl, n);
-        if (e == SSL_ERROR_WANT_WRITE)
+        int e;
+        if (tlsio_write_waits(&c->want, c->ssl, n, &e))
             return;
-        if (e == SSL_ERROR_WANT_READ) {
-            c->write_wants_read = true;
-            return;
-        }
         conn_close(c, "write error: %s", e == SSL_ERROR_SYSCALL && errno ? strerror(errno)
                                                                         : ssl_err_str());
         return;
@@ -820,7 +813,7 @@ static void conn_update_interest(conn_t *c)
     if (c->dead)
         return;
     uint32_t want = LOOP_READ;
-    if (out_pending(c) > 0 || c->read_wants_write)
+    if (out_pending(c) > 0 || c->want.read_wants_write)
         want |= LOOP_WRITE;
     if (loop_io_set(c->he->loop, &c->io, want) < 0)
         conn_close(c, "epoll: %s", strerror(errno));
@@ -833,9 +826,10 @@ static void conn_run(conn_t *c)
     if (c->state == CS_TLS) {
         int r = SSL_accept(c->ssl);
         if (r != 1) {
-            int e = SSL_get_error(c->ssl, r);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-                loop_io_set(c->he->loop, &c->io, e == SSL_ERROR_WANT_READ ? LOOP_READ : LOOP_WRITE);
+            int e;
+            uint32_t want = tlsio_wait_events(c->ssl, r, &e);
+            if (want != 0) {
+                loop_io_set(c->he->loop, &c->io, want);
                 return;
             }
             conn_close(c, "TLS handshake failed: %s",
