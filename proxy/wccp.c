@@ -670,12 +670,8 @@ wccp_stats(wccp_t *w, wccp_stats_t *out)
         o->dynamic = s->def.type == WCCP_SVC_DYNAMIC;
         o->state = (unsigned)wccp_view_state(&s->view, now);
         o->designated_self = d != 0 && d == w->self;
-        o->routers = (unsigned)s->view.n_routers;
         o->routers_connected = (unsigned)wccp_view_connected(&s->view);
         o->share = wccp_view_share(&s->view);
-        o->mask = s->view.assign == WCCP_ASSIGN_MASK;
-        o->in = s->in;
-        o->out = s->out;
         o->dropped = s->dropped;
     }
     pthread_mutex_unlock(&w->lock);

@@ -42,11 +42,9 @@ typedef struct wccp_service_stats {
     bool dynamic;                /* false: the standard web-cache service */
     unsigned state;              /* enum wccp_service_state (wccp_view.h) */
     bool designated_self;        /* we are the designated cache */
-    unsigned routers;            /* configured */
-    unsigned routers_connected;  /* whose I_See_You keeps coming */
+    unsigned routers_connected;  /* configured routers whose I_See_You keeps coming */
     uint32_t share;              /* hash buckets (of 256), or mask values, given to us */
-    bool mask;                   /* share counts mask values */
-    uint64_t in, out, dropped;   /* messages */
+    uint64_t dropped;            /* its messages dropped: unexpected, or not for us */
 } wccp_service_stats_t;
 
 /* The agent's counters and its service groups, at one moment. */
