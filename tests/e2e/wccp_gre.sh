@@ -33,7 +33,11 @@
 #      installed);
 #   8. headless Chromium in the client namespace loads the HTTP page and the
 #      HTTPS page (the origin's key pinned by its SPKI: no certutil to trust
-#      a CA for Chromium here), both in the access log.
+#      a CA for Chromium here), both in the access log;
+#   9. /metrics (a mode: metrics listener in the proxy's namespace) says what
+#      musctl status says of GRE (received, decapsulated, dropped by reason,
+#      per router), counts two tls relays per intercepted TLS tunnel of the
+#      access log, and passes promtool check metrics (when installed).
 # Needs root, ip netns, veth, TUN, raw sockets, nft; exits 77 with
 # "SKIP: reason" otherwise. CHROMIUM=none skips check 8 (with a SKIP line).
 set -uo pipefail
@@ -104,8 +108,9 @@ cat >"$TMP/musproxy.yaml" <<EOF
 proxy:
   listen:
     - { address: "0.0.0.0:3129", mode: transparent }
+    - { address: "127.0.0.1:9129", mode: metrics }
   workers: 1
-  clients: [10.78.1.0/24]
+  clients: [10.78.1.0/24, 127.0.0.0/8]   # the second: the scrape of check 9
   access_log: $TMP/access.log
 mus:
   control_socket: $TMP/musproxy.sock
@@ -285,6 +290,30 @@ else
     else
         fail "chromium: http DOM '$(head -c 200 "$TMP/http.html")' https DOM '$(head -c 200 "$TMP/https.html")'; $(grep -oE 'ERR_[A-Z_]+' "$TMP"/*.chromium.log | sort -u | tr '\n' ' ')"
     fi
+fi
+
+# ---- 9. /metrics against musctl status and the access log
+inP curl -s --max-time 5 http://127.0.0.1:9129/metrics >"$TMP/metrics.txt"
+mval() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print "absent" }' "$TMP/metrics.txt"; }
+bad=""
+[[ $(mval musproxy_gre_packets_received_total) == $(gre .packets_in) ]] || bad+=" received"
+[[ $(mval musproxy_gre_packets_decapsulated_total) == $(gre .decapsulated) ]] || bad+=" decapsulated"
+[[ $(mval musproxy_gre_wccpv1_packets_total) == $(gre .wccpv1) ]] || bad+=" wccpv1"
+for r in not_router bad_gre bad_inner tun_write; do
+    [[ $(mval "musproxy_gre_packets_dropped_total{reason=\"$r\"}") == $(gre ".dropped.$r") ]] || bad+=" $r"
+done
+[[ $(mval 'musproxy_gre_router_packets_total{router="10.78.2.1"}') == $(gre '.routers[0].packets') ]] || bad+=" router"
+tls_lines=$(grep -c " TCP_TUNNEL/200 .* CONNECT origin.test:443 " "$TMP/access.log")
+tls_relays=$(awk '/^musproxy_tunnel_relays_total[{]kind="tls",/ { s += $2; f = 1 }
+                  END { print f ? s : "absent" }' "$TMP/metrics.txt")
+[[ $tls_relays == $((2 * tls_lines)) ]] || bad+=" tls relays $tls_relays for $tls_lines tunnels"
+if command -v promtool >/dev/null; then
+    out=$(promtool check metrics <"$TMP/metrics.txt" 2>&1) && [[ -z $out ]] || bad+=" promtool: $out"
+fi
+if [[ -z $bad ]]; then
+    pass "/metrics: GRE $(mval musproxy_gre_packets_received_total) received, $(mval musproxy_gre_packets_decapsulated_total) decapsulated, drops by reason as musctl status; $tls_relays tls relays for $tls_lines TLS tunnels"
+else
+    fail "/metrics disagrees:$bad"
 fi
 
 [[ ${VERBOSE:-0} == 1 ]] && { tail -20 "$TMP/access.log"; tail -20 "$TMP/musproxy.log";
