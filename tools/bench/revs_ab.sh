@@ -60,7 +60,8 @@ for spec in "$@"; do
         -e "s|@ACCESS_LOG@|$W/$label/access.log|g" "$REPO/tools/bench/conf/musproxy.yaml" \
         >"$W/$label/musproxy.yaml"
     [[ -n $extra ]] && cat "$REPO/$extra" >>"$W/$label/musproxy.yaml"
-    (cd "$W/$label" && bg "${BIN[$label]}" -c "$W/$label/musproxy.yaml")
+    # in the variant's directory (relative default paths), and in this shell so PIDS keeps it
+    cd "$W/$label" && bg "${BIN[$label]}" -c "$W/$label/musproxy.yaml" && cd "$REPO"
 done
 for label in "${LABELS[@]}"; do
     for _ in $(seq 100); do
