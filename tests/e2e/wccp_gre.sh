@@ -307,10 +307,7 @@ else
     # Chromium on Linux trusts the roots of the user's NSS database
     # ($HOME/.pki/nssdb): one of its own holds our CA, nothing is pinned
     CHOME=$TMP/chrome-home
-    mkdir -p "$CHOME/.pki/nssdb"
-    { certutil -N -d "sql:$CHOME/.pki/nssdb" --empty-password &&
-      certutil -A -d "sql:$CHOME/.pki/nssdb" -n musproxy-e2e-ca -t "C,," -i "$TMP/ca.pem"; } ||
-        fail "certutil could not make the NSS database"
+    nss_trust_ca "$CHOME" "$TMP/ca.pem" || fail "certutil could not make the NSS database"
     chrome() {   # chrome NAME URL
         inC env HOME="$CHOME" timeout -k 5 40 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
             --disable-quic --no-first-run --disable-background-networking \
