@@ -24,10 +24,11 @@
 #include "txnschema.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "../common/err.h"
 
 #define TXNSCHEMA_WAL_LIMIT  (64 * 1024 * 1024)   /* journal_size_limit: WAL kept after a checkpoint */
 
@@ -81,18 +82,6 @@ const txnschema_step_t txnschema_steps[] = {
 };
 const size_t txnschema_nsteps = sizeof(txnschema_steps) / sizeof(txnschema_steps[0]);
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 const char *
 txnschema_rc_name(int rc)
 {
@@ -135,7 +124,7 @@ db_err(char *err, size_t errlen, sqlite3 *db, int rc, const char *path, const ch
             snprintf(hint, sizeof(hint), "; directory %s: %s", dir, strerror(errno));
         sys = 0;                  /* the errno SQLite kept is from an earlier probe */
     }
-    seterr(err, errlen, "%s: %s: %s (%s%s%s)%s", path, what,
+    err_set(err, errlen, "%s: %s: %s (%s%s%s)%s", path, what,
            db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), txnschema_rc_name(rc), sys ? ", " : "",
            sys ? strerror(sys) : "", hint);
 }
@@ -173,7 +162,7 @@ check_version(sqlite3 *db, const char *path, int newest, char *err, size_t errle
         return -1;
     }
     if (ver > newest) {
-        seterr(err, errlen,
+        err_set(err, errlen,
                "%s: the transaction store has schema version %lld, newer than version %d that "
                "this musproxy knows; refusing to open it (use a newer musproxy or another file)",
                path, ver, newest);
@@ -186,7 +175,7 @@ check_version(sqlite3 *db, const char *path, int newest, char *err, size_t errle
         return -1;
     }
     if ((ver == 0 && tables > 0) || (ver > 0 && app != TXNSCHEMA_APP_ID)) {
-        seterr(err, errlen, "%s: an SQLite file that is not a musproxy transaction store "
+        err_set(err, errlen, "%s: an SQLite file that is not a musproxy transaction store "
                "(application_id %lld, user_version %lld); refusing to use it", path, app, ver);
         return -1;
     }
@@ -261,7 +250,7 @@ txnschema_open_rw(const char *path, bool create, const txnschema_step_t *steps, 
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *mode = sqlite3_column_text(st, 0);
         if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
-            seterr(err, errlen, "%s: cannot switch the transaction store to WAL (journal mode "
+            err_set(err, errlen, "%s: cannot switch the transaction store to WAL (journal mode "
                    "stays \"%s\"): is the file or its directory read-only?", path,
                    mode ? (const char *)mode : "?");
             goto fail;
@@ -307,7 +296,7 @@ txnschema_open_ro(const char *path, char *err, size_t errlen)
     if (ver < 0)
         goto fail;
     if (ver < TXNSCHEMA_VERSION) {
-        seterr(err, errlen, "%s: transaction store at schema version %lld, reports need %d "
+        err_set(err, errlen, "%s: transaction store at schema version %lld, reports need %d "
                "(musproxy migrates it when it opens the store)", path, ver, TXNSCHEMA_VERSION);
         goto fail;
     }

@@ -3,7 +3,7 @@
  * (see headend_authlimit.h). A fixed table of source addresses; when it is
  * full the oldest window without held answers is reused (an address that
  * is holding answers is never forgotten, so releases always find it). It
- * sends nothing and logs nothing: mus/headend.c does both.
+ * sends nothing and logs nothing: mus/headend_session.c does both.
  */
 #include "headend_authlimit.h"
 

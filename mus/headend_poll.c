@@ -21,7 +21,7 @@
 #include "headend_swanctl.h"
 #include "proto.h"
 
-/* ---- shared with headend.c ---- */
+/* ---- shared with headend_glue.c ---- */
 
 static const char *id_type_name(enum mus_id_type t)
 {

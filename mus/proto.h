@@ -3,8 +3,8 @@
  * per line, at most MUS_FRAME_MAX bytes, member "t" naming the type; parsing
  * into a typed frame (strict on the members we use, unknown members ignored),
  * formatting frames, and the mutual HMAC authentication with TLS channel
- * binding. It does no socket I/O; the session logic lives in mus/client.c
- * (proxy side) and mus/headend.c (headend side).
+ * binding. It does no socket I/O; the session logic lives in
+ * mus/client_proto.c (proxy side) and mus/headend_session.c (headend side).
  */
 #ifndef MUS_MUS_PROTO_H
 #define MUS_MUS_PROTO_H

@@ -82,6 +82,13 @@ conn_update_io(conn_t *c)
         loop_io_set(c->loop, &c->uio, io_interest(c->u_want));
 }
 
+/* c->ufd is now a socket to the origin: a new one, or reused from the pool. */
+void
+conn_upstream_taken(conn_t *c, bool reused)
+{
+    metrics_upstream_take(worker_metrics(c->w), worker_index(c->w), reused);
+}
+
 void
 conn_close_upstream(conn_t *c)
 {
@@ -90,6 +97,7 @@ conn_close_upstream(conn_t *c)
     loop_io_stop(c->loop, &c->uio);
     close(c->ufd);
     c->ufd = -1;
+    metrics_upstream_release(worker_metrics(c->w), worker_index(c->w));
 }
 
 
@@ -227,6 +235,8 @@ conn_close(conn_t *c)
     close(c->cfd);
     c->cfd = -1;
     conn_close_upstream(c);
+    if (c->state == CONN_S_TUNNEL)
+        conn_tunnel_ended(c);
     relay_reset(&c->up, worker_relaybufs(c->w));
     relay_reset(&c->down, worker_relaybufs(c->w));
     worker_link_del(c->w, &c->link);
@@ -337,6 +347,7 @@ conn_start_upstream(conn_t *c)
             if (fd >= 0) {
                 c->t.addr_idx = i;
                 c->ufd = fd;
+                conn_upstream_taken(c, true);
                 c->t.upstream_reused = true;
                 cidr_addr_str((struct sockaddr *)&c->t.addrs->addr[i], c->t.peer_ip, sizeof(c->t.peer_ip));
                 c->t.hier = TXN_HIER_DIRECT;

@@ -3,7 +3,8 @@
  * by address), streaming the request and response bodies with
  * backpressure (framing checked before anything is forwarded), reusing
  * pooled upstream connections, and tunnels (CONNECT, 101 upgrades,
- * intercepted TLS) through proxy/tunnel.c.
+ * intercepted TLS) through proxy/tunnel.c. The upstream sockets taken and
+ * the tunnels' relays are counted in the worker's slot of proxy/metrics.h.
  */
 #include "conn_int.h"
 
@@ -43,6 +44,7 @@ conn_connect_next(conn_t *c)
             conn_error(c, 503, TXN_TCP_MISS, "Cannot watch the upstream connection.");
             return;
         }
+        conn_upstream_taken(c, false);
         c->c_want = 0;
         c->u_want = LOOP_WRITE;
         conn_update_io(c);
@@ -60,13 +62,37 @@ conn_connect_next(conn_t *c)
 
 static const char tunnel_established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
+/* What the tunnel about to start relays. */
+static enum metrics_tunnel
+tunnel_kind(const conn_t *c)
+{
+    if (!c->t.raw_tunnel)
+        return c->t.meth == HTTP_M_CONNECT ? METRICS_TUNNEL_CONNECT : METRICS_TUNNEL_UPGRADE;
+    if (c->t.bypass)
+        return METRICS_TUNNEL_BYPASS;
+    return c->t.tls ? METRICS_TUNNEL_TLS : METRICS_TUNNEL_OTHER;
+}
 
+/* The tunnel's two relays are no longer open (conn_close, in CONN_S_TUNNEL). */
+void
+conn_tunnel_ended(conn_t *c)
+{
+    metrics_t *m = worker_metrics(c->w);
+
+    metrics_relay_close(m, worker_index(c->w), c->tunnel_kind, c->up.mode);
+    metrics_relay_close(m, worker_index(c->w), c->tunnel_kind, c->down.mode);
+}
 
 void
 conn_start_tunnel(conn_t *c)
 {
+    metrics_t *m = worker_metrics(c->w);
+
     relay_init(&c->up, c->cfg->cfg->tunnel_relay, c->ufd);
     relay_init(&c->down, c->cfg->cfg->tunnel_relay, c->cfd);
+    c->tunnel_kind = tunnel_kind(c);
+    metrics_relay_open(m, worker_index(c->w), c->tunnel_kind, c->up.mode);
+    metrics_relay_open(m, worker_index(c->w), c->tunnel_kind, c->down.mode);
     /* bytes the client sent after the CONNECT head (e.g. a TLS ClientHello)
      * stay in cin and go first; bytes after a 101 head stay in uin */
     conn_set_state(c, CONN_S_TUNNEL);
@@ -295,6 +321,7 @@ conn_finish_transaction(conn_t *c)
         worker_pool_put(c->w, &c->uio, c->t.host, (struct sockaddr *)&c->t.addrs->addr[c->t.addr_idx],
                         c->t.addrs->len[c->t.addr_idx]);
         c->ufd = -1;
+        metrics_upstream_release(worker_metrics(c->w), worker_index(c->w));
     } else {
         conn_close_upstream(c);
     }

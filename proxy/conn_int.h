@@ -169,6 +169,7 @@ struct conn {
     socklen_t orig_dst_len;
     dns_query_t *dnsq;
     relay_t up, down;         /* tunnel: client->upstream, upstream->client */
+    enum metrics_tunnel tunnel_kind;  /* TUNNEL: what it relays (counted in metrics.h) */
 };
 
 
@@ -231,6 +232,8 @@ void conn_raw_tunnel(conn_t *c, bool bypass);
 void conn_admit_raw(conn_t *c, const char *sni, size_t sni_len);
 bool conn_peek_tls(conn_t *c);
 bool conn_other_protocol(conn_t *c);
+void conn_upstream_taken(conn_t *c, bool reused);
+void conn_tunnel_ended(conn_t *c);
 void conn_connect_next(conn_t *c);
 void conn_start_tunnel(conn_t *c);
 void conn_connected(conn_t *c);

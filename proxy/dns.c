@@ -52,7 +52,51 @@ struct dns {
     loop_timer_t timer;
     dns_sock_t *socks;
     dns_cache_entry_t *cache;
+    dns_observer_fn observe;  /* NULL: nobody counts */
+    void *observe_arg;
 };
+
+static const char *const outcome_names[DNS_OUTCOMES] = {
+    [DNS_OUTCOME_CACHE_HIT] = "cache_hit",
+    [DNS_OUTCOME_HOSTS] = "hosts",
+    [DNS_OUTCOME_ANSWERED] = "answered",
+    [DNS_OUTCOME_NOT_FOUND] = "not_found",
+    [DNS_OUTCOME_TIMEOUT] = "timeout",
+    [DNS_OUTCOME_ERROR] = "error",
+};
+
+const char *
+dns_outcome_str(enum dns_outcome o)
+{
+    return (unsigned)o < DNS_OUTCOMES ? outcome_names[o] : "?";
+}
+
+void
+dns_set_observer(dns_t *dns, dns_observer_fn fn, void *arg)
+{
+    dns->observe = fn;
+    dns->observe_arg = arg;
+}
+
+static void
+observed(const dns_t *dns, enum dns_outcome o)
+{
+    if (dns->observe != NULL)
+        dns->observe(dns->observe_arg, o);
+}
+
+/* The outcome of a c-ares answer; sync: given inside ares_getaddrinfo(). */
+static enum dns_outcome
+outcome_of(int status, bool sync)
+{
+    switch (status) {
+    case ARES_SUCCESS: return sync ? DNS_OUTCOME_HOSTS : DNS_OUTCOME_ANSWERED;
+    case ARES_ENOTFOUND:
+    case ARES_ENODATA: return DNS_OUTCOME_NOT_FOUND;
+    case ARES_ETIMEOUT: return DNS_OUTCOME_TIMEOUT;
+    default: return DNS_OUTCOME_ERROR;
+    }
+}
 
 static void dns_arm_timer(dns_t *dns);
 
@@ -275,6 +319,8 @@ dns_on_answer(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
     }
     if (ai != NULL)
         ares_freeaddrinfo(ai);
+    if (status != ARES_EDESTRUCTION)   /* dns_free: the resolver ended, not the lookup */
+        observed(q->dns, outcome_of(status, q->in_call));
     if (status == ARES_SUCCESS)
         cache_store(q->dns, q->name, &res, ttl);
     if (q->in_call) {
@@ -326,29 +372,30 @@ dns_resolve(dns_t *dns, const char *host, size_t len, uint16_t port,
     dns_query_t *q;
 
     if (len == 0 || len > DNS_MAX_NAME)
-        return DNS_ERROR;
+        goto refused;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)host[i];
         /* letters, digits, '-', '.', '_' and ':' (IPv6 literals) only */
         if (!(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') &&
             !(ch >= '0' && ch <= '9') && ch != '-' && ch != '.' && ch != '_' && ch != ':')
-            return DNS_ERROR;
+            goto refused;
         name[i] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
     }
     name[len] = '\0';
     if (parse_numeric(name, port, out) == 0)
         return DNS_DONE;
     if (memchr(name, ':', len) != NULL)
-        return DNS_ERROR;
+        goto refused;
     e = cache_find(dns, name);
     if (e != NULL) {
+        observed(dns, DNS_OUTCOME_CACHE_HIT);
         *out = e->res;
         set_port(out, port);
         return DNS_DONE;
     }
     q = calloc(1, sizeof(*q));
     if (q == NULL)
-        return DNS_ERROR;
+        goto refused;
     q->dns = dns;
     q->cb = cb;
     q->arg = arg;
@@ -372,6 +419,10 @@ dns_resolve(dns_t *dns, const char *host, size_t len, uint16_t port,
     *qp = q;
     dns_arm_timer(dns);
     return DNS_PENDING;
+refused:
+    /* a name we cannot ask for (or no memory to ask): a failed lookup */
+    observed(dns, DNS_OUTCOME_ERROR);
+    return DNS_ERROR;
 }
 
 void

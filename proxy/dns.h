@@ -3,7 +3,9 @@
  * driven by the worker's loop (no blocking resolver call ever runs on a
  * worker), and a small per-worker cache that honours the answers' TTLs
  * (clamped to [DNS_MIN_TTL_S, DNS_MAX_TTL_S]). Numeric hosts never reach the
- * resolver. It does not decide whether an address may be contacted.
+ * resolver. Every lookup of a name ends in one outcome, told to an observer
+ * the owner may set (the worker counts them in proxy/metrics.h). It does not
+ * decide whether an address may be contacted.
  */
 #ifndef MUS_PROXY_DNS_H
 #define MUS_PROXY_DNS_H
@@ -36,6 +38,24 @@ enum dns_status {
     DNS_ERROR = -1,   /* bad name or resolver failure; no callback */
 };
 
+/* How one lookup of a name ended (numeric hosts are not lookups). */
+enum dns_outcome {
+    DNS_OUTCOME_CACHE_HIT = 0,  /* from this worker's cache */
+    DNS_OUTCOME_HOSTS,          /* answered by c-ares without a query (/etc/hosts) */
+    DNS_OUTCOME_ANSWERED,       /* a name server's answer with addresses */
+    DNS_OUTCOME_NOT_FOUND,      /* NXDOMAIN, or no address of either family (no data) */
+    DNS_OUTCOME_TIMEOUT,        /* no answer within the tries */
+    DNS_OUTCOME_ERROR,          /* anything else: refused, server failure, bad name, memory */
+    DNS_OUTCOMES
+};
+
+/* "cache_hit", "hosts", "answered", "not_found", "timeout", "error". */
+const char *dns_outcome_str(enum dns_outcome o);
+
+/* Called on the resolver's thread when a lookup ends, cancelled or not
+ * (not for lookups cut short by dns_free). */
+typedef void (*dns_observer_fn)(void *arg, enum dns_outcome o);
+
 /* status is 0 on success (res filled), else a c-ares error; err is text. */
 typedef void (*dns_cb)(void *arg, int status, const char *err, const dns_result_t *res);
 
@@ -43,6 +63,9 @@ typedef void (*dns_cb)(void *arg, int status, const char *err, const dns_result_
 dns_t *dns_new(loop_t *loop, uint32_t timeout_ms);
 /* Frees the resolver; pending callbacks are dropped. NULL allowed. */
 void dns_free(dns_t *dns);
+
+/* fn(arg, outcome) for every lookup from now on; fn NULL: none. */
+void dns_set_observer(dns_t *dns, dns_observer_fn fn, void *arg);
 
 /* Resolves host (len bytes, not NUL-terminated) for port. See enum dns_status.
  * On DNS_PENDING *q is set to a handle valid until the callback runs or

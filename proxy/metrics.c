@@ -1,15 +1,18 @@
 /*
  * proxy/metrics.c: the counters and their Prometheus text (see metrics.h).
  *
- * Per-worker slots hold the hot counters; only their worker stores into
- * them (relaxed atomics, so a scrape from another thread reads whole
- * values), and the renderer sums the slots. Blocks carry two labels from
+ * Per-worker slots hold the hot counters and gauges; only their worker
+ * stores into them (relaxed atomics, so a scrape from another thread reads
+ * whole values), and the renderer sums the slots. A gauge of a slot (open
+ * relays, upstream connections in use) only moves on its worker, so it is
+ * never negative and the sum is the process's. Blocks carry two labels from
  * the configuration (policy, category): a small table under a mutex, taken
  * only when a request is blocked, bounded by METRICS_BLOCK_KEYS so a
  * configuration with many categories cannot grow it without limit.
  */
 #include "metrics.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -20,10 +23,13 @@
 
 #include "../common/grow.h"
 #include "status.h"
+#include "wccp_view.h"
 
 #define N_RESULTS   5     /* enum txn_result */
 #define N_LOC       2     /* local, remote */
 #define N_MODES     2     /* explicit, transparent */
+#define N_KINDS     METRICS_TUNNEL_KINDS
+#define N_RELAY     2     /* enum relay_mode: splice, copy */
 #define RENDER_FIRST (16u << 10)
 #define RENDER_MAX  (8u << 20)
 
@@ -39,8 +45,15 @@ struct slot {
     counter_t latency[N_LOC][N_LE + 1];   /* not cumulative; +Inf last */
     counter_t latency_sum_ms[N_LOC];
     counter_t latency_count[N_LOC];
+    counter_t relays_started[N_KINDS][N_RELAY];
+    counter_t relays_open[N_KINDS][N_RELAY];     /* gauge */
+    counter_t upstream_in_use, upstream_idle;    /* gauges */
+    counter_t upstream_new, upstream_reused;
+    counter_t dns[DNS_OUTCOMES];
     char pad[64];
 };
+
+_Static_assert(RELAY_SPLICE == 0 && RELAY_COPY == 1, "relay modes index the slots");
 
 struct block_key {
     char policy[TXN_LABEL_MAX];
@@ -63,6 +76,13 @@ static inline void
 inc(counter_t *c, uint64_t v)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
+static inline void
+dec(counter_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - 1,
                           memory_order_relaxed);
 }
 
@@ -149,6 +169,72 @@ metrics_txn(metrics_t *m, unsigned worker, const txn_record_t *r)
         count_block(m, r);
 }
 
+/* The caller's slot, or NULL for a worker index out of range. */
+static inline struct slot *
+slot_of(metrics_t *m, unsigned worker)
+{
+    return m != NULL && worker < m->n ? &m->slots[worker] : NULL;
+}
+
+void
+metrics_relay_open(metrics_t *m, unsigned worker, enum metrics_tunnel kind, enum relay_mode mode)
+{
+    struct slot *s = slot_of(m, worker);
+
+    if (s == NULL || (unsigned)kind >= N_KINDS || (unsigned)mode >= N_RELAY)
+        return;
+    inc(&s->relays_started[kind][mode], 1);
+    inc(&s->relays_open[kind][mode], 1);
+}
+
+void
+metrics_relay_close(metrics_t *m, unsigned worker, enum metrics_tunnel kind, enum relay_mode mode)
+{
+    struct slot *s = slot_of(m, worker);
+
+    if (s == NULL || (unsigned)kind >= N_KINDS || (unsigned)mode >= N_RELAY)
+        return;
+    dec(&s->relays_open[kind][mode]);
+}
+
+void
+metrics_upstream_take(metrics_t *m, unsigned worker, bool reused)
+{
+    struct slot *s = slot_of(m, worker);
+
+    if (s == NULL)
+        return;
+    inc(reused ? &s->upstream_reused : &s->upstream_new, 1);
+    inc(&s->upstream_in_use, 1);
+}
+
+void
+metrics_upstream_release(metrics_t *m, unsigned worker)
+{
+    struct slot *s = slot_of(m, worker);
+
+    if (s != NULL)
+        dec(&s->upstream_in_use);
+}
+
+void
+metrics_upstream_idle(metrics_t *m, unsigned worker, unsigned n)
+{
+    struct slot *s = slot_of(m, worker);
+
+    if (s != NULL)
+        atomic_store_explicit(&s->upstream_idle, n, memory_order_relaxed);
+}
+
+void
+metrics_dns(metrics_t *m, unsigned worker, enum dns_outcome outcome)
+{
+    struct slot *s = slot_of(m, worker);
+
+    if (s != NULL && (unsigned)outcome < DNS_OUTCOMES)
+        inc(&s->dns[outcome], 1);
+}
+
 void
 metrics_reload(metrics_t *m, bool ok)
 {
@@ -230,8 +316,80 @@ family(text_t *t, const char *name, const char *type, const char *help)
     put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A family of one sample without labels. */
+static void
+scalar(text_t *t, const char *name, const char *type, const char *help, uint64_t v)
+{
+    family(t, name, type, help);
+    put(t, "%s %llu\n", name, (unsigned long long)v);
+}
+
 static const char *const loc_names[N_LOC] = { "local", "remote" };
 static const char *const mode_names[N_MODES] = { "explicit", "transparent" };
+static const char *const kind_names[N_KINDS] = {
+    [METRICS_TUNNEL_CONNECT] = "connect", [METRICS_TUNNEL_UPGRADE] = "upgrade",
+    [METRICS_TUNNEL_TLS] = "tls", [METRICS_TUNNEL_BYPASS] = "bypass",
+    [METRICS_TUNNEL_OTHER] = "other",
+};
+static const char *const relay_names[N_RELAY] = { [RELAY_SPLICE] = "splice", [RELAY_COPY] = "copy" };
+
+/* The sum over the workers of one counter, named by its place in slot 0. */
+static uint64_t
+sum_slots(const metrics_t *m, const counter_t *in_first)
+{
+    size_t off = (size_t)((const char *)in_first - (const char *)&m->slots[0]);
+    uint64_t v = 0;
+
+    for (unsigned w = 0; w < m->n; w++)
+        v += get((const counter_t *)((const char *)&m->slots[w] + off));
+    return v;
+}
+
+/* A family by tunnel kind and relay mode; in_first: its counters in slot 0. */
+static void
+relays(text_t *t, const metrics_t *m, const char *name, const char *type, const char *help,
+       const counter_t (*in_first)[N_RELAY])
+{
+    family(t, name, type, help);
+    for (unsigned k = 0; k < N_KINDS; k++)
+        for (unsigned r = 0; r < N_RELAY; r++)
+            put(t, "%s{kind=\"%s\",mode=\"%s\"} %llu\n", name, kind_names[k], relay_names[r],
+                (unsigned long long)sum_slots(m, &in_first[k][r]));
+}
+
+/* Upstream connections, tunnel relays and DNS lookups, from the slots. */
+static void
+render_workers(text_t *t, metrics_t *m)
+{
+    const struct slot *s0 = &m->slots[0];
+
+    family(t, "musproxy_upstream_connections", "gauge",
+           "Upstream connections open now: in use by a request or a tunnel (connecting "
+           "included), or idle in the workers' keep-alive pools.");
+    put(t, "musproxy_upstream_connections{state=\"in_use\"} %llu\n",
+        (unsigned long long)sum_slots(m, &s0->upstream_in_use));
+    put(t, "musproxy_upstream_connections{state=\"idle\"} %llu\n",
+        (unsigned long long)sum_slots(m, &s0->upstream_idle));
+    scalar(t, "musproxy_upstream_connects_total", "counter",
+           "Upstream connections opened (each address tried counts).",
+           sum_slots(m, &s0->upstream_new));
+    scalar(t, "musproxy_upstream_reuses_total", "counter",
+           "Requests sent on an idle upstream connection taken from the keep-alive pool.",
+           sum_slots(m, &s0->upstream_reused));
+    relays(t, m, "musproxy_tunnel_relays_total", "counter",
+           "Tunnel relays started, one per direction (two per tunnel), by tunnel kind and "
+           "relay mode (proxy.tunnel_relay).", s0->relays_started);
+    relays(t, m, "musproxy_tunnel_relays_open", "gauge",
+           "Tunnel relays open now (two per open tunnel), by tunnel kind and relay mode.",
+           s0->relays_open);
+    family(t, "musproxy_dns_lookups_total", "counter",
+           "Host name lookups by result: cache_hit (the worker's TTL cache), hosts (/etc/hosts, "
+           "no query), answered, not_found (NXDOMAIN or no data), timeout, error. IP literals "
+           "are not looked up.");
+    for (unsigned o = 0; o < DNS_OUTCOMES; o++)
+        put(t, "musproxy_dns_lookups_total{result=\"%s\"} %llu\n",
+            dns_outcome_str((enum dns_outcome)o), (unsigned long long)sum_slots(m, &s0->dns[o]));
+}
 
 static void
 render_traffic(text_t *t, metrics_t *m)
@@ -297,6 +455,102 @@ render_traffic(text_t *t, metrics_t *m)
     pthread_mutex_unlock(&m->mu);
     family(t, "musproxy_start_time_seconds", "gauge", "When the process started (Unix time).");
     put(t, "musproxy_start_time_seconds %lld\n", (long long)m->start_s);
+    render_workers(t, m);
+}
+
+/* The service groups of the WCCP agent and its message counters. */
+static void
+render_wccp(text_t *t, wccp_t *w)
+{
+    wccp_stats_t ws;
+    char svc[64];
+
+    wccp_stats(w, &ws);
+    family(t, "musproxy_wccp_service_state", "gauge",
+           "1 for the state each WCCP service group is in (seeking, no-common-method, member, "
+           "designated-waiting, designated), 0 for the others.");
+    for (size_t i = 0; i < ws.n_services; i++) {
+        const wccp_service_stats_t *v = &ws.services[i];
+        snprintf(svc, sizeof(svc), "service=\"%u\",type=\"%s\"", v->id,
+                 v->dynamic ? "dynamic" : "standard");
+        for (unsigned st = 0; st < WCCP_SERVICE_STATES; st++)
+            put(t, "musproxy_wccp_service_state{%s,state=\"%s\"} %d\n", svc,
+                wccp_service_state_str((enum wccp_service_state)st), v->state == st);
+    }
+#define PER_SERVICE(name, type, help, fmt, expr)                                          \
+    do {                                                                                  \
+        family(t, name, type, help);                                                      \
+        for (size_t i = 0; i < ws.n_services; i++) {                                      \
+            const wccp_service_stats_t *v = &ws.services[i];                              \
+            put(t, name "{service=\"%u\",type=\"%s\"} " fmt "\n", v->id,                   \
+                v->dynamic ? "dynamic" : "standard", expr);                               \
+        }                                                                                 \
+    } while (0)
+    PER_SERVICE("musproxy_wccp_service_routers_connected", "gauge",
+                "Configured routers of the service group that answer (I_See_You within three "
+                "intervals).", "%u", v->routers_connected);
+    PER_SERVICE("musproxy_wccp_service_designated", "gauge",
+                "1 if this cache is the designated cache of the service group.", "%d",
+                v->designated_self ? 1 : 0);
+    PER_SERVICE("musproxy_wccp_service_buckets", "gauge",
+                "Hash buckets (of 256) the service group assigns to this cache; mask values "
+                "with mask assignment.", "%u", v->share);
+#undef PER_SERVICE
+    uint64_t unexpected = 0;
+    for (size_t i = 0; i < ws.n_services; i++)
+        unexpected += ws.services[i].dropped;
+    const struct { const char *reason; uint64_t n; } drops[] = {
+        { "not_router", ws.drop_not_router }, { "malformed", ws.drop_malformed },
+        { "security", ws.drop_security }, { "unknown_service", ws.drop_unknown_service },
+        { "unexpected", unexpected },
+    };
+    family(t, "musproxy_wccp_messages_total", "counter", "WCCP messages received and sent.");
+    put(t, "musproxy_wccp_messages_total{direction=\"received\"} %llu\n", (unsigned long long)ws.in);
+    put(t, "musproxy_wccp_messages_total{direction=\"sent\"} %llu\n", (unsigned long long)ws.out);
+    family(t, "musproxy_wccp_messages_dropped_total", "counter",
+           "WCCP messages received and dropped, by reason (unexpected: not for us, or a "
+           "service defined differently).");
+    for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
+        put(t, "musproxy_wccp_messages_dropped_total{reason=\"%s\"} %llu\n", drops[i].reason,
+            (unsigned long long)drops[i].n);
+    scalar(t, "musproxy_wccp_send_errors_total", "counter",
+           "WCCP messages the socket refused to send.", ws.send_errors);
+}
+
+/* musproxy's own GRE decapsulation (gre: enabled). */
+static void
+render_gre(text_t *t, gre_t *g)
+{
+    gre_stats_t gs;
+    char ip[INET_ADDRSTRLEN];
+
+    gre_get_stats(g, &gs);
+    scalar(t, "musproxy_gre_packets_received_total", "counter",
+           "Packets the raw GRE socket returned.", gs.packets_in);
+    scalar(t, "musproxy_gre_received_bytes_total", "counter",
+           "Bytes of those packets, outer headers included.", gs.bytes_in);
+    scalar(t, "musproxy_gre_packets_decapsulated_total", "counter",
+           "Client packets accepted: decapsulated and written to the TUN device.", gs.decapsulated);
+    scalar(t, "musproxy_gre_decapsulated_bytes_total", "counter",
+           "Bytes of the client packets written to the TUN device.", gs.bytes_out);
+    scalar(t, "musproxy_gre_wccpv1_packets_total", "counter",
+           "Accepted packets without a WCCPv2 redirect header (WCCPv1).", gs.v1_packets);
+    family(t, "musproxy_gre_packets_dropped_total", "counter",
+           "GRE packets dropped, by reason.");
+    for (int d = GRE_DROP_NONE + 1; d < GRE_DROP_COUNT; d++)
+        put(t, "musproxy_gre_packets_dropped_total{reason=\"%s\"} %llu\n",
+            gre_drop_name((gre_drop_t)d), (unsigned long long)gs.dropped[d]);
+    scalar(t, "musproxy_gre_receive_errors_total", "counter", "Failed reads of the raw GRE socket.",
+           gs.recv_errors);
+    family(t, "musproxy_gre_router_packets_total", "counter",
+           "Packets decapsulated per configured router (the GRE source).");
+    for (size_t i = 0; i < gs.n_routers; i++) {
+        struct in_addr a = { .s_addr = gs.routers[i].addr };
+        if (inet_ntop(AF_INET, &a, ip, sizeof(ip)) == NULL)
+            snprintf(ip, sizeof(ip), "?");
+        put(t, "musproxy_gre_router_packets_total{router=\"%s\"} %llu\n", ip,
+            (unsigned long long)gs.routers[i].packets);
+    }
 }
 
 static void
@@ -355,6 +609,10 @@ render_sources(text_t *t, const status_sources_t *src)
         family(t, "musproxy_store_up", "gauge", "1 if the store's file is open.");
         put(t, "musproxy_store_up %d\n", ss.db_open ? 1 : 0);
     }
+    if (src->wccp != NULL)
+        render_wccp(t, src->wccp);
+    if (src->gre != NULL)
+        render_gre(t, src->gre);
 }
 
 char *

@@ -149,10 +149,26 @@ service_table_reconfigure(service_table_t *t, cfgref_t *next, const config_t *ru
 {
     for (size_t i = 0; i < t->n; i++) {
         service_row_t *r = &t->rows[i];
-        /* a row that is off or failed is told too: it can say what a
-         * restart would change */
-        if (r->ops->reconfigure != NULL && row_state(r) != SERVICE_STOPPED)
-            r->ops->reconfigure(t->ctx, next, running);
+        enum service_state s = row_state(r);
+        char why[SERVICE_ERR_MAX] = "";
+        int rc;
+
+        /* a row that is off or failed is told too: it may start now, or say
+         * what only a restart would change */
+        if (r->ops->reconfigure == NULL || s == SERVICE_NEW || s == SERVICE_STOPPING ||
+            s == SERVICE_STOPPED)
+            continue;
+        rc = r->ops->reconfigure(t->ctx, next, running, why, sizeof(why));
+        if (rc == SERVICE_STARTED) {
+            r->error[0] = '\0';
+            row_set(r, SERVICE_RUNNING);
+        } else if (rc == SERVICE_SKIP) {
+            row_set(r, SERVICE_OFF);
+        } else if (rc == SERVICE_ERROR) {
+            snprintf(r->error, sizeof(r->error), "%s", why[0] ? why : "failed");
+            log_error("%s: reload: %s (musproxy runs without it)", r->ops->name, r->error);
+            row_set(r, SERVICE_FAILED);
+        }
     }
 }
 

@@ -37,9 +37,10 @@ enum service_state {
 
 const char *service_state_str(enum service_state s);
 
-/* Results of open and start. */
-#define SERVICE_OK      0
-#define SERVICE_SKIP    1     /* not configured (open) */
+/* Results of open, start and reconfigure. */
+#define SERVICE_OK      0     /* done (reconfigure: the state stays as it was) */
+#define SERVICE_SKIP    1     /* not configured (open), or off now (reconfigure) */
+#define SERVICE_STARTED 2     /* reconfigure: running now (restarted or turned on) */
 #define SERVICE_ERROR  (-1)   /* err says why */
 
 /*
@@ -58,8 +59,12 @@ typedef struct service_ops {
     /* may refuse a reload before any row has changed: 0, or -1 with err */
     int (*check)(void *ctx, const config_t *next, const config_t *running, char *err,
                  size_t errlen);
-    /* takes the new configuration (borrowed: cfgref_get to keep it) */
-    void (*reconfigure)(void *ctx, cfgref_t *next, const config_t *running);
+    /* takes the new configuration (borrowed: cfgref_get to keep it); also
+     * called for a row that is off or failed, which may start now. Returns
+     * SERVICE_OK, SERVICE_STARTED, SERVICE_SKIP or SERVICE_ERROR (err says
+     * why: the row is then failed, and musproxy runs on without it) */
+    int (*reconfigure)(void *ctx, cfgref_t *next, const config_t *running, char *err,
+                       size_t errlen);
     /* asks the row to stop, without waiting */
     void (*stop)(void *ctx);
     /* waits for the row to end and frees it (also after a failed start) */

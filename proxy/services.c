@@ -164,11 +164,14 @@ store_open(void *arg, const config_t *cfg, char *err, size_t errlen)
     return SERVICE_OK;
 }
 
-static void
-store_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+static int
+store_reconfigure(void *arg, cfgref_t *next, const config_t *running, char *err, size_t errlen)
 {
     (void)arg;
+    (void)err;
+    (void)errlen;
     warn_restart(&next->cfg->store, &running->store, sizeof(running->store), "store");
+    return SERVICE_OK;
 }
 
 /* After the workers: what they submitted is written. */
@@ -207,11 +210,14 @@ gre_open(void *arg, const config_t *cfg, char *err, size_t errlen)
     return SERVICE_OK;
 }
 
-static void
-gre_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+static int
+gre_reconfigure(void *arg, cfgref_t *next, const config_t *running, char *err, size_t errlen)
 {
     (void)arg;
+    (void)err;
+    (void)errlen;
     warn_restart(&next->cfg->gre, &running->gre, sizeof(running->gre), "gre");
+    return SERVICE_OK;
 }
 
 static void
@@ -296,22 +302,25 @@ feed_start(void *arg, const config_t *cfg, char *err, size_t errlen)
     return SERVICE_OK;
 }
 
-static void
-feed_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+static int
+feed_reconfigure(void *arg, cfgref_t *next, const config_t *running, char *err, size_t errlen)
 {
     proxy_ctx_t *c = arg;
     mus_feed_config_t *fc;
 
     (void)running;
+    (void)err;
+    (void)errlen;
     if (c->feed == NULL)
-        return;
+        return SERVICE_OK;
     fc = feed_config(next->cfg);
     if (fc == NULL) {
         log_error("reload: out of memory: the headends keep their settings");
-        return;
+        return SERVICE_OK;
     }
     mus_feed_reconfigure(c->feed, fc);
     free(fc);
+    return SERVICE_OK;
 }
 
 static void
@@ -386,13 +395,15 @@ workers_check(void *arg, const config_t *next, const config_t *running, char *er
     return worker_check_listen(next, running, err, errlen);
 }
 
-static void
-workers_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+static int
+workers_reconfigure(void *arg, cfgref_t *next, const config_t *running, char *err, size_t errlen)
 {
     proxy_ctx_t *c = arg;
     unsigned n = proxy_worker_count(next->cfg);
 
     (void)running;
+    (void)err;
+    (void)errlen;
 
     if (n != c->n_workers)
         log_warn("reload: the number of workers (%u -> %u) changes only at restart",
@@ -400,6 +411,7 @@ workers_reconfigure(void *arg, cfgref_t *next, const config_t *running)
     for (unsigned i = 0; i < c->n_started; i++)
         worker_notify_config(c->workers[i], next);
     connlimit_set_max(c->env.connlimit, next->cfg->max_connections);
+    return SERVICE_OK;
 }
 
 static void
@@ -463,12 +475,15 @@ control_start_row(void *arg, const config_t *cfg, char *err, size_t errlen)
     return SERVICE_OK;
 }
 
-static void
-control_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+static int
+control_reconfigure(void *arg, cfgref_t *next, const config_t *running, char *err, size_t errlen)
 {
     (void)arg;
+    (void)err;
+    (void)errlen;
     if (strcmp(next->cfg->mus.control_socket, running->mus.control_socket) != 0)
         log_warn("reload: the control socket path changes only at restart");
+    return SERVICE_OK;
 }
 
 static void
@@ -517,11 +532,25 @@ admin_start_row(void *arg, const config_t *cfg, char *err, size_t errlen)
     return SERVICE_OK;
 }
 
-static void
-admin_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+/* A changed admin section restarts the UI with it (its listener is not
+ * privileged: loopback, a high port by default), or turns it on or off. */
+static int
+admin_reconfigure(void *arg, cfgref_t *next, const config_t *running, char *err, size_t errlen)
 {
-    (void)arg;
-    warn_restart(&next->cfg->admin, &running->admin, sizeof(running->admin), "admin UI");
+    proxy_ctx_t *c = arg;
+
+    if (memcmp(&next->cfg->admin, &running->admin, sizeof(running->admin)) == 0 &&
+        strcmp(next->cfg->store.path, running->store.path) == 0)
+        return SERVICE_OK;
+    admin_stop(c->admin);
+    c->admin = NULL;
+    if (!next->cfg->admin.enabled) {
+        log_info("reload: admin UI stopped (admin.enabled: false)");
+        return SERVICE_SKIP;
+    }
+    log_info("reload: the admin UI settings changed: restarting it");
+    return admin_start_row(arg, next->cfg, err, errlen) == SERVICE_OK ? SERVICE_STARTED
+                                                                       : SERVICE_ERROR;
 }
 
 static void
@@ -577,11 +606,14 @@ wccp_start_row(void *arg, const config_t *cfg, char *err, size_t errlen)
     return SERVICE_OK;
 }
 
-static void
-wccp_reconfigure(void *arg, cfgref_t *next, const config_t *running)
+static int
+wccp_reconfigure(void *arg, cfgref_t *next, const config_t *running, char *err, size_t errlen)
 {
     (void)arg;
+    (void)err;
+    (void)errlen;
     warn_restart(&next->cfg->wccp, &running->wccp, sizeof(running->wccp), "wccp");
+    return SERVICE_OK;
 }
 
 /* First of all at shutdown: the routers send new flows to the other caches.

@@ -1,7 +1,8 @@
 /*
  * proxy/wccp.c: the WCCPv2 cache-engine agent (see wccp.h): its thread, its
  * socket, the timers, dispatch of received messages to the service views
- * (wccp_view.c), the messages it sends, and its status document.
+ * (wccp_view.c), the messages it sends, and its status document and
+ * counters.
  */
 #include "wccp.h"
 
@@ -644,4 +645,34 @@ wccp_status_json(wccp_t *w)
                     "last_error", w->last_error, "services", svcs);
     pthread_mutex_unlock(&w->lock);
     return out;
+}
+
+void
+wccp_stats(wccp_t *w, wccp_stats_t *out)
+{
+    int64_t now = mono_ms();
+
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&w->lock);
+    out->in = w->in;
+    out->out = w->out;
+    out->send_errors = w->send_errors;
+    out->drop_not_router = w->drop_not_router;
+    out->drop_malformed = w->drop_malformed;
+    out->drop_security = w->drop_security;
+    out->drop_unknown_service = w->drop_unknown_service;
+    out->n_services = w->n_svcs;
+    for (size_t i = 0; i < w->n_svcs; i++) {
+        const wccp_svc_t *s = &w->svcs[i];
+        wccp_service_stats_t *o = &out->services[i];
+        uint32_t d = wccp_view_designated(&s->view);
+        o->id = s->def.id;
+        o->dynamic = s->def.type == WCCP_SVC_DYNAMIC;
+        o->state = (unsigned)wccp_view_state(&s->view, now);
+        o->designated_self = d != 0 && d == w->self;
+        o->routers_connected = (unsigned)wccp_view_connected(&s->view);
+        o->share = wccp_view_share(&s->view);
+        o->dropped = s->dropped;
+    }
+    pthread_mutex_unlock(&w->lock);
 }

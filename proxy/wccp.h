@@ -22,7 +22,9 @@
 #ifndef MUS_PROXY_WCCP_H
 #define MUS_PROXY_WCCP_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -33,6 +35,25 @@
 #define WCCP_ERR_MAX            256
 
 typedef struct wccp wccp_t;
+
+/* One service group as wccp_stats sees it. */
+typedef struct wccp_service_stats {
+    unsigned id;
+    bool dynamic;                /* false: the standard web-cache service */
+    unsigned state;              /* enum wccp_service_state (wccp_view.h) */
+    bool designated_self;        /* we are the designated cache */
+    unsigned routers_connected;  /* configured routers whose I_See_You keeps coming */
+    uint32_t share;              /* hash buckets (of 256), or mask values, given to us */
+    uint64_t dropped;            /* its messages dropped: unexpected, or not for us */
+} wccp_service_stats_t;
+
+/* The agent's counters and its service groups, at one moment. */
+typedef struct wccp_stats {
+    uint64_t in, out, send_errors;
+    uint64_t drop_not_router, drop_malformed, drop_security, drop_unknown_service;
+    size_t n_services;
+    wccp_service_stats_t services[CONFIG_WCCP_MAX_SERVICES];
+} wccp_stats_t;
 
 /* Reads the password, finds our address, binds the socket. NULL with a
  * message in err when cfg has no routers or something fails. */
@@ -47,5 +68,8 @@ void wccp_free(wccp_t *w);
  *  "services":[{"id", "type", "state", "designated", "buckets", "routers":[...],
  *  "caches":[...], "packets":{...}, ...}]}; null for w == NULL. Thread-safe. */
 json_t *wccp_status_json(wccp_t *w);
+
+/* The same facts as numbers (for /metrics). Thread-safe; w not NULL. */
+void wccp_stats(wccp_t *w, wccp_stats_t *out);
 
 #endif

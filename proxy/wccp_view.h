@@ -42,6 +42,7 @@ enum wccp_service_state {
     WCCP_SS_WAITING,       /* designated, waiting for the view to be stable */
     WCCP_SS_DESIGNATED,    /* designated, our assignment sent */
 };
+#define WCCP_SERVICE_STATES (WCCP_SS_DESIGNATED + 1)
 const char *wccp_service_state_str(enum wccp_service_state s);
 
 typedef struct wccp_vrouter {

@@ -3,7 +3,9 @@
  * SO_REUSEPORT, accept under the process-wide connection limit
  * (proxy/connlimit.h) and a pause on descriptor exhaustion, notifications
  * from the main thread (and limit wakes from other workers) through an
- * eventfd, graceful drain, and the per-worker upstream keep-alive pool.
+ * eventfd, graceful drain, and the per-worker upstream keep-alive pool
+ * (its size, and the resolver's lookups, go to the worker's slot of
+ * proxy/metrics.h).
  */
 #include "worker.h"
 
@@ -440,6 +442,7 @@ pool_unlink(worker_t *w, pool_entry_t *e)
     loop_io_stop(w->loop, &e->io);   /* no-op when the descriptor was moved away */
     loop_timer_cancel(w->loop, &e->timer);
     w->pool_count--;
+    metrics_upstream_idle(w->env.metrics, w->id, w->pool_count);
     if (loop_defer(w->loop, pool_entry_free_deferred, e) < 0)
         free(e); /* stopped above: no event of this batch can name it */
 }
@@ -532,6 +535,7 @@ worker_pool_put(worker_t *w, loop_io_t *from, const char *host, const struct soc
         e->next->prev = e;
     w->pool[b] = e;
     w->pool_count++;
+    metrics_upstream_idle(w->env.metrics, w->id, w->pool_count);
     return;
 drop:
     loop_io_stop(w->loop, from);
@@ -677,6 +681,15 @@ worker_wake(void *arg)
 
 /* ---- life cycle ---- */
 
+/* The resolver's lookups, counted in the worker's slot. */
+static void
+worker_dns_observed(void *arg, enum dns_outcome o)
+{
+    worker_t *w = arg;
+
+    metrics_dns(w->env.metrics, w->id, o);
+}
+
 worker_t *
 worker_new(unsigned id, unsigned nworkers, cfgref_t *cfg, const proxy_env_t *env, char *err,
            size_t errlen)
@@ -707,6 +720,7 @@ worker_new(unsigned id, unsigned nworkers, cfgref_t *cfg, const proxy_env_t *env
         snprintf(err, errlen, "cannot initialise the resolver (c-ares)");
         goto fail;
     }
+    dns_set_observer(w->dns, worker_dns_observed, w);
     w->alog = alog_open(cfg->cfg->access_log);
     if (w->alog == NULL) {
         snprintf(err, errlen, "cannot open access log %s: %s", cfg->cfg->access_log, strerror(errno));

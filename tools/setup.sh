@@ -13,7 +13,7 @@ PKGS=(
   # tests
   libcriterion-dev libcurl4-openssl-dev curl openssl nginx-light chromium
   iproute2 procps psmisc python3 sqlite3 ocserv openconnect gnutls-bin
-  nftables tshark python3-pacparser prometheus freeradius-utils
+  nftables tshark python3-pacparser prometheus freeradius-utils libnss3-tools
   strongswan-swanctl strongswan-charon libcharon-extra-plugins
   # the Debian package test (tests/e2e/deb.sh)
   debhelper fakeroot lintian

@@ -72,3 +72,13 @@ origin_cert() {
     openssl x509 -req -in "$TMP/origin.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
         -out "$TMP/origin.pem" -days 2 -extfile "$TMP/san.ext" 2>/dev/null
 }
+
+# nss_trust_ca HOME CA: an NSS database of its own in HOME/.pki/nssdb with
+# the CA trusted for TLS servers; Chromium on Linux trusts those roots when
+# run with HOME set to it (nothing pinned, verification on). 0 or 1.
+nss_trust_ca() {
+    command -v certutil >/dev/null || return 1
+    mkdir -p "$1/.pki/nssdb"
+    certutil -N -d "sql:$1/.pki/nssdb" --empty-password &&
+        certutil -A -d "sql:$1/.pki/nssdb" -n musproxy-e2e-ca -t "C,," -i "$2"
+}

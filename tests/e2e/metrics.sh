@@ -3,9 +3,11 @@
 # against the access log of the same run, and by promtool.
 #
 # musproxy (2 workers, a loopback mode: metrics listener, 127.0.0.2 in the
-# VPN pool so it counts as remote, a policy blocking one category) in front
-# of mp-origin; curl sends a known mix: local allowed, remote allowed,
-# blocked, and a 404 from the origin.
+# VPN pool so it counts as remote, a policy blocking one category, the
+# origin's port open to CONNECT) in front of mp-origin; curl sends a known
+# mix: local allowed, remote allowed, blocked, a 404 from the origin,
+# CONNECT tunnels, requests for localhost (/etc/hosts) and for a name under
+# .invalid (which must fail), and one more tunnel held open while scraped.
 # Checks (one PASS:/FAIL: line each):
 #   1. musproxy_requests_total by result and location equals the access log's
 #      counts of the same run (TCP_MISS and TCP_DENIED, local and remote);
@@ -18,7 +20,23 @@
 #   5. gauges: open client connections, the store's written records reach
 #      the number of requests; a reload shows in musproxy_reloads_total;
 #   6. a mode: metrics listener on a non-loopback address is refused at
-#      startup with a clear message.
+#      startup with a clear message;
+#   7. tunnels: musproxy_tunnel_relays_total{kind="connect"} is twice the
+#      access log's CONNECT lines (a relay per direction), mode copy under
+#      tunnel_relay: auto (both peers on this host) and, after the reload
+#      to tunnel_relay: splice, mode splice for the new ones; the held
+#      tunnel shows as 2 open relays and 1 upstream connection in use, and
+#      0 once it is closed;
+#   8. DNS: musproxy_dns_lookups_total counts exactly the looked-up names of
+#      the log (IP literals are not lookups): the .invalid requests as
+#      failures (not_found, timeout or error), localhost as hosts or
+#      cache_hit (at least one hosts); a name answered by a name server
+#      (METRICS_DNS_NAME, default localtest.me, when the machine's resolver
+#      gives 127.0.0.1 for it and /etc/hosts does not name it) as answered
+#      (else that part is not run, and says so);
+#   9. the upstream pool: after the keep-alive requests the idle gauge is
+#      > 0 and <= the requests forwarded, nothing is in use, and the
+#      connections opened plus reused cover every forwarded request.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.bash
@@ -29,13 +47,16 @@ e2e_init metrics
 OPORT=$(free_port) PPORT=$(free_port) MPORT=$(free_port)
 start_bg "$TMP/origin.log" "$ORIGIN_BIN" --listen "127.0.0.1:$OPORT"
 OPID=$BG_PID
-write_config() {   # write_config METRICS_ADDRESS
+write_config() {   # write_config METRICS_ADDRESS [TUNNEL_RELAY]
     cat >"$TMP/musproxy.yaml" <<EOF
 proxy:
   listen:
     - "127.0.0.1:$PPORT"
     - { address: "$1", mode: metrics }
   workers: 2
+  connect_ports: [443, $OPORT]
+  tunnel_relay: ${2:-auto}
+  timeouts: { dns: 2s }
   access_log: $TMP/access.log
 mus:
   remote_users: ip_ranges
@@ -72,18 +93,46 @@ for i in $(seq 7); do curl "${P[@]}" "http://127.0.0.1:$OPORT/size/$((100 + i))"
 for i in $(seq 4); do curl "${P[@]}" --interface 127.0.0.2 "http://127.0.0.1:$OPORT/size/3$i"; done  # remote allowed
 for i in $(seq 3); do curl "${P[@]}" "http://127.0.0.1:$OPORT/size/3$i"; done                  # local blocked
 curl "${P[@]}" "http://127.0.0.1:$OPORT/nothing"                                              # 404 from the origin
-N=15
-for _ in $(seq 50); do [[ $(wc -l <"$TMP/access.log" 2>/dev/null) -ge $N ]] && break; sleep 0.1; done
+for i in $(seq 3); do curl "${P[@]}" -p "http://127.0.0.1:$OPORT/size/$((200 + i))"; done    # CONNECT tunnels
+for i in $(seq 3); do curl "${P[@]}" "http://localhost:$OPORT/size/$((300 + i))"; done       # /etc/hosts
+BAD=musproxy-e2e-$$.invalid
+for i in $(seq 2); do curl "${P[@]}" "http://$BAD:$OPORT/x$i"; done                          # must not resolve
+# A name a name server answers with 127.0.0.1 (not /etc/hosts): only if this machine has one.
+DNS_NAME=${METRICS_DNS_NAME:-localtest.me}
+NAMED=0
+if ! grep -qiw -- "$DNS_NAME" /etc/hosts &&
+   [[ $(timeout 5 python3 -c 'import socket, sys
+print(" ".join(sorted({a[4][0] for a in socket.getaddrinfo(sys.argv[1], 80, socket.AF_INET)})))' \
+        "$DNS_NAME" 2>/dev/null) == 127.0.0.1 ]]; then
+    NAMED=2   # two requests on one connection: one worker, answered then cached
+    curl "${P[@]}" "http://$DNS_NAME:$OPORT/size/401" -o /dev/null "http://$DNS_NAME:$OPORT/size/402"
+fi
 
 scrape() { curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics"; }
+val() {   # val METRIC_WITH_LABELS: its value in the scrape (0 if absent)
+    awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$TMP/metrics.txt"
+}
+wait_log() {   # wait_log N: until the access log has N lines (5 s)
+    for _ in $(seq 50); do [[ $(wc -l <"$TMP/access.log" 2>/dev/null) -ge $1 ]] && break; sleep 0.1; done
+}
+connect_lines() { awk '$6 == "CONNECT"' "$TMP/access.log" | wc -l; }
+
+# ---- a tunnel held open while scraped, then closed
+wait_log $((23 + NAMED))
+exec 3<>"/dev/tcp/127.0.0.1/$PPORT"
+printf 'CONNECT 127.0.0.1:%s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n\r\n' "$OPORT" "$OPORT" >&3
+IFS= read -r -t 5 established <&3
+scrape >"$TMP/metrics.txt"
+held_relays=$(val 'musproxy_tunnel_relays_open{kind="connect",mode="copy"}')
+held_in_use=$(val 'musproxy_upstream_connections{state="in_use"}')
+exec 3>&-
+N=$((24 + NAMED))
+wait_log $N
 for _ in $(seq 30); do
     scrape >"$TMP/metrics.txt"
     grep -q "^musproxy_store_records_total{fate=\"written\"} $N\$" "$TMP/metrics.txt" && break
     sleep 0.2
 done
-val() {   # val METRIC_WITH_LABELS: its value in the scrape (0 if absent)
-    awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$TMP/metrics.txt"
-}
 log_count() {   # log_count CLIENT RESULT
     awk -v c="$1" -v r="$2" '$3 == c && index($4, r "/") == 1' "$TMP/access.log" | wc -l
 }
@@ -93,7 +142,7 @@ lm=$(log_count 127.0.0.1 TCP_MISS) rm=$(log_count 127.0.0.2 TCP_MISS) ld=$(log_c
 mm=$(val 'musproxy_requests_total{result="TCP_MISS",location="local",mode="explicit"}')
 mr=$(val 'musproxy_requests_total{result="TCP_MISS",location="remote",mode="explicit"}')
 md=$(val 'musproxy_requests_total{result="TCP_DENIED",location="local",mode="explicit"}')
-if [[ $lm == 8 && $rm == 4 && $ld == 3 && $mm == "$lm" && $mr == "$rm" && $md == "$ld" ]]; then
+if [[ $lm == $((8 + 3 + 2 + NAMED)) && $rm == 4 && $ld == 3 && $mm == "$lm" && $mr == "$rm" && $md == "$ld" ]]; then
     pass "requests_total matches the access log: local TCP_MISS $mm, remote TCP_MISS $mr, local TCP_DENIED $md"
 else
     fail "requests_total: log $lm/$rm/$ld, metrics $mm/$mr/$md"
@@ -131,9 +180,44 @@ else
     echo "promtool not installed (Debian's prometheus package): check 4 not run"
 fi
 
-# ---- 5. gauges and reloads
+# ---- 8. DNS lookups against the names in the log
+ln=$(awk -v h="http://localhost:$OPORT/" 'index($7, h) == 1' "$TMP/access.log" | wc -l)
+bn=$(awk -v h="http://$BAD:$OPORT/" 'index($7, h) == 1' "$TMP/access.log" | wc -l)
+hits=$(val 'musproxy_dns_lookups_total{result="cache_hit"}') hosts=$(val 'musproxy_dns_lookups_total{result="hosts"}')
+answered=$(val 'musproxy_dns_lookups_total{result="answered"}')
+failed=$(( $(val 'musproxy_dns_lookups_total{result="not_found"}') + \
+           $(val 'musproxy_dns_lookups_total{result="timeout"}') + $(val 'musproxy_dns_lookups_total{result="error"}') ))
+if [[ $bn == 2 && $failed == "$bn" && $ln == 3 && $hosts -ge 1 && $((hosts + hits + answered)) == $((ln + NAMED)) &&
+      ( $NAMED == 0 || $answered -ge 1 ) ]]; then
+    pass "dns_lookups_total: $failed failed for the $bn $BAD requests (not_found $(val 'musproxy_dns_lookups_total{result="not_found"}')), localhost: hosts $hosts + cache_hit $hits for $ln, answered $answered"
+else
+    fail "dns_lookups_total: failed $failed for $bn .invalid lines; hosts $hosts + cache_hit $hits + answered $answered for $ln localhost + $NAMED $DNS_NAME lines"
+fi
+if [[ $NAMED == 0 ]]; then
+    echo "no name server answers $DNS_NAME with 127.0.0.1 here (METRICS_DNS_NAME sets another name): the answered part of check 8 not run"
+fi
+
+# ---- 9. the upstream keep-alive pool
+fwd=$(awk '$6 != "CONNECT" && $9 ~ /^HIER_DIRECT\//' "$TMP/access.log" | wc -l)
+idle=$(val 'musproxy_upstream_connections{state="idle"}') in_use=$(val 'musproxy_upstream_connections{state="in_use"}')
+opened=$(val musproxy_upstream_connects_total) reused=$(val musproxy_upstream_reuses_total)
+if [[ $idle -gt 0 && $idle -le $fwd && $in_use == 0 && $reused -ge 1 &&
+      $((opened + reused)) -ge $((fwd + $(connect_lines))) ]]; then
+    pass "upstream pool: $idle idle after $fwd forwarded requests, 0 in use; $opened opened, $reused reused"
+else
+    fail "upstream pool: idle $idle, in use $in_use, opened $opened, reused $reused for $fwd forwarded requests and $(connect_lines) tunnels"
+fi
+
+# ---- 5. gauges and reloads (the reload switches tunnel_relay to splice)
+tunnels_before=$(connect_lines)
+copy_before=$(val 'musproxy_tunnel_relays_total{kind="connect",mode="copy"}')
+open_before=$(( $(val 'musproxy_tunnel_relays_open{kind="connect",mode="copy"}') + \
+                $(val 'musproxy_tunnel_relays_open{kind="connect",mode="splice"}') ))
+write_config "127.0.0.1:$MPORT" splice
 kill -HUP "$MPID"
 for _ in $(seq 50); do grep -q "configuration reloaded" "$TMP/musproxy.log" && break; sleep 0.1; done
+for i in $(seq 2); do curl "${P[@]}" -p "http://127.0.0.1:$OPORT/size/$((500 + i))"; done
+wait_log $((N + 2))
 scrape >"$TMP/metrics2.txt"
 cp "$TMP/metrics2.txt" "$TMP/metrics.txt"
 if [[ $(val 'musproxy_reloads_total{result="ok"}') == 1 && $(val musproxy_client_connections) -ge 1 &&
@@ -141,5 +225,20 @@ if [[ $(val 'musproxy_reloads_total{result="ok"}') == 1 && $(val musproxy_client
     pass "gauges: a reload counted, $(val musproxy_client_connections) open connection(s), store written $(val 'musproxy_store_records_total{fate="written"}')"
 else
     fail "gauges: reloads $(val 'musproxy_reloads_total{result="ok"}'), conns $(val musproxy_client_connections), store $(val 'musproxy_store_records_total{fate="written"}')"
+fi
+
+# ---- 7. tunnels: relays against the CONNECT lines, by relay mode; the held one
+tunnels_after=$(( $(connect_lines) - tunnels_before ))
+splice=$(val 'musproxy_tunnel_relays_total{kind="connect",mode="splice"}')
+copy=$(val 'musproxy_tunnel_relays_total{kind="connect",mode="copy"}')
+others=$(grep '^musproxy_tunnel_relays_total{' "$TMP/metrics.txt" | grep -v 'kind="connect"' | awk '{ s += $2 } END { print s + 0 }')
+open_now=$(grep '^musproxy_tunnel_relays_open{' "$TMP/metrics.txt" | awk '{ s += $2 } END { print s + 0 }')
+if [[ $tunnels_before == 4 && $copy_before == $((2 * tunnels_before)) && $copy == "$copy_before" &&
+      $tunnels_after == 2 && $splice == $((2 * tunnels_after)) && $others == 0 &&
+      $held_relays == 2 && $held_in_use == 1 && ${established:-} == "HTTP/1.1 200"* &&
+      $open_before == 0 && $open_now == 0 ]]; then
+    pass "tunnel relays: $copy copy for $tunnels_before CONNECT lines (auto, loopback), $splice splice for $tunnels_after after the reload; a held tunnel: $held_relays relays open, $held_in_use upstream in use; none open after"
+else
+    fail "tunnel relays: CONNECT lines $tunnels_before/$tunnels_after, copy $copy_before/$copy, splice $splice, other kinds $others; held: relays $held_relays, in use $held_in_use (${established:-no answer}); open $open_before/$open_now"
 fi
 exit $FAILED

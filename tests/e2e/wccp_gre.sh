@@ -31,9 +31,20 @@
 #   7. MTU: 100 KB down and 100 KB up (POST /echo) through the 1472-byte path,
 #      the SYN-ACK's MSS clamped to 1432 (seen by tshark on the router, when
 #      installed);
-#   8. headless Chromium in the client namespace loads the HTTP page and the
-#      HTTPS page (the origin's key pinned by its SPKI: no certutil to trust
-#      a CA for Chromium here), both in the access log.
+#   8. headless Chromium in the client namespace (no proxy settings) loads
+#      the HTTP page, the HTTPS page (the origin's certificate verified
+#      against our CA, trusted in an NSS database of its own with certutil)
+#      and a blocked HTTP site, which renders the block page;
+#   9. /metrics (a mode: metrics listener in the proxy's namespace) says what
+#      musctl status says of GRE (received, decapsulated, dropped by reason,
+#      per router), counts two tls relays per intercepted TLS tunnel of the
+#      access log, and passes promtool check metrics (when installed);
+#  10. the client is a VPN user mapped by mus-headend (a session for
+#      10.78.1.2 as alice): a site blocked for everyone gets the block page
+#      over HTTP (logged TCP_DENIED/403 for alice) and a refused handshake
+#      over HTTPS by SNI (logged TCP_DENIED/403 CONNECT blocked.test:443);
+#  11. a site blocked by the remote policy only is refused to alice with
+#      location remote and access policy remote in the extended log.
 # Needs root, ip netns, veth, TUN, raw sockets, nft; exits 77 with
 # "SKIP: reason" otherwise. CHROMIUM=none skips check 8 (with a SKIP line).
 set -uo pipefail
@@ -43,13 +54,14 @@ MUSPROXY_BIN=${MUSPROXY_BIN:-build/musproxy}
 MUSCTL_BIN=${MUSCTL_BIN:-build/musctl}
 ORIGIN_BIN=${ORIGIN_BIN:-build/tests/mp-origin}
 ENCAP_BIN=${ENCAP_BIN:-build/tests/gre-encap}
+HEADEND_BIN=${HEADEND_BIN:-$(dirname "$MUSPROXY_BIN")/mus-headend}
 CHROMIUM=${CHROMIUM:-chromium}
 e2e_init wccp_gre
 
 skip() { echo "SKIP: $*"; exit 77; }
 [[ $(id -u) == 0 ]] || skip "needs root (network namespaces, raw sockets, TUN)"
 for t in nft curl openssl python3 jq; do command -v $t >/dev/null || skip "$t is not installed"; done
-for b in "$MUSPROXY_BIN" "$MUSCTL_BIN" "$ORIGIN_BIN" "$ENCAP_BIN"; do
+for b in "$MUSPROXY_BIN" "$MUSCTL_BIN" "$ORIGIN_BIN" "$ENCAP_BIN" "$HEADEND_BIN"; do
     [[ -x $b ]] || skip "$b not built"
 done
 [[ -c /dev/net/tun ]] || skip "no /dev/net/tun"
@@ -100,18 +112,44 @@ origin_cert DNS:origin.test
 start_bg "$TMP/origin-tls.log" ip netns exec "$O" "$ORIGIN_BIN" --listen 10.78.3.2:443 \
     --tls "$TMP/origin.pem" "$TMP/origin.key"
 
+# the VPN headend, in the proxy's namespace: alice's session holds 10.78.1.2
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -keyout "$TMP/headend.key" -out "$TMP/headend.pem" -subj /CN=127.0.0.1 \
+    -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+head -c 24 /dev/urandom | base64 >"$TMP/mus.secret"
+chmod 600 "$TMP/mus.secret" "$TMP/headend.key"
+printf '%s\n' '{"sid": "vpn-1", "ips": ["10.78.1.2"], "id": {"type": "user", "name": "alice", "domain": "LAB"}, "groups": ["staff"], "started": 1795000000, "client_ip": "198.51.100.9", "tunnel": "ssl"}' \
+    >"$TMP/sessions.jsonl"
+start_bg "$TMP/headend.log" ip netns exec "$P" "$HEADEND_BIN" --listen 127.0.0.1:11999 \
+    --cert "$TMP/headend.pem" --key "$TMP/headend.key" --password-file "$TMP/mus.secret" \
+    --sessions "$TMP/sessions.jsonl" --kdf-iter 10000
+
 cat >"$TMP/musproxy.yaml" <<EOF
 proxy:
   listen:
     - { address: "0.0.0.0:3129", mode: transparent }
+    - { address: "127.0.0.1:9129", mode: metrics }
   workers: 1
-  clients: [10.78.1.0/24]
+  clients: [10.78.1.0/24, 127.0.0.0/8]   # the second: the scrape of check 9
   access_log: $TMP/access.log
 mus:
   control_socket: $TMP/musproxy.sock
-  remote_users: ip_ranges
+  remote_users: headend
+  reconnect_interval: 1s
+  headends:
+    - { name: lab-vpn, addresses: ["127.0.0.1:11999"], ca: $TMP/headend.pem, password_file: $TMP/mus.secret }
 store: { path: off }
 extended_log: $TMP/extended.log
+identity_profiles:
+  - { name: remote-users, location: remote, mode: transparent }
+  - { name: everyone }
+access_policies:
+  - { name: remote, profiles: [remote-users], categories: { blocked: block, remote-only: block } }
+  - { name: office, profiles: [everyone], categories: { blocked: block } }
+  - { name: default, default: allow }
+custom_categories:
+  - { name: blocked, domains: [blocked.test] }
+  - { name: remote-only, domains: [remote-only.test] }
 gre:
   enabled: true
   tun: wccp0
@@ -266,25 +304,84 @@ fi
 if [[ $CHROMIUM == none ]] || ! command -v "$CHROMIUM" >/dev/null; then
     echo "SKIP: chromium check: $CHROMIUM is not installed"
 else
-    SPKI=$(openssl x509 -in "$TMP/origin.pem" -pubkey -noout | openssl pkey -pubin -outform der |
-        openssl dgst -sha256 -binary | base64)
+    # Chromium on Linux trusts the roots of the user's NSS database
+    # ($HOME/.pki/nssdb): one of its own holds our CA, nothing is pinned
+    CHOME=$TMP/chrome-home
+    nss_trust_ca "$CHOME" "$TMP/ca.pem" || fail "certutil could not make the NSS database"
     chrome() {   # chrome NAME URL
-        inC timeout -k 5 40 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \
-            --no-first-run --disable-background-networking --disable-component-update \
-            --disable-sync --disable-extensions --user-data-dir="$TMP/profile-$1" \
-            --host-resolver-rules="MAP origin.test 10.78.3.2" \
-            --ignore-certificate-errors-spki-list="$SPKI" \
+        inC env HOME="$CHOME" timeout -k 5 40 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
+            --disable-quic --no-first-run --disable-background-networking \
+            --disable-component-update --disable-sync --disable-extensions \
+            --user-data-dir="$TMP/profile-$1" \
+            --host-resolver-rules="MAP origin.test 10.78.3.2, MAP blocked.test 10.78.3.2" \
             --dump-dom "$2" >"$TMP/$1.html" 2>"$TMP/$1.chromium.log" </dev/null
     }
     chrome http http://10.78.3.2/headers
     chrome https https://origin.test/headers
+    chrome blocked http://blocked.test/
     if grep -q "Host: 10.78.3.2" "$TMP/http.html" && grep -q "Host: origin.test" "$TMP/https.html" &&
+       grep -q "Access to this site is blocked" "$TMP/blocked.html" &&
        grep -q " 10.78.1.2 TCP_MISS/200 .* GET http://10.78.3.2/headers " "$TMP/access.log" &&
        [[ $(grep -c " 10.78.1.2 TCP_TUNNEL/200 .* CONNECT origin.test:443 " "$TMP/access.log") -ge 2 ]]; then
-        pass "chromium (no proxy settings): http://10.78.3.2/headers and https://origin.test/headers rendered through GRE, both logged"
+        pass "chromium (no proxy settings): http://10.78.3.2/headers, https://origin.test/headers (certificate verified against our CA) and the block page of http://blocked.test/ rendered through GRE, all logged"
     else
-        fail "chromium: http DOM '$(head -c 200 "$TMP/http.html")' https DOM '$(head -c 200 "$TMP/https.html")'; $(grep -oE 'ERR_[A-Z_]+' "$TMP"/*.chromium.log | sort -u | tr '\n' ' ')"
+        fail "chromium: http DOM '$(head -c 200 "$TMP/http.html")' https DOM '$(head -c 200 "$TMP/https.html")' blocked DOM '$(head -c 200 "$TMP/blocked.html")'; $(grep -oE 'ERR_[A-Z_]+' "$TMP"/*.chromium.log | sort -u | tr '\n' ' ')"
     fi
+fi
+
+# ---- 9. /metrics against musctl status and the access log
+inP curl -s --max-time 5 http://127.0.0.1:9129/metrics >"$TMP/metrics.txt"
+mval() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print "absent" }' "$TMP/metrics.txt"; }
+bad=""
+[[ $(mval musproxy_gre_packets_received_total) == $(gre .packets_in) ]] || bad+=" received"
+[[ $(mval musproxy_gre_packets_decapsulated_total) == $(gre .decapsulated) ]] || bad+=" decapsulated"
+[[ $(mval musproxy_gre_wccpv1_packets_total) == $(gre .wccpv1) ]] || bad+=" wccpv1"
+for r in not_router bad_gre bad_inner tun_write; do
+    [[ $(mval "musproxy_gre_packets_dropped_total{reason=\"$r\"}") == $(gre ".dropped.$r") ]] || bad+=" $r"
+done
+[[ $(mval 'musproxy_gre_router_packets_total{router="10.78.2.1"}') == $(gre '.routers[0].packets') ]] || bad+=" router"
+tls_lines=$(grep -c " TCP_TUNNEL/200 .* CONNECT origin.test:443 " "$TMP/access.log")
+tls_relays=$(awk '/^musproxy_tunnel_relays_total[{]kind="tls",/ { s += $2; f = 1 }
+                  END { print f ? s : "absent" }' "$TMP/metrics.txt")
+[[ $tls_relays == $((2 * tls_lines)) ]] || bad+=" tls relays $tls_relays for $tls_lines tunnels"
+if command -v promtool >/dev/null; then
+    out=$(promtool check metrics <"$TMP/metrics.txt" 2>&1) && [[ -z $out ]] || bad+=" promtool: $out"
+fi
+if [[ -z $bad ]]; then
+    pass "/metrics: GRE $(mval musproxy_gre_packets_received_total) received, $(mval musproxy_gre_packets_decapsulated_total) decapsulated, drops by reason as musctl status; $tls_relays tls relays for $tls_lines TLS tunnels"
+else
+    fail "/metrics disagrees:$bad"
+fi
+
+# ---- 10. a VPN user from mus-headend: blocked sites over HTTP and HTTPS
+mapped=
+for _ in $(seq 100); do
+    "$MUSCTL_BIN" map --ip 10.78.1.2 --json --socket "$TMP/musproxy.sock" 2>/dev/null |
+        grep -q '"alice"' && { mapped=1; break; }
+    sleep 0.1
+done
+[[ -n $mapped ]] || fail "mus-headend: 10.78.1.2 never mapped to alice: $(tail -3 "$TMP/headend.log")"
+code=$(inC "${CURL[@]}" -o "$TMP/block.html" -w '%{http_code}' -H 'Host: blocked.test' http://10.78.3.2/)
+inC "${CURL[@]}" --cacert "$TMP/ca.pem" --resolve blocked.test:443:10.78.3.2 -o /dev/null \
+    https://blocked.test/ 2>"$TMP/blocked-tls.err"
+tls_rc=$?
+if [[ $code == 403 ]] && grep -q "Access to this site is blocked" "$TMP/block.html" &&
+   grep -q " 10.78.1.2 TCP_DENIED/403 .* GET http://blocked.test/ alice" "$TMP/access.log" &&
+   [[ $tls_rc != 0 ]] &&
+   grep -q " 10.78.1.2 TCP_DENIED/403 .* CONNECT blocked.test:443 alice" "$TMP/access.log"; then
+    pass "VPN user alice (mus-headend) through GRE: blocked.test gets the block page over HTTP and a refused handshake over HTTPS (curl exit $tls_rc), both logged TCP_DENIED/403 for alice"
+else
+    fail "blocked sites: HTTP $code, HTTPS curl exit $tls_rc; $(grep blocked.test "$TMP/access.log" | tail -2)"
+fi
+
+# ---- 11. the remote policy applies to the VPN user
+code=$(inC "${CURL[@]}" -o /dev/null -w '%{http_code}' -H 'Host: remote-only.test' http://10.78.3.2/)
+line=$(grep 'remote-only.test' "$TMP/extended.log" | tail -1)
+if [[ $code == 403 ]] && grep -q '"location":"remote"' <<<"$line" &&
+   grep -q '"access_policy":"remote"' <<<"$line" && grep -q '"user":"alice"' <<<"$line"; then
+    pass "remote policy in transparent mode: remote-only.test refused to alice (location remote, policy remote)"
+else
+    fail "remote policy: $code; $line"
 fi
 
 [[ ${VERBOSE:-0} == 1 ]] && { tail -20 "$TMP/access.log"; tail -20 "$TMP/musproxy.log";

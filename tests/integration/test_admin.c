@@ -1515,3 +1515,82 @@ Test(admin, startup_refusals)
     resp_free(&r);
     mp_proc_stop(&g_proxy, SIGTERM, 5000);
 }
+
+/* Polls musctl status until the row `name` is in state `want` (5 s). */
+static void wait_service(const char *name, const char *want)
+{
+    char args[MP_PATH_MAX + 64];
+    const char *why;
+    char got[32] = "";
+
+    snprintf(args, sizeof args, "status --json --socket '%s'", g_sock);
+    for (int i = 0; i < 100; i++) {
+        json_t *st = musctl_json(args);
+        snprintf(got, sizeof got, "%s", service_state(st, name, &why));
+        json_decref(st);
+        if (strcmp(got, want) == 0)
+            return;
+        mp_sleep_ms(50);
+    }
+    cr_assert_fail("service %s: %s, want %s", name, got, want);
+}
+
+/* SIGHUP with a changed admin section restarts the UI on its new address;
+ * a broken one leaves it failed (with the reason) while the proxy serves,
+ * and a good one brings it back. */
+Test(admin, reload_restarts_the_admin_ui)
+{
+    char yaml[2048], *err = NULL, url[128], args[MP_PATH_MAX + 64];
+    int p1 = mp_free_port(), p2 = mp_free_port();
+    const char *why;
+    json_t *st;
+    resp_t r;
+    req_t q = {.userpwd = "admin:correct horse"};
+
+    passwd(mp_path(g_apw, "admin.passwd"), "admin", "correct horse");
+    snprintf(yaml, sizeof yaml, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n", p1, g_apw);
+    cr_assert_eq(run_with_admin(yaml, &err), -2, "musproxy exited: %s", err);
+    free(err);
+    cr_assert_eq(mp_wait_port(p1, 3000), 0);
+
+    /* a new port: served there, not on the old one */
+    snprintf(yaml, sizeof yaml, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n", p2, g_apw);
+    write_config(yaml);
+    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
+    cr_assert_eq(mp_wait_port(p2, 3000), 0, "the admin UI did not move to its new port");
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/store", p2);
+    cr_expect_eq(fetch(url, &q, &r), 200, "%s", r.body);
+    resp_free(&r);
+    cr_expect_neq(mp_wait_port(p1, 300), 0, "the old admin port still listens");
+    wait_service("admin", "running");
+
+    /* a missing password file: failed, with the reason; the proxy serves on */
+    snprintf(yaml, sizeof yaml, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n", p1,
+             mp_path(args, "nobody.passwd"));
+    write_config(yaml);
+    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
+    wait_service("admin", "failed");
+    snprintf(args, sizeof args, "status --json --socket '%s'", g_sock);
+    st = musctl_json(args);
+    cr_expect(strstr(service_state(st, "admin", &why), "failed") != NULL);
+    cr_expect(strstr(why, "not started") != NULL, "%s", why);
+    cr_expect_str_eq(service_state(st, "workers", &why), "running");
+    json_decref(st);
+    cr_expect_neq(mp_wait_port(p2, 300), 0, "the admin UI still listens after a failed restart");
+
+    /* fixed: back on p1 */
+    snprintf(yaml, sizeof yaml, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n", p1, g_apw);
+    write_config(yaml);
+    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
+    wait_service("admin", "running");
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/store", p1);
+    cr_expect_eq(fetch(url, &q, &r), 200, "%s", r.body);
+    resp_free(&r);
+
+    /* turned off */
+    write_config("admin:\n  enabled: false\n");
+    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
+    wait_service("admin", "off");
+    cr_expect_neq(mp_wait_port(p1, 300), 0, "a disabled admin UI still listens");
+    mp_proc_stop(&g_proxy, SIGTERM, 5000);
+}

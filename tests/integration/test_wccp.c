@@ -13,7 +13,9 @@
  * node hands its buckets to the other before it stops, faster than any
  * router timeout; (f) tshark decodes a live capture of the exchange with no
  * Malformed and no expert Warning/Error (skipped when tshark is missing or
- * we cannot capture).
+ * we cannot capture). Each node also has a mode: metrics listener: its
+ * /metrics says the same as `musctl wccp` in (a), (b) and (d), and passes
+ * `promtool check metrics` (when installed).
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -44,6 +46,7 @@ typedef struct node {
     char cfg[MP_PATH_MAX];
     const char *addr;
     int port;
+    int mport;      /* its mode: metrics listener */
 } node_t;
 
 static mp_proc_t g_router;
@@ -133,16 +136,18 @@ static void node_start(node_t *n, const char *addr, const char *password_file)
     memset(n, 0, sizeof(*n));
     n->addr = addr;
     n->port = mp_free_port();
+    n->mport = mp_free_port();
     snprintf(name, sizeof name, "node-%s", addr + 10);
     snprintf(text, sizeof text, "%s.sock", name);
     mp_path(n->sock, text);
     snprintf(text, sizeof text, "%s.yaml", name);
     mp_path(n->cfg, text);
     snprintf(text, sizeof text,
-             "proxy:\n  listen: [\"127.0.0.1:%d\"]\n  workers: 1\n  access_log: off\n"
+             "proxy:\n  listen: [\"127.0.0.1:%d\", { address: \"127.0.0.1:%d\", mode: metrics }]\n"
+             "  workers: 1\n  access_log: off\n"
              "log_level: info\nstore: { path: off }\nmus: { control_socket: %s }\n"
              "wccp:\n  routers: [%s]\n  address: %s\n  weight: 1\n%s%s%s",
-             n->port, n->sock, ROUTER, addr, password_file ? "  password_file: " : "",
+             n->port, n->mport, n->sock, ROUTER, addr, password_file ? "  password_file: " : "",
              password_file ? password_file : "", password_file ? "\n" : "");
     cr_assert_eq(mp_write_file(n->cfg, text), 0);
     cr_assert_eq(mp_proc_start(&n->proc, name, argv, NULL), 0);
@@ -179,6 +184,59 @@ static json_t *node_wccp(node_t *n)
     cr_assert_not_null(j, "musctl wccp --json: %s: %s", je.text, text);
     free(text);
     return j;
+}
+
+/* The body of the node's /metrics (malloc'd). */
+static char *node_metrics(node_t *n)
+{
+    static char buf[1 << 18];
+    int fd = mp_connect(n->mport);
+    size_t len;
+    char *body;
+
+    cr_assert(fd >= 0, "cannot connect to the metrics listener of %s", n->addr);
+    cr_assert_eq(mp_send_str(fd, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                 "Connection: close\r\n\r\n"), 0);
+    len = mp_read_until_close(fd, buf, sizeof buf, 3000, NULL);
+    close(fd);
+    cr_assert_lt(len, sizeof buf - 1, "/metrics is larger than the test's buffer");
+    cr_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0, "/metrics: %.200s", buf);
+    body = strstr(buf, "\r\n\r\n");
+    cr_assert_not_null(body);
+    body = strdup(body + 4);
+    cr_assert_not_null(body);
+    return body;
+}
+
+/* The value of one sample ("name{labels}") in an exposition, or -1 if absent. */
+static long long metric(const char *text, const char *sample)
+{
+    size_t k = strlen(sample);
+
+    for (const char *p = text; p != NULL && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, sample, k) == 0 && p[k] == ' ')
+            return atoll(p + k + 1);
+    return -1;
+}
+
+#define SVC0 "{service=\"0\",type=\"standard\""
+
+/* promtool check metrics finds nothing in text (skipped without promtool). */
+static void expect_promtool_clean(const char *text)
+{
+    char path[MP_PATH_MAX], out[MP_PATH_MAX], cmd[3 * MP_PATH_MAX], *err;
+    size_t len;
+
+    if (system("command -v promtool >/dev/null 2>&1") != 0)
+        return;
+    mp_path(path, "metrics.txt");
+    mp_path(out, "promtool.out");
+    cr_assert_eq(mp_write_file(path, text), 0);
+    snprintf(cmd, sizeof cmd, "promtool check metrics < '%s' > '%s' 2>&1", path, out);
+    cr_expect_eq(system(cmd), 0, "promtool check metrics failed");
+    err = mp_read_file(out, &len);
+    cr_expect(err != NULL && len == 0, "promtool check metrics: %s", err ? err : "?");
+    free(err);
 }
 
 static json_t *svc0(json_t *w)
@@ -229,6 +287,19 @@ Test(wccp, one_node_is_designated_and_gets_every_bucket)
     /* the text form says the same */
     out = musctl_wccp(&g_a, false);
     free(out);
+    /* and so does /metrics */
+    out = node_metrics(&g_a);
+    cr_expect_eq(metric(out, "musproxy_wccp_service_state" SVC0 ",state=\"designated\"}"), 1, "%s", out);
+    cr_expect_eq(metric(out, "musproxy_wccp_service_state" SVC0 ",state=\"seeking\"}"), 0);
+    cr_expect_eq(metric(out, "musproxy_wccp_service_state" SVC0 ",state=\"member\"}"), 0);
+    cr_expect_eq(metric(out, "musproxy_wccp_service_designated" SVC0 "}"), 1);
+    cr_expect_eq(metric(out, "musproxy_wccp_service_routers_connected" SVC0 "}"), 1);
+    cr_expect_eq(metric(out, "musproxy_wccp_service_buckets" SVC0 "}"), 256);
+    cr_expect_gt(metric(out, "musproxy_wccp_messages_total{direction=\"received\"}"), 0);
+    cr_expect_gt(metric(out, "musproxy_wccp_messages_total{direction=\"sent\"}"), 0);
+    cr_expect_eq(metric(out, "musproxy_wccp_messages_dropped_total{reason=\"not_router\"}"), 0);
+    expect_promtool_clean(out);
+    free(out);
 }
 
 /* (b) */
@@ -249,6 +320,15 @@ Test(wccp, two_nodes_share_and_survive_each_other)
     cr_expect_eq(jnum(svc0(w), "buckets", NULL), 128, "B's share as the router shows it");
     cr_expect_eq(json_array_size(json_object_get(svc0(w), "caches")), 2);
     json_decref(w);
+    {
+        char *m = node_metrics(&g_b);
+        cr_expect_eq(metric(m, "musproxy_wccp_service_state" SVC0 ",state=\"member\"}"), 1, "%s", m);
+        cr_expect_eq(metric(m, "musproxy_wccp_service_state" SVC0 ",state=\"designated\"}"), 0);
+        cr_expect_eq(metric(m, "musproxy_wccp_service_designated" SVC0 "}"), 0);
+        cr_expect_eq(metric(m, "musproxy_wccp_service_routers_connected" SVC0 "}"), 1);
+        cr_expect_eq(metric(m, "musproxy_wccp_service_buckets" SVC0 "}"), 128);
+        free(m);
+    }
     w = node_wccp(&g_a);
     cr_expect_eq(jnum(svc0(w), "buckets", NULL), 128);
     json_decref(w);
@@ -383,6 +463,14 @@ Test(wccp, datagrams_from_strangers_are_dropped_and_counted)
     mp_sleep_ms(T_MS);
     w = node_wccp(&g_a);
     cr_expect_geq(jnum(w, "packets", "dropped_malformed"), 1);
+    {
+        char *m = node_metrics(&g_a);
+        cr_expect_eq(metric(m, "musproxy_wccp_messages_dropped_total{reason=\"not_router\"}"), 2,
+                     "%s", m);
+        cr_expect_eq(metric(m, "musproxy_wccp_messages_dropped_total{reason=\"malformed\"}"),
+                     jnum(w, "packets", "dropped_malformed"));
+        free(m);
+    }
     json_decref(w);
     cr_expect(mp_proc_alive(&g_a.proc));
 }

@@ -45,27 +45,6 @@ cat >"$W/fwd.lua" <<LUA
 wrk.path = "http://127.0.0.1:$OPORT/size/1024"
 wrk.headers["Host"] = "127.0.0.1:$OPORT"
 LUA
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-: >"$W/results"
-for r in $(seq "$ROUNDS"); do
-    for v in plain policy map; do
-        c0=$(cpu "${PID[$v]}")
-        out=$(wrk -t1 -c50 -d5s -s "$W/fwd.lua" "http://127.0.0.1:${PORT[$v]}")
-        c1=$(cpu "${PID[$v]}")
-        rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
-        n=$(awk '/requests in/{print $1}' <<<"$out")
-        us=$(python3 -c "print(round(($c1 - $c0) * 1e6 / $(getconf CLK_TCK) / $n, 2))")
-        echo "round $r $v req/s $rps cpu_us/req $us" | tee -a "$W/results"
-    done
-done
-python3 - "$W/results" <<'PY'
-import statistics, sys
-d = {}
-for line in open(sys.argv[1]):
-    f = line.split()
-    d.setdefault(f[2], []).append((float(f[4]), float(f[6])))
-m = {v: (statistics.median(x[0] for x in r), statistics.median(x[1] for x in r)) for v, r in d.items()}
-print("\n| variant | req/s (median) | x plain | proxy CPU µs/req (median) | x plain |\n|---|---|---|---|---|")
-for v in ("plain", "policy", "map"):
-    print(f"| {v} | {m[v][0]:,.0f} | {m[v][0] / m['plain'][0]:.3f} | {m[v][1]:.2f} | {m[v][1] / m['plain'][1]:.3f} |")
-PY
+source "$REPO/tools/bench/ab_lib.sh"
+ab_rounds "$ROUNDS" "$W/results" "$W/fwd.lua" plain policy map
+ab_summary "$W/results" plain policy map

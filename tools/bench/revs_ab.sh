@@ -60,7 +60,8 @@ for spec in "$@"; do
         -e "s|@ACCESS_LOG@|$W/$label/access.log|g" "$REPO/tools/bench/conf/musproxy.yaml" \
         >"$W/$label/musproxy.yaml"
     [[ -n $extra ]] && cat "$REPO/$extra" >>"$W/$label/musproxy.yaml"
-    (cd "$W/$label" && bg "${BIN[$label]}" -c "$W/$label/musproxy.yaml")
+    # in the variant's directory (relative default paths), and in this shell so PIDS keeps it
+    cd "$W/$label" && bg "${BIN[$label]}" -c "$W/$label/musproxy.yaml" && cd "$REPO"
 done
 for label in "${LABELS[@]}"; do
     for _ in $(seq 100); do
@@ -75,29 +76,6 @@ cat >"$W/fwd.lua" <<LUA
 wrk.path = "http://127.0.0.1:$OPORT/size/1024"
 wrk.headers["Host"] = "127.0.0.1:$OPORT"
 LUA
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-: >"$W/results"
-for r in $(seq "$ROUNDS"); do
-    for label in "${LABELS[@]}"; do
-        c0=$(cpu "${PID[$label]}")
-        out=$(wrk -t1 -c50 -d5s -s "$W/fwd.lua" "http://127.0.0.1:${PORT[$label]}")
-        c1=$(cpu "${PID[$label]}")
-        rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
-        n=$(awk '/requests in/{print $1}' <<<"$out")
-        us=$(python3 -c "print(round(($c1 - $c0) * 1e6 / $(getconf CLK_TCK) / $n, 2))")
-        echo "round $r $label req/s $rps cpu_us/req $us" | tee -a "$W/results"
-    done
-done
-python3 - "$W/results" "${LABELS[@]}" <<'PY'
-import statistics, sys
-d = {}
-for line in open(sys.argv[1]):
-    f = line.split()
-    d.setdefault(f[2], []).append((float(f[4]), float(f[6])))
-labels = sys.argv[2:]
-m = {v: (statistics.median(x[0] for x in r), statistics.median(x[1] for x in r)) for v, r in d.items()}
-a = labels[0]
-print(f"\n| variant | req/s (median) | x {a} | musproxy CPU µs/req (median) | x {a} |\n|---|---|---|---|---|")
-for v in labels:
-    print(f"| {v} | {m[v][0]:,.0f} | {m[v][0] / m[a][0]:.3f} | {m[v][1]:.2f} | {m[v][1] / m[a][1]:.3f} |")
-PY
+source "$REPO/tools/bench/ab_lib.sh"
+ab_rounds "$ROUNDS" "$W/results" "$W/fwd.lua" "${LABELS[@]}"
+ab_summary "$W/results" "${LABELS[@]}"

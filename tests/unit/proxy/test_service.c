@@ -21,6 +21,7 @@ typedef struct trace {
     const char *fail_start;
     const char *skip;         /* the row that is not configured */
     const char *refuse;       /* the row whose check refuses */
+    const char *reconf_start, *reconf_off, *reconf_fail;   /* what reconfigure answers */
 } trace_t;
 
 static trace_t T;
@@ -64,10 +65,17 @@ rec(const char *what, const char *name)
         }                                                                                 \
         return 0;                                                                         \
     }                                                                                     \
-    static void id##_reconf(void *c, cfgref_t *n, const config_t *r)                      \
+    static int id##_reconf(void *c, cfgref_t *n, const config_t *r, char *e, size_t l)     \
     {                                                                                     \
         (void)c; (void)n; (void)r;                                                        \
         rec("reconf", #id);                                                               \
+        if (T.reconf_start && strcmp(T.reconf_start, #id) == 0) return SERVICE_STARTED;   \
+        if (T.reconf_off && strcmp(T.reconf_off, #id) == 0) return SERVICE_SKIP;          \
+        if (T.reconf_fail && strcmp(T.reconf_fail, #id) == 0) {                           \
+            snprintf(e, l, "%s cannot restart", #id);                                     \
+            return SERVICE_ERROR;                                                         \
+        }                                                                                 \
+        return SERVICE_OK;                                                                \
     }                                                                                     \
     static void id##_stop(void *c) { (void)c; rec("stop", #id); }                         \
     static void id##_close(void *c) { (void)c; rec("close", #id); }                       \
@@ -216,6 +224,41 @@ Test(service, refused_reload_reaches_no_row)
     service_table_reconfigure(t, NULL, NULL);
     cr_assert_str_eq(T.log, "check:a check:b check:c reconf:a reconf:b reconf:c");
     service_table_stop(t);
+    service_table_free(t);
+}
+
+/* A reload can turn a row on, off, or fail it; the states follow. */
+Test(service, reconfigure_changes_states)
+{
+    char err[SERVICE_ERR_MAX] = "";
+    service_table_t *t;
+    json_t *st;
+
+    reset();
+    T.skip = "b";
+    t = service_table_new(rows, 3, NULL);
+    cr_assert_eq(service_table_open(t, NULL, err, sizeof(err)), 0);
+    cr_assert_eq(service_table_start(t, NULL, err, sizeof(err)), 0);
+    cr_assert_str_eq(state_of(t, "b"), "off");
+    T.reconf_start = "b";
+    T.reconf_off = "c";
+    T.reconf_fail = "a";
+    service_table_reconfigure(t, NULL, NULL);
+    cr_assert_str_eq(state_of(t, "b"), "running");   /* an off row asked too, and on now */
+    cr_assert_str_eq(state_of(t, "c"), "off");
+    cr_assert_str_eq(state_of(t, "a"), "failed");
+    st = service_table_status_json(t);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(st, 0), "error")),
+                     "a cannot restart");
+    json_decref(st);
+    T.log[0] = '\0';
+    T.reconf_fail = NULL;
+    T.reconf_start = "a";
+    service_table_reconfigure(t, NULL, NULL);
+    cr_assert_str_eq(state_of(t, "a"), "running");   /* failed, then back */
+    service_table_stop(t);
+    /* b runs now and is stopped; c is off and is not */
+    cr_assert_str_eq(T.log, "reconf:a reconf:b reconf:c stop:b stop:a close:b close:a");
     service_table_free(t);
 }
 
