@@ -134,14 +134,14 @@ syntax_error(struct loader *ld)
     case YAML_READER_ERROR:
         if (p->problem_value != -1)
             return cl_fail(ld, offset_mark(ld, p->problem_offset), "%s (#%X)",
-                        problem, (unsigned)p->problem_value);
+                           problem, (unsigned)p->problem_value);
         return cl_fail(ld, offset_mark(ld, p->problem_offset), "%s", problem);
     case YAML_SCANNER_ERROR:
     case YAML_PARSER_ERROR:
         if (p->context)
             return cl_fail(ld, p->problem_mark, "%s (%s at line %zu column %zu)",
-                        problem, p->context, p->context_mark.line + 1,
-                        p->context_mark.column + 1);
+                           problem, p->context, p->context_mark.line + 1,
+                           p->context_mark.column + 1);
         return cl_fail(ld, p->problem_mark, "%s", problem);
     default:
         return cl_fail(ld, p->mark, "%s", problem);
@@ -168,7 +168,7 @@ next_event(struct loader *ld)
     switch (ld->ev.type) {
     case YAML_ALIAS_EVENT:
         return cl_fail(ld, ld->ev.start_mark, "aliases are not allowed ('*%s')",
-                    cl_show(q, (const char *)ld->ev.data.alias.anchor));
+                       cl_show(q, (const char *)ld->ev.data.alias.anchor));
     case YAML_SCALAR_EVENT:
         anchor = ld->ev.data.scalar.anchor;
         tag = ld->ev.data.scalar.tag;
@@ -186,10 +186,10 @@ next_event(struct loader *ld)
     }
     if (anchor)
         return cl_fail(ld, ld->ev.start_mark, "anchors are not allowed ('&%s')",
-                    cl_show(q, (const char *)anchor));
+                       cl_show(q, (const char *)anchor));
     if (tag)
         return cl_fail(ld, ld->ev.start_mark, "tags are not allowed ('%s')",
-                    cl_show(q, (const char *)tag));
+                       cl_show(q, (const char *)tag));
     return 0;
 }
 
@@ -279,7 +279,7 @@ cl_parse_mapping(struct loader *ld, const struct section *sec, void *base, uint6
             break;
         if (ld->ev.type != YAML_SCALAR_EVENT)
             return cl_fail(ld, ld->ev.start_mark, "keys %s must be scalars, got %s",
-                        sec->where, cl_kind_name(&ld->ev));
+                           sec->where, cl_kind_name(&ld->ev));
         key = (const char *)ld->ev.data.scalar.value;
         klen = ld->ev.data.scalar.length;
         kmark = ld->ev.start_mark;
@@ -301,7 +301,7 @@ cl_parse_mapping(struct loader *ld, const struct section *sec, void *base, uint6
                 off += (size_t)n;
             }
             return cl_fail(ld, kmark, "unknown key '%s' %s (expected one of: %s)",
-                        cl_show(q, key), sec->where, expected);
+                           cl_show(q, key), sec->where, expected);
         }
         if (seen & (UINT64_C(1) << i))
             return cl_fail(ld, kmark, "duplicate key '%s' %s", def->name, sec->where);
@@ -326,7 +326,7 @@ cl_section(struct loader *ld, const struct key_def *def, void *base)
         return 0;
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
         return cl_fail(ld, ld->ev.start_mark, "'%s' must be a mapping, got %s",
-                    def->name, cl_kind_name(&ld->ev));
+                       def->name, cl_kind_name(&ld->ev));
     return cl_parse_mapping(ld, def->sub, (char *)base + def->offset, NULL);
 }
 
@@ -344,7 +344,7 @@ cl_parse_list(struct loader *ld, const struct key_def *def, void *base, size_t m
             return 0;
         if (i == max)
             return cl_fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %zu)",
-                        def->name, max);
+                           def->name, max);
         if (fn(ld, def, base, i) < 0)
             return -1;
     }
@@ -363,7 +363,7 @@ cl_duration(struct loader *ld, const struct key_def *def, void *base)
         return -1;
     if (config_parse_duration(text, (uint32_t *)(void *)((char *)base + def->offset)) < 0)
         return cl_fail(ld, ld->ev.start_mark, "invalid duration '%s' (use ms, s, m or h)",
-                    cl_show(q, text));
+                       cl_show(q, text));
     return 0;
 }
 
@@ -384,7 +384,7 @@ h_workers(struct loader *ld, const struct key_def *def, void *base)
     }
     if (cl_parse_uint(text, CONFIG_MAX_WORKERS, &v) < 0 || v == 0)
         return cl_fail(ld, ld->ev.start_mark, "invalid workers '%s' (use auto or 1-%d)",
-                    cl_show(q, text), CONFIG_MAX_WORKERS);
+                       cl_show(q, text), CONFIG_MAX_WORKERS);
     cfg->workers = (unsigned)v;
     return 0;
 }
@@ -402,7 +402,7 @@ h_max_connections(struct loader *ld, const struct key_def *def, void *base)
         return -1;
     if (cl_parse_uint(text, MAX_CONNECTIONS_MAX, &v) < 0 || v == 0)
         return cl_fail(ld, ld->ev.start_mark, "invalid max_connections '%s' (use 1-%u)",
-                    cl_show(q, text), MAX_CONNECTIONS_MAX);
+                       cl_show(q, text), MAX_CONNECTIONS_MAX);
     cfg->max_connections = (unsigned)v;
     return 0;
 }
@@ -420,8 +420,8 @@ item_cidr(struct loader *ld, const struct key_def *def, void *base, size_t i)
         return -1;
     if (cidr_parse(text, &list[i]) < 0)
         return cl_fail(ld, ld->ev.start_mark,
-                    "'%s' entry '%s' is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)",
-                    def->name, cl_show(q, text));
+                       "'%s' entry '%s' is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)",
+                       def->name, cl_show(q, text));
     *n = i + 1;
     return 0;
 }
@@ -445,7 +445,7 @@ item_port(struct loader *ld, const struct key_def *def, void *base, size_t i)
         return -1;
     if (cl_parse_uint(text, 65535, &v) < 0 || v == 0)
         return cl_fail(ld, ld->ev.start_mark, "'%s' entry %s is not a port (1-65535)",
-                    def->name, cl_show(q, text));
+                       def->name, cl_show(q, text));
     cfg->connect_ports[i] = (uint16_t)v;
     cfg->n_connect_ports = i + 1;
     return 0;
@@ -470,8 +470,8 @@ set_listen_address(struct loader *ld, config_listen_t *l)
     if (strlen(text) >= sizeof(l->text) ||
         config_parse_sockaddr(text, &l->addr, &l->addr_len) < 0)
         return cl_fail(ld, ld->ev.start_mark,
-                    "invalid listen address '%s' (use 1.2.3.4:port or [::1]:port, numeric)",
-                    cl_show(q, text));
+                       "invalid listen address '%s' (use 1.2.3.4:port or [::1]:port, numeric)",
+                       cl_show(q, text));
     memcpy(l->text, text, strlen(text) + 1);
     ld->addr_mark = ld->ev.start_mark;
     return 0;
@@ -529,8 +529,8 @@ h_listen_mode(struct loader *ld, const struct key_def *def, void *base)
         l->mode = CONFIG_MODE_METRICS;
     else
         return cl_fail(ld, ld->ev.start_mark,
-                    "invalid listen mode '%s' (use explicit, transparent, pac or metrics)",
-                    cl_show(q, text));
+                       "invalid listen mode '%s' (use explicit, transparent, pac or metrics)",
+                       cl_show(q, text));
     return 0;
 }
 
@@ -570,13 +570,13 @@ item_listen(struct loader *ld, const struct key_def *def, void *base, size_t i)
             return cl_fail(ld, start, "spoof_client_address: true needs tproxy: true");
         if (l->mode == CONFIG_MODE_METRICS && !is_loopback(&l->addr))
             return cl_fail(ld, start, "mode: metrics listens on a loopback address only "
-                                      "(remote scrapers use the admin UI's authenticated /metrics)");
+                           "(remote scrapers use the admin UI's authenticated /metrics)");
     } else if (ld->ev.type == YAML_SCALAR_EVENT) {
         if (set_listen_address(ld, l) < 0)
             return -1;
     } else {
         return cl_fail(ld, start, "'listen' entries must be an address or a mapping, got %s",
-                    cl_kind_name(&ld->ev));
+                       cl_kind_name(&ld->ev));
     }
     for (size_t j = 0; j < i; j++) {
         if (cfg->listen[j].addr_len == l->addr_len &&
@@ -618,7 +618,7 @@ h_access_log(struct loader *ld, const struct key_def *def, void *base)
     len = strlen(text);
     if (len >= sizeof(cfg->access_log))
         return cl_fail(ld, ld->ev.start_mark, "'access_log' is too long (at most %zu bytes)",
-                    sizeof(cfg->access_log) - 1);
+                       sizeof(cfg->access_log) - 1);
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
             return cl_fail(ld, ld->ev.start_mark, "'access_log' contains a control character");
@@ -648,8 +648,8 @@ h_visible_hostname(struct loader *ld, const struct key_def *def, void *base)
     }
     if (!ok)
         return cl_fail(ld, ld->ev.start_mark,
-                    "invalid visible_hostname '%s' (1-%zu letters, digits, '-', '.' or '_')",
-                    cl_show(q, text), sizeof(cfg->visible_hostname) - 1);
+                       "invalid visible_hostname '%s' (1-%zu letters, digits, '-', '.' or '_')",
+                       cl_show(q, text), sizeof(cfg->visible_hostname) - 1);
     memcpy(cfg->visible_hostname, text, len + 1);
     return 0;
 }
@@ -667,7 +667,7 @@ h_log_level(struct loader *ld, const struct key_def *def, void *base)
         return -1;
     if (log_level_parse(text, &level) < 0)
         return cl_fail(ld, ld->ev.start_mark,
-                    "invalid log_level '%s' (use error, warn, info or debug)", cl_show(q, text));
+                       "invalid log_level '%s' (use error, warn, info or debug)", cl_show(q, text));
     cfg->log_level = (int)level;
     return 0;
 }
@@ -693,7 +693,7 @@ cl_string(struct loader *ld, const struct key_def *def, void *base)
     len = strlen(text);
     if (len >= cap)
         return cl_fail(ld, ld->ev.start_mark, "'%s' is too long (at most %zu bytes)", def->name,
-                    cap - 1);
+                       cap - 1);
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
             return cl_fail(ld, ld->ev.start_mark, "'%s' contains a control character", def->name);
@@ -715,8 +715,8 @@ h_name(struct loader *ld, const struct key_def *def, void *base)
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-' || c == '.' || c == '_'))
             return cl_fail(ld, ld->ev.start_mark,
-                        "invalid %s '%s' (letters, digits, '-', '.' or '_')", def->name,
-                        cl_show(q, field));
+                           "invalid %s '%s' (letters, digits, '-', '.' or '_')", def->name,
+                           cl_show(q, field));
     }
     if (field[0] == '\0')
         return cl_fail(ld, ld->ev.start_mark, "'%s' must not be empty", def->name);
@@ -739,7 +739,7 @@ h_remote_users(struct loader *ld, const struct key_def *def, void *base)
         m->remote_users = CONFIG_REMOTE_IP_RANGES;
     else
         return cl_fail(ld, ld->ev.start_mark,
-                    "invalid remote_users '%s' (use headend or ip_ranges)", cl_show(q, text));
+                       "invalid remote_users '%s' (use headend or ip_ranges)", cl_show(q, text));
     return 0;
 }
 
@@ -808,8 +808,8 @@ item_headend_addr(struct loader *ld, const struct key_def *def, void *base, size
     if (strlen(text) >= sizeof(h->addr_text[i]) ||
         config_parse_sockaddr(text, &h->addrs[i], &h->addr_lens[i]) < 0)
         return cl_fail(ld, ld->ev.start_mark,
-                    "invalid headend address '%s' (use 192.0.2.1:11999 or [2001:db8::1]:11999)",
-                    cl_show(q, text));
+                       "invalid headend address '%s' (use 192.0.2.1:11999 or [2001:db8::1]:11999)",
+                       cl_show(q, text));
     memcpy(h->addr_text[i], text, strlen(text) + 1);
     h->n_addrs = i + 1;
     return 0;
@@ -862,8 +862,8 @@ item_headend(struct loader *ld, const struct key_def *def, void *base, size_t i)
         return cl_fail(ld, start, "headend '%s' has no 'password_file'", h->name);
     if (!!(seen & (UINT64_C(1) << HE_KEY_CA)) == !!(seen & (UINT64_C(1) << HE_KEY_PIN)))
         return cl_fail(ld, start,
-                    "headend '%s' needs exactly one of 'ca' (a CA file) or 'pin_sha256'",
-                    h->name);
+                       "headend '%s' needs exactly one of 'ca' (a CA file) or 'pin_sha256'",
+                       h->name);
     if (h->cert_name[0] == '\0') {
         /* the host part of the first address */
         const char *t = h->addr_text[0];
@@ -1174,8 +1174,8 @@ h_realm(struct loader *ld, const struct key_def *def, void *base)
         ok = text[i] >= 0x20 && text[i] < 0x7f && text[i] != '"' && text[i] != '\\';
     if (!ok)
         return cl_fail(ld, ld->ev.start_mark,
-                    "invalid realm '%s' (1-%zu printable ASCII characters, no '\"' or '\\')",
-                    cl_show(q, text), def->count_offset - 1);
+                       "invalid realm '%s' (1-%zu printable ASCII characters, no '\"' or '\\')",
+                       cl_show(q, text), def->count_offset - 1);
     memcpy(field, text, len + 1);
     return 0;
 }
@@ -1274,7 +1274,7 @@ item_names(struct loader *ld, const struct key_def *def, void *base, size_t i)
         for (size_t j = 0; j < i; j++)
             if (strcmp(ld->scratch[j], copy) == 0)
                 return cl_fail(ld, ld->ev.start_mark, "duplicate '%s' entry '%s'", def->name,
-                            cl_show(q, copy));
+                               cl_show(q, copy));
         ld->list_marks[i] = ld->ev.start_mark;
     }
     ld->scratch[i] = copy;
@@ -1361,7 +1361,7 @@ item_port_any(struct loader *ld, const struct key_def *def, void *base, size_t i
         return -1;
     if (cl_parse_uint(text, 65535, &v) < 0 || v == 0)
         return cl_fail(ld, ld->ev.start_mark, "'%s' entry %s is not a port (1-65535)",
-                    def->name, cl_show(q, text));
+                       def->name, cl_show(q, text));
     ports[i] = (uint16_t)v;
     *n = i + 1;
     return 0;
@@ -1400,7 +1400,7 @@ item_type(struct loader *ld, const struct key_def *def, void *base, size_t i)
         return -1;
     if (p->types & (unsigned)v)
         return cl_fail(ld, ld->ev.start_mark, "duplicate '%s' entry '%s'", def->name,
-                    cl_show(q, (const char *)ld->ev.data.scalar.value));
+                       cl_show(q, (const char *)ld->ev.data.scalar.value));
     p->types |= (unsigned)v;
     return 0;
 }
@@ -1471,7 +1471,7 @@ item_profile(struct loader *ld, const struct key_def *def, void *base, size_t i)
     memset(p, 0, sizeof(*p));
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
         return cl_fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
-                    cl_kind_name(&ld->ev));
+                       cl_kind_name(&ld->ev));
     if (cl_parse_mapping(ld, &profile_section, p, &seen) < 0)
         return -1;
     if (!(seen & (UINT64_C(1) << PR_KEY_NAME)))
@@ -1483,8 +1483,8 @@ item_profile(struct loader *ld, const struct key_def *def, void *base, size_t i)
         ld->profile_auth[i] = ld->auth_mark;
         if (p->auth == CONFIG_AUTH_BASIC && p->mode == CONFIG_MATCH_TRANSPARENT)
             return cl_fail(ld, ld->auth_mark,
-                        "auth: basic cannot go with mode: transparent (such clients cannot "
-                        "be asked for credentials)");
+                           "auth: basic cannot go with mode: transparent (such clients cannot "
+                           "be asked for credentials)");
     }
     cfg->pol.n_profiles = i + 1;
     return 0;
@@ -1531,8 +1531,8 @@ h_rules(struct loader *ld, const struct key_def *def, void *base)
         return 0;
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
         return cl_fail(ld, ld->ev.start_mark,
-                    "'%s' must be a mapping of category: action, got %s", def->name,
-                    cl_kind_name(&ld->ev));
+                       "'%s' must be a mapping of category: action, got %s", def->name,
+                       cl_kind_name(&ld->ev));
     for (;;) {
         config_category_rule_t *r;
         yaml_mark_t vstart;
@@ -1547,10 +1547,10 @@ h_rules(struct loader *ld, const struct key_def *def, void *base)
         for (size_t j = 0; j < pol->n_rules; j++)
             if (strcmp(pol->rules[j].category, name) == 0)
                 return cl_fail(ld, ld->ev.start_mark, "duplicate category '%s' in '%s'",
-                            cl_show(q, name), def->name);
+                               cl_show(q, name), def->name);
         if (pol->n_rules == CONFIG_MAX_CATEGORY_RULES)
             return cl_fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
-                        def->name, CONFIG_MAX_CATEGORY_RULES);
+                           def->name, CONFIG_MAX_CATEGORY_RULES);
         r = &pol->rules[pol->n_rules];
         memset(r, 0, sizeof(*r));
         memcpy(r->category, name, strlen(name) + 1);
@@ -1572,9 +1572,9 @@ h_rules(struct loader *ld, const struct key_def *def, void *base)
             r->action = (enum config_action)v;
         } else {
             return cl_fail(ld, vstart,
-                        "category '%s' needs an action " ACTION_HINT
-                        " or a mapping { action, time }, got %s", r->category,
-                        cl_kind_name(&ld->ev));
+                           "category '%s' needs an action " ACTION_HINT
+                           " or a mapping { action, time }, got %s", r->category,
+                           cl_kind_name(&ld->ev));
         }
         pol->n_rules++;
     }
@@ -1621,7 +1621,7 @@ item_policy(struct loader *ld, const struct key_def *def, void *base, size_t i)
     pol->default_action = CONFIG_ACT_ALLOW;
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
         return cl_fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
-                    cl_kind_name(&ld->ev));
+                       cl_kind_name(&ld->ev));
     if (cl_parse_mapping(ld, &policy_section, pol, &seen) < 0)
         return -1;
     if (!(seen & (UINT64_C(1) << PO_KEY_NAME)))
@@ -1631,7 +1631,7 @@ item_policy(struct loader *ld, const struct key_def *def, void *base, size_t i)
             return cl_fail(ld, ld->name_mark, "duplicate access policy name '%s'", pol->name);
     if (i > 0 && cfg->pol.policies[i - 1].profiles.n == 0)
         return cl_fail(ld, ld->name_mark, "policy '%s' comes after the default policy '%s'",
-                    pol->name, cfg->pol.policies[i - 1].name);
+                       pol->name, cfg->pol.policies[i - 1].name);
     cfg->pol.n_policies = i + 1;
     return 0;
 }
@@ -1656,7 +1656,7 @@ item_day(struct loader *ld, const struct key_def *def, void *base, size_t i)
         return -1;
     if (t->days & v)
         return cl_fail(ld, ld->ev.start_mark, "duplicate '%s' entry '%s'", def->name,
-                    cl_show(q, (const char *)ld->ev.data.scalar.value));
+                       cl_show(q, (const char *)ld->ev.data.scalar.value));
     t->days = (uint8_t)(t->days | v);
     return 0;
 }
@@ -1705,12 +1705,12 @@ h_hours(struct loader *ld, const struct key_def *def, void *base)
     if (strlen(text) != 11 || text[5] != '-' || (from = hhmm(text, false)) < 0 ||
         (to = hhmm(text + 6, true)) < 0)
         return cl_fail(ld, ld->ev.start_mark,
-                    "invalid hours '%s' (use HH:MM-HH:MM, e.g. 09:00-17:00; 24:00 ends the day)",
-                    cl_show(q, text));
+                       "invalid hours '%s' (use HH:MM-HH:MM, e.g. 09:00-17:00; 24:00 ends the day)",
+                       cl_show(q, text));
     if (from >= to)
         return cl_fail(ld, ld->ev.start_mark,
-                    "hours '%s' must start before they end (a range cannot cross midnight)",
-                    cl_show(q, text));
+                       "hours '%s' must start before they end (a range cannot cross midnight)",
+                       cl_show(q, text));
     t->from_min = (uint16_t)from;
     t->to_min = (uint16_t)to;
     return 0;
@@ -1735,7 +1735,7 @@ h_time_ranges(struct loader *ld, const struct key_def *def, void *base)
         return 0;
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
         return cl_fail(ld, ld->ev.start_mark, "'%s' must be a mapping of name: { days, hours }, got %s",
-                    def->name, cl_kind_name(&ld->ev));
+                       def->name, cl_kind_name(&ld->ev));
     for (;;) {
         config_time_range_t *t;
         yaml_mark_t vstart;
@@ -1753,7 +1753,7 @@ h_time_ranges(struct loader *ld, const struct key_def *def, void *base)
                 return cl_fail(ld, ld->ev.start_mark, "duplicate time range '%s'", cl_show(q, name));
         if (pol->n_time_ranges == CONFIG_MAX_TIME_RANGES)
             return cl_fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
-                        def->name, CONFIG_MAX_TIME_RANGES);
+                           def->name, CONFIG_MAX_TIME_RANGES);
         t = &pol->time_ranges[pol->n_time_ranges];
         memset(t, 0, sizeof(*t));
         memcpy(t->name, name, strlen(name) + 1);
@@ -1762,7 +1762,7 @@ h_time_ranges(struct loader *ld, const struct key_def *def, void *base)
         vstart = ld->ev.start_mark;
         if (ld->ev.type != YAML_MAPPING_START_EVENT)
             return cl_fail(ld, vstart, "time range '%s' must be a mapping { days, hours }, got %s",
-                        t->name, cl_kind_name(&ld->ev));
+                           t->name, cl_kind_name(&ld->ev));
         if (cl_parse_mapping(ld, &time_range_section, t, &seen) < 0)
             return -1;
         if (!(seen & (UINT64_C(1) << TR_KEY_DAYS)))
@@ -1799,7 +1799,7 @@ item_custom(struct loader *ld, const struct key_def *def, void *base, size_t i)
     memset(c, 0, sizeof(*c));
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
         return cl_fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
-                    cl_kind_name(&ld->ev));
+                       cl_kind_name(&ld->ev));
     if (cl_parse_mapping(ld, &custom_section, c, &seen) < 0)
         return -1;
     if (!(seen & (UINT64_C(1) << CC_KEY_NAME)))
@@ -1809,7 +1809,7 @@ item_custom(struct loader *ld, const struct key_def *def, void *base, size_t i)
             return cl_fail(ld, ld->name_mark, "duplicate custom category name '%s'", c->name);
     if (c->domains.n == 0 && c->url_prefixes.n == 0 && c->regexes.n == 0)
         return cl_fail(ld, start, "custom category '%s' has no domains, url_prefixes or regexes",
-                    c->name);
+                       c->name);
     ld->custom_marks[i] = ld->name_mark;
     cfg->pol.n_custom = i + 1;
     return 0;
@@ -1834,8 +1834,8 @@ h_friendly(struct loader *ld, const struct key_def *def, void *base)
         return 0;
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
         return cl_fail(ld, ld->ev.start_mark,
-                    "'%s' must be a mapping of name: [list categories], got %s", def->name,
-                    cl_kind_name(&ld->ev));
+                       "'%s' must be a mapping of name: [list categories], got %s", def->name,
+                       cl_kind_name(&ld->ev));
     for (;;) {
         config_friendly_t *f;
         yaml_mark_t vstart;
@@ -1850,10 +1850,10 @@ h_friendly(struct loader *ld, const struct key_def *def, void *base)
         for (size_t j = 0; j < pol->n_friendly; j++)
             if (strcmp(pol->friendly[j].name, name) == 0)
                 return cl_fail(ld, ld->ev.start_mark, "duplicate category name '%s' in '%s'",
-                            cl_show(q, name), def->name);
+                               cl_show(q, name), def->name);
         if (pol->n_friendly == CONFIG_MAX_FRIENDLY)
             return cl_fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
-                        def->name, CONFIG_MAX_FRIENDLY);
+                           def->name, CONFIG_MAX_FRIENDLY);
         f = &pol->friendly[pol->n_friendly];
         memset(f, 0, sizeof(*f));
         memcpy(f->name, name, strlen(name) + 1);
@@ -1865,7 +1865,7 @@ h_friendly(struct loader *ld, const struct key_def *def, void *base)
             return -1;
         if (f->lists.n == 0)
             return cl_fail(ld, vstart, "category '%s' must name at least one list category",
-                        f->name);
+                           f->name);
         pol->n_friendly++;
     }
 }
@@ -1920,8 +1920,8 @@ check_policies(struct loader *ld, config_t *cfg)
             return cl_fail(ld, r->mark, "unknown identity profile '%s'", r->name);
         if (used_by[j] >= 0)
             return cl_fail(ld, r->mark,
-                        "identity profile '%s' is already in policy '%s' (the first match wins)",
-                        r->name, pol->policies[used_by[j]].name);
+                           "identity profile '%s' is already in policy '%s' (the first match wins)",
+                           r->name, pol->policies[used_by[j]].name);
         used_by[j] = (int)r->policy;
     }
     for (size_t i = 0; i < pol->n_custom; i++) {
@@ -1929,16 +1929,16 @@ check_policies(struct loader *ld, config_t *cfg)
             if (strcmp(pol->custom[i].name, pol->friendly[j].name) != 0)
                 continue;
             return cl_fail(ld, ld->custom_marks[i].index > ld->friendly_marks[j].index
-                                ? ld->custom_marks[i] : ld->friendly_marks[j],
-                        "'%s' is both a custom category and a category name in categories.names",
-                        pol->custom[i].name);
+                           ? ld->custom_marks[i] : ld->friendly_marks[j],
+                           "'%s' is both a custom category and a category name in categories.names",
+                           pol->custom[i].name);
         }
     }
     if (pol->auth_password_file[0] == '\0') {
         for (size_t i = 0; i < pol->n_profiles; i++)
             if (pol->profiles[i].auth == CONFIG_AUTH_BASIC)
                 return cl_fail(ld, ld->profile_auth[i],
-                            "auth: basic needs authentication.password_file");
+                               "auth: basic needs authentication.password_file");
     }
     return 0;
 }
@@ -2071,7 +2071,7 @@ parse_stream(struct loader *ld, config_t *cfg)
             return -1;
     } else if (!cl_is_null(&ld->ev)) {
         return cl_fail(ld, ld->ev.start_mark, "the top level must be a mapping, got %s",
-                    cl_kind_name(&ld->ev));
+                       cl_kind_name(&ld->ev));
     }
     if (next_event(ld) < 0)                     /* DOCUMENT_END */
         return -1;
