@@ -6,7 +6,9 @@
  * nothing but the config_t is built. Each mapping is described by a table of
  * keys (struct section) and each key by a handler that consumes exactly the
  * events of its value, so a new section (mus:, identity_profiles:, ...) is a
- * new table plus its handlers and one line in top_keys[]. The first error
+ * new table plus its handlers and one line in top_keys[]; lists of named
+ * entries (profiles, policies, time ranges, ...) are described for
+ * config_named_list.c's one loop instead of a loop each. The first error
  * stops the load and is reported as "name:line:column: message" with the
  * 1-based position of the offending node.
  *
@@ -59,8 +61,6 @@
 #define READ_CHUNK           (64u << 10)
 
 /* ---- messages ---- */
-
-
 
 /* Records "name:line:column: message" (mark is 0-based) and returns -1. */
 int
@@ -150,9 +150,8 @@ syntax_error(struct loader *ld)
 
 /* ---- events ---- */
 
-/* Advances to the next event; refuses aliases, anchors and tags. */
-static int
-next_event(struct loader *ld)
+int
+cl_next_event(struct loader *ld)
 {
     const yaml_char_t *anchor = NULL, *tag = NULL;
     char q[SHOW_LEN];
@@ -273,7 +272,7 @@ cl_parse_mapping(struct loader *ld, const struct section *sec, void *base, uint6
         size_t klen, i;
         yaml_mark_t kmark;
 
-        if (next_event(ld) < 0)
+        if (cl_next_event(ld) < 0)
             return -1;
         if (ld->ev.type == YAML_MAPPING_END_EVENT)
             break;
@@ -307,7 +306,7 @@ cl_parse_mapping(struct loader *ld, const struct section *sec, void *base, uint6
             return cl_fail(ld, kmark, "duplicate key '%s' %s", def->name, sec->where);
         seen |= UINT64_C(1) << i;
         ld->key_mark = kmark;
-        if (next_event(ld) < 0)
+        if (cl_next_event(ld) < 0)
             return -1;
         if (def->fn(ld, def, base) < 0)
             return -1;
@@ -338,7 +337,7 @@ cl_parse_list(struct loader *ld, const struct key_def *def, void *base, size_t m
         return cl_fail(ld, ld->ev.start_mark, "'%s' must be a list, got %s%s", def->name,
                     cl_kind_name(&ld->ev), cl_is_null(&ld->ev) ? " (write [] for an empty list)" : "");
     for (size_t i = 0;; i++) {
-        if (next_event(ld) < 0)
+        if (cl_next_event(ld) < 0)
             return -1;
         if (ld->ev.type == YAML_SEQUENCE_END_EVENT)
             return 0;
@@ -702,8 +701,8 @@ cl_string(struct loader *ld, const struct key_def *def, void *base)
 }
 
 /* A name: 1..size-1 letters, digits, '-', '.', '_' (goes into logs and status). */
-static int
-h_name(struct loader *ld, const struct key_def *def, void *base)
+int
+cl_name(struct loader *ld, const struct key_def *def, void *base)
 {
     char *field = (char *)base + def->offset;
     char q[SHOW_LEN];
@@ -828,7 +827,7 @@ enum {
 #define HE_STR(name, fn) { #name, fn, offsetof(config_headend_t, name), \
                            sizeof(((config_headend_t *)0)->name), NULL }
 static const struct key_def headend_keys[] = {
-    [HE_KEY_NAME] = HE_STR(name, h_name),
+    [HE_KEY_NAME] = HE_STR(name, cl_name),
     [HE_KEY_ADDRESSES] = { "addresses", h_headend_addrs, 0, 0, NULL },
     [HE_KEY_CA] = HE_STR(ca, cl_string),
     [HE_KEY_PIN] = HE_STR(pin_sha256, h_pin),
@@ -840,22 +839,14 @@ static const struct section headend_section = {
     "in a mus.headends entry", headend_keys, sizeof(headend_keys) / sizeof(headend_keys[0]),
 };
 
+/* What needs the whole entry: addresses, the password file and one way to
+ * trust the certificate; the certificate's name defaults to the host part
+ * of the first address. */
 static int
-item_headend(struct loader *ld, const struct key_def *def, void *base, size_t i)
+headend_check(struct loader *ld, void *items, size_t i, uint64_t seen, yaml_mark_t start)
 {
-    config_mus_t *m = base;
-    config_headend_t *h = &m->headends[i];
-    yaml_mark_t start = ld->ev.start_mark;
-    uint64_t seen;
+    config_headend_t *h = (config_headend_t *)items + i;
 
-    (void)def;
-    memset(h, 0, sizeof(*h));
-    if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return cl_fail(ld, start, "'headends' entries must be mappings, got %s", cl_kind_name(&ld->ev));
-    if (cl_parse_mapping(ld, &headend_section, h, &seen) < 0)
-        return -1;
-    if (!(seen & (UINT64_C(1) << HE_KEY_NAME)))
-        return cl_fail(ld, start, "headend entry has no 'name'");
     if (!(seen & (UINT64_C(1) << HE_KEY_ADDRESSES)) || h->n_addrs == 0)
         return cl_fail(ld, start, "headend '%s' has no 'addresses'", h->name);
     if (!(seen & (UINT64_C(1) << HE_KEY_PASSWORD)))
@@ -873,19 +864,14 @@ item_headend(struct loader *ld, const struct key_def *def, void *base, size_t i)
         memcpy(h->cert_name, t + off, n);
         h->cert_name[n] = '\0';
     }
-    for (size_t j = 0; j < i; j++)
-        if (strcmp(m->headends[j].name, h->name) == 0)
-            return cl_fail(ld, start, "duplicate headend name '%s'", h->name);
-    m->n_headends = i + 1;
     return 0;
 }
 
-static int
-h_headends(struct loader *ld, const struct key_def *def, void *base)
-{
-    ((config_mus_t *)base)->n_headends = 0;
-    return cl_parse_list(ld, def, base, CONFIG_MAX_HEADENDS, item_headend);
-}
+/* A duplicate name is reported at the entry, once it is complete. */
+static const struct cl_named_list headends_list = {
+    CL_NAMED("headend", config_headend_t, name, CONFIG_MAX_HEADENDS),
+    .sec = &headend_section, .unique_at = CL_UNIQUE_AT_ENTRY, .check = headend_check,
+};
 
 #define MUS_STR(name, fn) { #name, fn, offsetof(config_mus_t, name), \
                             sizeof(((config_mus_t *)0)->name), NULL }
@@ -893,12 +879,13 @@ static const struct key_def mus_keys[] = {
     { "remote_users", h_remote_users, 0, 0, NULL },
     { "vpn_pools", cl_cidr_list, offsetof(config_mus_t, vpn_pools),
       offsetof(config_mus_t, n_vpn_pools), NULL },
-    MUS_STR(probe_host, h_name),
+    MUS_STR(probe_host, cl_name),
     { "reconnect_interval", cl_duration, offsetof(config_mus_t, reconnect_interval), 0, NULL },
     { "grace", h_duration0, offsetof(config_mus_t, grace), 0, NULL },
-    MUS_STR(client_id, h_name),
+    MUS_STR(client_id, cl_name),
     MUS_STR(control_socket, h_control_socket),
-    { "headends", h_headends, 0, 0, NULL },
+    { "headends", cl_named_list, offsetof(config_mus_t, headends),
+      offsetof(config_mus_t, n_headends), NULL, &headends_list },
 };
 #undef MUS_STR
 static const struct section mus_section = {
@@ -1036,8 +1023,8 @@ has_control(const char *s)
 }
 
 /* The current scalar as a name (a key of time_ranges, categories, ...). */
-static int
-get_name(struct loader *ld, const char *what, const char **out)
+int
+cl_get_name(struct loader *ld, const char *what, const char **out)
 {
     char q[SHOW_LEN];
 
@@ -1047,7 +1034,6 @@ get_name(struct loader *ld, const char *what, const char **out)
         return cl_fail(ld, ld->ev.start_mark, "invalid %s '%s' " NAME_HINT, what, cl_show(q, *out));
     return 0;
 }
-
 
 /* The current scalar as one of n words; message "invalid KEY 'x' (use a, b
  * or c)". */
@@ -1081,7 +1067,6 @@ cl_get_word(struct loader *ld, const char *key, const struct word *words, size_t
 static const struct word action_words[] = {
     { "allow", CONFIG_ACT_ALLOW }, { "block", CONFIG_ACT_BLOCK }, { "monitor", CONFIG_ACT_MONITOR },
 };
-
 
 static const struct word location_words[] = {
     { "remote", CONFIG_LOC_REMOTE }, { "local", CONFIG_LOC_LOCAL }, { "any", CONFIG_LOC_ANY },
@@ -1130,16 +1115,6 @@ h_auth(struct loader *ld, const struct key_def *def, void *base)
         return -1;
     ((config_profile_t *)base)->auth = (enum config_auth)v;
     ld->auth_mark = ld->key_mark;
-    return 0;
-}
-
-/* The 'name' of a list entry: remembered for duplicate messages. */
-static int
-h_entry_name(struct loader *ld, const struct key_def *def, void *base)
-{
-    if (h_name(ld, def, base) < 0)
-        return -1;
-    ld->name_mark = ld->ev.start_mark;
     return 0;
 }
 
@@ -1442,7 +1417,7 @@ enum {
 };
 #define PR_OFF(f) offsetof(config_profile_t, f)
 static const struct key_def profile_keys[] = {
-    [PR_KEY_NAME] = { "name", h_entry_name, PR_OFF(name), CONFIG_NAME_LEN, NULL },
+    [PR_KEY_NAME] = { "name", cl_entry_name, PR_OFF(name), CONFIG_NAME_LEN, NULL },
     [PR_KEY_LOCATION] = { "location", h_location, PR_OFF(location), 0, NULL },
     [PR_KEY_TYPES] = { "types", h_types, 0, 0, NULL },
     [PR_KEY_SUBNETS] = { "subnets", h_subnets, 0, 0, NULL },
@@ -1460,25 +1435,13 @@ static const struct section profile_section = {
     "in an identity_profiles entry", profile_keys, sizeof(profile_keys) / sizeof(profile_keys[0]),
 };
 
+/* auth: basic asks for credentials, which a transparent client cannot give. */
 static int
-item_profile(struct loader *ld, const struct key_def *def, void *base, size_t i)
+profile_check(struct loader *ld, void *items, size_t i, uint64_t seen, yaml_mark_t start)
 {
-    config_t *cfg = base;
-    config_profile_t *p = &cfg->pol.profiles[i];
-    yaml_mark_t start = ld->ev.start_mark;
-    uint64_t seen;
+    config_profile_t *p = (config_profile_t *)items + i;
 
-    memset(p, 0, sizeof(*p));
-    if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return cl_fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
-                       cl_kind_name(&ld->ev));
-    if (cl_parse_mapping(ld, &profile_section, p, &seen) < 0)
-        return -1;
-    if (!(seen & (UINT64_C(1) << PR_KEY_NAME)))
-        return cl_fail(ld, start, "identity profile entry has no 'name'");
-    for (size_t j = 0; j < i; j++)
-        if (strcmp(cfg->pol.profiles[j].name, p->name) == 0)
-            return cl_fail(ld, ld->name_mark, "duplicate identity profile name '%s'", p->name);
+    (void)start;
     if (seen & (UINT64_C(1) << PR_KEY_AUTH)) {
         ld->profile_auth[i] = ld->auth_mark;
         if (p->auth == CONFIG_AUTH_BASIC && p->mode == CONFIG_MATCH_TRANSPARENT)
@@ -1486,15 +1449,13 @@ item_profile(struct loader *ld, const struct key_def *def, void *base, size_t i)
                            "auth: basic cannot go with mode: transparent (such clients cannot "
                            "be asked for credentials)");
     }
-    cfg->pol.n_profiles = i + 1;
     return 0;
 }
 
-static int
-h_profiles(struct loader *ld, const struct key_def *def, void *base)
-{
-    return cl_parse_list(ld, def, base, CONFIG_MAX_PROFILES, item_profile);
-}
+static const struct cl_named_list profiles_list = {
+    CL_NAMED("identity profile", config_profile_t, name, CONFIG_MAX_PROFILES),
+    .sec = &profile_section, .unique_at = CL_UNIQUE_AT_NAME, .check = profile_check,
+};
 
 /* ---- access_policies ---- */
 
@@ -1505,7 +1466,7 @@ h_rule_time(struct loader *ld, const struct key_def *def, void *base)
     const char *text = NULL;
 
     (void)def;
-    if (get_name(ld, "time range name", &text) < 0)
+    if (cl_get_name(ld, "time range name", &text) < 0)
         return -1;
     return push_ref(ld, REF_TIME, text, ld->ev.start_mark, 0, &r->time_range);
 }
@@ -1519,66 +1480,46 @@ static const struct section rule_section = {
     "in a category rule", rule_keys, sizeof(rule_keys) / sizeof(rule_keys[0]),
 };
 
-/* categories: { name: action | { action: ..., time: ... }, ... } */
-static int
-h_rules(struct loader *ld, const struct key_def *def, void *base)
+static void
+rule_init(void *item)
 {
-    config_policy_t *pol = base;
-    char q[SHOW_LEN];
-
-    pol->n_rules = 0;
-    if (cl_is_null(&ld->ev))
-        return 0;
-    if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return cl_fail(ld, ld->ev.start_mark,
-                       "'%s' must be a mapping of category: action, got %s", def->name,
-                       cl_kind_name(&ld->ev));
-    for (;;) {
-        config_category_rule_t *r;
-        yaml_mark_t vstart;
-        const char *name;
-
-        if (next_event(ld) < 0)
-            return -1;
-        if (ld->ev.type == YAML_MAPPING_END_EVENT)
-            return 0;
-        if (get_name(ld, "category name", &name) < 0)
-            return -1;
-        for (size_t j = 0; j < pol->n_rules; j++)
-            if (strcmp(pol->rules[j].category, name) == 0)
-                return cl_fail(ld, ld->ev.start_mark, "duplicate category '%s' in '%s'",
-                               cl_show(q, name), def->name);
-        if (pol->n_rules == CONFIG_MAX_CATEGORY_RULES)
-            return cl_fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
-                           def->name, CONFIG_MAX_CATEGORY_RULES);
-        r = &pol->rules[pol->n_rules];
-        memset(r, 0, sizeof(*r));
-        memcpy(r->category, name, strlen(name) + 1);
-        r->time_range = -1;
-        if (next_event(ld) < 0)
-            return -1;
-        vstart = ld->ev.start_mark;
-        if (ld->ev.type == YAML_MAPPING_START_EVENT) {
-            uint64_t seen;
-            if (cl_parse_mapping(ld, &rule_section, r, &seen) < 0)
-                return -1;
-            if (!(seen & (UINT64_C(1) << RULE_KEY_ACTION)))
-                return cl_fail(ld, vstart, "category '%s' needs an 'action'", r->category);
-        } else if (ld->ev.type == YAML_SCALAR_EVENT && !cl_is_null(&ld->ev)) {
-            int v;
-            if (cl_get_word(ld, "action", action_words,
-                         sizeof(action_words) / sizeof(action_words[0]), &v) < 0)
-                return -1;
-            r->action = (enum config_action)v;
-        } else {
-            return cl_fail(ld, vstart,
-                           "category '%s' needs an action " ACTION_HINT
-                           " or a mapping { action, time }, got %s", r->category,
-                           cl_kind_name(&ld->ev));
-        }
-        pol->n_rules++;
-    }
+    ((config_category_rule_t *)item)->time_range = -1;
 }
+
+/* A category's action: a word, or a mapping { action, time }. */
+static int
+rule_value(struct loader *ld, void *items, size_t i)
+{
+    config_category_rule_t *r = (config_category_rule_t *)items + i;
+    yaml_mark_t vstart = ld->ev.start_mark;
+    int v;
+
+    if (ld->ev.type == YAML_MAPPING_START_EVENT) {
+        uint64_t seen;
+        if (cl_parse_mapping(ld, &rule_section, r, &seen) < 0)
+            return -1;
+        if (!(seen & (UINT64_C(1) << RULE_KEY_ACTION)))
+            return cl_fail(ld, vstart, "category '%s' needs an 'action'", r->category);
+        return 0;
+    }
+    if (ld->ev.type != YAML_SCALAR_EVENT || cl_is_null(&ld->ev))
+        return cl_fail(ld, vstart,
+                       "category '%s' needs an action " ACTION_HINT
+                       " or a mapping { action, time }, got %s", r->category,
+                       cl_kind_name(&ld->ev));
+    if (cl_get_word(ld, "action", action_words, sizeof(action_words) / sizeof(action_words[0]),
+                    &v) < 0)
+        return -1;
+    r->action = (enum config_action)v;
+    return 0;
+}
+
+/* categories: { name: action | { action: ..., time: ... }, ... } */
+static const struct cl_named_list rules_list = {
+    CL_NAMED("category", config_category_rule_t, category, CONFIG_MAX_CATEGORY_RULES),
+    .init = rule_init, .shape = "category: action", .name_what = "category name",
+    .dup_names_key = true, .value = rule_value,
+};
 
 static int
 h_policy_profiles(struct loader *ld, const struct key_def *def, void *base)
@@ -1597,9 +1538,9 @@ h_policy_profiles(struct loader *ld, const struct key_def *def, void *base)
 enum { PO_KEY_NAME = 0 };
 #define PO_OFF(f) offsetof(config_policy_t, f)
 static const struct key_def policy_keys[] = {
-    [PO_KEY_NAME] = { "name", h_entry_name, PO_OFF(name), CONFIG_NAME_LEN, NULL },
+    [PO_KEY_NAME] = { "name", cl_entry_name, PO_OFF(name), CONFIG_NAME_LEN, NULL },
     { "profiles", h_policy_profiles, 0, 0, NULL },
-    { "categories", h_rules, 0, 0, NULL },
+    { "categories", cl_named_list, PO_OFF(rules), PO_OFF(n_rules), NULL, &rules_list },
     { "default", h_action, PO_OFF(default_action), 0, NULL },
     { "connect_ports", h_policy_ports, PO_OFF(connect_ports), PO_OFF(n_connect_ports), NULL },
     { "methods", h_methods, PO_OFF(methods), 0, NULL },
@@ -1609,38 +1550,31 @@ static const struct section policy_section = {
     "in an access_policies entry", policy_keys, sizeof(policy_keys) / sizeof(policy_keys[0]),
 };
 
-static int
-item_policy(struct loader *ld, const struct key_def *def, void *base, size_t i)
+static void
+policy_init(void *item)
 {
-    config_t *cfg = base;
-    config_policy_t *pol = &cfg->pol.policies[i];
-    yaml_mark_t start = ld->ev.start_mark;
-    uint64_t seen;
+    ((config_policy_t *)item)->default_action = CONFIG_ACT_ALLOW;
+}
 
-    memset(pol, 0, sizeof(*pol));
-    pol->default_action = CONFIG_ACT_ALLOW;
-    if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return cl_fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
-                       cl_kind_name(&ld->ev));
-    if (cl_parse_mapping(ld, &policy_section, pol, &seen) < 0)
-        return -1;
-    if (!(seen & (UINT64_C(1) << PO_KEY_NAME)))
-        return cl_fail(ld, start, "access policy entry has no 'name'");
-    for (size_t j = 0; j < i; j++)
-        if (strcmp(cfg->pol.policies[j].name, pol->name) == 0)
-            return cl_fail(ld, ld->name_mark, "duplicate access policy name '%s'", pol->name);
-    if (i > 0 && cfg->pol.policies[i - 1].profiles.n == 0)
+/* The default policy (no profiles) must be the last one. */
+static int
+policy_check(struct loader *ld, void *items, size_t i, uint64_t seen, yaml_mark_t start)
+{
+    const config_policy_t *pol = items;
+
+    (void)seen;
+    (void)start;
+    if (i > 0 && pol[i - 1].profiles.n == 0)
         return cl_fail(ld, ld->name_mark, "policy '%s' comes after the default policy '%s'",
-                       pol->name, cfg->pol.policies[i - 1].name);
-    cfg->pol.n_policies = i + 1;
+                       pol[i].name, pol[i - 1].name);
     return 0;
 }
 
-static int
-h_policies(struct loader *ld, const struct key_def *def, void *base)
-{
-    return cl_parse_list(ld, def, base, CONFIG_MAX_POLICIES, item_policy);
-}
+static const struct cl_named_list policies_list = {
+    CL_NAMED("access policy", config_policy_t, name, CONFIG_MAX_POLICIES),
+    .init = policy_init, .sec = &policy_section, .unique_at = CL_UNIQUE_AT_NAME,
+    .check = policy_check,
+};
 
 /* ---- time_ranges ---- */
 
@@ -1725,60 +1659,38 @@ static const struct section time_range_section = {
     "in a time range", time_range_keys, sizeof(time_range_keys) / sizeof(time_range_keys[0]),
 };
 
+/* A range's value: { days, hours }, both required. */
 static int
-h_time_ranges(struct loader *ld, const struct key_def *def, void *base)
+time_range_value(struct loader *ld, void *items, size_t i)
 {
-    config_policies_t *pol = (config_policies_t *)(void *)((char *)base + def->offset);
-    char q[SHOW_LEN];
+    config_time_range_t *t = (config_time_range_t *)items + i;
+    yaml_mark_t vstart = ld->ev.start_mark;
+    uint64_t seen;
 
-    if (cl_is_null(&ld->ev))
-        return 0;
     if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return cl_fail(ld, ld->ev.start_mark, "'%s' must be a mapping of name: { days, hours }, got %s",
-                       def->name, cl_kind_name(&ld->ev));
-    for (;;) {
-        config_time_range_t *t;
-        yaml_mark_t vstart;
-        const char *name;
-        uint64_t seen;
-
-        if (next_event(ld) < 0)
-            return -1;
-        if (ld->ev.type == YAML_MAPPING_END_EVENT)
-            return 0;
-        if (get_name(ld, "time range name", &name) < 0)
-            return -1;
-        for (size_t j = 0; j < pol->n_time_ranges; j++)
-            if (strcmp(pol->time_ranges[j].name, name) == 0)
-                return cl_fail(ld, ld->ev.start_mark, "duplicate time range '%s'", cl_show(q, name));
-        if (pol->n_time_ranges == CONFIG_MAX_TIME_RANGES)
-            return cl_fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
-                           def->name, CONFIG_MAX_TIME_RANGES);
-        t = &pol->time_ranges[pol->n_time_ranges];
-        memset(t, 0, sizeof(*t));
-        memcpy(t->name, name, strlen(name) + 1);
-        if (next_event(ld) < 0)
-            return -1;
-        vstart = ld->ev.start_mark;
-        if (ld->ev.type != YAML_MAPPING_START_EVENT)
-            return cl_fail(ld, vstart, "time range '%s' must be a mapping { days, hours }, got %s",
-                           t->name, cl_kind_name(&ld->ev));
-        if (cl_parse_mapping(ld, &time_range_section, t, &seen) < 0)
-            return -1;
-        if (!(seen & (UINT64_C(1) << TR_KEY_DAYS)))
-            return cl_fail(ld, vstart, "time range '%s' has no 'days'", t->name);
-        if (!(seen & (UINT64_C(1) << TR_KEY_HOURS)))
-            return cl_fail(ld, vstart, "time range '%s' has no 'hours'", t->name);
-        pol->n_time_ranges++;
-    }
+        return cl_fail(ld, vstart, "time range '%s' must be a mapping { days, hours }, got %s",
+                       t->name, cl_kind_name(&ld->ev));
+    if (cl_parse_mapping(ld, &time_range_section, t, &seen) < 0)
+        return -1;
+    if (!(seen & (UINT64_C(1) << TR_KEY_DAYS)))
+        return cl_fail(ld, vstart, "time range '%s' has no 'days'", t->name);
+    if (!(seen & (UINT64_C(1) << TR_KEY_HOURS)))
+        return cl_fail(ld, vstart, "time range '%s' has no 'hours'", t->name);
+    return 0;
 }
+
+/* time_ranges: { name: { days: [...], hours: "HH:MM-HH:MM" }, ... } */
+static const struct cl_named_list time_ranges_list = {
+    CL_NAMED("time range", config_time_range_t, name, CONFIG_MAX_TIME_RANGES),
+    .shape = "name: { days, hours }", .name_what = "time range name", .value = time_range_value,
+};
 
 /* ---- custom_categories ---- */
 
 enum { CC_KEY_NAME = 0 };
 #define CC_OFF(f) offsetof(config_custom_category_t, f)
 static const struct key_def custom_keys[] = {
-    [CC_KEY_NAME] = { "name", h_entry_name, CC_OFF(name), CONFIG_NAME_LEN, NULL },
+    [CC_KEY_NAME] = { "name", cl_entry_name, CC_OFF(name), CONFIG_NAME_LEN, NULL },
     { "domains", h_domains, CC_OFF(domains), 0, NULL },
     { "url_prefixes", h_url_prefixes, CC_OFF(url_prefixes), 0, NULL },
     { "regexes", h_regexes, CC_OFF(regexes), 0, NULL },
@@ -1788,93 +1700,57 @@ static const struct section custom_section = {
     "in a custom_categories entry", custom_keys, sizeof(custom_keys) / sizeof(custom_keys[0]),
 };
 
+/* Something to match; the name's position is kept for the clash with
+ * categories.names. */
 static int
-item_custom(struct loader *ld, const struct key_def *def, void *base, size_t i)
+custom_check(struct loader *ld, void *items, size_t i, uint64_t seen, yaml_mark_t start)
 {
-    config_t *cfg = base;
-    config_custom_category_t *c = &cfg->pol.custom[i];
-    yaml_mark_t start = ld->ev.start_mark;
-    uint64_t seen;
+    const config_custom_category_t *c = (const config_custom_category_t *)items + i;
 
-    memset(c, 0, sizeof(*c));
-    if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return cl_fail(ld, start, "'%s' entries must be mappings, got %s", def->name,
-                       cl_kind_name(&ld->ev));
-    if (cl_parse_mapping(ld, &custom_section, c, &seen) < 0)
-        return -1;
-    if (!(seen & (UINT64_C(1) << CC_KEY_NAME)))
-        return cl_fail(ld, start, "custom category entry has no 'name'");
-    for (size_t j = 0; j < i; j++)
-        if (strcmp(cfg->pol.custom[j].name, c->name) == 0)
-            return cl_fail(ld, ld->name_mark, "duplicate custom category name '%s'", c->name);
+    (void)seen;
     if (c->domains.n == 0 && c->url_prefixes.n == 0 && c->regexes.n == 0)
         return cl_fail(ld, start, "custom category '%s' has no domains, url_prefixes or regexes",
                        c->name);
     ld->custom_marks[i] = ld->name_mark;
-    cfg->pol.n_custom = i + 1;
     return 0;
 }
 
-static int
-h_custom(struct loader *ld, const struct key_def *def, void *base)
-{
-    return cl_parse_list(ld, def, base, CONFIG_MAX_CUSTOM_CATS, item_custom);
-}
+static const struct cl_named_list custom_list = {
+    CL_NAMED("custom category", config_custom_category_t, name, CONFIG_MAX_CUSTOM_CATS),
+    .sec = &custom_section, .unique_at = CL_UNIQUE_AT_NAME, .check = custom_check,
+};
 
 /* ---- categories ---- */
 
-/* names: { friendly: [list, ...], ... } */
+/* A friendly name's list categories: at least one. */
 static int
-h_friendly(struct loader *ld, const struct key_def *def, void *base)
+friendly_value(struct loader *ld, void *items, size_t i)
 {
-    config_policies_t *pol = base;
-    char q[SHOW_LEN];
+    config_friendly_t *f = (config_friendly_t *)items + i;
+    yaml_mark_t vstart = ld->ev.start_mark;
 
-    if (cl_is_null(&ld->ev))
-        return 0;
-    if (ld->ev.type != YAML_MAPPING_START_EVENT)
-        return cl_fail(ld, ld->ev.start_mark,
-                       "'%s' must be a mapping of name: [list categories], got %s", def->name,
-                       cl_kind_name(&ld->ev));
-    for (;;) {
-        config_friendly_t *f;
-        yaml_mark_t vstart;
-        const char *name;
-
-        if (next_event(ld) < 0)
-            return -1;
-        if (ld->ev.type == YAML_MAPPING_END_EVENT)
-            return 0;
-        if (get_name(ld, "category name", &name) < 0)
-            return -1;
-        for (size_t j = 0; j < pol->n_friendly; j++)
-            if (strcmp(pol->friendly[j].name, name) == 0)
-                return cl_fail(ld, ld->ev.start_mark, "duplicate category name '%s' in '%s'",
-                               cl_show(q, name), def->name);
-        if (pol->n_friendly == CONFIG_MAX_FRIENDLY)
-            return cl_fail(ld, ld->ev.start_mark, "too many entries in '%s' (at most %d)",
-                           def->name, CONFIG_MAX_FRIENDLY);
-        f = &pol->friendly[pol->n_friendly];
-        memset(f, 0, sizeof(*f));
-        memcpy(f->name, name, strlen(name) + 1);
-        ld->friendly_marks[pol->n_friendly] = ld->ev.start_mark;
-        if (next_event(ld) < 0)
-            return -1;
-        vstart = ld->ev.start_mark;
-        if (parse_names(ld, f->name, NAME_PLAIN, true, &f->lists) < 0)
-            return -1;
-        if (f->lists.n == 0)
-            return cl_fail(ld, vstart, "category '%s' must name at least one list category",
-                           f->name);
-        pol->n_friendly++;
-    }
+    ld->friendly_marks[i] = ld->key_mark;
+    if (parse_names(ld, f->name, NAME_PLAIN, true, &f->lists) < 0)
+        return -1;
+    if (f->lists.n == 0)
+        return cl_fail(ld, vstart, "category '%s' must name at least one list category",
+                       f->name);
+    return 0;
 }
+
+/* names: { friendly: [list, ...], ... } */
+static const struct cl_named_list friendly_list = {
+    CL_NAMED("category name", config_friendly_t, name, CONFIG_MAX_FRIENDLY),
+    .shape = "name: [list categories]", .name_what = "category name", .dup_names_key = true,
+    .value = friendly_value,
+};
 
 #define PS_STR(key, field, fn) { key, fn, offsetof(config_policies_t, field), \
                                  sizeof(((config_policies_t *)0)->field), NULL }
 static const struct key_def categories_keys[] = {
     PS_STR("database", category_db, cl_path_off),
-    { "names", h_friendly, 0, 0, NULL },
+    { "names", cl_named_list, offsetof(config_policies_t, friendly),
+      offsetof(config_policies_t, n_friendly), NULL, &friendly_list },
 };
 static const struct section categories_section = {
     "in categories", categories_keys, sizeof(categories_keys) / sizeof(categories_keys[0]),
@@ -1977,10 +1853,14 @@ static const struct key_def top_keys[] = {
     { "proxy", cl_section, 0, 0, &proxy_section },
     { "log_level", h_log_level, 0, 0, NULL },
     { "mus", cl_section, offsetof(config_t, mus), 0, &mus_section },
-    { "identity_profiles", h_profiles, 0, 0, NULL },
-    { "access_policies", h_policies, 0, 0, NULL },
-    { "time_ranges", h_time_ranges, offsetof(config_t, pol), 0, NULL },
-    { "custom_categories", h_custom, 0, 0, NULL },
+    { "identity_profiles", cl_named_list, offsetof(config_t, pol.profiles),
+      offsetof(config_t, pol.n_profiles), NULL, &profiles_list },
+    { "access_policies", cl_named_list, offsetof(config_t, pol.policies),
+      offsetof(config_t, pol.n_policies), NULL, &policies_list },
+    { "time_ranges", cl_named_list, offsetof(config_t, pol.time_ranges),
+      offsetof(config_t, pol.n_time_ranges), NULL, &time_ranges_list },
+    { "custom_categories", cl_named_list, offsetof(config_t, pol.custom),
+      offsetof(config_t, pol.n_custom), NULL, &custom_list },
     { "categories", cl_section, offsetof(config_t, pol), 0, &categories_section },
     { "authentication", cl_section, offsetof(config_t, pol), 0, &auth_section },
     { "extended_log", cl_path_off, offsetof(config_t, pol.extended_log),
@@ -2058,13 +1938,13 @@ set_defaults(config_t *cfg)
 static int
 parse_stream(struct loader *ld, config_t *cfg)
 {
-    if (next_event(ld) < 0)                     /* STREAM_START */
+    if (cl_next_event(ld) < 0)                  /* STREAM_START */
         return -1;
-    if (next_event(ld) < 0)
+    if (cl_next_event(ld) < 0)
         return -1;
     if (ld->ev.type == YAML_STREAM_END_EVENT)   /* empty file: defaults */
         return 0;
-    if (next_event(ld) < 0)                     /* the root node */
+    if (cl_next_event(ld) < 0)                  /* the root node */
         return -1;
     if (ld->ev.type == YAML_MAPPING_START_EVENT) {
         if (cl_parse_mapping(ld, &top_section, cfg, NULL) < 0)
@@ -2073,9 +1953,9 @@ parse_stream(struct loader *ld, config_t *cfg)
         return cl_fail(ld, ld->ev.start_mark, "the top level must be a mapping, got %s",
                        cl_kind_name(&ld->ev));
     }
-    if (next_event(ld) < 0)                     /* DOCUMENT_END */
+    if (cl_next_event(ld) < 0)                  /* DOCUMENT_END */
         return -1;
-    if (next_event(ld) < 0)
+    if (cl_next_event(ld) < 0)
         return -1;
     if (ld->ev.type != YAML_STREAM_END_EVENT)
         return cl_fail(ld, ld->ev.start_mark, "only one YAML document is allowed");

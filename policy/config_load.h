@@ -5,7 +5,8 @@
  * config_admin.c: admin). A section is a table of keys
  * (struct section), each key a handler that consumes exactly the events of
  * its value; the primitives below read scalars, lists and nested mappings
- * and report "name:line:column: message". Not a public API: only policy/
+ * and report "name:line:column: message"; config_named_list.c reads lists
+ * of named entries. Not a public API: only policy/
  * includes it, and config.h stays the one interface for everyone else.
  */
 #ifndef MUS_POLICY_CONFIG_LOAD_H
@@ -24,6 +25,7 @@
 
 struct loader;
 struct key_def;
+struct cl_named_list;
 
 /* Consumes the value whose first event is ld->ev, leaving ld->ev on its last
  * event (the scalar, or the end of the list or mapping). base is the struct
@@ -44,7 +46,8 @@ struct key_def {
     key_fn fn;
     size_t offset;                  /* of the field (or array) in base */
     size_t count_offset;            /* lists: of the size_t entry count */
-    const struct section *sub;      /* h_section: the nested mapping */
+    const struct section *sub;      /* cl_section: the nested mapping */
+    const struct cl_named_list *list;   /* cl_named_list: its entries */
 };
 
 struct loader {
@@ -89,6 +92,8 @@ int cl_fail(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* s quoted for a message, cut at SHOW_MAX bytes; buf has SHOW_LEN bytes. */
 const char *cl_show(char *buf, const char *s);
+/* Advances ld->ev to the next event; refuses aliases, anchors and tags. */
+int cl_next_event(struct loader *ld);
 bool cl_is_null(const yaml_event_t *e);
 const char *cl_kind_name(const yaml_event_t *e);
 /* The current event as a scalar; "what must be a scalar" otherwise. */
@@ -97,6 +102,9 @@ int cl_parse_uint(const char *s, unsigned long max, unsigned long *out);
 int cl_parse_mapping(struct loader *ld, const struct section *sec, void *base, uint64_t *seen_out);
 int cl_parse_list(struct loader *ld, const struct key_def *def, void *base, size_t max, item_fn fn);
 int cl_get_word(struct loader *ld, const char *key, const struct word *words, size_t n, int *out);
+/* The current scalar as a name (1..CONFIG_NAME_LEN-1 letters, digits, '-',
+ * '.', '_'); what names it in messages ("time range name"). */
+int cl_get_name(struct loader *ld, const char *what, const char **out);
 
 /* ---- handlers any section can use ---- */
 
@@ -108,6 +116,9 @@ int cl_cidr_list(struct loader *ld, const struct key_def *def, void *base);
 int cl_string(struct loader *ld, const struct key_def *def, void *base);
 /* The same, "off" stored as "" (a feature switched off). */
 int cl_path_off(struct loader *ld, const struct key_def *def, void *base);
+/* A name into a char array of def->count_offset bytes: letters, digits, '-',
+ * '.', '_', not empty (it goes into logs and status). */
+int cl_name(struct loader *ld, const struct key_def *def, void *base);
 
 /* A handler storing one of the words of table into the field at def->offset. */
 #define WORD_HANDLER(fn, table, type)                                          \
@@ -133,6 +144,53 @@ typedef struct cl_hosts {
     size_t max_cidrs;
 } cl_hosts_t;
 int cl_domain_or_prefix(struct loader *ld, const char *key, const cl_hosts_t *h);
+
+/* ---- lists of named entries (config_named_list.c) ---- */
+
+/* Where a list of mappings reports a name used twice. */
+enum cl_unique_at {
+    CL_UNIQUE_AT_NAME = 0,  /* at the 'name' value (its key's handler is cl_entry_name),
+                             * before spec->check */
+    CL_UNIQUE_AT_ENTRY,     /* at the entry, once spec->check has accepted it */
+};
+
+/* Entries unique by name, at most limit, each one element of a fixed array
+ * (def->offset) with its count (size_t, def->count_offset); the key's
+ * handler is cl_named_list and def->list this description. Written either
+ * as a list of mappings, each with a 'name' key (sec set), or as a mapping
+ * of name: value (value set). */
+struct cl_named_list {
+    const char *noun;           /* an entry in messages: "time range", "headend" */
+    size_t item_size;           /* of one element */
+    size_t name_offset;         /* of its name, a char[CONFIG_NAME_LEN] */
+    size_t limit;               /* elements at most: the array's CONFIG_MAX_* */
+    void (*init)(void *item);   /* defaults of a zeroed element, or NULL */
+
+    /* a list of mappings: "- { name: a, ... }" */
+    const struct section *sec;  /* the keys of an entry; keys[0] is "name" */
+    enum cl_unique_at unique_at;
+    /* What needs the whole of entry i of items: seen has bit k for
+     * sec->keys[k], start is the entry's position. NULL: nothing. */
+    int (*check)(struct loader *ld, void *items, size_t i, uint64_t seen, yaml_mark_t start);
+
+    /* a mapping of name: value, when sec is NULL: "a: ..." */
+    const char *shape;          /* what the names map to, "name: { days, hours }" */
+    const char *name_what;      /* a name in messages, "time range name" */
+    bool dup_names_key;         /* "duplicate NOUN 'a' in 'KEY'", not "duplicate NOUN 'a'" */
+    /* Consumes the value (the current event) into entry i of items, whose
+     * name is set; ld->key_mark is the name's position. */
+    int (*value)(struct loader *ld, void *items, size_t i);
+};
+
+/* The fields every list sets, from the element type and its name field. */
+#define CL_NAMED(noun_, type, name_field, max)                                 \
+    .noun = (noun_), .item_size = sizeof(type), .name_offset = offsetof(type, name_field), \
+    .limit = (max)
+
+int cl_named_list(struct loader *ld, const struct key_def *def, void *base);
+/* The 'name' key of an entry (cl_name), its position remembered for
+ * CL_UNIQUE_AT_NAME. */
+int cl_entry_name(struct loader *ld, const struct key_def *def, void *base);
 
 /* ---- sections in other files ---- */
 
