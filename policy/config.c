@@ -347,6 +347,18 @@ cl_bool(struct loader *ld, const struct key_def *def, void *base)
     return 0;
 }
 
+bool
+cl_is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
 /* ---- the string pool ---- */
 
 /* Everything of variable size a configuration holds (name lists and their
@@ -517,9 +529,7 @@ static const struct key_def top_keys[] = {
     { "admin", config_admin_parse, offsetof(config_t, admin), 0, NULL },
     { "run", cl_section, offsetof(config_t, run), 0, &config_run_section },
 };
-static const struct section top_section = {
-    "at top level", top_keys, sizeof(top_keys) / sizeof(top_keys[0]),
-};
+static const struct section top_section = CL_SECTION("at top level", top_keys);
 
 _Static_assert(sizeof(top_keys) / sizeof(top_keys[0]) <= 64, "duplicate mask is 64 bits");
 

@@ -70,9 +70,7 @@ static const struct key_def rule_keys[] = {
     [RULE_KEY_ACTION] = { "action", h_action, offsetof(config_category_rule_t, action), 0, NULL },
     { "time", h_rule_time, 0, 0, NULL },
 };
-static const struct section rule_section = {
-    "in a category rule", rule_keys, sizeof(rule_keys) / sizeof(rule_keys[0]),
-};
+static const struct section rule_section = CL_SECTION("in a category rule", rule_keys);
 
 static void
 rule_init(void *item)
@@ -143,9 +141,7 @@ static const struct key_def policy_keys[] = {
     { "methods", h_methods, PO_OFF(methods), 0, NULL },
 };
 #undef PO_OFF
-static const struct section policy_section = {
-    "in an access_policies entry", policy_keys, sizeof(policy_keys) / sizeof(policy_keys[0]),
-};
+static const struct section policy_section = CL_SECTION("in an access_policies entry", policy_keys);
 
 static void
 policy_init(void *item)

@@ -48,9 +48,7 @@ static const struct key_def auth_keys[] = {
 };
 #undef PS_STR
 
-const struct section config_auth_section = {
-    "in authentication", auth_keys, sizeof(auth_keys) / sizeof(auth_keys[0]),
-};
+const struct section config_auth_section = CL_SECTION("in authentication", auth_keys);
 
 void
 config_auth_defaults(config_policies_t *pol)

@@ -41,6 +41,4 @@ static const struct key_def categories_keys[] = {
 };
 #undef PS_OFF
 
-const struct section config_categories_section = {
-    "in categories", categories_keys, sizeof(categories_keys) / sizeof(categories_keys[0]),
-};
+const struct section config_categories_section = CL_SECTION("in categories", categories_keys);

@@ -23,9 +23,8 @@ static const struct key_def custom_keys[] = {
     { "regexes", h_regexes, CC_OFF(regexes), 0, NULL },
 };
 #undef CC_OFF
-static const struct section custom_section = {
-    "in a custom_categories entry", custom_keys, sizeof(custom_keys) / sizeof(custom_keys[0]),
-};
+static const struct section custom_section =
+    CL_SECTION("in a custom_categories entry", custom_keys);
 
 /* Something to match; the name's position is kept for the clash with
  * categories.names. */

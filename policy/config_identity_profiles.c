@@ -112,9 +112,8 @@ static const struct key_def profile_keys[] = {
 };
 #undef PR_OFF
 _Static_assert(sizeof(profile_keys) / sizeof(profile_keys[0]) <= 64, "duplicate mask is 64 bits");
-static const struct section profile_section = {
-    "in an identity_profiles entry", profile_keys, sizeof(profile_keys) / sizeof(profile_keys[0]),
-};
+static const struct section profile_section =
+    CL_SECTION("in an identity_profiles entry", profile_keys);
 
 /* auth: basic asks for credentials, which a transparent client cannot give. */
 static int

@@ -45,6 +45,9 @@ struct section {
     size_t n_keys;                  /* at most 64 (the duplicate mask) */
 };
 
+/* A section's initializer from its key table. */
+#define CL_SECTION(where, keys) { (where), (keys), sizeof(keys) / sizeof((keys)[0]) }
+
 struct key_def {
     const char *name;
     key_fn fn;
@@ -119,6 +122,8 @@ int cl_parse_uint(const char *s, unsigned long max, unsigned long *out);
 int cl_parse_mapping(struct loader *ld, const struct section *sec, void *base, uint64_t *seen_out);
 int cl_parse_list(struct loader *ld, const struct key_def *def, void *base, size_t max, item_fn fn);
 int cl_get_word(struct loader *ld, const char *key, const struct word *words, size_t n, int *out);
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+bool cl_is_loopback(const struct sockaddr_storage *ss);
 /* size bytes aligned to align from the config's pool (freed by config_free),
  * or NULL with the error set. */
 void *cl_pool_alloc(struct loader *ld, size_t size, size_t align);

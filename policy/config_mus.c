@@ -13,25 +13,10 @@
 
 #include "config_load.h"
 
-static int
-h_remote_users(struct loader *ld, const struct key_def *def, void *base)
-{
-    config_mus_t *m = base;
-    const char *text = NULL;
-    char q[SHOW_LEN];
-
-    (void)def;
-    if (cl_get_scalar(ld, "'remote_users'", &text) < 0)
-        return -1;
-    if (strcmp(text, "headend") == 0)
-        m->remote_users = CONFIG_REMOTE_HEADEND;
-    else if (strcmp(text, "ip_ranges") == 0)
-        m->remote_users = CONFIG_REMOTE_IP_RANGES;
-    else
-        return cl_fail(ld, ld->ev.start_mark,
-                       "invalid remote_users '%s' (use headend or ip_ranges)", cl_show(q, text));
-    return 0;
-}
+static const struct word remote_words[] = {
+    { "headend", CONFIG_REMOTE_HEADEND }, { "ip_ranges", CONFIG_REMOTE_IP_RANGES },
+};
+WORD_HANDLER(h_remote_users, remote_words, enum config_remote_source)
 
 /* A duration that may be 0 ("0", "0s"): grace. */
 static int
@@ -48,18 +33,6 @@ h_duration0(struct loader *ld, const struct key_def *def, void *base)
         }
     }
     return cl_duration(ld, def, base);
-}
-
-static int
-h_control_socket(struct loader *ld, const struct key_def *def, void *base)
-{
-    config_mus_t *m = base;
-
-    if (cl_string(ld, def, base) < 0)
-        return -1;
-    if (strcmp(m->control_socket, "off") == 0)
-        m->control_socket[0] = '\0';
-    return 0;
 }
 
 static int
@@ -126,9 +99,7 @@ static const struct key_def headend_keys[] = {
     [HE_KEY_PASSWORD] = HE_STR(password_file, cl_string),
 };
 #undef HE_STR
-static const struct section headend_section = {
-    "in a mus.headends entry", headend_keys, sizeof(headend_keys) / sizeof(headend_keys[0]),
-};
+static const struct section headend_section = CL_SECTION("in a mus.headends entry", headend_keys);
 
 /* What needs the whole entry: addresses, the password file and one way to
  * trust the certificate; the certificate's name defaults to the host part
@@ -167,22 +138,20 @@ static const struct cl_named_list headends_list = {
 #define MUS_STR(name, fn) { #name, fn, offsetof(config_mus_t, name), \
                             sizeof(((config_mus_t *)0)->name), NULL }
 static const struct key_def mus_keys[] = {
-    { "remote_users", h_remote_users, 0, 0, NULL },
+    { "remote_users", h_remote_users, offsetof(config_mus_t, remote_users), 0, NULL },
     { "vpn_pools", cl_cidr_list, offsetof(config_mus_t, vpn_pools),
       offsetof(config_mus_t, n_vpn_pools), NULL },
     MUS_STR(probe_host, cl_name),
     { "reconnect_interval", cl_duration, offsetof(config_mus_t, reconnect_interval), 0, NULL },
     { "grace", h_duration0, offsetof(config_mus_t, grace), 0, NULL },
     MUS_STR(client_id, cl_name),
-    MUS_STR(control_socket, h_control_socket),
+    MUS_STR(control_socket, cl_path_off),
     { "headends", cl_named_list, offsetof(config_mus_t, headends),
       offsetof(config_mus_t, n_headends), NULL, &headends_list },
 };
 #undef MUS_STR
 
-const struct section config_mus_section = {
-    "in mus", mus_keys, sizeof(mus_keys) / sizeof(mus_keys[0]),
-};
+const struct section config_mus_section = CL_SECTION("in mus", mus_keys);
 
 /* On a zeroed config_mus_t: no headends, no VPN pools. */
 void

@@ -20,13 +20,10 @@
 #define URL_PREFIX_MAX 2048
 #define REGEX_MAX     (sizeof(((config_profile_t *)0)->user_agent) - 1)
 
+/* True if s is made of letters, digits, '-', '.' and '_' only. */
 static bool
-is_name(const char *s)
+name_chars(const char *s)
 {
-    size_t len = strlen(s);
-
-    if (len == 0 || len >= CONFIG_NAME_LEN)
-        return false;
     for (; *s; s++) {
         char c = *s;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -34,6 +31,14 @@ is_name(const char *s)
             return false;
     }
     return true;
+}
+
+static bool
+is_name(const char *s)
+{
+    size_t len = strlen(s);
+
+    return len > 0 && len < CONFIG_NAME_LEN && name_chars(s);
 }
 
 static bool
@@ -66,14 +71,10 @@ cl_name(struct loader *ld, const struct key_def *def, void *base)
 
     if (cl_string(ld, def, base) < 0)
         return -1;
-    for (const char *p = field; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_'))
-            return cl_fail(ld, ld->ev.start_mark,
-                           "invalid %s '%s' (letters, digits, '-', '.' or '_')", def->name,
-                           cl_show(q, field));
-    }
+    if (!name_chars(field))
+        return cl_fail(ld, ld->ev.start_mark,
+                       "invalid %s '%s' (letters, digits, '-', '.' or '_')", def->name,
+                       cl_show(q, field));
     if (field[0] == '\0')
         return cl_fail(ld, ld->ev.start_mark, "'%s' must not be empty", def->name);
     return 0;

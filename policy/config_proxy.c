@@ -6,8 +6,6 @@
  * their defaults; proxy.transparent is config_transparent.c. It only parses
  * and validates; proxy/ binds the listeners and applies the rest.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,31 +54,6 @@ h_max_connections(struct loader *ld, const struct key_def *def, void *base)
     return 0;
 }
 
-static int
-item_port(struct loader *ld, const struct key_def *def, void *base, size_t i)
-{
-    config_t *cfg = base;
-    unsigned long v;
-    const char *text = NULL;
-    char q[SHOW_LEN];
-
-    if (cl_get_scalar(ld, "'connect_ports' entry", &text) < 0)
-        return -1;
-    if (cl_parse_uint(text, 65535, &v) < 0 || v == 0)
-        return cl_fail(ld, ld->ev.start_mark, "'%s' entry %s is not a port (1-65535)",
-                       def->name, cl_show(q, text));
-    cfg->connect_ports[i] = (uint16_t)v;
-    cfg->n_connect_ports = i + 1;
-    return 0;
-}
-
-static int
-h_connect_ports(struct loader *ld, const struct key_def *def, void *base)
-{
-    ((config_t *)base)->n_connect_ports = 0;
-    return cl_parse_list(ld, def, base, CONFIG_MAX_PORTS, item_port);
-}
-
 /* Sets a listen entry's address from the current scalar. */
 static int
 set_listen_address(struct loader *ld, config_listen_t *l)
@@ -105,19 +78,6 @@ h_listen_address(struct loader *ld, const struct key_def *def, void *base)
 {
     (void)def;
     return set_listen_address(ld, base);
-}
-
-/* 127.0.0.0/8 or ::1 (or ::ffff:127.x). */
-static bool
-is_loopback(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-    if (ss->ss_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-    }
-    return false;
 }
 
 const char *
@@ -166,9 +126,7 @@ static const struct key_def listen_keys[] = {
     [LISTEN_KEY_SPOOF] = { "spoof_client_address", cl_bool,
                            offsetof(config_listen_t, spoof_client), 0, NULL },
 };
-static const struct section listen_section = {
-    "in a proxy.listen entry", listen_keys, sizeof(listen_keys) / sizeof(listen_keys[0]),
-};
+static const struct section listen_section = CL_SECTION("in a proxy.listen entry", listen_keys);
 
 /* A listen entry: "ADDR:PORT" or { address: ..., mode: ... }. */
 static int
@@ -191,7 +149,7 @@ item_listen(struct loader *ld, const struct key_def *def, void *base, size_t i)
             return cl_fail(ld, start, "tproxy: true needs mode: transparent");
         if (l->spoof_client && !l->tproxy)
             return cl_fail(ld, start, "spoof_client_address: true needs tproxy: true");
-        if (l->mode == CONFIG_MODE_METRICS && !is_loopback(&l->addr))
+        if (l->mode == CONFIG_MODE_METRICS && !cl_is_loopback(&l->addr))
             return cl_fail(ld, start, "mode: metrics listens on a loopback address only "
                            "(remote scrapers use the admin UI's authenticated /metrics)");
     } else if (ld->ev.type == YAML_SCALAR_EVENT) {
@@ -288,9 +246,7 @@ static const struct key_def timeout_keys[] = {
     TIMEOUT(tunnel_idle), TIMEOUT(shutdown), TIMEOUT(dns),
 };
 #undef TIMEOUT
-static const struct section timeouts_section = {
-    "in proxy.timeouts", timeout_keys, sizeof(timeout_keys) / sizeof(timeout_keys[0]),
-};
+static const struct section timeouts_section = CL_SECTION("in proxy.timeouts", timeout_keys);
 
 static const struct key_def proxy_keys[] = {
     { "listen", h_listen, 0, 0, NULL },
@@ -298,7 +254,8 @@ static const struct key_def proxy_keys[] = {
     { "clients", cl_cidr_list, offsetof(config_t, clients), offsetof(config_t, n_clients), NULL },
     { "deny_destinations", cl_cidr_list, offsetof(config_t, deny_destinations),
       offsetof(config_t, n_deny_destinations), NULL },
-    { "connect_ports", h_connect_ports, 0, 0, NULL },
+    { "connect_ports", cl_port_list, offsetof(config_t, connect_ports),
+      offsetof(config_t, n_connect_ports), NULL },
     { "max_connections", h_max_connections, 0, 0, NULL },
     { "tunnel_relay", h_tunnel_relay, offsetof(config_t, tunnel_relay), 0, NULL },
     { "timeouts", cl_section, offsetof(config_t, timeouts), 0, &timeouts_section },
@@ -308,9 +265,7 @@ static const struct key_def proxy_keys[] = {
 };
 _Static_assert(sizeof(proxy_keys) / sizeof(proxy_keys[0]) <= 64, "duplicate mask is 64 bits");
 
-const struct section config_proxy_section = {
-    "in proxy", proxy_keys, sizeof(proxy_keys) / sizeof(proxy_keys[0]),
-};
+const struct section config_proxy_section = CL_SECTION("in proxy", proxy_keys);
 
 static const char *const default_clients[] = {
     "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7",

@@ -92,9 +92,7 @@ static const struct key_def time_range_keys[] = {
     [TR_KEY_DAYS] = { "days", h_days, 0, 0, NULL },
     [TR_KEY_HOURS] = { "hours", h_hours, 0, 0, NULL },
 };
-static const struct section time_range_section = {
-    "in a time range", time_range_keys, sizeof(time_range_keys) / sizeof(time_range_keys[0]),
-};
+static const struct section time_range_section = CL_SECTION("in a time range", time_range_keys);
 
 /* A range's value: { days, hours }, both required. */
 static int
