@@ -6,8 +6,6 @@
  * is meant. It only parses and validates; admin/admin.c serves the UI (and
  * refuses to start without a password file).
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,24 +44,7 @@ static const struct key_def admin_keys[] = {
     { "allow_remote", cl_bool, offsetof(config_admin_t, allow_remote), 0, NULL },
 };
 
-static const struct section admin_section = {
-    "in admin", admin_keys, sizeof(admin_keys) / sizeof(admin_keys[0]),
-};
-
-/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
-static bool
-is_loopback(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (ss->ss_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-    }
-    return false;
-}
+static const struct section admin_section = CL_SECTION("in admin", admin_keys);
 
 int
 config_admin_parse(struct loader *ld, const struct key_def *def, void *base)
@@ -77,7 +58,7 @@ config_admin_parse(struct loader *ld, const struct key_def *def, void *base)
     ld->admin_listen_set = false;
     if (cl_section(ld, &sub, a) < 0)
         return -1;
-    if (a->enabled && !a->allow_remote && ld->admin_listen_set && !is_loopback(&a->addr))
+    if (a->enabled && !a->allow_remote && ld->admin_listen_set && !cl_is_loopback(&a->addr))
         return cl_fail(ld, ld->admin_listen_mark,
                        "admin listen address '%s' is not a loopback address: the admin UI "
                        "would be reachable from other hosts (set allow_remote: true to allow it)",

@@ -149,9 +149,7 @@ static const struct key_def gre_keys[] = {
     { "mtu", h_mtu, 0, 0, NULL },
 };
 
-static const struct section gre_section = {
-    "in gre", gre_keys, sizeof(gre_keys) / sizeof(gre_keys[0]),
-};
+static const struct section gre_section = CL_SECTION("in gre", gre_keys);
 
 /* The section, then what needs the whole of it: enabled needs routers (the
  * WCCP agent's router list could stand in later; for now it is explicit). */

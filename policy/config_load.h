@@ -1,12 +1,17 @@
 /*
  * policy/config_load.h: the configuration loader's internals, shared by the
- * files that describe one section each (config.c: proxy, mus, policies;
- * config_transparent.c: proxy.transparent; config_store.c: store;
- * config_admin.c: admin). A section is a table of keys
+ * files that describe one section each (config_proxy.c, config_mus.c,
+ * config_identity_profiles.c, config_access_policies.c, config_time_ranges.c,
+ * config_custom_categories.c, config_categories.c, config_authentication.c,
+ * config_transparent.c, config_store.c, config_pac.c, config_wccp.c,
+ * config_gre.c, config_admin.c, config_run.c). A section is a table of keys
  * (struct section), each key a handler that consumes exactly the events of
- * its value; the primitives below read scalars, lists and nested mappings
- * and report "name:line:column: message". Not a public API: only policy/
- * includes it, and config.h stays the one interface for everyone else.
+ * its value. config_events.c reads the events and words the messages
+ * ("name:line:column: message"), config.c's primitives read scalars, lists
+ * and nested mappings, config_names.c names and lists of names,
+ * config_named_list.c lists of named entries.
+ * Not a public API: only policy/ includes it, and config.h stays the one
+ * interface for everyone else.
  */
 #ifndef MUS_POLICY_CONFIG_LOAD_H
 #define MUS_POLICY_CONFIG_LOAD_H
@@ -24,6 +29,7 @@
 
 struct loader;
 struct key_def;
+struct cl_named_list;
 
 /* Consumes the value whose first event is ld->ev, leaving ld->ev on its last
  * event (the scalar, or the end of the list or mapping). base is the struct
@@ -39,12 +45,26 @@ struct section {
     size_t n_keys;                  /* at most 64 (the duplicate mask) */
 };
 
+/* A section's initializer from its key table. */
+#define CL_SECTION(where, keys) { (where), (keys), sizeof(keys) / sizeof((keys)[0]) }
+
 struct key_def {
     const char *name;
     key_fn fn;
     size_t offset;                  /* of the field (or array) in base */
     size_t count_offset;            /* lists: of the size_t entry count */
-    const struct section *sub;      /* h_section: the nested mapping */
+    const struct section *sub;      /* cl_section: the nested mapping */
+    const struct cl_named_list *list;   /* cl_named_list: its entries */
+};
+
+/* A reference by name, checked once the whole file is read (the sections
+ * may come in any order). */
+struct ref {
+    enum { REF_PROFILE, REF_TIME } kind;
+    char name[CONFIG_NAME_LEN];
+    yaml_mark_t mark;
+    size_t policy;              /* REF_PROFILE: the policy naming it */
+    int *time_range;            /* REF_TIME: receives the index */
 };
 
 struct loader {
@@ -83,27 +103,45 @@ struct word {
     int value;
 };
 
-/* ---- primitives (config.c) ---- */
+/* ---- events and messages (config_events.c) ---- */
 
 int cl_fail(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* s quoted for a message, cut at SHOW_MAX bytes; buf has SHOW_LEN bytes. */
 const char *cl_show(char *buf, const char *s);
+/* Advances ld->ev to the next event; refuses aliases, anchors and tags. */
+int cl_next_event(struct loader *ld);
 bool cl_is_null(const yaml_event_t *e);
 const char *cl_kind_name(const yaml_event_t *e);
+
+/* ---- primitives (config.c) ---- */
+
 /* The current event as a scalar; "what must be a scalar" otherwise. */
 int cl_get_scalar(struct loader *ld, const char *what, const char **out);
 int cl_parse_uint(const char *s, unsigned long max, unsigned long *out);
 int cl_parse_mapping(struct loader *ld, const struct section *sec, void *base, uint64_t *seen_out);
 int cl_parse_list(struct loader *ld, const struct key_def *def, void *base, size_t max, item_fn fn);
 int cl_get_word(struct loader *ld, const char *key, const struct word *words, size_t n, int *out);
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+bool cl_is_loopback(const struct sockaddr_storage *ss);
+/* size bytes aligned to align from the config's pool (freed by config_free),
+ * or NULL with the error set. */
+void *cl_pool_alloc(struct loader *ld, size_t size, size_t align);
+/* A name to resolve once the whole file is read (config.c checks them all). */
+int cl_push_ref(struct loader *ld, int kind, const char *name, yaml_mark_t mark, size_t policy,
+                int *time_range);
 
-/* ---- handlers any section can use ---- */
+/* ---- handlers any section can use (config.c) ---- */
 
 int cl_section(struct loader *ld, const struct key_def *def, void *base);   /* def->sub */
 int cl_bool(struct loader *ld, const struct key_def *def, void *base);
 int cl_duration(struct loader *ld, const struct key_def *def, void *base);
+/* cidr_t array at def->offset, size_t count at def->count_offset. */
 int cl_cidr_list(struct loader *ld, const struct key_def *def, void *base);
+/* The same for one entry (item i of such a list). */
+int cl_cidr_item(struct loader *ld, const struct key_def *def, void *base, size_t i);
+/* uint16_t port array at def->offset, size_t count at def->count_offset. */
+int cl_port_list(struct loader *ld, const struct key_def *def, void *base);
 /* A string into a char array of def->count_offset bytes (no control characters). */
 int cl_string(struct loader *ld, const struct key_def *def, void *base);
 /* The same, "off" stored as "" (a feature switched off). */
@@ -121,6 +159,42 @@ int cl_path_off(struct loader *ld, const struct key_def *def, void *base);
         return 0;                                                              \
     }
 
+/* ---- names and lists of names (config_names.c) ---- */
+
+#define CL_NAME_HINT  "(1-63 letters, digits, '-', '.' or '_')"
+
+/* The current scalar as a name (1..CONFIG_NAME_LEN-1 letters, digits, '-',
+ * '.', '_'); what names it in messages ("time range name"). */
+int cl_get_name(struct loader *ld, const char *what, const char **out);
+/* A name into a char array of def->count_offset bytes: letters, digits, '-',
+ * '.', '_', not empty (it goes into logs and status). */
+int cl_name(struct loader *ld, const struct key_def *def, void *base);
+
+enum cl_name_kind {
+    CL_NAMES_PLAIN,       /* profiles, list categories */
+    CL_NAMES_IDENTITY,    /* users, groups */
+    CL_NAMES_METHOD,
+    CL_NAMES_DOMAIN,
+    CL_NAMES_URL_PREFIX,
+    CL_NAMES_REGEX,
+};
+
+/* A list of names of that kind into *out (pool storage); key names it in
+ * messages. Unique lists hold at most CONFIG_MAX_NAMES entries and record
+ * each entry's position in ld->list_marks; the others hold at most
+ * CONFIG_MAX_CUSTOM_ENTRIES. */
+int cl_parse_names(struct loader *ld, const char *key, enum cl_name_kind kind, bool unique,
+                   config_names_t *out);
+
+/* A handler for a names list at def->offset (a config_names_t). */
+#define NAMES_HANDLER(fn, kind, unique)                                        \
+    static int                                                                 \
+    fn(struct loader *ld, const struct key_def *def, void *base)               \
+    {                                                                          \
+        return cl_parse_names(ld, def->name, kind, unique,                     \
+                              (config_names_t *)(void *)((char *)base + def->offset)); \
+    }
+
 /* A list that mixes domain names and address prefixes (config_hosts.c):
  * the current scalar goes to one or the other. A domain is lower-cased, a
  * leading "." or "*." dropped (it always covers its subdomains). */
@@ -134,8 +208,67 @@ typedef struct cl_hosts {
 } cl_hosts_t;
 int cl_domain_or_prefix(struct loader *ld, const char *key, const cl_hosts_t *h);
 
+/* ---- lists of named entries (config_named_list.c) ---- */
+
+/* Where a list of mappings reports a name used twice. */
+enum cl_unique_at {
+    CL_UNIQUE_AT_NAME = 0,  /* at the 'name' value (its key's handler is cl_entry_name),
+                             * before spec->check */
+    CL_UNIQUE_AT_ENTRY,     /* at the entry, once spec->check has accepted it */
+};
+
+/* Entries unique by name, at most limit, each one element of a fixed array
+ * (def->offset) with its count (size_t, def->count_offset); the key's
+ * handler is cl_named_list and def->list this description. Written either
+ * as a list of mappings, each with a 'name' key (sec set), or as a mapping
+ * of name: value (value set). */
+struct cl_named_list {
+    const char *noun;           /* an entry in messages: "time range", "headend" */
+    size_t item_size;           /* of one element */
+    size_t name_offset;         /* of its name, a char[CONFIG_NAME_LEN] */
+    size_t limit;               /* elements at most: the array's CONFIG_MAX_* */
+    void (*init)(void *item);   /* defaults of a zeroed element, or NULL */
+
+    /* a list of mappings: "- { name: a, ... }" */
+    const struct section *sec;  /* the keys of an entry; keys[0] is "name" */
+    enum cl_unique_at unique_at;
+    /* What needs the whole of entry i of items: seen has bit k for
+     * sec->keys[k], start is the entry's position. NULL: nothing. */
+    int (*check)(struct loader *ld, void *items, size_t i, uint64_t seen, yaml_mark_t start);
+
+    /* a mapping of name: value, when sec is NULL: "a: ..." */
+    const char *shape;          /* what the names map to, "name: { days, hours }" */
+    const char *name_what;      /* a name in messages, "time range name" */
+    bool dup_names_key;         /* "duplicate NOUN 'a' in 'KEY'", not "duplicate NOUN 'a'" */
+    /* Consumes the value (the current event) into entry i of items, whose
+     * name is set; ld->key_mark is the name's position. */
+    int (*value)(struct loader *ld, void *items, size_t i);
+};
+
+/* The fields every list sets, from the element type and its name field. */
+#define CL_NAMED(noun_, type, name_field, max)                                 \
+    .noun = (noun_), .item_size = sizeof(type), .name_offset = offsetof(type, name_field), \
+    .limit = (max)
+
+int cl_named_list(struct loader *ld, const struct key_def *def, void *base);
+/* The 'name' key of an entry (cl_name), its position remembered for
+ * CL_UNIQUE_AT_NAME. */
+int cl_entry_name(struct loader *ld, const struct key_def *def, void *base);
+
 /* ---- sections in other files ---- */
 
+extern const struct section config_proxy_section;          /* config_proxy.c */
+int config_proxy_defaults(config_t *cfg);                  /* -1: bad built-in defaults */
+extern const struct section config_mus_section;            /* config_mus.c */
+void config_mus_defaults(config_mus_t *m);                 /* on a zeroed config_mus_t */
+/* The policy sections (cfg->pol): named lists for top_keys[], and the mappings. */
+extern const struct cl_named_list config_profiles_list;    /* config_identity_profiles.c */
+extern const struct cl_named_list config_policies_list;    /* config_access_policies.c */
+extern const struct cl_named_list config_time_ranges_list; /* config_time_ranges.c */
+extern const struct cl_named_list config_custom_list;      /* config_custom_categories.c */
+extern const struct section config_categories_section;     /* config_categories.c */
+extern const struct section config_auth_section;           /* config_authentication.c */
+void config_auth_defaults(config_policies_t *pol);
 extern const struct section config_transparent_section;   /* config_transparent.c */
 void config_transparent_defaults(config_transparent_t *t);
 extern const struct section config_store_section;         /* config_store.c */

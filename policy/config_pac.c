@@ -72,9 +72,7 @@ static const struct key_def pac_keys[] = {
 };
 #undef PAC_STR
 
-const struct section config_pac_section = {
-    "in pac", pac_keys, sizeof(pac_keys) / sizeof(pac_keys[0]),
-};
+const struct section config_pac_section = CL_SECTION("in pac", pac_keys);
 
 void
 config_pac_defaults(config_pac_t *p)

@@ -81,9 +81,7 @@ static const struct key_def run_keys[] = {
     { "keep_capabilities", h_keep_caps, 0, 0, NULL },
 };
 
-const struct section config_run_section = {
-    "in run", run_keys, sizeof(run_keys) / sizeof(run_keys[0]),
-};
+const struct section config_run_section = CL_SECTION("in run", run_keys);
 
 void
 config_run_defaults(config_run_t *r)

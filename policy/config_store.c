@@ -61,9 +61,7 @@ static const struct key_def store_keys[] = {
     { "keep_query", cl_bool, offsetof(config_store_t, keep_query), 0, NULL },
 };
 
-const struct section config_store_section = {
-    "in store", store_keys, sizeof(store_keys) / sizeof(store_keys[0]),
-};
+const struct section config_store_section = CL_SECTION("in store", store_keys);
 
 void
 config_store_defaults(config_store_t *s)

@@ -54,9 +54,8 @@ static const struct key_def transparent_keys[] = {
     { "bypass", h_bypass, 0, 0, NULL },
 };
 
-const struct section config_transparent_section = {
-    "in proxy.transparent", transparent_keys, sizeof(transparent_keys) / sizeof(transparent_keys[0]),
-};
+const struct section config_transparent_section =
+    CL_SECTION("in proxy.transparent", transparent_keys);
 
 void
 config_transparent_defaults(config_transparent_t *t)

@@ -216,9 +216,7 @@ static const struct key_def service_keys[] = {
     [SVC_PRIORITY] = { "priority", h_u8, offsetof(config_wccp_service_t, priority), 0, NULL },
     [SVC_FLAGS] = { "flags", h_svc_flags, 0, 0, NULL },
 };
-static const struct section service_section = {
-    "in a wccp.services entry", service_keys, N_OF(service_keys),
-};
+static const struct section service_section = CL_SECTION("in a wccp.services entry", service_keys);
 
 static int
 item_service(struct loader *ld, const struct key_def *def, void *base, size_t i)
@@ -285,7 +283,7 @@ static const struct key_def wccp_keys[] = {
                    offsetof(config_wccp_t, n_assignment), NULL },
     [K_SERVICES] = { "services", h_services, 0, 0, NULL },
 };
-static const struct section wccp_section = { "in wccp", wccp_keys, N_OF(wccp_keys) };
+static const struct section wccp_section = CL_SECTION("in wccp", wccp_keys);
 
 int
 config_wccp_parse(struct loader *ld, const struct key_def *def, void *base)
