@@ -14,26 +14,19 @@
  * packets (no redirect header). Prints "ready" once it reads, and the
  * packet count on SIGTERM/SIGINT. It does not speak WCCP (no I_See_You),
  * decapsulate, or return anything: replies reach the client by routing.
+ * The TUN and GRE plumbing is gre_fwd.c's, shared with wccp-router --tun,
+ * which picks the cache by bucket from the assignment it accepted.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <linux/if_tun.h>
-#include <net/if.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../proxy/gre_pkt.h"
-
-#define INNER_MAX 65535
-#define ENCAP_BUF (INNER_MAX + GRE_HDR_LEN + GRE_WCCP_HDR_LEN)
+#include "gre_fwd.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -51,27 +44,6 @@ usage(void)
                     "[--service N] [--v1]\n");
 }
 
-static int
-tun_attach(const char *name)
-{
-    struct ifreq ifr;
-    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-
-    if (fd < 0) {
-        perror("gre-encap: /dev/net/tun");
-        return -1;
-    }
-    memset(&ifr, 0, sizeof(ifr));
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-        fprintf(stderr, "gre-encap: TUNSETIFF %s: %s\n", name, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -81,11 +53,11 @@ main(int argc, char **argv)
         {"v1", no_argument, NULL, '1'}, {NULL, 0, NULL, 0},
     };
     const char *tun = NULL, *local = NULL, *cache = NULL;
-    struct sockaddr_in src = {.sin_family = AF_INET}, dst = {.sin_family = AF_INET};
+    struct in_addr src, dst;
     gre_wccp_t w = {.has_redirect_hdr = true};
-    static uint8_t in[INNER_MAX], out[ENCAP_BUF];
+    static uint8_t in[GRE_FWD_INNER_MAX];
     unsigned long long sent = 0, errors = 0;
-    int opt, tfd, rfd, pmtu = IP_PMTUDISC_DONT;
+    int opt, tfd, rfd;
     struct sigaction sa = {.sa_handler = on_signal};
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -99,22 +71,17 @@ main(int argc, char **argv)
         default: usage(); return 2;
         }
     }
-    if (tun == NULL || local == NULL || cache == NULL ||
-        inet_pton(AF_INET, local, &src.sin_addr) != 1 ||
-        inet_pton(AF_INET, cache, &dst.sin_addr) != 1) {
+    if (tun == NULL || local == NULL || cache == NULL || inet_pton(AF_INET, local, &src) != 1 ||
+        inet_pton(AF_INET, cache, &dst) != 1) {
         usage();
         return 2;
     }
-    tfd = tun_attach(tun);
+    tfd = gre_fwd_tun(tun, false, "gre-encap");
     if (tfd < 0)
         return 1;
-    rfd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_GRE);
-    if (rfd < 0 || bind(rfd, (struct sockaddr *)&src, sizeof(src)) < 0) {
-        perror("gre-encap: raw GRE socket");
+    rfd = gre_fwd_socket(src.s_addr, "gre-encap");
+    if (rfd < 0)
         return 1;
-    }
-    /* a full-sized client packet plus 28 bytes is fragmented, as routers do */
-    setsockopt(rfd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     printf("ready\n");
@@ -122,7 +89,6 @@ main(int argc, char **argv)
     while (!stopping) {
         ssize_t n = read(tfd, in, sizeof(in));
         uint32_t d;
-        long k;
 
         if (n < 0) {
             if (errno == EINTR)
@@ -130,12 +96,10 @@ main(int argc, char **argv)
             perror("gre-encap: read");
             break;
         }
-        if (n < 20 || (in[0] >> 4) != 4)
+        if (!gre_fwd_dst(in, (size_t)n, &d))
             continue;                   /* IPv6 and the like: not redirected */
-        memcpy(&d, in + 16, 4);
         w.primary_bucket = gre_wccp_bucket(d);
-        k = gre_wccp_build(out, sizeof(out), &w, in, (size_t)n);
-        if (k < 0 || sendto(rfd, out, (size_t)k, 0, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+        if (gre_fwd_send(rfd, dst.s_addr, &w, in, (size_t)n) < 0) {
             errors++;
             continue;
         }

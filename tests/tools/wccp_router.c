@@ -13,7 +13,7 @@
  * shutdown command.
  *
  *   wccp-router --address IP --control PATH [--interval-ms N]
- *               [--password-file F] [--caps none|hash|mask|both]
+ *               [--password-file F] [--caps none|hash|mask|both] [--tun NAME]
  *
  * --caps: the Capabilities it sends (GRE forwarding and return, and the
  * assignment methods named; none = no component, meaning GRE/hash/GRE).
@@ -23,7 +23,23 @@
  *   buckets [SVC]     the 256 buckets' caches ("-" = unassigned)
  *   view [SVC]        member_change=N caches=IP,IP,...
  *   stats             in=N bad=N security=N hia=N isy=N ra_accepted=N ...
- * SVC is a service id (default 0). It does not redirect traffic (no GRE).
+ *   forwarded         IP=PACKETS ... not_redirected=N errors=N (with --tun)
+ * SVC is a service id (default 0).
+ *
+ * --tun NAME: it also forwards, as a router's data plane does. Every IPv4
+ * packet read from the TUN device NAME (it must exist; the test routes the
+ * clients' web traffic into it) goes to the cache that holds its bucket in
+ * the hash assignment last accepted for the web-cache service 0: the
+ * bucket is gre_wccp_bucket() of the destination (proxy/gre_pkt.h), the
+ * packet is GRE-encapsulated with the WCCPv2 redirect header and sent from
+ * the Router ID (tests/tools/gre_fwd.c). So a change of assignment (a cache
+ * removed, a Redirect_Assign accepted) moves the traffic at once. A packet
+ * whose bucket is unassigned (no cache yet, its cache removed, or a mask
+ * assignment: not forwarded by this emulator) is not redirected: it is
+ * written back into the TUN device and the kernel routes it on normally
+ * (it arrives from NAME, which the test's redirect rule does not match).
+ * Dynamic services are not forwarded, and nothing is decapsulated (the
+ * GRE return method is not emulated).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,10 +56,13 @@
 #include <unistd.h>
 
 #include "../../proxy/wccp_pkt.h"
+#include "gre_fwd.h"
 
 #define SVCS_MAX      8
 #define LINE_MAX_LEN  8192
 #define TICK_MS       50
+#define FWD_CACHES    (2 * WCCP_CACHES_MAX)   /* caches ever forwarded to (counters) */
+#define FWD_BATCH     64                      /* packets read from the TUN per wake-up */
 
 typedef struct rcache {
     uint32_t ip;
@@ -52,6 +71,11 @@ typedef struct rcache {
     uint32_t receive_id;     /* of our last I_See_You to it */
     bool queried;
 } rcache_t;
+
+typedef struct rfwd {
+    uint32_t ip;
+    unsigned long packets;
+} rfwd_t;
 
 typedef struct rsvc {
     bool used;
@@ -75,6 +99,12 @@ static struct {
     rsvc_t svcs[SVCS_MAX];
     unsigned long in, bad, security, hia, isy, ra_accepted, ra_rejected, rq, removed;
     char last_reject[200];
+    /* the data plane (--tun): -1 when off */
+    int tun_fd, gre_fd;
+    rfwd_t fwd[FWD_CACHES];
+    size_t n_fwd;
+    unsigned long not_redirected, fwd_errors;
+    uint8_t pkt[GRE_FWD_INNER_MAX];
     uint8_t buf[WCCP_MSG_MAX];
     wccp_msg_t msg;
     wccp_isy_t isy_m;
@@ -341,6 +371,61 @@ timers(int64_t now)
     }
 }
 
+/* ---- the data plane ---- */
+
+static void
+count_forwarded(uint32_t ip)
+{
+    size_t i;
+
+    for (i = 0; i < g.n_fwd && g.fwd[i].ip != ip; i++)
+        ;
+    if (i == g.n_fwd) {
+        if (g.n_fwd == FWD_CACHES)
+            return;
+        g.fwd[g.n_fwd++] = (rfwd_t){ip, 0};
+    }
+    g.fwd[i].packets++;
+}
+
+/* The cache (host order) holding the bucket of dst (network order) in
+ * service 0's hash assignment; 0 when none. */
+static uint32_t
+cache_for(uint32_t dst, uint8_t *bucket)
+{
+    rsvc_t *s = svc_by_id(0);
+
+    *bucket = gre_wccp_bucket(dst);
+    if (s == NULL || s->def.type != WCCP_SVC_STANDARD || s->form != WCCP_AF_HASH)
+        return 0;
+    return s->bucket[*bucket];
+}
+
+static void
+forward(void)
+{
+    for (int i = 0; i < FWD_BATCH; i++) {
+        ssize_t n = read(g.tun_fd, g.pkt, sizeof(g.pkt));
+        gre_wccp_t w = {.has_redirect_hdr = true};
+        uint32_t dst, cache;
+
+        if (n < 0)
+            return;
+        if (!gre_fwd_dst(g.pkt, (size_t)n, &dst))
+            continue;                   /* IPv6 and the like: not ours */
+        cache = cache_for(dst, &w.primary_bucket);
+        if (cache == 0) {
+            g.not_redirected++;
+            if (write(g.tun_fd, g.pkt, (size_t)n) != n)
+                g.fwd_errors++;
+        } else if (gre_fwd_send(g.gre_fd, htonl(cache), &w, g.pkt, (size_t)n) < 0) {
+            g.fwd_errors++;
+        } else {
+            count_forwarded(cache);
+        }
+    }
+}
+
 /* ---- control ---- */
 
 static void
@@ -357,6 +442,12 @@ answer(const char *req, char *out, size_t cap)
         PUT("in=%lu bad=%lu security=%lu hia=%lu isy=%lu ra_accepted=%lu ra_rejected=%lu "
             "rq=%lu removed=%lu last_reject=%s", g.in, g.bad, g.security, g.hia, g.isy,
             g.ra_accepted, g.ra_rejected, g.rq, g.removed, g.last_reject[0] ? g.last_reject : "-");
+        return;
+    }
+    if (strncmp(req, "forwarded", 9) == 0) {
+        for (size_t i = 0; i < g.n_fwd; i++)
+            PUT("%s=%lu ", ip_s(g.fwd[i].ip, a), g.fwd[i].packets);
+        PUT("not_redirected=%lu errors=%lu", g.not_redirected, g.fwd_errors);
         return;
     }
     const char *sp = strchr(req, ' ');
@@ -404,7 +495,7 @@ answer(const char *req, char *out, size_t cap)
             PUT(" %s=%u", ip_s(ips[i], a), counts[i]);
         PUT(" none=%u", none);
     } else {
-        PUT("error unknown request (assignment, buckets, view, stats)");
+        PUT("error unknown request (assignment, buckets, view, stats, forwarded)");
     }
 #undef PUT
 }
@@ -444,7 +535,7 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: wccp-router --address IP --control PATH [--interval-ms N] "
-                    "[--password-file F] [--caps none|hash|mask|both]\n");
+                    "[--password-file F] [--caps none|hash|mask|both] [--tun NAME]\n");
     return 2;
 }
 
@@ -455,9 +546,9 @@ main(int argc, char **argv)
         {"address", required_argument, NULL, 'a'}, {"control", required_argument, NULL, 'c'},
         {"interval-ms", required_argument, NULL, 'i'},
         {"password-file", required_argument, NULL, 'p'}, {"caps", required_argument, NULL, 'C'},
-        {NULL, 0, NULL, 0},
+        {"tun", required_argument, NULL, 't'}, {NULL, 0, NULL, 0},
     };
-    const char *addr = NULL, *ctl = NULL;
+    const char *addr = NULL, *ctl = NULL, *tun = NULL;
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(WCCP_PORT)};
     struct in_addr ia;
@@ -465,10 +556,12 @@ main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     g.interval = 10000;
+    g.tun_fd = g.gre_fd = -1;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
         case 'a': addr = optarg; break;
         case 'c': ctl = optarg; break;
+        case 't': tun = optarg; break;
         case 'i': g.interval = atoi(optarg); break;
         case 'p': {
             FILE *f = fopen(optarg, "r");
@@ -508,6 +601,13 @@ main(int argc, char **argv)
         fprintf(stderr, "wccp-router: bind %s:%d: %s\n", addr, WCCP_PORT, strerror(errno));
         return 1;
     }
+    if (tun != NULL) {
+        g.tun_fd = gre_fwd_tun(tun, true, "wccp-router");
+        g.gre_fd = g.tun_fd < 0 ? -1 : gre_fwd_socket(ia.s_addr, "wccp-router");
+        if (g.gre_fd < 0)
+            return 1;
+        fprintf(stderr, "wccp-router: forwarding from %s by service 0's buckets\n", tun);
+    }
     strcpy(sun.sun_path, ctl);
     unlink(ctl);
     lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -518,9 +618,10 @@ main(int argc, char **argv)
     fprintf(stderr, "wccp-router: %s:%d, interval %lld ms%s\n", addr, WCCP_PORT,
             (long long)g.interval, g.md5 ? ", MD5" : "");
     for (;;) {
-        struct pollfd p[2] = {{.fd = g.fd, .events = POLLIN}, {.fd = lfd, .events = POLLIN}};
+        struct pollfd p[3] = {{.fd = g.fd, .events = POLLIN}, {.fd = lfd, .events = POLLIN},
+                              {.fd = g.tun_fd, .events = POLLIN}};
         static uint8_t dgram[WCCP_MSG_MAX + 1];
-        if (poll(p, 2, TICK_MS) < 0 && errno != EINTR)
+        if (poll(p, g.tun_fd < 0 ? 2 : 3, TICK_MS) < 0 && errno != EINTR)
             return 1;
         if (p[0].revents & POLLIN) {
             for (;;) {
@@ -534,6 +635,8 @@ main(int argc, char **argv)
         }
         if (p[1].revents & POLLIN)
             control(lfd);
+        if (g.tun_fd >= 0 && (p[2].revents & POLLIN))
+            forward();
         timers(now_ms());
     }
 }
