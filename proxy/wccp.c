@@ -491,7 +491,13 @@ run(void *arg)
 
         pthread_mutex_lock(&w->lock);
         timers(w, now);
-        wait = w->next_hia - mono_ms();
+        now = mono_ms();
+        wait = w->next_hia - now;
+        for (size_t i = 0; i < w->n_svcs; i++) {
+            int64_t at = wccp_view_assign_next_ms(&w->svcs[i].view, now);
+            if (at - now < wait)   /* a Redirect_Assign falls due before the next Here_I_Am */
+                wait = at - now;
+        }
         pthread_mutex_unlock(&w->lock);
         if (wait > WCCP_TICK_MAX_MS)
             wait = WCCP_TICK_MAX_MS;
@@ -501,10 +507,12 @@ run(void *arg)
             log_error("wccp: poll: %s", strerror(errno));
             break;
         }
-        if (p[1].revents)
-            break;
+        /* what the routers sent is read first, also when told to stop: the
+         * hand-over must carry the receive id of the latest I_See_You */
         if (p[0].revents & POLLIN)
             receive(w);
+        if (p[1].revents)
+            break;
     }
     leave(w);
     return NULL;

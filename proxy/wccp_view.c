@@ -297,6 +297,20 @@ wccp_view_assign_due(const wccp_view_t *v, int64_t now_ms)
     return false;
 }
 
+int64_t
+wccp_view_assign_next_ms(const wccp_view_t *v, int64_t now_ms)
+{
+    int64_t stable, resend;
+
+    if (wccp_view_connected(v) == 0 || !negotiated(v) || wccp_view_designated(v) != v->c.self)
+        return INT64_MAX;
+    stable = v->changed_ms + (int64_t)v->c.interval_ms;
+    if (stable > now_ms)
+        return stable;
+    resend = v->assigned ? v->assigned_ms + (int64_t)v->c.interval_ms : stable;
+    return resend > now_ms ? resend : INT64_MAX;
+}
+
 enum wccp_service_state
 wccp_view_state(const wccp_view_t *v, int64_t now_ms)
 {

@@ -124,6 +124,11 @@ uint32_t wccp_view_share(const wccp_view_t *v);
 /* Whether we must send a Redirect_Assign now. */
 bool wccp_view_assign_due(const wccp_view_t *v, int64_t now_ms);
 
+/* The next time after now_ms at which wccp_view_assign_due may become true
+ * without a new message (the view turning stable, or the resend interval
+ * passing), or INT64_MAX if none: the agent's poll wakes then. */
+int64_t wccp_view_assign_next_ms(const wccp_view_t *v, int64_t now_ms);
+
 /*
  * Our assignment for the caches in the view (without_self: without us, as we
  * leave): a new key (us, next change number), one element per connected

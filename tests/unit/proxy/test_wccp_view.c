@@ -132,6 +132,7 @@ Test(wccp_view, assignment_waits_for_a_stable_view)
     wccp_view_isy(&v, 0, isy(R1, 1, 1, one, 1, NULL), 0);
     cr_expect_eq(wccp_view_state(&v, 0), WCCP_SS_WAITING);
     cr_expect(!wccp_view_assign_due(&v, T - 1));
+    cr_expect_eq(wccp_view_assign_next_ms(&v, 10), T);   /* the agent wakes when it turns stable */
     cr_expect(wccp_view_assign_due(&v, T));
     cr_assert_eq(wccp_view_assignment(&v, false, T, &a, &mv), WCCP_OK);
     cr_expect_eq(a.form, WCCP_AF_HASH);
@@ -149,6 +150,7 @@ Test(wccp_view, assignment_waits_for_a_stable_view)
     /* the router does not show our key: resent, but only after an interval */
     wccp_view_isy(&v, 0, isy(R1, 2, 1, one, 1, NULL), T + 10);
     cr_expect(!wccp_view_assign_due(&v, T + 500));
+    cr_expect_eq(wccp_view_assign_next_ms(&v, T + 500), 2 * T);   /* the resend */
     cr_expect(wccp_view_assign_due(&v, 2 * T));
     /* a second cache joins: wait one interval again, then 128 / 128 */
     wccp_view_isy(&v, 0, isy(R1, 3, 2, two, 2, NULL), 3 * T);
@@ -165,6 +167,13 @@ Test(wccp_view, assignment_waits_for_a_stable_view)
     cr_expect_eq(a.caches[0], HIGH);
     for (int b = 0; b < WCCP_BUCKETS; b++)
         cr_assert_eq(a.buckets[b], 0);
+    /* not designated (a lower address in the view): nothing falls due */
+    init(1);
+    {
+        const uint32_t low[] = {LOW, SELF};
+        wccp_view_isy(&v, 0, isy(R1, 1, 1, low, 2, NULL), 0);
+        cr_expect_eq(wccp_view_assign_next_ms(&v, 0), INT64_MAX);
+    }
     /* alone and leaving: nothing to give */
     init(1);
     wccp_view_isy(&v, 0, isy(R1, 1, 1, one, 1, NULL), 0);
