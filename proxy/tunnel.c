@@ -92,6 +92,22 @@ relay_reset(relay_t *r, relaybuf_pool_t *pool)
     r->pipe_r = r->pipe_w = -1;
 }
 
+#define IO_RETRY 2   /* io_failed: interrupted, call again */
+
+/* After a send/recv/splice that failed (errno set): IO_RETRY (interrupted),
+ * 0 (would block: `flag` added to *want), or -1 (an error). */
+static int
+io_failed(uint32_t *want, uint32_t flag)
+{
+    if (errno == EINTR)
+        return IO_RETRY;
+    if (would_block()) {
+        *want |= flag;
+        return 0;
+    }
+    return -1;
+}
+
 /* Sends data[*start..end) to dst. Returns 1 once all of it is sent, 0 when
  * dst is full (LOOP_WRITE added to *dst_want), -1 on error. */
 static int
@@ -101,13 +117,10 @@ relay_send(const relay_env_t *env, int dst, const char *data, uint32_t *start, u
     while (*start < end) {
         ssize_t n = send(dst, data + *start, end - *start, MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EINTR)
+            int rc = io_failed(dst_want, LOOP_WRITE);
+            if (rc == IO_RETRY)
                 continue;
-            if (would_block()) {
-                *dst_want |= LOOP_WRITE;
-                return 0;
-            }
-            return -1;
+            return rc;
         }
         *start += (uint32_t)n;
         if (counted != NULL)
@@ -148,13 +161,10 @@ relay_move(relay_t *r, const relay_env_t *env, int src, int dst, cbuf_t *pending
         if (r->in_pipe > 0) {
             n = splice(r->pipe_r, NULL, dst, NULL, r->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (n < 0) {
-                if (errno == EINTR)
+                int rc = io_failed(dst_want, LOOP_WRITE);
+                if (rc == IO_RETRY)
                     continue;
-                if (would_block()) {
-                    *dst_want |= LOOP_WRITE;
-                    return 0;
-                }
-                return -1;
+                return rc;
             }
             r->in_pipe -= (size_t)n;
             if (counted != NULL)
@@ -186,13 +196,10 @@ relay_move(relay_t *r, const relay_env_t *env, int src, int dst, cbuf_t *pending
             }
         }
         if (n < 0) {
-            if (errno == EINTR)
+            int rc = io_failed(src_want, LOOP_READ);
+            if (rc == IO_RETRY)
                 continue;
-            if (would_block()) {
-                *src_want |= LOOP_READ;
-                return 0;
-            }
-            return -1;
+            return rc;
         }
         if (n == 0) {
             r->eof = true;
