@@ -494,7 +494,7 @@ static void sock_cb(loop_t *loop, loop_io_t *io, uint32_t events)
     hr_sock_t *s = io->arg;
     (void)loop;
     (void)events;
-    static uint8_t buf[RADIUS_PKT_MAX + 1];
+    static _Thread_local uint8_t buf[RADIUS_PKT_MAX + 1];   /* the loop's thread only */
     for (int i = 0; i < HR_RECV_BATCH; i++) {
         struct sockaddr_storage from;
         socklen_t fl = sizeof(from);
