@@ -8,8 +8,9 @@
  * (new, replaced on a changed configuration, retired on removal), the loss
  * of a session (entries stale, dropped after the grace) and the retry timer,
  * the status array, and the MUS thread with its public interface. Not here:
- * the connection and TLS (client_io.c) and the MUS/1 exchange that feeds
- * the map (client_proto.c); mus/client_int.h holds what they share.
+ * the connection and TLS (client_io.c), the MUS/1 exchange that feeds
+ * the map (client_proto.c) and the local RADIUS headend (feed_radius.c);
+ * mus/client_int.h holds what they share.
  *
  * Thread model: everything below runs in the MUS thread, except
  * mus_feed_new/start/reconfigure/status/stop/free, which talk to it through a
@@ -465,6 +466,7 @@ feed_tick_cb(loop_t *loop, loop_timer_t *t)
         }
         mus_sess_refresh_counters(s);
     }
+    mus_radius_tick(f, now);
     (void)mus_map_reclaim(f->map);
     feed_publish_all(f, f->n_pub);
     loop_timer_set(loop, t, SESSION_TICK_MS);
@@ -513,7 +515,8 @@ feed_apply(mus_feed_t *f, const mus_feed_config_t *cfg)
         mus_sess_t *s;
         if (by_pos[i] != NULL)
             continue;
-        for (h = 0; h < MUS_MAP_MAX_HEADENDS && f->slots[h] != NULL; h++)
+        for (h = 0; h < MUS_MAP_MAX_HEADENDS &&
+                    (f->slots[h] != NULL || mus_radius_owns_slot(f, h)); h++)
             ;
         if (h == MUS_MAP_MAX_HEADENDS) {
             log_error("mus: headend %s: no free slot", cfg->headends[i].name);
@@ -555,8 +558,9 @@ feed_wake_cb(loop_t *loop, loop_io_t *io, uint32_t events)
 {
     mus_feed_t *f = io->arg;
     mus_feed_config_t *cfg;
+    mus_radius_config_t *rcfg;
     uint64_t v;
-    bool stop;
+    bool stop, rstop;
 
     (void)loop;
     (void)events;
@@ -565,21 +569,27 @@ feed_wake_cb(loop_t *loop, loop_io_t *io, uint32_t events)
     pthread_mutex_lock(&f->mu);
     cfg = f->pending;
     f->pending = NULL;
+    rcfg = f->radius_pending;
+    f->radius_pending = NULL;
+    rstop = f->radius_stop;
     stop = f->stop;
     pthread_mutex_unlock(&f->mu);
     if (stop) {
         f->running = false;
         free(cfg);
+        free(rcfg);
         return;
     }
     if (cfg != NULL) {
         feed_apply(f, cfg);
         free(cfg);
     }
+    if (rcfg != NULL || rstop)
+        mus_radius_wake(f, rcfg, rstop);
 }
 
-static void
-feed_wake(mus_feed_t *f)
+void
+mus_feed_wake(mus_feed_t *f)
 {
     uint64_t one = 1;
 
@@ -615,6 +625,7 @@ feed_thread(void *arg)
         s->state = MUS_SESSION_IDLE;
         s->st.next_attempt = 0;
     }
+    mus_radius_close(f);
     loop_timer_cancel(f->loop, &f->tick);
     loop_run_once(f->loop, 0); /* runs the deferred frees */
     feed_publish_all(f, f->n_pub);
@@ -714,7 +725,7 @@ mus_feed_reconfigure(mus_feed_t *f, const mus_feed_config_t *cfg)
     free(f->pending);
     f->pending = copy;
     pthread_mutex_unlock(&f->mu);
-    feed_wake(f);   /* an eventfd keeps counting until the thread reads it */
+    mus_feed_wake(f);   /* an eventfd keeps counting until the thread reads it */
 }
 
 size_t
@@ -737,7 +748,7 @@ mus_feed_stop(mus_feed_t *f)
     pthread_mutex_lock(&f->mu);
     f->stop = true;
     pthread_mutex_unlock(&f->mu);
-    feed_wake(f);
+    mus_feed_wake(f);
     pthread_join(f->thread, NULL);
     f->joined = true;
 }
@@ -757,6 +768,8 @@ mus_feed_free(mus_feed_t *f)
         session_free(s);
         f->slots[h] = NULL;
     }
+    mus_radius_free(f);
+    free(f->radius_pending);
     if (f->loop != NULL && f->wake_fd >= 0)
         loop_io_stop(f->loop, &f->wake_io);
     if (f->wake_fd >= 0)

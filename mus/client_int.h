@@ -1,6 +1,6 @@
 /*
  * mus/client_int.h: the inside of the MUS/1 feed client (client.h), shared
- * by the three files that implement it and by nothing else:
+ * by the four files that implement it and by nothing else:
  *   client.c        the feed: configuration checks, the MUS thread and its
  *                   wake-ups, session objects (new, replace, retire), loss
  *                   and retry every reconnect_interval, the stale grace, status;
@@ -9,7 +9,9 @@
  *                   reading and writing with the TLS want flags, loop interest;
  *   client_proto.c  MUS/1 on that connection (docs/mus-protocol.md): the
  *                   Upgrade, mutual authentication, subscribe, snapshot and
- *                   events applied to the map, ping, ack, dead-peer timers.
+ *                   events applied to the map, ping, ack, dead-peer timers;
+ *   feed_radius.c   the local RADIUS headend (feed_radius.h): a listener and
+ *                   session store on the MUS thread, in a map slot of its own.
  * Everyone else uses client.h. Everything here runs in the MUS thread except
  * what client.c says otherwise.
  */
@@ -28,6 +30,7 @@
 
 #include "../common/loop.h"
 #include "../common/tlsio.h"
+#include "feed_radius.h"
 #include "proto.h"
 
 #define SESSION_PHASE_MS       10000u  /* connect, TLS, Upgrade, auth: each */
@@ -118,6 +121,7 @@ struct mus_feed {
     /* owned by the MUS thread once started */
     uint32_t reconnect_ms, grace_ms;
     mus_sess_t *slots[MUS_MAP_MAX_HEADENDS];  /* indexed by map headend index */
+    struct feed_radius *radius;  /* the local RADIUS headend, or NULL (feed_radius.c) */
 
     /* shared with other threads, under mu */
     pthread_mutex_t mu;
@@ -125,6 +129,10 @@ struct mus_feed {
     bool stop;
     mus_headend_status_t pub[MUS_MAP_MAX_HEADENDS];
     size_t n_pub;
+    mus_radius_config_t *radius_pending;  /* a reload for the RADIUS listener */
+    bool radius_stop;                     /* close its sockets */
+    bool has_radius;                      /* radius_pub is meaningful */
+    mus_radius_status_t radius_pub;
 };
 
 static inline int64_t
@@ -134,6 +142,9 @@ wall_now(void)
 }
 
 /* client.c: status and failure */
+
+/* Any thread: wakes the MUS thread to read what is pending under mu. */
+void mus_feed_wake(mus_feed_t *f);
 
 /* Copies the session's status to the published array (under feed->mu). */
 void mus_sess_publish(mus_sess_t *s);
@@ -145,6 +156,21 @@ void mus_sess_refresh_counters(mus_sess_t *s);
  * reconnect_interval from the first address). */
 void mus_sess_fail(mus_sess_t *s, bool next_addr, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* feed_radius.c: the local RADIUS headend (every one a no-op without it) */
+
+/* True if map slot h is the RADIUS listener's (no session may take it). */
+bool mus_radius_owns_slot(const mus_feed_t *f, unsigned h);
+/* Once a second: the stale sweep, the grace of a stopped listener, the
+ * status. now is unix seconds. */
+void mus_radius_tick(mus_feed_t *f, int64_t now);
+/* A reload (cfg, taken) or a stop (stop, or cfg->n_listen == 0) asked for
+ * by another thread. */
+void mus_radius_wake(mus_feed_t *f, mus_radius_config_t *cfg, bool stop);
+/* The MUS thread ends: the sockets close, the entries become stale. */
+void mus_radius_close(mus_feed_t *f);
+/* mus_feed_free: whatever is left. */
+void mus_radius_free(mus_feed_t *f);
 
 /* client_io.c: the connection */
 

@@ -444,7 +444,7 @@ static void datagram(hr_t *r, int fd, const uint8_t *buf, size_t len,
     if (!cl) {
         r->c.unknown_client++;
         cidr_addr_str((const struct sockaddr *)from, fs, sizeof(fs));
-        warn_limited(r, HW_UNKNOWN, "not a client in --radius-clients", fs, r->c.unknown_client);
+        warn_limited(r, HW_UNKNOWN, "not in the RADIUS clients file", fs, r->c.unknown_client);
         return;
     }
     radius_acct_t *p = &r->pkt;
@@ -494,7 +494,7 @@ static void sock_cb(loop_t *loop, loop_io_t *io, uint32_t events)
     hr_sock_t *s = io->arg;
     (void)loop;
     (void)events;
-    static uint8_t buf[RADIUS_PKT_MAX + 1];
+    static _Thread_local uint8_t buf[RADIUS_PKT_MAX + 1];   /* the loop's thread only */
     for (int i = 0; i < HR_RECV_BATCH; i++) {
         struct sockaddr_storage from;
         socklen_t fl = sizeof(from);
@@ -515,16 +515,25 @@ static void sock_cb(loop_t *loop, loop_io_t *io, uint32_t events)
 hr_t *hr_new(loop_t *loop, hs_store_t *store, const hr_options_t *opt, const int *fds, size_t n,
              void (*changed)(void *arg), void *arg, char *err, size_t errlen)
 {
+    hr_t *r = NULL;
     if (n == 0 || n > HR_MAX_SOCKETS || !opt->clients_path) {
         snprintf(err, errlen, "%s", !opt->clients_path ? "--radius needs --radius-clients FILE"
                                                        : "bad number of --radius sockets");
-        return NULL;
+        goto fail_fds;
     }
-    hr_t *r = calloc(1, sizeof(*r));
+    r = calloc(1, sizeof(*r));
     if (!r) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        goto fail_fds;
     }
+    /* the sockets are ours from here: hr_free closes them */
+    for (size_t i = 0; i < n; i++) {
+        hr_sock_t *s = &r->socks[i];
+        s->r = r;
+        s->fd = fds[i];
+        loop_io_init(&s->io, sock_cb, s);
+    }
+    r->n_socks = n;
     r->loop = loop;
     r->store = store;
     r->opt = *opt;
@@ -560,10 +569,6 @@ hr_t *hr_new(loop_t *loop, hs_store_t *store, const hr_options_t *opt, const int
     }
     for (size_t i = 0; i < n; i++) {
         hr_sock_t *s = &r->socks[i];
-        s->r = r;
-        s->fd = fds[i];
-        r->n_socks++;
-        loop_io_init(&s->io, sock_cb, s);
         if (loop_io_start(loop, &s->io, s->fd, LOOP_READ) < 0) {
             snprintf(err, errlen, "epoll: %s", strerror(errno));
             goto fail;
@@ -572,6 +577,10 @@ hr_t *hr_new(loop_t *loop, hs_store_t *store, const hr_options_t *opt, const int
     return r;
 fail:
     hr_free(r);
+    return NULL;
+fail_fds:
+    for (size_t i = 0; i < n && i < HR_MAX_SOCKETS; i++)
+        close(fds[i]);
     return NULL;
 }
 

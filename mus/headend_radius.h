@@ -65,9 +65,10 @@ typedef struct hr hr_t;
 /* Parses "class", "filter-id", "avpair", "avpair:KEY" or "none". 0 or -1. */
 int hr_group_source_parse(const char *text, enum hr_group_source *src, char *key, size_t key_cap);
 
-/* Takes the n bound UDP sockets (closed by hr_free), loads the clients
- * file, compiles the machine rule. changed(arg) runs after every event
- * that changed the store. NULL with a message in err on failure. */
+/* Takes the n bound UDP sockets (closed by hr_free, or here on failure),
+ * loads the clients file, compiles the machine rule. changed(arg) runs
+ * after every event that changed the store, before the answer. NULL with a
+ * message in err on failure. */
 hr_t *hr_new(loop_t *loop, hs_store_t *store, const hr_options_t *opt, const int *fds, size_t n,
              void (*changed)(void *arg), void *arg, char *err, size_t errlen);
 void hr_free(hr_t *r);

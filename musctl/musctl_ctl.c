@@ -1,8 +1,8 @@
 /*
  * musctl/musctl_ctl.c: the musctl subcommands that ask a running musproxy
  * through its control socket (proxy/control.h): `status` prints every
- * headend session the way the appliance's musstatus does, plus map and probe
- * counters; `map` lists the IP -> identity map, optionally filtered; `wccp`
+ * headend session the way the appliance's musstatus does, the RADIUS
+ * listener's counters, plus map and probe counters; `map` lists the IP -> identity map, optionally filtered; `wccp`
  * shows the WCCP service groups from the same status document. It
  * only reads; it changes nothing in the daemon.
  */
@@ -182,6 +182,38 @@ print_gre(json_t *g)
         printf("  last error: %s\n", le);
 }
 
+/* musproxy's own RADIUS accounting listener (mus/feed_radius.h), if any. */
+static void
+print_radius(json_t *r)
+{
+    json_t *d = json_object_get(r, "dropped"), *t = json_object_get(r, "status_types");
+    json_t *s = json_object_get(r, "sessions"), *a;
+    char t1[64];
+    size_t i;
+
+    printf("RADIUS %s: %s", str(r, "name"),
+           json_is_true(json_object_get(r, "listening")) ? "listening on" : "STOPPED (was on");
+    json_array_foreach(json_object_get(r, "listen"), i, a)
+        printf("%s %s", i ? "," : "", json_string_value(a));
+    printf("%s (%lld clients)\n", json_is_true(json_object_get(r, "listening")) ? "" : ")",
+           num(r, "clients"));
+    printf("  received: %lld   answered: %lld   applied: %lld map changes   "
+           "retransmissions: %lld\n", num(r, "received"), num(r, "responses"),
+           num(r, "applied"), num(r, "duplicates"));
+    printf("  dropped:  %lld wrong secret, %lld unknown client, %lld malformed, "
+           "%lld not applied\n", num(d, "wrong_secret"), num(d, "unknown_client"),
+           num(d, "malformed"), num(d, "not_applied"));
+    printf("  requests: %lld start, %lld interim, %lld stop, %lld accounting-on, "
+           "%lld accounting-off, %lld other; %lld without an address\n", num(t, "start"),
+           num(t, "interim"), num(t, "stop"), num(t, "accounting_on"), num(t, "accounting_off"),
+           num(t, "other"), num(r, "no_address"));
+    printf("  sessions: %lld (stale %lld; %lld marked stale, %lld removed)   entries: %lld "
+           "(stale %lld)\n", num(s, "now"), num(s, "stale"), num(s, "marked_stale"),
+           num(s, "removed_stale"), num(r, "entries"), num(r, "stale_entries"));
+    printf("  last event:     %s\n", when(num(r, "last_event"), t1, sizeof(t1)));
+    printf("  last error:     %s\n", str(r, "last_error"));
+}
+
 int
 musctl_cmd_status(int argc, char **argv)
 {
@@ -202,7 +234,7 @@ musctl_cmd_status(int argc, char **argv)
         return 0;
     }
     hs = json_object_get(r, "headends");
-    if (json_array_size(hs) == 0)
+    if (json_array_size(hs) == 0 && !json_is_object(json_object_get(r, "radius")))
         printf("No headends configured (mus.headends in the configuration).\n");
     json_array_foreach(hs, i, h) {
         printf("Headend %s: %s", str(h, "name"), str(h, "state"));
@@ -220,6 +252,8 @@ musctl_cmd_status(int argc, char **argv)
                num(h, "stale_entries"), str(h, "epoch"), num(h, "seq"));
         printf("  last error:     %s\n", str(h, "last_error"));
     }
+    if (json_is_object(json_object_get(r, "radius")))
+        print_radius(json_object_get(r, "radius"));
     m = json_object_get(r, "map");
     printf("Map: %lld addresses (%lld stale), %lld adds, %lld deletes (%lld ignored as late), "
            "%lld conflicts, %lld snapshots, %lld expired\n",

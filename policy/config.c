@@ -212,6 +212,22 @@ cl_duration(struct loader *ld, const struct key_def *def, void *base)
 }
 
 int
+cl_duration0(struct loader *ld, const struct key_def *def, void *base)
+{
+    const char *text = NULL;
+
+    if (ld->ev.type == YAML_SCALAR_EVENT) {
+        text = (const char *)ld->ev.data.scalar.value;
+        if (strcmp(text, "0") == 0 || strcmp(text, "0s") == 0 || strcmp(text, "0ms") == 0 ||
+            strcmp(text, "0m") == 0) {
+            *(uint32_t *)(void *)((char *)base + def->offset) = 0;
+            return 0;
+        }
+    }
+    return cl_duration(ld, def, base);
+}
+
+int
 cl_cidr_item(struct loader *ld, const struct key_def *def, void *base, size_t i)
 {
     cidr_t *list = (cidr_t *)(void *)((char *)base + def->offset);
@@ -526,6 +542,7 @@ static const struct key_def top_keys[] = {
     { "pac", cl_section, offsetof(config_t, pac), 0, &config_pac_section },
     { "wccp", config_wccp_parse, offsetof(config_t, wccp), 0, NULL },
     { "gre", config_gre_key, offsetof(config_t, gre), 0, NULL },
+    { "radius", config_radius_key, offsetof(config_t, radius), 0, NULL },
     { "admin", config_admin_parse, offsetof(config_t, admin), 0, NULL },
     { "run", cl_section, offsetof(config_t, run), 0, &config_run_section },
 };
@@ -548,6 +565,7 @@ set_defaults(config_t *cfg)
     config_pac_defaults(&cfg->pac);
     config_wccp_defaults(&cfg->wccp);
     config_gre_defaults(&cfg->gre);
+    config_radius_defaults(&cfg->radius);
     config_admin_defaults(&cfg->admin);
     config_run_defaults(&cfg->run);
     return 0;
@@ -624,7 +642,8 @@ config_load_buffer(const char *name, const char *data, size_t len, char *err, si
     }
     parser_ready = true;
     yaml_parser_set_input_string(&ld.parser, (const unsigned char *)ld.data, ld.len);
-    if (parse_stream(&ld, cfg) < 0 || check_policies(&ld, cfg) < 0)
+    if (parse_stream(&ld, cfg) < 0 || check_policies(&ld, cfg) < 0 ||
+        config_radius_check(&ld, cfg) < 0)
         goto fail;
     goto done;
 

@@ -303,6 +303,25 @@ typedef struct config_gre {
     size_t n_routers;
     uint32_t mtu;                     /* of the TUN device, 68..65535 */
 } config_gre_t;
+/* musproxy's own RADIUS accounting listener (mus/feed_radius.h), for
+ * single-box sites: the VPN headend's accounting comes straight here. */
+#define CONFIG_RADIUS_MAX_LISTEN   8
+#define CONFIG_RADIUS_PORT         1813
+#define CONFIG_RADIUS_STALE_MAX    1000      /* stale_after, intervals */
+typedef struct config_radius {
+    size_t n_listen;                  /* 0 = off (the default) */
+    char listen_text[CONFIG_RADIUS_MAX_LISTEN][64];   /* as written */
+    struct sockaddr_storage listen[CONFIG_RADIUS_MAX_LISTEN];   /* numeric, UDP */
+    socklen_t listen_lens[CONFIG_RADIUS_MAX_LISTEN];
+    char clients_file[4096];          /* ADDRESS_OR_PREFIX SECRET lines; the secrets live there */
+    char groups[80];                  /* class | filter-id | avpair | avpair:KEY | none */
+    char machine_user[1024];          /* PCRE2 on the whole User-Name; "" = none */
+    char machine_avpair[256];         /* a Cisco-AVPair KEY=VALUE; "" = none */
+    uint32_t interim;                 /* ms, when a packet has no Acct-Interim-Interval; 0 = never stale */
+    unsigned stale_after;             /* intervals without a refresh: stale (1..1000) */
+    uint32_t stale_grace;             /* ms stale, then removed */
+    char name[64];                    /* the headend name its map entries carry */
+} config_radius_t;
 /* The admin web UI (admin/admin.h). */
 typedef struct config_admin {
     bool enabled;                     /* default true */
@@ -355,6 +374,7 @@ typedef struct config {
     config_pac_t pac;
     config_wccp_t wccp;
     config_gre_t gre;
+    config_radius_t radius;
     config_admin_t admin;
     config_run_t run;
 } config_t;
@@ -416,6 +436,17 @@ typedef struct config {
  *     address: ""                    # its IPv4 address[/len] (REDIRECT needs one); "" = none
  *     routers: []                    # numeric IPv4 router IDs (GRE sources); others dropped
  *     mtu: 1472                      # 68-65535; 1472 = 1500 minus the 28 bytes of GRE
+ *   radius:                          # RADIUS accounting straight into the map (no mus-headend)
+ *     listen: []                     # numeric, UDP: "0.0.0.0", "127.0.0.1:1813", "[::]:1813"
+ *                                    # (port 1813 by default); none = off
+ *     clients_file: ""               # ADDRESS_OR_PREFIX SECRET lines, mode 0600; needed with listen
+ *     groups: class                  # class | filter-id | avpair | avpair:KEY | none
+ *     machine_user: ""               # PCRE2 on the User-Name: a machine tunnel
+ *     machine_avpair: ""             # KEY=VALUE: a Cisco-AVPair making it a machine
+ *     interim: 0                     # interval when a packet has none; 0 = such sessions never go stale
+ *     stale_after: 3                 # no Interim-Update for 3 intervals: stale (1-1000)
+ *     stale_grace: 5m                # then removed
+ *     name: radius                   # the headend name of its entries (not a mus.headends name)
  *   admin:                           # the admin web UI with the reports
  *     enabled: true
  *     listen: 127.0.0.1:8080         # numeric; not loopback only with allow_remote: true

@@ -4,7 +4,7 @@
  * config_identity_profiles.c, config_access_policies.c, config_time_ranges.c,
  * config_custom_categories.c, config_categories.c, config_authentication.c,
  * config_transparent.c, config_store.c, config_pac.c, config_wccp.c,
- * config_gre.c, config_admin.c, config_run.c). A section is a table of keys
+ * config_gre.c, config_radius.c, config_admin.c, config_run.c). A section is a table of keys
  * (struct section), each key a handler that consumes exactly the events of
  * its value. config_events.c reads the events and words the messages
  * ("name:line:column: message"), config.c's primitives read scalars, lists
@@ -79,6 +79,7 @@ struct loader {
     yaml_mark_t addr_mark;          /* of the last listen address parsed */
     yaml_mark_t admin_listen_mark;  /* of admin.listen's value, if given */
     bool admin_listen_set;
+    yaml_mark_t radius_mark;        /* of radius.name's value, else of the section */
 
     /* policies: */
     config_t *cfg;                  /* being built; owns the string pool */
@@ -136,6 +137,8 @@ int cl_push_ref(struct loader *ld, int kind, const char *name, yaml_mark_t mark,
 int cl_section(struct loader *ld, const struct key_def *def, void *base);   /* def->sub */
 int cl_bool(struct loader *ld, const struct key_def *def, void *base);
 int cl_duration(struct loader *ld, const struct key_def *def, void *base);
+/* The same, 0 allowed ("0", "0s", "0ms", "0m"). */
+int cl_duration0(struct loader *ld, const struct key_def *def, void *base);
 /* cidr_t array at def->offset, size_t count at def->count_offset. */
 int cl_cidr_list(struct loader *ld, const struct key_def *def, void *base);
 /* The same for one entry (item i of such a list). */
@@ -280,6 +283,10 @@ int config_wccp_parse(struct loader *ld, const struct key_def *def, void *base);
 void config_wccp_defaults(config_wccp_t *w);
 int config_gre_key(struct loader *ld, const struct key_def *def, void *base);   /* config_gre.c */
 void config_gre_defaults(config_gre_t *g);
+/* radius: (config_radius.c); the check needs the whole file (mus.headends). */
+int config_radius_key(struct loader *ld, const struct key_def *def, void *base);
+void config_radius_defaults(config_radius_t *r);
+int config_radius_check(struct loader *ld, const config_t *cfg);
 /* The admin section: parses the mapping, then checks the listen address
  * against allow_remote (config_admin.c). */
 int config_admin_parse(struct loader *ld, const struct key_def *def, void *base);

@@ -18,23 +18,6 @@ static const struct word remote_words[] = {
 };
 WORD_HANDLER(h_remote_users, remote_words, enum config_remote_source)
 
-/* A duration that may be 0 ("0", "0s"): grace. */
-static int
-h_duration0(struct loader *ld, const struct key_def *def, void *base)
-{
-    const char *text = NULL;
-
-    if (ld->ev.type == YAML_SCALAR_EVENT) {
-        text = (const char *)ld->ev.data.scalar.value;
-        if (strcmp(text, "0") == 0 || strcmp(text, "0s") == 0 || strcmp(text, "0ms") == 0 ||
-            strcmp(text, "0m") == 0) {
-            *(uint32_t *)(void *)((char *)base + def->offset) = 0;
-            return 0;
-        }
-    }
-    return cl_duration(ld, def, base);
-}
-
 static int
 h_pin(struct loader *ld, const struct key_def *def, void *base)
 {
@@ -143,7 +126,7 @@ static const struct key_def mus_keys[] = {
       offsetof(config_mus_t, n_vpn_pools), NULL },
     MUS_STR(probe_host, cl_name),
     { "reconnect_interval", cl_duration, offsetof(config_mus_t, reconnect_interval), 0, NULL },
-    { "grace", h_duration0, offsetof(config_mus_t, grace), 0, NULL },
+    { "grace", cl_duration0, offsetof(config_mus_t, grace), 0, NULL },
     MUS_STR(client_id, cl_name),
     MUS_STR(control_socket, cl_path_off),
     { "headends", cl_named_list, offsetof(config_mus_t, headends),

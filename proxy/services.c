@@ -9,9 +9,11 @@
  * configuration (main.c).
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "../common/path.h"
 #include "../db/txnstore.h"
 #include "../mus/client.h"
+#include "../mus/feed_radius.h"
 #include "../mus/map.h"
 #include "conn.h"
 #include "gre.h"
@@ -345,6 +348,134 @@ static const service_ops_t svc_feed = {
     .close = feed_close,
 };
 
+/* ---- radius: the RADIUS accounting listener on the MUS thread ------------- */
+
+#define RADIUS_RCVBUF (4 << 20)   /* a burst of Accounting-Requests (an Accounting-On storm) */
+
+_Static_assert(CONFIG_RADIUS_MAX_LISTEN <= MUS_RADIUS_MAX_LISTEN, "a socket per address");
+
+/* The listener's view of the configuration (mus/ does not know policy/). */
+static void
+radius_config(const config_radius_t *r, mus_radius_config_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%s", r->name);
+    out->n_listen = r->n_listen;
+    for (size_t i = 0; i < r->n_listen; i++)
+        snprintf(out->listen[i], sizeof(out->listen[i]), "%s", r->listen_text[i]);
+    snprintf(out->clients_file, sizeof(out->clients_file), "%s", r->clients_file);
+    snprintf(out->groups, sizeof(out->groups), "%s", r->groups);
+    snprintf(out->machine_user, sizeof(out->machine_user), "%s", r->machine_user);
+    snprintf(out->machine_avpair, sizeof(out->machine_avpair), "%s", r->machine_avpair);
+    out->default_interim_s = (r->interim + 999) / 1000;
+    out->stale_after = r->stale_after;
+    out->stale_grace_ms = r->stale_grace;
+}
+
+/* A UDP socket bound to a numeric address; -1 with errno. */
+static int
+radius_socket(const struct sockaddr_storage *ss, socklen_t len)
+{
+    int one = 1, rcv = RADIUS_RCVBUF, saved;
+    int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    if (ss->ss_family == AF_INET6)   /* [::] beside 0.0.0.0 */
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    if (bind(fd, (const struct sockaddr *)ss, len) < 0) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+/* Before privileges drop: the sockets (1813 is privileged) and the clients
+ * file (it may be root's); the feed takes both. */
+static int
+radius_open(void *arg, const config_t *cfg, char *err, size_t errlen)
+{
+    proxy_ctx_t *c = arg;
+    const config_radius_t *r = &cfg->radius;
+    int fds[CONFIG_RADIUS_MAX_LISTEN];
+    mus_radius_config_t rc;
+
+    if (r->n_listen == 0)
+        return SERVICE_SKIP;
+    if (c->feed == NULL) {
+        snprintf(err, errlen, "no MUS feed to run it");
+        return SERVICE_ERROR;
+    }
+    for (size_t i = 0; i < r->n_listen; i++) {
+        fds[i] = radius_socket(&r->listen[i], r->listen_lens[i]);
+        if (fds[i] < 0) {
+            snprintf(err, errlen, "radius.listen %s: %s", r->listen_text[i], strerror(errno));
+            while (i-- > 0)
+                close(fds[i]);
+            return SERVICE_ERROR;
+        }
+    }
+    radius_config(r, &rc);
+    if (mus_feed_radius_attach(c->feed, &rc, fds, r->n_listen, err, errlen) < 0)
+        return SERVICE_ERROR;
+    return SERVICE_OK;
+}
+
+/* A reload reads the clients file again and takes stale_after and
+ * stale_grace; an empty listen stops the listener (its entries stay, stale,
+ * for mus.grace). The sockets and the rest change only at restart. */
+static int
+radius_reconfigure(void *arg, cfgref_t *next, const config_t *running, char *err, size_t errlen)
+{
+    proxy_ctx_t *c = arg;
+    const config_radius_t *n = &next->cfg->radius, *o = &running->radius;
+    mus_radius_config_t rc;
+    config_radius_t cmp;
+
+    (void)err;
+    (void)errlen;
+    if (o->n_listen == 0 || c->feed == NULL) {
+        if (n->n_listen > 0)
+            log_warn("reload: a RADIUS listener starts only at restart (its port may be "
+                     "privileged)");
+        return SERVICE_OK;
+    }
+    radius_config(n, &rc);
+    if (n->n_listen == 0) {
+        log_info("reload: radius.listen is empty: the RADIUS listener stops");
+        mus_feed_radius_reconfigure(c->feed, &rc);
+        return SERVICE_SKIP;
+    }
+    cmp = *n;
+    cmp.stale_after = o->stale_after;
+    cmp.stale_grace = o->stale_grace;
+    warn_restart(&cmp, o, sizeof(cmp), "radius listen, clients_file, groups, machine, interim "
+                 "and name");
+    mus_feed_radius_reconfigure(c->feed, &rc);
+    return SERVICE_OK;
+}
+
+/* The sockets close now; the feed's thread, stopped after, frees the rest. */
+static void
+radius_stop(void *arg)
+{
+    proxy_ctx_t *c = arg;
+
+    if (c->feed != NULL)
+        mus_feed_radius_stop(c->feed);
+}
+
+static const service_ops_t svc_radius = {
+    .name = "radius",
+    .required = true,
+    .open = radius_open,
+    .reconfigure = radius_reconfigure,
+    .stop = radius_stop,
+};
+
 /* ---- workers: the listeners and the worker threads ------------------------ */
 
 /* Binds every listener (worker_new), before privileges drop. */
@@ -638,6 +769,7 @@ static const service_ops_t svc_wccp = {
 };
 
 const service_ops_t *const proxy_services[] = {
-    &svc_store, &svc_gre, &svc_feed, &svc_workers, &svc_control, &svc_admin, &svc_wccp,
+    &svc_store, &svc_gre, &svc_feed, &svc_radius, &svc_workers, &svc_control, &svc_admin,
+    &svc_wccp,
 };
 const size_t proxy_services_count = sizeof(proxy_services) / sizeof(proxy_services[0]);

@@ -7,6 +7,11 @@
  *   store    the transaction store's writer thread (optional)
  *   gre      the GRE decapsulator: raw socket and TUN (needs privileges; required if enabled)
  *   feed     the MUS feed to the headends (required)
+ *   radius   the RADIUS accounting listener, a local headend on the feed's
+ *            MUS thread (required if radius.listen is set): its UDP sockets
+ *            are bound when it opens, before the privilege drop (port 1813
+ *            is below 1024), and handed to the feed, so it opens after it;
+ *            it runs with the feed's thread and stops before it
  *   workers  the listeners and the worker threads (required)
  *   control  the control socket musctl talks to (optional)
  *   admin    the admin web UI (optional)

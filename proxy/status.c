@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../mus/feed_radius.h"
 #include "trace.h"
 
 static json_t *
@@ -91,6 +92,48 @@ store_json(txnstore_t *st)
                      "last_error_ms", (json_int_t)ss.last_error_ms, "last_error", ss.last_error);
 }
 
+/* The RADIUS listener's counters (never a secret); null when there is none. */
+static json_t *
+radius_json(mus_feed_t *feed)
+{
+    mus_radius_status_t st;
+    const hr_counters_t *k = &st.c;
+    json_t *o, *listen;
+
+    if (feed == NULL || !mus_feed_radius_status(feed, &st))
+        return json_null();
+    listen = json_array();
+    for (size_t i = 0; i < st.n_listen; i++)
+        json_array_append_new(listen, json_string(st.listen[i]));
+    o = json_pack("{s:s, s:b, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "name", st.name, "listening",
+                  st.listening, "listen", listen, "clients", (json_int_t)k->clients, "received",
+                  (json_int_t)k->received, "responses", (json_int_t)k->responses, "applied",
+                  (json_int_t)st.events_applied, "duplicates", (json_int_t)k->duplicates,
+                  "no_address", (json_int_t)k->no_address);
+    if (o == NULL)
+        return json_null();
+    json_object_set_new(o, "dropped", json_pack("{s:I, s:I, s:I, s:I}",
+                        "unknown_client", (json_int_t)k->unknown_client,
+                        "wrong_secret", (json_int_t)k->bad_authenticator,
+                        "malformed", (json_int_t)k->malformed,
+                        "not_applied", (json_int_t)k->store_errors));
+    json_object_set_new(o, "status_types", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+                        "start", (json_int_t)k->starts, "interim", (json_int_t)k->interims,
+                        "stop", (json_int_t)k->stops, "accounting_on", (json_int_t)k->acct_on,
+                        "accounting_off", (json_int_t)k->acct_off,
+                        "other", (json_int_t)k->other_status));
+    json_object_set_new(o, "sessions", json_pack("{s:I, s:I, s:I, s:I}",
+                        "now", (json_int_t)st.sessions, "stale", (json_int_t)st.stale_sessions,
+                        "marked_stale", (json_int_t)st.stale_marked,
+                        "removed_stale", (json_int_t)st.stale_removed));
+    json_object_set_new(o, "entries", json_integer((json_int_t)st.entries));
+    json_object_set_new(o, "stale_entries", json_integer((json_int_t)st.stale_entries));
+    json_object_set_new(o, "resyncs", json_integer((json_int_t)st.resyncs));
+    json_object_set_new(o, "last_event", json_integer((json_int_t)st.last_event));
+    json_object_set_new(o, "last_error", json_string(st.last_error));
+    return o;
+}
+
 json_t *
 status_json(const status_sources_t *c)
 {
@@ -141,6 +184,7 @@ status_json(const status_sources_t *c)
                      "waiting_workers", (json_int_t)cs.waiting, "times_full",
                      (json_int_t)cs.full);
     if (out != NULL) {
+        json_object_set_new(out, "radius", radius_json(c->feed));
         json_object_set_new(out, "store", store_json(c->store));
         json_object_set_new(out, "wccp", wccp_status_json(c->wccp));
         json_object_set_new(out, "gre", gre_status_json(c->gre));

@@ -1,8 +1,9 @@
 /*
  * proxy/status.h: what the proxy can tell about itself, as JSON documents
  * built from its live parts: the headend sessions and map counters, the
- * probe counters, open connections against max_connections, the
- * transaction store's queue and drops, the WCCP service groups ("status"); the identity map ("map");
+ * probe counters, open connections against max_connections, the RADIUS
+ * listener's counters, the transaction store's queue and drops, the WCCP
+ * service groups ("status"); the identity map ("map");
  * and the policy trace ("trace"), decided by the same code as live traffic.
  * The control socket (control.c) and the admin UI both answer from here, so
  * they cannot disagree. The caller's thread must be a registered reader of
@@ -43,7 +44,8 @@ typedef struct status_sources {
     void *cfg_arg;
 } status_sources_t;
 
-/* {"headends":[...], "map":{...}, "probes":{...}, "connections":{...}, "store":{...},
+/* {"headends":[...], "map":{...}, "probes":{...}, "connections":{...},
+ *  "radius":{...} or null (mus/feed_radius.h), "store":{...},
  *  "wccp":{...} or null (wccp.h), "gre":{...} (gre.h),
  *  "services":[{"name", "state", "required", "error"}] (service.h)} */
 json_t *status_json(const status_sources_t *s);

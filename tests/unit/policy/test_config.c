@@ -581,6 +581,102 @@ Test(config, gre_section)
     }
 }
 
+/* radius: off by default; addresses with and without a port, both
+ * families; mus-headend's options; the checks against mus.headends. */
+Test(config, radius_section)
+{
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str("log_level: info\n", err);
+    const struct sockaddr_in *sin;
+    const struct sockaddr_in6 *sin6;
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_eq(cfg->radius.n_listen, 0);
+    cr_expect_str_eq(cfg->radius.name, "radius");
+    cr_expect_str_eq(cfg->radius.groups, "class");
+    cr_expect_eq(cfg->radius.stale_after, 3);
+    cr_expect_eq(cfg->radius.stale_grace, 300000);
+    cr_expect_eq(cfg->radius.interim, 0);
+    config_free(cfg);
+
+    cfg = load_str("radius:\n"
+                   "  listen: [0.0.0.0, \"127.0.0.1:11813\", \"::\", \"[::1]\", \"[::1]:1814\"]\n"
+                   "  clients_file: etc/radius.clients\n"
+                   "  groups: \"avpair:memberOf\"\n"
+                   "  machine_user: \"^host/\"\n"
+                   "  machine_avpair: tunnel-type=machine\n"
+                   "  interim: 10m\n  stale_after: 2\n  stale_grace: 0\n  name: asa-radius\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->radius.n_listen, 5);
+    sin = (const struct sockaddr_in *)&cfg->radius.listen[0];
+    cr_expect_eq(sin->sin_family, AF_INET);
+    cr_expect_eq(ntohs(sin->sin_port), 1813);
+    sin = (const struct sockaddr_in *)&cfg->radius.listen[1];
+    cr_expect_eq(ntohs(sin->sin_port), 11813);
+    sin6 = (const struct sockaddr_in6 *)&cfg->radius.listen[2];
+    cr_expect_eq(sin6->sin6_family, AF_INET6);
+    cr_expect_eq(ntohs(sin6->sin6_port), 1813);
+    sin6 = (const struct sockaddr_in6 *)&cfg->radius.listen[3];
+    cr_expect_eq(ntohs(sin6->sin6_port), 1813);
+    sin6 = (const struct sockaddr_in6 *)&cfg->radius.listen[4];
+    cr_expect_eq(ntohs(sin6->sin6_port), 1814);
+    cr_expect_str_eq(cfg->radius.listen_text[3], "[::1]");
+    cr_expect_str_eq(cfg->radius.clients_file, "etc/radius.clients");
+    cr_expect_str_eq(cfg->radius.groups, "avpair:memberOf");
+    cr_expect_str_eq(cfg->radius.machine_user, "^host/");
+    cr_expect_str_eq(cfg->radius.machine_avpair, "tunnel-type=machine");
+    cr_expect_eq(cfg->radius.interim, 600000);
+    cr_expect_eq(cfg->radius.stale_after, 2);
+    cr_expect_eq(cfg->radius.stale_grace, 0);
+    cr_expect_str_eq(cfg->radius.name, "asa-radius");
+    config_free(cfg);
+
+    static const struct { const char *text, *msg; } bad[] = {
+        { "radius: { listen: [0.0.0.0] }\n", "t.yaml:1:9: radius: 'listen' needs 'clients_file'" },
+        { "radius: { listen: [radius.example], clients_file: c }\n",
+          "invalid RADIUS listen address 'radius.example'" },
+        { "radius: { listen: [\"10.0.0.1:0\"], clients_file: c }\n", "invalid RADIUS listen" },
+        { "radius: { listen: [0.0.0.0, \"0.0.0.0:1813\"], clients_file: c }\n", "twice" },
+        { "radius: { groups: ldap }\n", "invalid groups 'ldap'" },
+        { "radius: { groups: \"avpair:\" }\n", "invalid groups" },
+        { "radius: { groups: \"avpair:a=b\" }\n", "invalid groups" },
+        { "radius: { machine_user: \"(\" }\n", "'machine_user' is not a PCRE2 pattern" },
+        { "radius: { machine_avpair: novalue }\n", "invalid machine_avpair" },
+        { "radius: { machine_avpair: \"=x\" }\n", "invalid machine_avpair" },
+        { "radius: { stale_after: 0 }\n", "invalid stale_after '0' (intervals, 1-1000)" },
+        { "radius: { stale_after: 1001 }\n", "invalid stale_after" },
+        { "radius: { interim: soon }\n", "invalid duration 'soon'" },
+        { "radius: { name: \"a b\" }\n", "invalid name 'a b'" },
+        { "radius: { secret: s3cret }\n", "unknown key 'secret' in radius" },
+        { "radius: [1]\n", "'radius' must be a mapping" },
+        { "mus:\n  headends:\n    - { name: radius, addresses: [\"192.0.2.1:11999\"], "
+          "pin_sha256: " "0000000000000000000000000000000000000000000000000000000000000000, "
+          "password_file: p }\nradius: { listen: [0.0.0.0], clients_file: c }\n",
+          "t.yaml:4:9: radius: name 'radius' is also a headend's name in mus.headends" },
+    };
+    for (size_t i = 0; i < N_ELEMS(bad); i++) {
+        cfg = load_str(bad[i].text, err);
+        cr_expect_null(cfg, "%s loaded", bad[i].text);
+        config_free(cfg);
+        cr_expect(strstr(err, bad[i].msg) != NULL, "%s: '%s' lacks '%s'", bad[i].text, err,
+                  bad[i].msg);
+    }
+    /* the name's own position when it is given; no listener, no check */
+    cfg = load_str("radius: { listen: [0.0.0.0], clients_file: c, name: lab-1 }\n"
+                   "mus: { headends: [ { name: lab-1, addresses: [\"192.0.2.1:11999\"], "
+                   "pin_sha256: 0000000000000000000000000000000000000000000000000000000000000000,"
+                   " password_file: p } ] }\n", err);
+    cr_expect_null(cfg);
+    config_free(cfg);
+    cr_expect(strstr(err, "t.yaml:1:53: radius: name 'lab-1'") != NULL, "%s", err);
+    cfg = load_str("radius: { name: lab-1 }\n"
+                   "mus: { headends: [ { name: lab-1, addresses: [\"192.0.2.1:11999\"], "
+                   "pin_sha256: 0000000000000000000000000000000000000000000000000000000000000000,"
+                   " password_file: p } ] }\n", err);
+    cr_expect_not_null(cfg, "%s", err);
+    config_free(cfg);
+}
+
 Test(config, access_log_off)
 {
     static const char *const inputs[] = {
@@ -602,7 +698,7 @@ struct bad_case {
 };
 
 #define TOP_KEYS "(expected one of: proxy, log_level, mus, identity_profiles, " \
-    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store, pac, wccp, gre, admin, run)"
+    "access_policies, time_ranges, custom_categories, categories, authentication, extended_log, store, pac, wccp, gre, radius, admin, run)"
 #define LISTEN_HINT "(use 1.2.3.4:port or [::1]:port, numeric)"
 #define CIDR_HINT "is not an address prefix (e.g. 10.0.0.0/8, fc00::/7)"
 #define PROXY_KEYS "(expected one of: listen, workers, clients, deny_destinations, " \
