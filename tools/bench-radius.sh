@@ -102,6 +102,10 @@ PY
 # radclient's own cost grows with the size of its file: CHUNK requests per
 # file, RADCLIENTS of them at a time (as several NASes would send)
 split -d -a 4 -l $((CHUNK * 7)) "$W/starts" "$W/part."
+HE_PID=$(pgrep -f "mus-headend --listen 127.0.0.1:$HPORT")
+MP_PID=$(pgrep -f "musproxy -c $W/musproxy.yaml")
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+he0=$(ticks "$HE_PID") mp0=$(ticks "$MP_PID")
 t0=$(date +%s.%N)
 ls "$W"/part.* | xargs -P "$RADCLIENTS" -I{} \
     radclient -q -p "$PARALLEL" -r 3 -t 2 -f {} "127.0.0.1:$RPORT" acct "$SECRET" >/dev/null
@@ -110,11 +114,14 @@ for _ in $(seq 600); do
     e=$(entries); [[ ${e% *} -ge $N ]] && break; sleep 0.05
 done
 t2=$(date +%s.%N)
+he1=$(ticks "$HE_PID") mp1=$(ticks "$MP_PID")
 e=$(entries)
 [[ ${e% *} -ge $N ]] || { echo "FAIL: the map holds ${e% *} of $N entries"; exit 1; }
 python3 -c "
 n=$N; a=$t1-$t0; b=$t2-$t0
-print(f'throughput: {n} Starts ($RADCLIENTS radclients x $PARALLEL in flight, the proxy serving wrk traffic): answered in {a:.2f} s ({n/a:,.0f}/s), all in musproxy\'s map after {b:.2f} s ({n/b:,.0f} events/s end to end; target >= 5000)')"
+print(f'throughput: {n} Starts ($RADCLIENTS radclients x $PARALLEL in flight, the proxy serving wrk traffic): answered in {a:.2f} s ({n/a:,.0f}/s), all in musproxy\'s map after {b:.2f} s ({n/b:,.0f} events/s end to end; target >= 5000)')
+hz=$(getconf CLK_TCK)
+print(f'  CPU per event: mus-headend {($he1-$he0)*1e6/hz/n:.0f} us, musproxy (with the wrk traffic) {($mp1-$mp0)*1e6/hz/n:.0f} us')"
 
 # 2. latency: Start -> first request decided with that identity
 python3 - "$RPORT" "$SECRET" "$PPORT" "$SAMPLES" "$OPORT" <<'PY'
