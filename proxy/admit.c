@@ -66,23 +66,51 @@ is_tunnel(const admit_request_t *rq)
     return rq->form == ADMIT_FORM_AUTHORITY || rq->form == ADMIT_FORM_TLS;
 }
 
+/* Appends n bytes to out[0..cap) as far as they fit; counts them all. */
+static void
+url_put(char *out, size_t cap, size_t *len, const char *p, size_t n)
+{
+    if (*len < cap) {
+        size_t room = cap - *len;
+        memcpy(out + *len, p, n < room ? n : room);
+    }
+    *len += n;
+}
+
+/* Built by hand, not with snprintf: it runs twice for every request (the
+ * policy's URL and the log's). */
 size_t
 admit_url(const admit_request_t *rq, char *out, size_t cap)
 {
     bool v6 = memchr(rq->host, ':', rq->host_len) != NULL;
-    char port[8] = "";
-    int n;
+    char port[8];
+    size_t len = 0, np = 0;
 
-    if (is_tunnel(rq)) {
-        n = snprintf(out, cap, "%s%.*s%s:%u", v6 ? "[" : "", (int)rq->host_len, rq->host,
-                     v6 ? "]" : "", rq->port);
-    } else {
-        if (rq->port != 80)
-            snprintf(port, sizeof(port), ":%u", rq->port);
-        n = snprintf(out, cap, "http://%s%.*s%s%s%.*s", v6 ? "[" : "", (int)rq->host_len, rq->host,
-                     v6 ? "]" : "", port, (int)rq->path_len, rq->path);
+    if (cap == 0)
+        return 0;
+    if (!is_tunnel(rq))
+        url_put(out, cap, &len, "http://", 7);
+    if (v6)
+        url_put(out, cap, &len, "[", 1);
+    url_put(out, cap, &len, rq->host, rq->host_len);
+    if (v6)
+        url_put(out, cap, &len, "]", 1);
+    if (is_tunnel(rq) || rq->port != 80) {
+        char digits[6];
+        unsigned v = rq->port;
+        size_t nd = 0;
+        do
+            digits[nd++] = (char)('0' + v % 10);
+        while ((v /= 10) != 0);
+        port[np++] = ':';
+        while (nd > 0)
+            port[np++] = digits[--nd];
+        url_put(out, cap, &len, port, np);
     }
-    return n < 0 ? 0 : (size_t)n;
+    if (!is_tunnel(rq))
+        url_put(out, cap, &len, rq->path, rq->path_len);
+    out[len < cap ? len : cap - 1] = '\0';
+    return len;
 }
 
 /* True if sa is one of our listening addresses (a request to ourselves). */

@@ -253,3 +253,36 @@ Test(cidr, addr_str)
     cidr_addr_str((struct sockaddr *)&v6, buf, 8);
     cr_expect_str_eq(buf, "");
 }
+
+/* The hand-written dotted quad is what inet_ntop writes, for every digit
+ * count in every position, also v4-mapped; a buffer one byte short is left
+ * empty, as inet_ntop leaves it. */
+Test(cidr, addr_str_v4_matches_inet_ntop)
+{
+    static const uint8_t v[] = {0, 1, 9, 10, 42, 99, 100, 199, 200, 255};
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
+    char got[64], want[INET_ADDRSTRLEN];
+    size_t n = sizeof(v);
+
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = 0; b < n; b++)
+            for (size_t c = 0; c < n; c++)
+                for (size_t d = 0; d < n; d += 3) {
+                    uint8_t q[4] = {v[a], v[b], v[c], v[d]};
+                    memcpy(&sin.sin_addr, q, 4);
+                    cr_assert_not_null(inet_ntop(AF_INET, q, want, sizeof(want)));
+                    cidr_addr_str((struct sockaddr *)&sin, got, sizeof(got));
+                    cr_assert_str_eq(got, want);
+                    memset(&sin6.sin6_addr, 0, 16);
+                    sin6.sin6_addr.s6_addr[10] = sin6.sin6_addr.s6_addr[11] = 0xff;
+                    memcpy(sin6.sin6_addr.s6_addr + 12, q, 4);
+                    cidr_addr_str((struct sockaddr *)&sin6, got, sizeof(got));
+                    cr_assert_str_eq(got, want);
+                    strcpy(got, "x");
+                    cidr_addr_str((struct sockaddr *)&sin, got, strlen(want));
+                    cr_assert_str_eq(got, "");
+                    cidr_addr_str((struct sockaddr *)&sin, got, strlen(want) + 1);
+                    cr_assert_str_eq(got, want);
+                }
+}
