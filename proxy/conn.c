@@ -400,6 +400,19 @@ conn_decide(conn_t *c, const admit_request_t *rq, admit_result_t *res)
     }
 }
 
+/* Takes the worker's current configuration (a request starts, or none is in
+ * flight): an old one is released as soon as no request uses it. */
+static void
+conn_follow_config(conn_t *c)
+{
+    cfgref_t *cur = worker_cfg(c->w);
+
+    if (cur != c->cfg) {
+        cfgref_put(c->cfg);
+        c->cfg = cfgref_get(cur);
+    }
+}
+
 /* Handles a complete request head of head_len bytes at cin.start. */
 void
 conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
@@ -410,11 +423,7 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     int r;
     char what[512];
 
-    cfgref_t *cur = worker_cfg(c->w);
-    if (cur != c->cfg) {
-        cfgref_put(c->cfg);
-        c->cfg = cfgref_get(cur);
-    }
+    conn_follow_config(c);
     cf = cfg(c);
     c->n_requests++;
     c->cin.start += (uint32_t)head_len;
@@ -552,6 +561,7 @@ void
 conn_next_request(conn_t *c)
 {
     conn_reset_transaction(c);
+    conn_follow_config(c);   /* a reload during the transaction applies from here */
     if (cbuf_len(&c->cin) > 0) {
         c->t.start_ms = loop_now(c->loop);
         conn_set_state(c, CONN_S_HEAD);
@@ -779,8 +789,23 @@ link_abort(void *owner)
     conn_abort(owner);
 }
 
+/* A reload: a connection with no request in flight (idle, or connected
+ * with nothing read yet) takes the new configuration and its deadlines. */
+static void
+link_reconfigure(void *owner)
+{
+    conn_t *c = owner;
+
+    if (c->state == CONN_S_IDLE || (c->state == CONN_S_HEAD && cbuf_len(&c->cin) == 0)) {
+        conn_follow_config(c);
+        conn_arm_timer(c);
+    }
+}
+
 /* What the worker may ask of a connection (worker.c never names conn.c). */
-static const worker_link_ops_t conn_link_ops = { .drain = link_drain, .abort = link_abort };
+static const worker_link_ops_t conn_link_ops = {
+    .drain = link_drain, .abort = link_abort, .reconfigure = link_reconfigure,
+};
 
 void *
 conn_accept(worker_t *w, int fd, const struct sockaddr *peer, socklen_t peer_len,

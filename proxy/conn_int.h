@@ -135,7 +135,8 @@ struct conn_txn {
 struct conn {
     worker_t *w;
     loop_t *loop;
-    cfgref_t *cfg;            /* configuration of the current request */
+    cfgref_t *cfg;            /* configuration of the current request; between
+                               * requests, always the worker's current one */
     worker_link_t link;
     enum conn_state state;
     enum config_listen_mode mode;

@@ -609,6 +609,12 @@ worker_apply_config(worker_t *w, cfgref_t *next)
     w->cfg = next;
     if (!w->draining)
         listeners_reconcile(w, next->cfg);
+    /* connections between two requests move to the new configuration now:
+     * an idle one must not keep an old generation (and its compiled policy)
+     * alive until its next request; requests in flight keep theirs */
+    for (worker_link_t *l = w->conns.next; l != &w->conns; l = l->next)
+        if (l->ops->reconfigure != NULL)
+            l->ops->reconfigure(l->owner);
     cfgref_put(old);
 }
 

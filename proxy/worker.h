@@ -67,6 +67,9 @@ typedef struct proxy_env {
 typedef struct worker_link_ops {
     void (*drain)(void *owner);   /* finish what is in progress, then close */
     void (*abort)(void *owner);   /* close now (the shutdown deadline) */
+    /* the worker's configuration changed (worker_cfg is the new one); may
+     * be NULL; must not close the connection (the worker is walking its list) */
+    void (*reconfigure)(void *owner);
 } worker_link_ops_t;
 
 /* Intrusive list node for the connections of a worker. */

@@ -26,10 +26,19 @@
  *   /stats            {"connections":C,"requests":R} since start
  *   /peer             the address the connection came from, "ADDR\n"
  *   /close            200 with Connection: close, then closes
+ *   /hang             reads the request and never answers: holds the
+ *                     connection until the peer closes it (or IDLE_SECONDS)
+ *   /stall/N          a head announcing 2N bytes, N bytes of the /size
+ *                     pattern, then nothing more (held as /hang)
+ *   /reset            reads the request, then resets the connection (RST,
+ *                     SO_LINGER 0) without a byte of response
+ *   /reset/N          a head announcing 2N bytes, N bytes, then a reset
  *   /ws               with "Upgrade: websocket": 101 Switching Protocols,
  *                     then every byte received is sent back until EOF
  * A request carrying "Expect: 100-continue" and a body gets "100 Continue"
  * before the body is read. SIGTERM or SIGINT ends the process with status 0.
+ * /hang, /stall and /reset are the misbehaving origins of tools/loadfault.sh
+ * and the fault tests; over TLS a reset skips the TLS close_notify.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -76,6 +85,7 @@ typedef struct conn {
     SSL *ssl;
     unsigned char buf[IO_BUF];
     size_t off, len;                 /* unread bytes are buf[off, len) */
+    bool reset;                      /* end with a RST (SO_LINGER 0), no shutdown */
 } conn_t;
 
 typedef struct request {
@@ -417,15 +427,9 @@ static int send_simple(conn_t *c, const request_t *rq, int status, const char *c
     return 0;
 }
 
-static int send_size(conn_t *c, const request_t *rq, uint64_t total, bool keep_alive)
+/* The first total bytes of the /size pattern (byte i is i % PATTERN_MOD). */
+static int send_pattern(conn_t *c, uint64_t total)
 {
-    if (conn_printf(c, "HTTP/1.1 200 OK\r\nServer: mp-origin\r\n"
-                       "Content-Type: application/octet-stream\r\n"
-                       "Content-Length: %" PRIu64 "\r\n%s\r\n",
-                    total, keep_alive ? "" : "Connection: close\r\n") < 0)
-        return -1;
-    if (strcmp(rq->method, "HEAD") == 0)
-        return 0;
     uint64_t off = 0;
     while (off < total) {
         size_t start = (size_t)(off % PATTERN_MOD);
@@ -437,6 +441,18 @@ static int send_size(conn_t *c, const request_t *rq, uint64_t total, bool keep_a
         off += n;
     }
     return 0;
+}
+
+static int send_size(conn_t *c, const request_t *rq, uint64_t total, bool keep_alive)
+{
+    if (conn_printf(c, "HTTP/1.1 200 OK\r\nServer: mp-origin\r\n"
+                       "Content-Type: application/octet-stream\r\n"
+                       "Content-Length: %" PRIu64 "\r\n%s\r\n",
+                    total, keep_alive ? "" : "Connection: close\r\n") < 0)
+        return -1;
+    if (strcmp(rq->method, "HEAD") == 0)
+        return 0;
+    return send_pattern(c, total);
 }
 
 static int send_chunked(conn_t *c, const request_t *rq, uint64_t total, bool keep_alive)
@@ -510,6 +526,25 @@ static bool path_num(const char *path, const char *prefix, uint64_t *out)
     return true;
 }
 
+/* Reads and drops everything until the peer closes (or the idle timeout). */
+static void hold_until_eof(conn_t *c)
+{
+    unsigned char b[4096];
+    c->off = c->len = 0;
+    while (conn_raw_read(c, b, sizeof b) > 0)
+        ;
+}
+
+/* A head announcing 2n bytes, then n of them (the /size pattern). */
+static int send_half(conn_t *c, uint64_t n)
+{
+    if (conn_printf(c, "HTTP/1.1 200 OK\r\nServer: mp-origin\r\n"
+                       "Content-Type: application/octet-stream\r\n"
+                       "Content-Length: %" PRIu64 "\r\n\r\n", 2 * n) < 0)
+        return -1;
+    return send_pattern(c, n);
+}
+
 /* Serves one parsed request. Returns 0 to keep the connection, -1 to close. */
 static int serve(conn_t *c, request_t *rq)
 {
@@ -580,6 +615,20 @@ static int serve(conn_t *c, request_t *rq)
         bl = snprintf(body, sizeof body, "%s\n", addr);
         return send_simple(c, rq, 200, "text/plain", body, (size_t)bl, ka) < 0 || !ka ? -1 : 0;
     }
+    if (strcmp(rq->path, "/hang") == 0) {
+        hold_until_eof(c);
+        return -1;
+    }
+    if (path_num(rq->path, "/stall/", &num)) {
+        if (send_half(c, num) == 0)
+            hold_until_eof(c);
+        return -1;
+    }
+    if (strcmp(rq->path, "/reset") == 0 || path_num(rq->path, "/reset/", &num)) {
+        if (strcmp(rq->path, "/reset") == 0 || send_half(c, num) == 0)
+            c->reset = true;
+        return -1;
+    }
     if (strcmp(rq->path, "/close") == 0) {
         send_simple(c, rq, 200, "text/plain", "bye\n", 4, false);
         return -1;
@@ -612,10 +661,13 @@ static void *conn_thread(void *arg)
             break;
     }
 out:
-    if (c->ssl) {
+    if (c->reset) {
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    } else if (c->ssl) {
         SSL_shutdown(c->ssl);
-        SSL_free(c->ssl);
     }
+    SSL_free(c->ssl);
     close(c->fd);
     free(rq);
     free(c);
