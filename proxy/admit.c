@@ -225,6 +225,9 @@ literal_address(const admit_request_t *rq, struct sockaddr_storage *ss)
 
     if (rq->host_len == 0 || rq->host_len >= sizeof(h))
         return false;
+    /* a name (the common case) is no literal: skip inet_pton */
+    if (!(rq->host[0] >= '0' && rq->host[0] <= '9') && memchr(rq->host, ':', rq->host_len) == NULL)
+        return false;
     memcpy(h, rq->host, rq->host_len);
     h[rq->host_len] = '\0';
     memset(ss, 0, sizeof(*ss));

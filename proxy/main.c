@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -103,6 +104,37 @@ load(const char *path, const overrides_t *o, policy_t **policy, char *err, size_
         return NULL;
     }
     return cfg;
+}
+
+/* Descriptors a connection may hold: the client, the upstream, a splice pipe. */
+#define FDS_PER_CONNECTION 4
+#define FDS_RESERVED       256   /* listeners, logs, the store, resolvers, headends */
+
+/* Raises the soft open-file limit to the hard one (started by hand, the
+ * soft limit is often 1024 while max_connections defaults to 10000), and
+ * says when even the hard limit is below what max_connections needs. */
+static void
+raise_nofile(const config_t *cfg)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)cfg->max_connections * FDS_PER_CONNECTION + FDS_RESERVED;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            log_debug("open-file limit raised from %llu to %llu", (unsigned long long)was,
+                      (unsigned long long)rl.rlim_cur);
+        else
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        log_warn("the open-file limit (%llu) is below what max_connections %u may need (%llu): "
+                 "raise it (LimitNOFILE=, ulimit -n) or lower max_connections; new connections "
+                 "wait while descriptors run out", (unsigned long long)rl.rlim_cur,
+                 cfg->max_connections, (unsigned long long)need);
 }
 
 /* Returns whether the new configuration was taken: every service is asked
@@ -248,6 +280,7 @@ main(int argc, char **argv)
         return 0;
     }
     log_set_level((enum log_level)cfg->log_level);
+    raise_nofile(cfg);
 
     /* Signals go to the main thread only (sigwaitinfo below); workers
      * inherit the blocked mask. */

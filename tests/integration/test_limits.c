@@ -5,7 +5,9 @@
  * it, connections beyond it are not served (they wait in the kernel's
  * backlog, spread over both workers' SO_REUSEPORT queues) until one closes,
  * then exactly one is served (kept alive) per slot released, and `musctl status` counts
- * the open connections. It does not test descriptor exhaustion (test_proxy.c).
+ * the open connections. Started with a low soft open-file limit, musproxy
+ * raises it to the hard one and warns when that is below what
+ * max_connections needs. It does not test descriptor exhaustion (test_proxy.c).
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -182,4 +184,58 @@ Test(limits, max_connections_is_global_across_workers)
     for (int i = 1; i < LIMIT; i++)
         close(idle[i]);
     cr_assert_eq(status_wait_open(0), 0, "connections still counted after all closed");
+}
+
+/* The soft open-file limit of the running proxy, from /proc (-1 if unread). */
+static long long soft_nofile(pid_t pid)
+{
+    char path[64], line[256];
+    long long soft = -1;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%d/limits", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "Max open files", 14) == 0)
+            sscanf(line + 14, "%lld", &soft);
+    fclose(f);
+    return soft;
+}
+
+/* Started with a soft limit below its hard one, musproxy raises it; with a
+ * hard limit below what max_connections needs, it says so. */
+Test(limits, open_file_limit_raised_or_warned)
+{
+    mp_config_t c;
+    char cfg[MP_PATH_MAX], cmd[2 * MP_PATH_MAX + 128], *err;
+    int port;
+
+    mp_config_defaults(&c);
+    c.max_connections = "1000";   /* needs 1000 * 4 + 256 descriptors */
+    port = c.listen_port;
+    cr_assert_eq(mp_config_write(&c, "nofile.yaml", cfg), 0);
+    snprintf(cmd, sizeof cmd, "ulimit -Sn 200 && ulimit -Hn 3000 && exec '%s' -c '%s'",
+             mp_musproxy_bin(), cfg);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    cr_assert_eq(mp_proc_start(&g_proxy, "musproxy", argv, NULL), 0);
+    cr_assert_eq(mp_wait_port(port, 5000), 0, "musproxy did not listen");
+    cr_expect_eq(soft_nofile(g_proxy.pid), 3000, "the soft limit was not raised to the hard one");
+    err = mp_proc_stderr(&g_proxy);
+    cr_expect(strstr(err, "the open-file limit (3000) is below what max_connections 1000 may "
+                          "need (4256)") != NULL, "%s", err);
+    free(err);
+    mp_proc_stop(&g_proxy, SIGTERM, 5000);
+
+    /* with enough room: raised, no warning */
+    snprintf(cmd, sizeof cmd, "ulimit -Sn 200 && ulimit -Hn 8000 && exec '%s' -c '%s'",
+             mp_musproxy_bin(), cfg);
+    cr_assert_eq(mp_proc_start(&g_proxy, "musproxy", argv, NULL), 0);
+    cr_assert_eq(mp_wait_port(port, 5000), 0, "musproxy did not listen");
+    cr_expect_eq(soft_nofile(g_proxy.pid), 8000);
+    err = mp_proc_stderr(&g_proxy);
+    cr_expect_null(strstr(err, "is below what max_connections"), "%s", err);
+    free(err);
+    mp_proc_stop(&g_proxy, SIGTERM, 5000);
 }
