@@ -18,14 +18,14 @@
 # what decapsulation itself costs.
 #
 #   sudo tools/bench-gre.sh            # SIZE_MB=1024 UP_MB=256 ROUNDS=3
-# Builds nothing: needs build/musproxy, build/tests/mp-origin and
+# Builds nothing: needs build/musproxy, build/mp-origin and
 # build/tests/gre-encap. Exits 77 with "SKIP: reason" when the machine
 # cannot (root, namespaces, TUN, nft).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . tests/e2e/lib.bash
 MUSPROXY_BIN=${MUSPROXY_BIN:-build/musproxy}
-ORIGIN_BIN=${ORIGIN_BIN:-build/tests/mp-origin}
+ORIGIN_BIN=${ORIGIN_BIN:-build/mp-origin}
 ENCAP_BIN=${ENCAP_BIN:-build/tests/gre-encap}
 SIZE_MB=${SIZE_MB:-1024} UP_MB=${UP_MB:-256} ROUNDS=${ROUNDS:-3}
 e2e_init bench_gre

@@ -17,12 +17,12 @@
 #
 #   tools/bench-radius.sh   # N=20000 CHUNK=2000 RADCLIENTS=4 PARALLEL=32 SAMPLES=200
 # Needs build-release (or BUILD=DIR) with musproxy and mus-headend,
-# build/tests/mp-origin, radclient, wrk, python3, openssl.
+# build/mp-origin, radclient, wrk, python3, openssl.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 B=${BUILD:-$REPO/build-release}
 [[ -d $B ]] && B=$(cd "$B" && pwd)
-ORIGIN=${ORIGIN_BIN:-$REPO/build/tests/mp-origin}
+ORIGIN=${ORIGIN_BIN:-$REPO/build/mp-origin}
 N=${N:-20000} PARALLEL=${PARALLEL:-32} SAMPLES=${SAMPLES:-200}
 CHUNK=${CHUNK:-2000} RADCLIENTS=${RADCLIENTS:-4}
 for t in radclient wrk python3 openssl; do

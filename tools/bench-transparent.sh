@@ -16,13 +16,13 @@
 # access log on (as deployed). Loopback and namespaces only.
 #
 #   sudo tools/bench-transparent.sh            # SIZE_MB=512 ROUNDS=5
-# Needs build-release/musproxy (or MUSPROXY_BIN), build/tests/mp-origin, wrk,
+# Needs build-release/musproxy (or MUSPROXY_BIN), build/mp-origin, wrk,
 # curl, nft, root; exits 77 with "SKIP: reason" otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . tests/e2e/lib.bash
 MUSPROXY_BIN=${MUSPROXY_BIN:-build-release/musproxy}
-ORIGIN_BIN=${ORIGIN_BIN:-build/tests/mp-origin}
+ORIGIN_BIN=${ORIGIN_BIN:-build/mp-origin}
 SIZE_MB=${SIZE_MB:-512} ROUNDS=${ROUNDS:-5}
 e2e_init bench_transparent
 

@@ -122,7 +122,7 @@ fi
 note "end-to-end tests"
 for t in tests/e2e/*.sh; do
   [ -f "$t" ] || continue
-  MUSPROXY_BIN="$top/build/musproxy" ORIGIN_BIN="$top/build/tests/mp-origin" \
+  MUSPROXY_BIN="$top/build/musproxy" ORIGIN_BIN="$top/build/mp-origin" \
     timeout 600 bash "$t" >"build/$(basename "$t").log" 2>&1
   rc=$?
   sed 's/^/    /' "build/$(basename "$t").log" | tail -40

@@ -25,7 +25,7 @@ set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MUSPROXY_BIN=${MUSPROXY_BIN:-$REPO/build/musproxy}
-ORIGIN_BIN=${ORIGIN_BIN:-$REPO/build/tests/mp-origin}
+ORIGIN_BIN=${ORIGIN_BIN:-$REPO/build/mp-origin}
 MUSCTL_BIN=${MUSCTL_BIN:-$(dirname "$MUSPROXY_BIN")/musctl}
 CHROMIUM=${CHROMIUM:-chromium}
 

@@ -14,7 +14,7 @@
 #   KEEP_TMP=1    keep the temp dir (configs, logs, DOM dumps) for inspection
 # The origin is nginx (Debian nginx-light) serving a static page over HTTP and
 # over HTTPS with a certificate generated here (own CA + server certificate).
-# The C test origin (ORIGIN_BIN, build/tests/mp-origin) is not used: nginx
+# The C test origin (ORIGIN_BIN, build/mp-origin) is not used: nginx
 # keeps this test independent of our own code on the server side.
 #
 # Chromium details (see /work/shared/docs/lab-notes.md): it never proxies

@@ -35,7 +35,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 top=$(pwd)
 . tests/e2e/lib.bash
-ORIGIN_BIN=${ORIGIN_BIN:-build/tests/mp-origin}
+ORIGIN_BIN=${ORIGIN_BIN:-build/mp-origin}
 e2e_init deb
 
 [[ $(id -u) == 0 ]] || { echo "SKIP: needs root (dpkg -i, a system user)"; exit 77; }
@@ -49,7 +49,7 @@ if getent passwd musproxy >/dev/null; then
 fi
 if [[ ! -x $ORIGIN_BIN ]]; then
     [[ -f build/build.ninja ]] || meson setup build >/dev/null
-    ninja -C build tests/mp-origin >/dev/null || { echo "FAIL: cannot build mp-origin"; exit 1; }
+    ninja -C build mp-origin >/dev/null || { echo "FAIL: cannot build mp-origin"; exit 1; }
 fi
 ORIGIN_BIN=$(cd "$(dirname "$ORIGIN_BIN")" && pwd)/$(basename "$ORIGIN_BIN")
 

@@ -41,7 +41,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.bash
 MUSPROXY_BIN=${MUSPROXY_BIN:-build/musproxy}
-ORIGIN_BIN=${ORIGIN_BIN:-build/tests/mp-origin}
+ORIGIN_BIN=${ORIGIN_BIN:-build/mp-origin}
 e2e_init metrics
 
 OPORT=$(free_port) PPORT=$(free_port) MPORT=$(free_port)

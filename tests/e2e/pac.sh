@@ -29,7 +29,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.bash
 MUSPROXY_BIN=${MUSPROXY_BIN:-build/musproxy}
-ORIGIN_BIN=${ORIGIN_BIN:-build/tests/mp-origin}
+ORIGIN_BIN=${ORIGIN_BIN:-build/mp-origin}
 CHROMIUM=${CHROMIUM:-chromium}
 PY=/usr/bin/python3    # Debian's python, where python3-pacparser lives
 e2e_init pac

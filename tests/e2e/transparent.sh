@@ -51,7 +51,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.bash
 MUSPROXY_BIN=${MUSPROXY_BIN:-build/musproxy}
-ORIGIN_BIN=${ORIGIN_BIN:-build/tests/mp-origin}
+ORIGIN_BIN=${ORIGIN_BIN:-build/mp-origin}
 e2e_init transparent
 
 [[ $(id -u) == 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }

@@ -22,7 +22,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.bash"
 
 MUSPROXY_BIN=${MUSPROXY_BIN:-$HERE/../../build/musproxy}
-ORIGIN_BIN=${ORIGIN_BIN:-$HERE/../../build/tests/mp-origin}
+ORIGIN_BIN=${ORIGIN_BIN:-$HERE/../../build/mp-origin}
 NSS=rlys-$$ NSC=rlyc-$$ VS=rs-$$ VC=rc-$$
 SIZE=$((96 << 20))    # more than the socket buffers and the pipe can absorb
 

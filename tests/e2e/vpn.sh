@@ -46,7 +46,7 @@
 #
 # Environment:
 #   MUSPROXY_BIN  musproxy (default build/musproxy, relative to the repo)
-#   ORIGIN_BIN    mp-origin (default build/tests/mp-origin)
+#   ORIGIN_BIN    mp-origin (default build/mp-origin)
 #   HEADEND_BIN   mus-headend (default: mus-headend next to MUSPROXY_BIN)
 #   MUSCTL_BIN    musctl (default: musctl next to MUSPROXY_BIN)
 #   KEEP_TMP=1    keep the temp dir (configs, logs) for inspection
@@ -66,7 +66,7 @@ set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MUSPROXY_BIN=${MUSPROXY_BIN:-$REPO/build/musproxy}
-ORIGIN_BIN=${ORIGIN_BIN:-$REPO/build/tests/mp-origin}
+ORIGIN_BIN=${ORIGIN_BIN:-$REPO/build/mp-origin}
 HEADEND_BIN=${HEADEND_BIN:-$(dirname "$MUSPROXY_BIN")/mus-headend}
 MUSCTL_BIN=${MUSCTL_BIN:-$(dirname "$MUSPROXY_BIN")/musctl}
 for v in MUSPROXY_BIN ORIGIN_BIN HEADEND_BIN MUSCTL_BIN; do

@@ -51,7 +51,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/e2e/lib.bash
 MUSPROXY_BIN=${MUSPROXY_BIN:-build/musproxy}
 MUSCTL_BIN=${MUSCTL_BIN:-$(dirname "$MUSPROXY_BIN")/musctl}
-ORIGIN_BIN=${ORIGIN_BIN:-build/tests/mp-origin}
+ORIGIN_BIN=${ORIGIN_BIN:-build/mp-origin}
 ROUTER_BIN=${ROUTER_BIN:-$(dirname "$ORIGIN_BIN")/wccp-router}
 e2e_init wccp_failover
 

@@ -52,7 +52,7 @@ cd "$(dirname "$0")/../.."
 . tests/e2e/lib.bash
 MUSPROXY_BIN=${MUSPROXY_BIN:-build/musproxy}
 MUSCTL_BIN=${MUSCTL_BIN:-build/musctl}
-ORIGIN_BIN=${ORIGIN_BIN:-build/tests/mp-origin}
+ORIGIN_BIN=${ORIGIN_BIN:-build/mp-origin}
 ENCAP_BIN=${ENCAP_BIN:-build/tests/gre-encap}
 HEADEND_BIN=${HEADEND_BIN:-$(dirname "$MUSPROXY_BIN")/mus-headend}
 CHROMIUM=${CHROMIUM:-chromium}

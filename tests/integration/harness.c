@@ -89,7 +89,7 @@ static const char *env_or(const char *name, const char *fallback)
 }
 
 const char *mp_musproxy_bin(void) { return env_or("MUSPROXY_BIN", "./musproxy"); }
-const char *mp_origin_bin(void) { return env_or("ORIGIN_BIN", "./tests/mp-origin"); }
+const char *mp_origin_bin(void) { return env_or("ORIGIN_BIN", "./mp-origin"); }
 
 const char *mp_tmpdir(void)
 {

@@ -9,11 +9,11 @@
 # ROUNDS times (default 5), so slow phases of a shared machine hit all
 # three. Prints req/s and proxy CPU µs per request (user+sys of the musproxy
 # process), then the medians and the ratios to plain. Loopback only.
-# Needs build-release (tools/bench.sh builds it) and build/tests/mp-origin.
+# Needs build-release (tools/bench.sh builds it) and build/mp-origin.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 B=${BUILD:-$REPO/build-release}
-ORIGIN=${ORIGIN_BIN:-$REPO/build/tests/mp-origin}
+ORIGIN=${ORIGIN_BIN:-$REPO/build/mp-origin}
 ROUNDS=${1:-5}
 W=$(mktemp -d /tmp/musproxy-ab.XXXXXX)
 PIDS=()

@@ -11,11 +11,11 @@
 # in turn, ROUNDS times (default 5), so slow phases of a shared machine hit
 # every variant. Prints req/s and musproxy CPU µs per request (user+sys of
 # its process) per round, then the medians and the ratios to the first
-# variant. Loopback only. Needs wrk and build/tests/mp-origin.
+# variant. Loopback only. Needs wrk and build/mp-origin.
 #   tools/bench/revs_ab.sh 7 base=b162408 head=HEAD:tools/bench/conf/ab-no-store.yaml
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-ORIGIN=${ORIGIN_BIN:-$REPO/build/tests/mp-origin}
+ORIGIN=${ORIGIN_BIN:-$REPO/build/mp-origin}
 ROUNDS=5
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then ROUNDS=$1; shift; fi
 (($# >= 2)) || { echo "usage: $0 [ROUNDS] LABEL=REV[:EXTRA_YAML] LABEL=REV..." >&2; exit 2; }
