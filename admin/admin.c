@@ -1,10 +1,13 @@
 /*
- * admin/admin.c: the admin UI's daemon (see admin.h): the listening socket,
+ * admin/admin.c: the admin UI's daemon (see admin.h): the TLS certificate
+ * and key (read and checked with OpenSSL in the open step, handed to
+ * libmicrohttpd's GnuTLS in memory, then wiped), the listening socket,
  * libmicrohttpd in external epoll mode driven by our own thread, its
  * callbacks (the request target is taken raw from the URI callback so the
  * query string is parsed by our own code only; the body is gathered up to
- * QUERY_INPUT_MAX), and each request's first steps: the Host check and the
- * login; then admin/routes.c answers it.
+ * QUERY_INPUT_MAX and wiped when the request ends), and each request's
+ * first steps: the Host check, the login pages and the gate
+ * (admin/login.c); then admin/routes.c answers it.
  */
 #include "admin.h"
 
@@ -23,49 +26,66 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "../common/log.h"
 #include "admin_int.h"
 #include "auth.h"
 
 static int64_t
-now_ms(void)
+clock_ms(clockid_t id)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The Host check and the login, then the route. */
+/* The password file was read again: the sessions of an account it changed end. */
+static void
+account_changed(void *arg, const char *user)
+{
+    admin_t *a = arg;
+    size_t n = session_end_user(a->sessions, user);
+
+    if (n > 0)
+        log_info("admin: the password of %.64s changed or was removed: %zu session%s ended",
+                 user, n, n == 1 ? "" : "s");
+}
+
+static bool
+path_is(const req_t *rq, size_t plen, const char *path)
+{
+    return strlen(path) == plen && strncmp(rq->uri, path, plen) == 0;
+}
+
+/* The Host check, the login pages, the gate, then the route. */
 static enum MHD_Result
 serve(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char user[AUTH_USER_MAX] = "", retry[16];
     bool api = strncmp(rq->uri, "/api/", 5) == 0;
-    unsigned retry_s = 0;
-    int64_t now = now_ms();
+    size_t plen = strcspn(rq->uri, "?#");
+    int64_t now = clock_ms(CLOCK_REALTIME), mono = clock_ms(CLOCK_MONOTONIC);
+    enum MHD_Result ok;
+    who_t who;
 
-    auth_maybe_reload(a->auth, now / 1000);
+    auth_maybe_reload(a->auth, now / 1000, account_changed, a);
     if (!admin_host_ok(a, admin_header(c, "Host")))
         return admin_send_error(c, api, 421, "this server answers to its loopback address only",
                                 NULL, NULL, NULL);
-    switch (auth_check(a->auth, ci ? ci->client_addr : NULL, admin_header(c, "Authorization"),
-                       now / 1000, user, &retry_s)) {
-    case AUTH_OK:
-        break;
-    case AUTH_LIMITED:
-        snprintf(retry, sizeof(retry), "%u", retry_s);
-        return admin_send_error(c, api, 429, "too many failed logins from this address; try later",
-                                NULL, "Retry-After", retry);
-    case AUTH_MISSING:
-    case AUTH_FAILED:
-    default:
-        return admin_send_error(c, api, 401, "login required", NULL, "WWW-Authenticate",
-                                "Basic realm=\"" ADMIN_REALM "\", charset=\"UTF-8\"");
-    }
-    return admin_route(a, c, rq, method, user, now);
+    if (rq->too_long)
+        return admin_send_error(c, api, 414, "request target too long", NULL, NULL, NULL);
+    if (path_is(rq, plen, "/login"))
+        return admin_login(a, c, rq, method, now, mono);
+    if (path_is(rq, plen, "/logout"))
+        return admin_logout(a, c, rq, method, mono);
+    if (!admin_who(a, c, rq, now, mono, &who, &ok))
+        return ok;
+    return admin_route(a, c, rq, method, &who, now);
 }
 
 static enum MHD_Result
@@ -116,10 +136,14 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 static void
 on_done(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode tc)
 {
+    req_t *rq = *req_cls;
+
     (void)cls;
     (void)c;
     (void)tc;
-    free(*req_cls);
+    if (rq != NULL)
+        OPENSSL_cleanse(rq->body, rq->body_len);   /* a login's password */
+    free(rq);
     *req_cls = NULL;
 }
 
@@ -203,45 +227,217 @@ addr_loopback(const struct sockaddr_storage *ss)
            IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
 }
 
-admin_t *
-admin_start(const config_admin_t *cfg, const status_sources_t *src, const char *store_path)
-{
-    char err[AUTH_ERR_MAX];
-    admin_t *a;
-    int fd;
+/* ---- TLS material ---- */
 
-    if (!cfg->enabled) {
-        log_info("admin UI disabled (admin.enabled: false)");
-        return NULL;
+static void
+wipe_free(char **p)
+{
+    if (*p != NULL) {
+        OPENSSL_cleanse(*p, strlen(*p));
+        free(*p);
+        *p = NULL;
     }
-    a = calloc(1, sizeof(*a));
+}
+
+/* The whole of path (at most ADMIN_TLS_FILE_MAX bytes) as a NUL-terminated
+ * text in *out. 0, or -1 with err naming key ("tls_cert") and the file. */
+static int
+read_pem(const char *key, const char *path, char **out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    size_t n = 0;
+    int rc = -1;
+
+    *out = NULL;
+    if (f == NULL) {
+        snprintf(err, errlen, "admin.%s %s: %s", key, path, strerror(errno));
+        return -1;
+    }
+    buf = malloc(ADMIN_TLS_FILE_MAX + 1);
+    if (buf == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    n = fread(buf, 1, ADMIN_TLS_FILE_MAX + 1, f);
+    if (ferror(f) || n > ADMIN_TLS_FILE_MAX || n == 0 || memchr(buf, '\0', n) != NULL) {
+        snprintf(err, errlen, "admin.%s %s: %s", key, path,
+                 ferror(f) ? "read error" : n == 0 ? "empty" : "not a PEM text file of at most 1 MiB");
+        goto done;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    buf = NULL;
+    rc = 0;
+done:
+    if (buf != NULL) {
+        OPENSSL_cleanse(buf, n);
+        free(buf);
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Encrypted keys would need a passphrase typed in: refused, never asked for. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+/* Checks with OpenSSL what libmicrohttpd (GnuTLS) will be given, so that a
+ * bad file is named at once: a certificate, a private key without a
+ * passphrase, and that they belong together. An expired certificate is
+ * only a warning (browsers will say so too). 0, or -1 with err. */
+static int
+check_pem(const config_admin_t *cfg, const char *cert, const char *key, char *err,
+          size_t errlen)
+{
+    BIO *cb = BIO_new_mem_buf(cert, -1), *kb = BIO_new_mem_buf(key, -1);
+    X509 *x = cb != NULL ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = kb != NULL ? PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL) : NULL;
+    int rc = -1;
+
+    if (x == NULL)
+        snprintf(err, errlen, "admin.tls_cert %s: no PEM certificate in it", cfg->tls_cert);
+    else if (k == NULL)
+        snprintf(err, errlen, "admin.tls_key %s: no PEM private key in it (a key with a "
+                 "passphrase is not supported)", cfg->tls_key);
+    else if (X509_check_private_key(x, k) != 1)
+        snprintf(err, errlen, "admin.tls_key %s is not the key of the certificate in %s",
+                 cfg->tls_key, cfg->tls_cert);
+    else
+        rc = 0;
+    if (rc == 0 && X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+        log_warn("admin: the certificate in %s has expired", cfg->tls_cert);
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(cb);
+    BIO_free(kb);
+    return rc;
+}
+
+/* Reads and checks cfg's certificate and key into *cert and *key, their
+ * SHA-256 into digest. 0, or -1 with err (nothing kept). */
+static int
+load_tls(const config_admin_t *cfg, char **cert, char **key, unsigned char *digest, char *err,
+         size_t errlen)
+{
+    EVP_MD_CTX *md = NULL;
+    int rc = -1;
+
+    *cert = *key = NULL;
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, errlen, "this libmicrohttpd is built without TLS: admin.tls_cert and "
+                 "tls_key cannot be served (unset them, or install a libmicrohttpd with GnuTLS)");
+        return -1;
+    }
+    if (read_pem("tls_cert", cfg->tls_cert, cert, err, errlen) < 0 ||
+        read_pem("tls_key", cfg->tls_key, key, err, errlen) < 0 ||
+        check_pem(cfg, *cert, *key, err, errlen) < 0)
+        goto done;
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(md, *cert, strlen(*cert)) != 1 ||
+        EVP_DigestUpdate(md, *key, strlen(*key)) != 1 ||
+        EVP_DigestFinal_ex(md, digest, NULL) != 1) {
+        snprintf(err, errlen, "cannot hash the TLS files");
+        goto done;
+    }
+    rc = 0;
+done:
+    EVP_MD_CTX_free(md);
+    if (rc < 0) {
+        wipe_free(cert);
+        wipe_free(key);
+    }
+    return rc;
+}
+
+/* ---- lifecycle ---- */
+
+admin_t *
+admin_new(const config_admin_t *cfg, char *err, size_t errlen)
+{
+    admin_t *a = calloc(1, sizeof(*a));
+
     if (a == NULL) {
-        log_error("admin UI not started: out of memory");
+        snprintf(err, errlen, "out of memory");
         return NULL;
     }
     a->wake_fd = -1;
-    a->auth = auth_new(cfg->password_file, err, sizeof(err));
+    a->cfg = *cfg;
+    atomic_init(&a->stop, false);
+    if (cfg->tls_cert[0] != '\0') {
+        if (load_tls(cfg, &a->tls_cert, &a->tls_key, a->tls_digest, err, errlen) < 0) {
+            free(a);
+            return NULL;
+        }
+        a->tls = true;
+    }
+    return a;
+}
+
+int
+admin_tls_changed(const admin_t *a, const config_admin_t *cfg, char *err, size_t errlen)
+{
+    unsigned char digest[32];
+    char *cert, *key;
+
+    if (!a->tls || cfg->tls_cert[0] == '\0')
+        return 0;
+    if (load_tls(cfg, &cert, &key, digest, err, errlen) < 0)
+        return -1;
+    wipe_free(&cert);
+    wipe_free(&key);
+    return memcmp(digest, a->tls_digest, sizeof(digest)) != 0;
+}
+
+int
+admin_start(admin_t *a, const status_sources_t *src, const char *store_path, char *err,
+            size_t errlen)
+{
+    const config_admin_t *cfg = &a->cfg;
+    char why[AUTH_ERR_MAX];
+    /* TLS 1.2 and 1.3 only */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, a->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, a->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0,
+         (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    int fd;
+
+    a->auth = auth_new(cfg->password_file, why, sizeof(why));
     if (a->auth == NULL) {
-        log_warn("admin UI not started: %s (create an account with: musctl passwd admin "
-                 "--file %s)", err, cfg->password_file[0] ? cfg->password_file : "etc/admin.passwd");
-        goto fail;
+        snprintf(err, errlen, "%s (create an account with: musctl passwd admin --file %s)", why,
+                 cfg->password_file[0] ? cfg->password_file : "etc/admin.passwd");
+        return -1;
+    }
+    a->sessions = session_table_new(cfg->session_idle, cfg->session_max);
+    if (a->sessions == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
     a->src = *src;
     snprintf(a->store_path, sizeof(a->store_path), "%s", store_path ? store_path : "");
-    snprintf(a->listen, sizeof(a->listen), "%s", cfg->listen);
     a->loopback = addr_loopback(&cfg->addr);
     a->port = ntohs(cfg->addr.ss_family == AF_INET6
                         ? ((const struct sockaddr_in6 *)&cfg->addr)->sin6_port
                         : ((const struct sockaddr_in *)&cfg->addr)->sin_port);
-    atomic_init(&a->stop, false);
-    fd = open_listener(cfg, err, sizeof(err));
-    if (fd < 0) {
-        log_error("admin UI not started: %s", err);
-        goto fail;
-    }
+    fd = open_listener(cfg, err, errlen);
+    if (fd < 0)
+        return -1;
     a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     a->d = a->wake_fd < 0 ? NULL : MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (cfg->addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (cfg->addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+            (a->tls ? MHD_USE_TLS : 0),
         0, NULL, NULL, on_request, a,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,
         MHD_OPTION_LISTEN_SOCKET, fd,
@@ -251,29 +447,31 @@ admin_start(const config_admin_t *cfg, const status_sources_t *src, const char *
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)ADMIN_CONN_PER_IP,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_IDLE_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ADMIN_CONN_MEMORY,
+        MHD_OPTION_ARRAY, a->tls ? tls_opts : &tls_opts[3],
         MHD_OPTION_END);
+    /* GnuTLS has its own copy now (or failed): ours goes */
+    wipe_free(&a->tls_cert);
+    wipe_free(&a->tls_key);
     if (a->d == NULL) {
-        log_error("admin UI not started: libmicrohttpd did not start on %s", cfg->listen);
+        snprintf(err, errlen, "libmicrohttpd did not start on %s%s", cfg->listen,
+                 a->tls ? " (is the certificate one GnuTLS reads? see its message above)" : "");
         close(fd);
-        goto fail;
+        return -1;
     }
     if (pthread_create(&a->thread, NULL, admin_main, a) != 0) {
-        log_error("admin UI not started: cannot start its thread");
-        MHD_stop_daemon(a->d);
-        goto fail;
+        snprintf(err, errlen, "cannot start its thread");
+        return -1;
     }
-    log_info("admin UI on http://%s/ (%zu account%s in %s)", cfg->listen, auth_accounts(a->auth),
-             auth_accounts(a->auth) == 1 ? "" : "s", cfg->password_file);
+    a->started = true;
+    log_info("admin UI on %s://%s/ (%zu account%s in %s; a login lasts %us idle, %us at most)",
+             a->tls ? "https" : "http", cfg->listen, auth_accounts(a->auth),
+             auth_accounts(a->auth) == 1 ? "" : "s", cfg->password_file,
+             (unsigned)(cfg->session_idle / 1000), (unsigned)(cfg->session_max / 1000));
     if (!a->loopback)
-        log_warn("admin UI listens on %s, not a loopback address (allow_remote: true): "
-                 "logins cross the network in clear text unless TLS is put in front", cfg->listen);
-    return a;
-fail:
-    if (a->wake_fd >= 0)
-        close(a->wake_fd);
-    auth_free(a->auth);
-    free(a);
-    return NULL;
+        log_warn("admin UI listens on %s, not a loopback address (allow_remote: true)%s",
+                 cfg->listen, a->tls ? "" : ", without TLS: logins cross the network in clear "
+                 "text (set admin.tls_cert and tls_key)");
+    return 0;
 }
 
 void
@@ -283,12 +481,19 @@ admin_stop(admin_t *a)
 
     if (a == NULL)
         return;
-    atomic_store(&a->stop, true);
-    (void)!write(a->wake_fd, &one, sizeof(one));
-    pthread_join(a->thread, NULL);
-    MHD_stop_daemon(a->d);
-    close(a->wake_fd);
+    if (a->started) {
+        atomic_store(&a->stop, true);
+        (void)!write(a->wake_fd, &one, sizeof(one));
+        pthread_join(a->thread, NULL);
+    }
+    if (a->d != NULL)
+        MHD_stop_daemon(a->d);
+    if (a->wake_fd >= 0)
+        close(a->wake_fd);
     report_close(a->report);
     auth_free(a->auth);
+    session_table_free(a->sessions);
+    wipe_free(&a->tls_cert);
+    wipe_free(&a->tls_key);
     free(a);
 }

@@ -2,9 +2,9 @@
  * admin/respond.c: how the admin UI answers (see admin_int.h): every
  * response carries the security headers (CSP without scripts, no framing,
  * no sniffing, no caching, no referrer); errors are JSON for the API and a
- * page otherwise. And the two checks made before a request is trusted: the
- * Host of a loopback listener (DNS rebinding) and the origin of a POST.
- * It knows nothing of logins or routes.
+ * page otherwise. And the checks made before a request is trusted: the
+ * Host of a loopback listener (DNS rebinding), and the origin, type and
+ * shape of a posted form. It knows nothing of logins or routes.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,8 +21,8 @@
                      "frame-ancestors 'none'; base-uri 'none'"
 
 enum MHD_Result
-admin_send_body(struct MHD_Connection *c, unsigned status, char *body, size_t len,
-                const char *ctype, const char *hname, const char *hvalue)
+admin_send_headers(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                   const char *ctype, const char *const *hdrs)
 {
     struct MHD_Response *r;
     enum MHD_Result ok;
@@ -40,11 +40,20 @@ admin_send_body(struct MHD_Connection *c, unsigned status, char *body, size_t le
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
-    if (hname != NULL)
-        MHD_add_response_header(r, hname, hvalue);
+    for (size_t i = 0; hdrs != NULL && hdrs[i] != NULL; i += 2)
+        MHD_add_response_header(r, hdrs[i], hdrs[i + 1]);
     ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ok;
+}
+
+enum MHD_Result
+admin_send_body(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                const char *ctype, const char *hname, const char *hvalue)
+{
+    const char *hdrs[] = {hname, hvalue, NULL};
+
+    return admin_send_headers(c, status, body, len, ctype, hname != NULL ? hdrs : NULL);
 }
 
 enum MHD_Result
@@ -67,7 +76,7 @@ admin_send_json(struct MHD_Connection *c, unsigned status, const json_t *doc, co
 
 enum MHD_Result
 admin_send_error(struct MHD_Connection *c, bool api, unsigned status, const char *msg,
-                 const char *user, const char *hname, const char *hvalue)
+                 const who_t *who, const char *hname, const char *hvalue)
 {
     if (api) {
         json_t *j = json_pack("{s:s, s:i}", "error", msg, "status", (int)status);
@@ -76,7 +85,8 @@ admin_send_error(struct MHD_Connection *c, bool api, unsigned status, const char
         return ok;
     } else {
         size_t len = 0;
-        char *html = admin_page_error((int)status, msg, user, &len);
+        char *html = admin_page_error((int)status, msg, who ? who->user : NULL,
+                                      who && who->session ? who->session->csrf : NULL, &len);
         if (html == NULL)
             return MHD_NO;
         return admin_send_body(c, status, html, len, "text/html; charset=utf-8", hname, hvalue);
@@ -134,9 +144,10 @@ admin_host_ok(const admin_t *a, const char *host)
  * Sec-Fetch-Site (a header pages cannot set), which is what counts when it
  * is there: our Referrer-Policy no-referrer makes browsers send "Origin:
  * null" with a form POST, so Origin cannot be required. Without it (older
- * browsers, scripts), Origin or else Referer must be http://HOST. */
+ * browsers, scripts), Origin or else Referer must be http://HOST (https://
+ * on TLS). */
 bool
-admin_same_origin(struct MHD_Connection *c)
+admin_same_origin(const admin_t *a, struct MHD_Connection *c)
 {
     const char *host = admin_header(c, "Host"), *origin = admin_header(c, "Origin");
     const char *referer = admin_header(c, "Referer"), *site = admin_header(c, "Sec-Fetch-Site");
@@ -145,11 +156,46 @@ admin_same_origin(struct MHD_Connection *c)
 
     if (site != NULL)
         return strcmp(site, "same-origin") == 0;
-    if (host == NULL || (size_t)snprintf(want, sizeof(want), "http://%s", host) >= sizeof(want))
+    if (host == NULL || (size_t)snprintf(want, sizeof(want), "%s://%s", a->tls ? "https" : "http", host) >=
+                            sizeof(want))
         return false;
     n = strlen(want);
     if (origin != NULL)
         return strcasecmp(origin, want) == 0;
     return referer != NULL && strncasecmp(referer, want, n) == 0 &&
            (referer[n] == '/' || referer[n] == '\0');
+}
+
+query_t *
+admin_post_form(const admin_t *a, struct MHD_Connection *c, req_t *rq, bool api,
+                const who_t *who, query_t *q, enum MHD_Result *ok)
+{
+    const char *ctype = admin_header(c, "Content-Type");
+    char err[QUERY_ERR_MAX];
+
+    if (!admin_same_origin(a, c)) {
+        *ok = admin_send_error(c, api, 403, "cross-site request refused (Origin must be this UI)",
+                               who, NULL, NULL);
+        return NULL;
+    }
+    if (ctype == NULL || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0 ||
+        (ctype[33] != '\0' && ctype[33] != ';')) {
+        *ok = admin_send_error(c, api, 415, "the form must be application/x-www-form-urlencoded",
+                               who, NULL, NULL);
+        return NULL;
+    }
+    if (rq->body_too_big) {
+        *ok = admin_send_error(c, api, 413, "form too large", who, NULL, NULL);
+        return NULL;
+    }
+    if (rq->uri[strcspn(rq->uri, "?#")] != '\0') {
+        *ok = admin_send_error(c, api, 400, "a form is posted without a query string", who, NULL,
+                               NULL);
+        return NULL;
+    }
+    if (query_parse_form(rq->body, rq->body_len, q, err, sizeof(err)) < 0) {
+        *ok = admin_send_error(c, api, 400, err, who, NULL, NULL);
+        return NULL;
+    }
+    return q;
 }

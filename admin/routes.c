@@ -1,6 +1,7 @@
 /*
  * admin/routes.c: a request that has passed the login (see admin_int.h):
- * its route and method, the origin check of the POST, the parameters
+ * its route and method, the checks of a POST (its origin and, from a
+ * session, its CSRF token), the parameters
  * (admin/query.h), the document (admin/views.h), then JSON, HTML
  * (admin/pages.h) or, with format=csv, one table of a report as CSV
  * (db/reportdoc.h); and /metrics. It does not log anyone in.
@@ -67,7 +68,7 @@ utc_stamp(json_int_t ms, char *buf, size_t cap)
  * table the page does not have, 500 if the document does not hold it. */
 static enum MHD_Result
 send_csv(struct MHD_Connection *c, bool api, const json_t *doc, enum reportdoc_kind k,
-         const char *table, const char *user)
+         const char *table, const who_t *user)
 {
     char err[REPORTDOC_ERR_MAX], from[32], to[32], disp[256], *body = NULL;
     size_t len = 0, n;
@@ -135,7 +136,7 @@ ensure_report(admin_t *a)
 
 /* GET /metrics: the same exposition text as a metrics listener, behind the login. */
 static enum MHD_Result
-serve_metrics(admin_t *a, struct MHD_Connection *c, bool get, const char *user)
+serve_metrics(admin_t *a, struct MHD_Connection *c, bool get, const who_t *user)
 {
     size_t len = 0;
     char *text;
@@ -149,16 +150,16 @@ serve_metrics(admin_t *a, struct MHD_Connection *c, bool get, const char *user)
 }
 
 enum MHD_Result
-admin_route(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method, const char *user,
+admin_route(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method, const who_t *who,
             int64_t now)
 {
     char err[VIEWS_ERR_MAX];
     const struct route *rt = NULL;
-    const char *qs, *ctype;
+    const char *qs;
     bool post = strcmp(method, "POST") == 0, get = !post && (strcmp(method, "GET") == 0 ||
                                                              strcmp(method, "HEAD") == 0);
     bool api = strncmp(rq->uri, "/api/", 5) == 0;
-    size_t plen;
+    size_t plen = strcspn(rq->uri, "?#");
     query_t *q;
     query_view_t v;
     view_env_t env;
@@ -167,50 +168,42 @@ admin_route(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method,
     enum reportdoc_kind kind = REPORTDOC_DASHBOARD;
     enum MHD_Result ok;
 
-    if (rq->too_long)
-        return admin_send_error(c, api, 414, "request target too long", user, NULL, NULL);
-    plen = strcspn(rq->uri, "?#");
     qs = rq->uri + plen;
     if (plen == 8 && strncmp(rq->uri, "/metrics", 8) == 0)
-        return serve_metrics(a, c, get, user);
+        return serve_metrics(a, c, get, who);
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (strlen(routes[i].path) == plen && strncmp(routes[i].path, rq->uri, plen) == 0)
             rt = &routes[i];
     if (rt == NULL)
-        return admin_send_error(c, api, 404, "no such page", user, NULL, NULL);
+        return admin_send_error(c, api, 404, "no such page", who, NULL, NULL);
     if ((post && !rt->post) || (get && !rt->get) || (!post && !get))
-        return admin_send_error(c, api, 405, "method not allowed here", user, "Allow",
-                          rt->post && rt->get ? "GET, HEAD, POST" : rt->post ? "POST" : "GET, HEAD");
-    if (post) {
-        if (!admin_same_origin(c))
-            return admin_send_error(c, api, 403, "cross-site request refused (Origin must be this UI)",
-                              user, NULL, NULL);
-        ctype = admin_header(c, "Content-Type");
-        if (ctype == NULL ||
-            strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0 ||
-            (ctype[33] != '\0' && ctype[33] != ';'))
-            return admin_send_error(c, api, 415, "the form must be application/x-www-form-urlencoded",
-                              user, NULL, NULL);
-        if (rq->body_too_big)
-            return admin_send_error(c, api, 413, "form too large", user, NULL, NULL);
-        if (*qs != '\0')
-            return admin_send_error(c, api, 400, "a form is posted without a query string", user,
-                              NULL, NULL);
-    }
+        return admin_send_error(c, api, 405, "method not allowed here", who, "Allow",
+                                rt->post && rt->get ? "GET, HEAD, POST"
+                                : rt->post          ? "POST"
+                                                    : "GET, HEAD");
     q = malloc(sizeof(*q));
     if (q == NULL)
         return MHD_NO;
-    if ((post ? query_parse(rq->body, rq->body_len, q, err, sizeof(err))
-              : query_parse(qs, strcspn(qs, "#"), q, err, sizeof(err))) < 0 ||
-        query_view(q, &v, err, sizeof(err)) < 0) {
-        ok = admin_send_error(c, api, 400, err, user, NULL, NULL);
-        free(q);
-        return ok;
+    if (post) {
+        if (admin_post_form(a, c, rq, api, who, q, &ok) == NULL)
+            goto done;
+        if (!admin_csrf_ok(who, query_take(q, "csrf"))) {
+            ok = admin_send_error(c, api, 403, "missing or wrong CSRF token (reload the page)",
+                                  who, NULL, NULL);
+            goto done;
+        }
+    } else if (query_parse(qs, strcspn(qs, "#"), q, err, sizeof(err)) < 0) {
+        ok = admin_send_error(c, api, 400, err, who, NULL, NULL);
+        goto done;
+    }
+    if (query_view(q, &v, err, sizeof(err)) < 0) {
+        ok = admin_send_error(c, api, 400, err, who, NULL, NULL);
+        goto done;
     }
     if (v.csv && !views_report_kind(rt->page, &kind)) {
-        free(q);
-        return admin_send_error(c, api, 400, "this page has no tables to export (format=csv)", user,
-                          NULL, NULL);
+        ok = admin_send_error(c, api, 400, "this page has no tables to export (format=csv)", who,
+                              NULL, NULL);
+        goto done;
     }
     ensure_report(a);
     env = (view_env_t){
@@ -219,16 +212,16 @@ admin_route(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method,
     };
     doc = views_build(rt->page, &env, &v, post, &status, err, sizeof(err));
     if (doc == NULL) {
-        free(q);
         if (status == 500 && a->report != NULL) {
             /* a report connection in trouble is opened afresh next time */
             report_close(a->report);
             a->report = NULL;
         }
-        return admin_send_error(c, api, (unsigned)status, err, user, NULL, NULL);
+        ok = admin_send_error(c, api, (unsigned)status, err, who, NULL, NULL);
+        goto done;
     }
     if (v.csv) {
-        ok = send_csv(c, api, doc, kind, v.table, user);
+        ok = send_csv(c, api, doc, kind, v.table, who);
     } else if (rt->api) {
         ok = admin_send_json(c, 200, doc, NULL, NULL);
     } else {
@@ -236,13 +229,15 @@ admin_route(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method,
         char *html, *self = malloc(3 * QUERY_INPUT_MAX + 1);
         if (self != NULL)
             self_query(q, self, 3 * QUERY_INPUT_MAX + 1);
-        html = self ? admin_page_render(doc, user, self, &len) : NULL;
+        html = self ? admin_page_render(doc, who->user, who->session ? who->session->csrf : NULL,
+                                        self, &len)
+                    : NULL;
         free(self);
         ok = html ? admin_send_body(c, 200, html, len, "text/html; charset=utf-8", NULL, NULL)
-                  : admin_send_error(c, false, 500, "page too large", user, NULL, NULL);
+                  : admin_send_error(c, false, 500, "page too large", who, NULL, NULL);
     }
-    free(q);
     json_decref(doc);
+done:
+    free(q);
     return ok;
 }
-

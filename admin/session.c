@@ -97,7 +97,6 @@ expired(const session_table_t *t, const slot_t *e, int64_t now)
 int
 session_create(session_table_t *t, const char *user, int64_t now, char *id)
 {
-    uint8_t csrf[SESSION_ID_BYTES];
     slot_t *e = NULL, *oldest = NULL;
     size_t ulen = user ? strlen(user) : SESSION_USER_MAX;
 
@@ -120,17 +119,14 @@ session_create(session_table_t *t, const char *user, int64_t now, char *id)
         slot_end(t, oldest);
         e = oldest;
     }
-    if (RAND_bytes(e->id, sizeof(e->id)) != 1 || RAND_bytes(csrf, sizeof(csrf)) != 1) {
+    if (RAND_bytes(e->id, sizeof(e->id)) != 1 || session_random_token(e->s.csrf) < 0) {
         OPENSSL_cleanse(e, sizeof(*e));
-        OPENSSL_cleanse(csrf, sizeof(csrf));
         return -1;
     }
     e->used = true;
     e->created = e->last = now;
     memcpy(e->s.user, user, ulen + 1);
-    hex_encode(csrf, sizeof(csrf), e->s.csrf);
     hex_encode(e->id, sizeof(e->id), id);
-    OPENSSL_cleanse(csrf, sizeof(csrf));
     t->n++;
     return 0;
 }
@@ -169,11 +165,29 @@ session_find(session_table_t *t, const char *text, size_t len, int64_t now)
     return &e->s;
 }
 
+int
+session_random_token(char *out)
+{
+    uint8_t b[SESSION_ID_BYTES];
+
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        return -1;
+    hex_encode(b, sizeof(b), out);
+    OPENSSL_cleanse(b, sizeof(b));
+    return 0;
+}
+
+bool
+session_token_eq(const char *a, size_t alen, const char *b)
+{
+    return a != NULL && b != NULL && alen == SESSION_TOKEN_LEN &&
+           CRYPTO_memcmp(a, b, SESSION_TOKEN_LEN) == 0;
+}
+
 bool
 session_csrf_ok(const session_t *s, const char *token)
 {
-    return s != NULL && token != NULL && strlen(token) == SESSION_TOKEN_LEN &&
-           CRYPTO_memcmp(s->csrf, token, SESSION_TOKEN_LEN) == 0;
+    return s != NULL && token != NULL && session_token_eq(token, strlen(token), s->csrf);
 }
 
 bool

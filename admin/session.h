@@ -52,6 +52,15 @@ int session_create(session_table_t *t, const char *user, int64_t now, char *id);
  * way. A session found starts its idle time again. */
 const session_t *session_find(session_table_t *t, const char *text, size_t len, int64_t now);
 
+/* A fresh random token of SESSION_TOKEN_LEN hex digits into out
+ * (SESSION_TOKEN_LEN + 1 bytes), as ids and CSRF tokens are made: for
+ * other one-time values (the login form's token). 0, or -1 (no randomness). */
+int session_random_token(char *out);
+
+/* Whether a (alen bytes) is the token b (SESSION_TOKEN_LEN digits), in
+ * constant time; false for any other length. */
+bool session_token_eq(const char *a, size_t alen, const char *b);
+
 /* Whether token (NUL-terminated; NULL = none) is s's CSRF token. */
 bool session_csrf_ok(const session_t *s, const char *token);
 
