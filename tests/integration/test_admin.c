@@ -58,6 +58,7 @@ typedef struct login {
     char csrf[80];
 } login_t;
 static login_t g_login;                /* admin's, made by admin_get when first needed */
+static bool g_for_nobody;              /* run.user nobody: what it reads after the drop is 0644 */
 
 static const struct user {
     const char *name, *addr, *pass;
@@ -97,7 +98,8 @@ static void passwd(const char *file, const char *user, const char *pass)
     snprintf(cmd, sizeof cmd, "printf '%%s\\n' '%s' | '%s' passwd '%s' --file '%s' >/dev/null",
              pass, bin("MUSCTL_BIN"), user, file);
     char *sh[] = {"/bin/sh", "-c", cmd, NULL};
-    cr_assert_eq(mp_run(sh, 10000, &err), 0, "musctl passwd %s: %s", user, err ? err : "");
+    int rc = mp_run(sh, 10000, &err);
+    cr_assert_eq(rc, 0, "musctl passwd %s: exit %d: %s", user, rc, err ? err : "");
     free(err);
 }
 
@@ -153,9 +155,10 @@ static void write_config(const char *admin_yaml)
     cr_assert_eq(mp_append_file(g_cfg, extra), 0);
 }
 
-static void start(void)
+/* Starts the origin and musproxy; more: extra lines of the admin section. */
+static void start_admin(const char *more)
 {
-    char admin[2048];
+    char admin[4 * MP_PATH_MAX];
 
     g_oport = mp_origin_start(&g_origin, "origin", NULL, NULL);
     cr_assert_gt(g_oport, 0);
@@ -169,12 +172,22 @@ static void start(void)
     passwd(g_apw, "admin", "correct horse");
     for (int i = 0; i < N_USERS; i++)
         passwd(g_upw, users[i].name, users[i].pass);
-    snprintf(admin, sizeof admin, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n",
-             g_aport, g_apw);
+    snprintf(admin, sizeof admin, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n%s",
+             g_aport, g_apw, more);
     write_config(admin);
+    if (g_for_nobody) {
+        chmod(g_apw, 0644);
+        chmod(g_upw, 0644);
+        chmod(g_cfg, 0644);
+    }
     memset(&g_login, 0, sizeof g_login);
     cr_assert_eq(mp_proxy_start(&g_proxy, g_cfg, g_pport), 0);
     cr_assert_eq(mp_wait_port(g_aport, 5000), 0, "the admin UI did not listen");
+}
+
+static void start(void)
+{
+    start_admin("");
 }
 
 /* ---- HTTP ---- */
@@ -1898,6 +1911,177 @@ Test(admin, sessions_page_shows_the_vpn_users)
     cr_expect_eq(json_integer_value(json_object_get(json_array_get(json_object_get(d, "headends"), 0),
                                                     "entries")), 1);
     json_decref(d);
+}
+
+/* Until musproxy's log has want (5 s). */
+static void wait_log(const char *want)
+{
+    for (int i = 0; i < 100; i++) {
+        char *log = mp_proc_stderr(&g_proxy);
+        bool found = strstr(log, want) != NULL;
+        free(log);
+        if (found)
+            return;
+        mp_sleep_ms(50);
+    }
+    char *log = mp_proc_stderr(&g_proxy);
+    cr_assert_fail("no '%s' in the log:\n%s", want, log);
+}
+
+static void wait_service(const char *name, const char *want);
+static const char *service_state(json_t *st, const char *name, const char **error);
+
+/* admin.tls_cert and tls_key: HTTPS with a certificate made here (openssl
+ * CLI, for 127.0.0.1), checked by curl against its CA; Secure cookies,
+ * https:// origins; plain HTTP to the port gets no answer; a certificate
+ * renewed on disk is taken at a reload; a key that is not the
+ * certificate's leaves the UI failed with the reason. */
+Test(admin, https_listener)
+{
+    char cert[MP_PATH_MAX], key[MP_PATH_MAX], more[2 * MP_PATH_MAX + 64], url[256], line[512];
+    char body[512], yaml[4 * MP_PATH_MAX], args[MP_PATH_MAX + 64], cakey[MP_PATH_MAX];
+    const char *why;
+    login_t s;
+    resp_t r;
+    json_t *st;
+
+    cr_assert_eq(mp_make_certs(g_admin_ca, cert, key), 0);
+    snprintf(more, sizeof more, "  tls_cert: %s\n  tls_key: %s\n", cert, key);
+    start_admin(more);
+    wait_log("admin UI on https://127.0.0.1:");
+
+    /* the login over HTTPS: every cookie Secure */
+    {
+        req_t q = {0};
+        cr_assert_eq(fetch(admin_url(url, sizeof url, "/login"), &q, &r), 200);
+        cr_assert(set_cookie(&r, "musproxy_login", line, sizeof line), "%s", r.headers);
+        cr_expect(cookie_attr(line, "Secure"), "%s", line);
+        resp_free(&r);
+    }
+    cr_assert_eq(login_as(NULL, "admin", "correct horse", &s, &r), 303, "%s", r.body);
+    expect_session_cookie(&r, true);
+    resp_free(&r);
+    {
+        req_t q = {.cookie = s.cookie};
+        cr_assert_eq(fetch(admin_url(url, sizeof url, "/store"), &q, &r), 200);
+        cr_expect(strstr(r.body, "id=\"written\"") != NULL, "%s", r.body);
+        resp_free(&r);
+        /* the origin a browser sends is https://; http:// is another origin */
+        snprintf(body, sizeof body, "ip=127.0.0.2&url=http%%3A%%2F%%2Fgames.test%%2F&csrf=%s",
+                 s.csrf);
+        q = (req_t){.cookie = s.cookie, .post = body, .origin = admin_origin()};
+        cr_expect_eq(fetch(admin_url(url, sizeof url, "/trace"), &q, &r), 200, "%s", r.body);
+        resp_free(&r);
+        snprintf(line, sizeof line, "http://127.0.0.1:%d", g_aport);
+        q.origin = line;
+        cr_expect_eq(fetch(url, &q, &r), 403, "an http:// origin on the HTTPS UI");
+        resp_free(&r);
+        req_t b = {.userpwd = "admin:correct horse"};
+        cr_expect_eq(fetch(admin_url(url, sizeof url, "/metrics"), &b, &r), 200);
+        resp_free(&r);
+    }
+    /* plain HTTP to the TLS port: no HTTP answer */
+    {
+        req_t q = {0};
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/login", g_aport);
+        CURLcode rc = perform(url, &q, &r);
+        cr_expect_neq(rc, CURLE_OK, "plain HTTP got an answer: %ld", r.status);
+        cr_expect_eq(r.status, 0);
+        resp_free(&r);
+    }
+    /* curl checks the certificate: against the system's CAs it fails */
+    {
+        char ca[MP_PATH_MAX];
+        req_t q = {0};
+        snprintf(ca, sizeof ca, "%s", g_admin_ca);
+        snprintf(g_admin_ca, sizeof g_admin_ca, "/etc/ssl/certs/ca-certificates.crt");
+        CURLcode rc = perform(admin_url(url, sizeof url, "/login"), &q, &r);
+        cr_expect_eq(rc, CURLE_PEER_FAILED_VERIFICATION, "%s", curl_easy_strerror(rc));
+        resp_free(&r);
+        snprintf(g_admin_ca, sizeof g_admin_ca, "%s", ca);
+    }
+
+    /* renewed on disk (a new CA and certificate): a reload serves the new one */
+    cr_assert_eq(mp_make_certs(g_admin_ca, cert, key), 0);
+    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
+    wait_log("reload: the admin UI's certificate or key changed on disk: restarting it");
+    wait_service("admin", "running");
+    cr_expect_eq(login_as(NULL, "admin", "correct horse", NULL, NULL), 303,
+                 "the new certificate, checked against the new CA");
+
+    /* a key that is not the certificate's: failed, with the reason */
+    mp_path(cakey, "ca.key");
+    snprintf(yaml, sizeof yaml, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n"
+             "  tls_cert: %s\n  tls_key: %s\n", g_aport, g_apw, cert, cakey);
+    write_config(yaml);
+    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
+    wait_service("admin", "failed");
+    snprintf(args, sizeof args, "status --json --socket '%s'", g_sock);
+    st = musctl_json(args);
+    service_state(st, "admin", &why);
+    cr_expect(strstr(why, "is not the key of the certificate in") != NULL, "%s", why);
+    cr_expect_str_eq(service_state(st, "workers", &why), "running");
+    json_decref(st);
+    cr_expect_neq(mp_wait_port(g_aport, 300), 0, "the admin UI still listens");
+    /* and the key put right: back */
+    snprintf(yaml, sizeof yaml, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n"
+             "  tls_cert: %s\n  tls_key: %s\n", g_aport, g_apw, cert, key);
+    write_config(yaml);
+    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
+    wait_service("admin", "running");
+    cr_expect_eq(login_as(NULL, "admin", "correct horse", NULL, NULL), 303);
+    mp_proc_stop(&g_proxy, SIGTERM, 5000);
+    mp_proc_stop(&g_origin, SIGTERM, 5000);
+}
+
+/* A key only root may read works: musproxy started as root with run.user
+ * nobody reads it before the privilege drop and serves HTTPS as nobody.
+ * A reload that must read it again (its section changed) cannot, and the
+ * UI is failed with the reason while the proxy serves on. Needs root. */
+Test(admin, https_key_only_root_reads)
+{
+    char cert[MP_PATH_MAX], key[MP_PATH_MAX], more[2 * MP_PATH_MAX + 64], yaml[4 * MP_PATH_MAX];
+    char args[MP_PATH_MAX + 64];
+    const char *why;
+    json_t *st;
+
+    if (getuid() != 0)
+        cr_skip_test("needs root");
+    cr_assert_eq(chmod(mp_tmpdir(), 01777), 0);   /* nobody makes the control socket here */
+    cr_assert_eq(mp_make_certs(g_admin_ca, cert, key), 0);
+    cr_assert_eq(chmod(key, 0600), 0);
+    snprintf(more, sizeof more, "  tls_cert: %s\n  tls_key: %s\nrun: { user: nobody }\n", cert,
+             key);
+    g_for_nobody = true;
+    start_admin(more);
+    wait_log("admin UI on https://127.0.0.1:");
+    {
+        char status[MP_PATH_MAX], *text;
+        snprintf(status, sizeof status, "/proc/%d/status", (int)g_proxy.pid);
+        text = mp_read_file(status, NULL);
+        cr_assert_not_null(text);
+        cr_expect_null(strstr(text, "\nUid:\t0\t"), "musproxy still runs as root");
+        free(text);
+    }
+    cr_expect_eq(login_as(NULL, "admin", "correct horse", NULL, NULL), 303,
+                 "HTTPS with the key read before the drop");
+
+    /* a reload that must read the key again, as nobody */
+    snprintf(yaml, sizeof yaml, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n"
+             "  tls_cert: %s\n  tls_key: %s\n  session_idle: 10m\nrun: { user: nobody }\n",
+             g_aport, g_apw, cert, key);
+    write_config(yaml);
+    chmod(g_cfg, 0644);
+    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
+    wait_service("admin", "failed");
+    snprintf(args, sizeof args, "status --json --socket '%s'", g_sock);
+    st = musctl_json(args);
+    service_state(st, "admin", &why);
+    cr_expect(strstr(why, "server.key: Permission denied") != NULL, "%s", why);
+    cr_expect_str_eq(service_state(st, "workers", &why), "running");
+    json_decref(st);
+    mp_proc_stop(&g_proxy, SIGTERM, 5000);
+    mp_proc_stop(&g_origin, SIGTERM, 5000);
 }
 
 /* musproxy with the given admin section: its exit status (or -2 while it
