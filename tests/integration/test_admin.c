@@ -1931,6 +1931,27 @@ static void wait_log(const char *want)
 static void wait_service(const char *name, const char *want);
 static const char *service_state(json_t *st, const char *name, const char **error);
 
+/* A reload with the admin section yaml leaves the admin row failed, its
+ * reason containing why, while the proxy serves on. */
+static void reload_fails(const char *yaml, const char *why_part)
+{
+    char args[MP_PATH_MAX + 64];
+    const char *why;
+    json_t *st;
+
+    write_config(yaml);
+    if (g_for_nobody)
+        chmod(g_cfg, 0644);
+    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
+    wait_service("admin", "failed");
+    snprintf(args, sizeof args, "status --json --socket '%s'", g_sock);
+    st = musctl_json(args);
+    service_state(st, "admin", &why);
+    cr_expect(strstr(why, why_part) != NULL, "%s", why);
+    cr_expect_str_eq(service_state(st, "workers", &why), "running");
+    json_decref(st);
+}
+
 /* admin.tls_cert and tls_key: HTTPS with a certificate made here (openssl
  * CLI, for 127.0.0.1), checked by curl against its CA; Secure cookies,
  * https:// origins; plain HTTP to the port gets no answer; a certificate
@@ -1939,11 +1960,9 @@ static const char *service_state(json_t *st, const char *name, const char **erro
 Test(admin, https_listener)
 {
     char cert[MP_PATH_MAX], key[MP_PATH_MAX], more[2 * MP_PATH_MAX + 64], url[256], line[512];
-    char body[512], yaml[4 * MP_PATH_MAX], args[MP_PATH_MAX + 64], cakey[MP_PATH_MAX];
-    const char *why;
+    char body[512], yaml[4 * MP_PATH_MAX], cakey[MP_PATH_MAX];
     login_t s;
     resp_t r;
-    json_t *st;
 
     cr_assert_eq(mp_make_certs(g_admin_ca, cert, key), 0);
     snprintf(more, sizeof more, "  tls_cert: %s\n  tls_key: %s\n", cert, key);
@@ -2013,15 +2032,7 @@ Test(admin, https_listener)
     mp_path(cakey, "ca.key");
     snprintf(yaml, sizeof yaml, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n"
              "  tls_cert: %s\n  tls_key: %s\n", g_aport, g_apw, cert, cakey);
-    write_config(yaml);
-    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
-    wait_service("admin", "failed");
-    snprintf(args, sizeof args, "status --json --socket '%s'", g_sock);
-    st = musctl_json(args);
-    service_state(st, "admin", &why);
-    cr_expect(strstr(why, "is not the key of the certificate in") != NULL, "%s", why);
-    cr_expect_str_eq(service_state(st, "workers", &why), "running");
-    json_decref(st);
+    reload_fails(yaml, "is not the key of the certificate in");
     cr_expect_neq(mp_wait_port(g_aport, 300), 0, "the admin UI still listens");
     /* and the key put right: back */
     snprintf(yaml, sizeof yaml, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n"
@@ -2041,9 +2052,6 @@ Test(admin, https_listener)
 Test(admin, https_key_only_root_reads)
 {
     char cert[MP_PATH_MAX], key[MP_PATH_MAX], more[2 * MP_PATH_MAX + 64], yaml[4 * MP_PATH_MAX];
-    char args[MP_PATH_MAX + 64];
-    const char *why;
-    json_t *st;
 
     if (getuid() != 0)
         cr_skip_test("needs root");
@@ -2070,16 +2078,7 @@ Test(admin, https_key_only_root_reads)
     snprintf(yaml, sizeof yaml, "admin:\n  listen: 127.0.0.1:%d\n  password_file: %s\n"
              "  tls_cert: %s\n  tls_key: %s\n  session_idle: 10m\nrun: { user: nobody }\n",
              g_aport, g_apw, cert, key);
-    write_config(yaml);
-    chmod(g_cfg, 0644);
-    cr_assert_eq(mp_proc_signal(&g_proxy, SIGHUP), 0);
-    wait_service("admin", "failed");
-    snprintf(args, sizeof args, "status --json --socket '%s'", g_sock);
-    st = musctl_json(args);
-    service_state(st, "admin", &why);
-    cr_expect(strstr(why, "server.key: Permission denied") != NULL, "%s", why);
-    cr_expect_str_eq(service_state(st, "workers", &why), "running");
-    json_decref(st);
+    reload_fails(yaml, "server.key: Permission denied");
     mp_proc_stop(&g_proxy, SIGTERM, 5000);
     mp_proc_stop(&g_origin, SIGTERM, 5000);
 }
