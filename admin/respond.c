@@ -135,7 +135,7 @@ admin_host_ok(const admin_t *a, const char *host)
             return false;
     }
     if (port_s == NULL)
-        return a->port == 80;
+        return a->port == (a->tls ? 443u : 80u);
     return strspn(port_s, "0123456789") == strlen(port_s) && strlen(port_s) <= 5 &&
            (unsigned)atoi(port_s) == a->port;
 }
