@@ -1,11 +1,13 @@
 /*
- * admin/admin.c: the admin UI's daemon (see admin.h): the listening socket,
- * libmicrohttpd in external epoll mode driven by our own thread, and each
- * request's way through: Host check, login, route and method, the CSRF
- * check of the POST, the parameters (admin/query.h), the document
- * (admin/views.h), then JSON, HTML (admin/pages.h) or, with format=csv, one
- * table of a report as CSV (db/reportdoc.h), with the security headers. The request target is taken raw from libmicrohttpd's URI
- * callback so the query string is parsed by our own code only.
+ * admin/admin.c: the admin UI's daemon (see admin.h): the TLS certificate
+ * and key (read and checked with OpenSSL in the open step, handed to
+ * libmicrohttpd's GnuTLS in memory, then wiped), the listening socket,
+ * libmicrohttpd in external epoll mode driven by our own thread, its
+ * callbacks (the request target is taken raw from the URI callback so the
+ * query string is parsed by our own code only; the body is gathered up to
+ * QUERY_INPUT_MAX and wiped when the request ends), and each request's
+ * first steps: the Host check, the login pages and the gate
+ * (admin/login.c); then admin/routes.c answers it.
  */
 #include "admin.h"
 
@@ -19,448 +21,71 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "../common/log.h"
-#include "../db/report.h"
-#include "../db/reportdoc.h"
-#include "../proxy/metrics.h"
+#include "admin_int.h"
 #include "auth.h"
-#include "pages.h"
-#include "query.h"
-#include "views.h"
-
-#define SECURITY_CSP "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; " \
-                     "frame-ancestors 'none'; base-uri 'none'"
-
-struct admin {
-    struct MHD_Daemon *d;
-    pthread_t thread;
-    int wake_fd;                   /* eventfd: admin_stop wakes the loop */
-    atomic_bool stop;
-    status_sources_t src;
-    mus_map_reader_t *reader;
-    auth_t *auth;
-    report_t *report;              /* opened on first use, again after a failure */
-    char report_err[REPORT_ERR_MAX];
-    char store_path[4096];
-    char listen[64];
-    bool loopback;                 /* listening on loopback: Host must name it */
-    unsigned port;
-};
-
-/* One request: what the URI callback saw, the body as it arrives. */
-typedef struct req {
-    bool started;                  /* the handler ran once (headers complete) */
-    bool too_long;                 /* target over ADMIN_URI_MAX */
-    bool body_too_big;
-    size_t body_len;
-    char body[QUERY_INPUT_MAX];
-    char uri[ADMIN_URI_MAX + 1];
-} req_t;
-
-/* The routes: the page, and whether POST (only) / GET (only) apply. */
-static const struct route {
-    const char *path;
-    enum view_page page;
-    bool api;
-    bool get, post;
-} routes[] = {
-    {"/", VIEW_DASHBOARD, false, true, false},
-    {"/sessions", VIEW_SESSIONS, false, true, false},
-    {"/user", VIEW_USER, false, true, false},
-    {"/search", VIEW_SEARCH, false, true, false},
-    {"/headends", VIEW_HEADENDS, false, true, false},
-    {"/store", VIEW_STORE, false, true, false},
-    {"/trace", VIEW_TRACE, false, true, true},
-    {"/sites", VIEW_SITES, false, true, false},
-    {"/categories", VIEW_CATEGORIES, false, true, false},
-    {"/blocked", VIEW_BLOCKED, false, true, false},
-    {"/timeline", VIEW_TIMELINE, false, true, false},
-    {"/locations", VIEW_LOCATIONS, false, true, false},
-    {"/api/dashboard", VIEW_DASHBOARD, true, true, false},
-    {"/api/sessions", VIEW_SESSIONS, true, true, false},
-    {"/api/user", VIEW_USER, true, true, false},
-    {"/api/search", VIEW_SEARCH, true, true, false},
-    {"/api/headends", VIEW_HEADENDS, true, true, false},
-    {"/api/store", VIEW_STORE, true, true, false},
-    {"/api/trace", VIEW_TRACE, true, false, true},
-    {"/api/sites", VIEW_SITES, true, true, false},
-    {"/api/categories", VIEW_CATEGORIES, true, true, false},
-    {"/api/blocked", VIEW_BLOCKED, true, true, false},
-    {"/api/timeline", VIEW_TIMELINE, true, true, false},
-    {"/api/locations", VIEW_LOCATIONS, true, true, false},
-};
-
-/* ---- responses ---- */
-
-/* Queues body (malloc'd, taken over; NULL = empty) with the security headers. */
-static enum MHD_Result
-send_body(struct MHD_Connection *c, unsigned status, char *body, size_t len, const char *ctype,
-          const char *hname, const char *hvalue)
-{
-    struct MHD_Response *r;
-    enum MHD_Result ok;
-
-    r = body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
-             : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    if (r == NULL) {
-        free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", ctype);
-    MHD_add_response_header(r, "Content-Security-Policy", SECURITY_CSP);
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
-    if (hname != NULL)
-        MHD_add_response_header(r, hname, hvalue);
-    ok = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ok;
-}
-
-static enum MHD_Result
-send_json(struct MHD_Connection *c, unsigned status, const json_t *doc, const char *hname,
-          const char *hvalue)
-{
-    char *text = json_dumps(doc, REPORTDOC_JSON_FLAGS);
-    size_t n = text ? strlen(text) : 0;
-    char *body = text ? realloc(text, n + 2) : NULL;
-
-    if (body == NULL) {
-        free(text);
-        return MHD_NO;
-    }
-    body[n] = '\n';
-    body[n + 1] = '\0';
-    return send_body(c, status, body, n + 1, "application/json; charset=utf-8", hname, hvalue);
-}
-
-/* An error as JSON for the API, as a page otherwise. */
-static enum MHD_Result
-send_error(struct MHD_Connection *c, bool api, unsigned status, const char *msg,
-           const char *user, const char *hname, const char *hvalue)
-{
-    if (api) {
-        json_t *j = json_pack("{s:s, s:i}", "error", msg, "status", (int)status);
-        enum MHD_Result ok = j ? send_json(c, status, j, hname, hvalue) : MHD_NO;
-        json_decref(j);
-        return ok;
-    } else {
-        size_t len = 0;
-        char *html = admin_page_error((int)status, msg, user, &len);
-        if (html == NULL)
-            return MHD_NO;
-        return send_body(c, status, html, len, "text/html; charset=utf-8", hname, hvalue);
-    }
-}
-
-/* ---- checks ---- */
-
-static const char *
-header(struct MHD_Connection *c, const char *name)
-{
-    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-}
-
-/* On a loopback listener the Host must name a loopback address (or
- * localhost) and our port: a page from elsewhere whose name was made to
- * resolve to 127.0.0.1 (DNS rebinding) cannot talk to the UI. */
-static bool
-host_ok(const admin_t *a, const char *host)
-{
-    char name[256];
-    const char *colon, *port_s = NULL;
-    size_t n;
-    unsigned char b[16];
-
-    if (!a->loopback)
-        return true;
-    if (host == NULL || strlen(host) >= sizeof(name))
-        return false;
-    if (host[0] == '[') {
-        const char *close = strchr(host, ']');
-        if (close == NULL || (close[1] != '\0' && close[1] != ':'))
-            return false;
-        n = (size_t)(close - host - 1);
-        memcpy(name, host + 1, n);
-        name[n] = '\0';
-        port_s = close[1] == ':' ? close + 2 : NULL;
-        if (inet_pton(AF_INET6, name, b) != 1 || !IN6_IS_ADDR_LOOPBACK((struct in6_addr *)b))
-            return false;
-    } else {
-        colon = strchr(host, ':');
-        n = colon ? (size_t)(colon - host) : strlen(host);
-        memcpy(name, host, n);
-        name[n] = '\0';
-        port_s = colon ? colon + 1 : NULL;
-        if (strcasecmp(name, "localhost") != 0 &&
-            (inet_pton(AF_INET, name, b) != 1 || b[0] != 127))
-            return false;
-    }
-    if (port_s == NULL)
-        return a->port == 80;
-    return strspn(port_s, "0123456789") == strlen(port_s) && strlen(port_s) <= 5 &&
-           (unsigned)atoi(port_s) == a->port;
-}
-
-/* The POST must come from the UI's own pages. A browser says so itself in
- * Sec-Fetch-Site (a header pages cannot set), which is what counts when it
- * is there: our Referrer-Policy no-referrer makes browsers send "Origin:
- * null" with a form POST, so Origin cannot be required. Without it (older
- * browsers, scripts), Origin or else Referer must be http://HOST. */
-static bool
-same_origin(struct MHD_Connection *c)
-{
-    const char *host = header(c, "Host"), *origin = header(c, "Origin");
-    const char *referer = header(c, "Referer"), *site = header(c, "Sec-Fetch-Site");
-    char want[300];
-    size_t n;
-
-    if (site != NULL)
-        return strcmp(site, "same-origin") == 0;
-    if (host == NULL || (size_t)snprintf(want, sizeof(want), "http://%s", host) >= sizeof(want))
-        return false;
-    n = strlen(want);
-    if (origin != NULL)
-        return strcasecmp(origin, want) == 0;
-    return referer != NULL && strncasecmp(referer, want, n) == 0 &&
-           (referer[n] == '/' || referer[n] == '\0');
-}
-
-/* ---- CSV ---- */
-
-/* A Unix-ms time as 20261204T1300Z, for file names. */
-static void
-utc_stamp(json_int_t ms, char *buf, size_t cap)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(buf, cap, "%Y%m%dT%H%MZ", &tm);
-}
-
-/* One table of a report page's document as a CSV download: 200, 400 for a
- * table the page does not have, 500 if the document does not hold it. */
-static enum MHD_Result
-send_csv(struct MHD_Connection *c, bool api, const json_t *doc, enum reportdoc_kind k,
-         const char *table, const char *user)
-{
-    char err[REPORTDOC_ERR_MAX], from[32], to[32], disp[256], *body = NULL;
-    size_t len = 0, n;
-    const reportdoc_table_t *t = reportdoc_tables(k, &n);
-    FILE *f = open_memstream(&body, &len);
-    int rc;
-
-    if (f == NULL)
-        return MHD_NO;
-    rc = reportdoc_csv(f, doc, k, table, err, sizeof(err));
-    fclose(f);
-    if (rc < 0) {
-        free(body);
-        return send_error(c, api, rc == -2 ? 400 : 500, err, user, NULL, NULL);
-    }
-    utc_stamp(json_integer_value(json_object_get(doc, "from")), from, sizeof(from));
-    utc_stamp(json_integer_value(json_object_get(doc, "to")), to, sizeof(to));
-    /* the names are ours ([a-z_]), never the request's bytes */
-    snprintf(disp, sizeof(disp), "attachment; filename=\"musproxy-%s-%s-%s-%s.csv\"",
-             reportdoc_name(k), table != NULL ? table : t[0].name, from, to);
-    return send_body(c, 200, body, len, "text/csv; charset=utf-8", "Content-Disposition", disp);
-}
-
-/* The request's parameters again, without format and table, percent-encoded:
- * what a page's links to its CSV tables start from. */
-static void
-self_query(const query_t *q, char *out, size_t cap)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-
-    out[0] = '\0';
-    for (size_t i = 0; i < q->n; i++) {
-        const char *k = q->p[i].key;
-        if (strcmp(k, "format") == 0 || strcmp(k, "table") == 0 || q->p[i].value_len == 0)
-            continue;
-        if (o + strlen(k) + 3 * q->p[i].value_len + 3 >= cap)
-            return;                                /* cannot happen: input is bounded */
-        o += (size_t)snprintf(out + o, cap - o, "%s%s=", o ? "&" : "", k);
-        for (const unsigned char *v = (const unsigned char *)q->p[i].value; *v; v++) {
-            if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
-                (*v >= '0' && *v <= '9') || strchr("-._~", *v) != NULL) {
-                out[o++] = (char)*v;
-            } else {
-                out[o++] = '%';
-                out[o++] = hex[*v >> 4];
-                out[o++] = hex[*v & 15];
-            }
-        }
-        out[o] = '\0';
-    }
-}
-
-/* ---- the request ---- */
-
-static void
-ensure_report(admin_t *a)
-{
-    if (a->report != NULL)
-        return;
-    if (a->store_path[0] == '\0') {
-        snprintf(a->report_err, sizeof(a->report_err), "no store is configured (store.path)");
-        return;
-    }
-    a->report = report_open(a->store_path, a->report_err, sizeof(a->report_err));
-}
 
 static int64_t
-now_ms(void)
+clock_ms(clockid_t id)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* GET /metrics: the same exposition text as a metrics listener, behind the login. */
-static enum MHD_Result
-serve_metrics(admin_t *a, struct MHD_Connection *c, bool get, const char *user)
+/* The password file was read again: the sessions of an account it changed end. */
+static void
+account_changed(void *arg, const char *user)
 {
-    size_t len = 0;
-    char *text;
+    admin_t *a = arg;
+    size_t n = session_end_user(a->sessions, user);
 
-    if (!get)
-        return send_error(c, false, 405, "method not allowed here", user, "Allow", "GET, HEAD");
-    text = status_metrics_text(&a->src, &len);
-    if (text == NULL)
-        return send_error(c, false, 500, "the metrics could not be written", user, NULL, NULL);
-    return send_body(c, 200, text, len, METRICS_CONTENT_TYPE, NULL, NULL);
+    if (n > 0)
+        log_info("admin: the password of %.64s changed or was removed: %zu session%s ended",
+                 user, n, n == 1 ? "" : "s");
 }
 
+static bool
+path_is(const req_t *rq, size_t plen, const char *path)
+{
+    return strlen(path) == plen && strncmp(rq->uri, path, plen) == 0;
+}
+
+/* The Host check, the login pages, the gate, then the route. */
 static enum MHD_Result
 serve(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char user[AUTH_USER_MAX] = "", err[VIEWS_ERR_MAX], retry[16];
-    const struct route *rt = NULL;
-    const char *qs, *ctype;
-    bool post = strcmp(method, "POST") == 0, get = !post && (strcmp(method, "GET") == 0 ||
-                                                             strcmp(method, "HEAD") == 0);
     bool api = strncmp(rq->uri, "/api/", 5) == 0;
-    size_t plen;
-    unsigned retry_s = 0;
-    int64_t now = now_ms();
-    query_t *q;
-    query_view_t v;
-    view_env_t env;
-    json_t *doc;
-    int status;
-    enum reportdoc_kind kind = REPORTDOC_DASHBOARD;
+    size_t plen = strcspn(rq->uri, "?#");
+    int64_t now = clock_ms(CLOCK_REALTIME), mono = clock_ms(CLOCK_MONOTONIC);
     enum MHD_Result ok;
+    who_t who;
 
-    auth_maybe_reload(a->auth, now / 1000);
-    if (!host_ok(a, header(c, "Host")))
-        return send_error(c, api, 421, "this server answers to its loopback address only",
-                          NULL, NULL, NULL);
-    switch (auth_check(a->auth, ci ? ci->client_addr : NULL, header(c, "Authorization"),
-                       now / 1000, user, &retry_s)) {
-    case AUTH_OK:
-        break;
-    case AUTH_LIMITED:
-        snprintf(retry, sizeof(retry), "%u", retry_s);
-        return send_error(c, api, 429, "too many failed logins from this address; try later",
-                          NULL, "Retry-After", retry);
-    case AUTH_MISSING:
-    case AUTH_FAILED:
-    default:
-        return send_error(c, api, 401, "login required", NULL, "WWW-Authenticate",
-                          "Basic realm=\"" ADMIN_REALM "\", charset=\"UTF-8\"");
-    }
+    auth_maybe_reload(a->auth, now / 1000, account_changed, a);
+    if (!admin_host_ok(a, admin_header(c, "Host")))
+        return admin_send_error(c, api, 421, "this server answers to its loopback address only",
+                                NULL, NULL, NULL);
     if (rq->too_long)
-        return send_error(c, api, 414, "request target too long", user, NULL, NULL);
-    plen = strcspn(rq->uri, "?#");
-    qs = rq->uri + plen;
-    if (plen == 8 && strncmp(rq->uri, "/metrics", 8) == 0)
-        return serve_metrics(a, c, get, user);
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (strlen(routes[i].path) == plen && strncmp(routes[i].path, rq->uri, plen) == 0)
-            rt = &routes[i];
-    if (rt == NULL)
-        return send_error(c, api, 404, "no such page", user, NULL, NULL);
-    if ((post && !rt->post) || (get && !rt->get) || (!post && !get))
-        return send_error(c, api, 405, "method not allowed here", user, "Allow",
-                          rt->post && rt->get ? "GET, HEAD, POST" : rt->post ? "POST" : "GET, HEAD");
-    if (post) {
-        if (!same_origin(c))
-            return send_error(c, api, 403, "cross-site request refused (Origin must be this UI)",
-                              user, NULL, NULL);
-        ctype = header(c, "Content-Type");
-        if (ctype == NULL ||
-            strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0 ||
-            (ctype[33] != '\0' && ctype[33] != ';'))
-            return send_error(c, api, 415, "the form must be application/x-www-form-urlencoded",
-                              user, NULL, NULL);
-        if (rq->body_too_big)
-            return send_error(c, api, 413, "form too large", user, NULL, NULL);
-        if (*qs != '\0')
-            return send_error(c, api, 400, "a form is posted without a query string", user,
-                              NULL, NULL);
-    }
-    q = malloc(sizeof(*q));
-    if (q == NULL)
-        return MHD_NO;
-    if ((post ? query_parse(rq->body, rq->body_len, q, err, sizeof(err))
-              : query_parse(qs, strcspn(qs, "#"), q, err, sizeof(err))) < 0 ||
-        query_view(q, &v, err, sizeof(err)) < 0) {
-        ok = send_error(c, api, 400, err, user, NULL, NULL);
-        free(q);
+        return admin_send_error(c, api, 414, "request target too long", NULL, NULL, NULL);
+    if (path_is(rq, plen, "/login"))
+        return admin_login(a, c, rq, method, now, mono);
+    if (path_is(rq, plen, "/logout"))
+        return admin_logout(a, c, rq, method, mono);
+    if (!admin_who(a, c, rq, now, mono, &who, &ok))
         return ok;
-    }
-    if (v.csv && !views_report_kind(rt->page, &kind)) {
-        free(q);
-        return send_error(c, api, 400, "this page has no tables to export (format=csv)", user,
-                          NULL, NULL);
-    }
-    ensure_report(a);
-    env = (view_env_t){
-        .report = a->report, .report_err = a->report_err, .src = &a->src,
-        .store_path = a->store_path, .now_ms = now,
-    };
-    doc = views_build(rt->page, &env, &v, post, &status, err, sizeof(err));
-    if (doc == NULL) {
-        free(q);
-        if (status == 500 && a->report != NULL) {
-            /* a report connection in trouble is opened afresh next time */
-            report_close(a->report);
-            a->report = NULL;
-        }
-        return send_error(c, api, (unsigned)status, err, user, NULL, NULL);
-    }
-    if (v.csv) {
-        ok = send_csv(c, api, doc, kind, v.table, user);
-    } else if (rt->api) {
-        ok = send_json(c, 200, doc, NULL, NULL);
-    } else {
-        size_t len = 0;
-        char *html, *self = malloc(3 * QUERY_INPUT_MAX + 1);
-        if (self != NULL)
-            self_query(q, self, 3 * QUERY_INPUT_MAX + 1);
-        html = self ? admin_page_render(doc, user, self, &len) : NULL;
-        free(self);
-        ok = html ? send_body(c, 200, html, len, "text/html; charset=utf-8", NULL, NULL)
-                  : send_error(c, false, 500, "page too large", user, NULL, NULL);
-    }
-    free(q);
-    json_decref(doc);
-    return ok;
+    return admin_route(a, c, rq, method, &who, now);
 }
 
 static enum MHD_Result
@@ -511,10 +136,14 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 static void
 on_done(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode tc)
 {
+    req_t *rq = *req_cls;
+
     (void)cls;
     (void)c;
     (void)tc;
-    free(*req_cls);
+    if (rq != NULL)
+        OPENSSL_cleanse(rq->body, rq->body_len);   /* a login's password */
+    free(rq);
     *req_cls = NULL;
 }
 
@@ -598,45 +227,217 @@ addr_loopback(const struct sockaddr_storage *ss)
            IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
 }
 
-admin_t *
-admin_start(const config_admin_t *cfg, const status_sources_t *src, const char *store_path)
-{
-    char err[AUTH_ERR_MAX];
-    admin_t *a;
-    int fd;
+/* ---- TLS material ---- */
 
-    if (!cfg->enabled) {
-        log_info("admin UI disabled (admin.enabled: false)");
-        return NULL;
+static void
+wipe_free(char **p)
+{
+    if (*p != NULL) {
+        OPENSSL_cleanse(*p, strlen(*p));
+        free(*p);
+        *p = NULL;
     }
-    a = calloc(1, sizeof(*a));
+}
+
+/* The whole of path (at most ADMIN_TLS_FILE_MAX bytes) as a NUL-terminated
+ * text in *out. 0, or -1 with err naming key ("tls_cert") and the file. */
+static int
+read_pem(const char *key, const char *path, char **out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    size_t n = 0;
+    int rc = -1;
+
+    *out = NULL;
+    if (f == NULL) {
+        snprintf(err, errlen, "admin.%s %s: %s", key, path, strerror(errno));
+        return -1;
+    }
+    buf = malloc(ADMIN_TLS_FILE_MAX + 1);
+    if (buf == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    n = fread(buf, 1, ADMIN_TLS_FILE_MAX + 1, f);
+    if (ferror(f) || n > ADMIN_TLS_FILE_MAX || n == 0 || memchr(buf, '\0', n) != NULL) {
+        snprintf(err, errlen, "admin.%s %s: %s", key, path,
+                 ferror(f) ? "read error" : n == 0 ? "empty" : "not a PEM text file of at most 1 MiB");
+        goto done;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    buf = NULL;
+    rc = 0;
+done:
+    if (buf != NULL) {
+        OPENSSL_cleanse(buf, n);
+        free(buf);
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Encrypted keys would need a passphrase typed in: refused, never asked for. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+/* Checks with OpenSSL what libmicrohttpd (GnuTLS) will be given, so that a
+ * bad file is named at once: a certificate, a private key without a
+ * passphrase, and that they belong together. An expired certificate is
+ * only a warning (browsers will say so too). 0, or -1 with err. */
+static int
+check_pem(const config_admin_t *cfg, const char *cert, const char *key, char *err,
+          size_t errlen)
+{
+    BIO *cb = BIO_new_mem_buf(cert, -1), *kb = BIO_new_mem_buf(key, -1);
+    X509 *x = cb != NULL ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = kb != NULL ? PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL) : NULL;
+    int rc = -1;
+
+    if (x == NULL)
+        snprintf(err, errlen, "admin.tls_cert %s: no PEM certificate in it", cfg->tls_cert);
+    else if (k == NULL)
+        snprintf(err, errlen, "admin.tls_key %s: no PEM private key in it (a key with a "
+                 "passphrase is not supported)", cfg->tls_key);
+    else if (X509_check_private_key(x, k) != 1)
+        snprintf(err, errlen, "admin.tls_key %s is not the key of the certificate in %s",
+                 cfg->tls_key, cfg->tls_cert);
+    else
+        rc = 0;
+    if (rc == 0 && X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+        log_warn("admin: the certificate in %s has expired", cfg->tls_cert);
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(cb);
+    BIO_free(kb);
+    return rc;
+}
+
+/* Reads and checks cfg's certificate and key into *cert and *key, their
+ * SHA-256 into digest. 0, or -1 with err (nothing kept). */
+static int
+load_tls(const config_admin_t *cfg, char **cert, char **key, unsigned char *digest, char *err,
+         size_t errlen)
+{
+    EVP_MD_CTX *md = NULL;
+    int rc = -1;
+
+    *cert = *key = NULL;
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, errlen, "this libmicrohttpd is built without TLS: admin.tls_cert and "
+                 "tls_key cannot be served (unset them, or install a libmicrohttpd with GnuTLS)");
+        return -1;
+    }
+    if (read_pem("tls_cert", cfg->tls_cert, cert, err, errlen) < 0 ||
+        read_pem("tls_key", cfg->tls_key, key, err, errlen) < 0 ||
+        check_pem(cfg, *cert, *key, err, errlen) < 0)
+        goto done;
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(md, *cert, strlen(*cert)) != 1 ||
+        EVP_DigestUpdate(md, *key, strlen(*key)) != 1 ||
+        EVP_DigestFinal_ex(md, digest, NULL) != 1) {
+        snprintf(err, errlen, "cannot hash the TLS files");
+        goto done;
+    }
+    rc = 0;
+done:
+    EVP_MD_CTX_free(md);
+    if (rc < 0) {
+        wipe_free(cert);
+        wipe_free(key);
+    }
+    return rc;
+}
+
+/* ---- lifecycle ---- */
+
+admin_t *
+admin_new(const config_admin_t *cfg, char *err, size_t errlen)
+{
+    admin_t *a = calloc(1, sizeof(*a));
+
     if (a == NULL) {
-        log_error("admin UI not started: out of memory");
+        snprintf(err, errlen, "out of memory");
         return NULL;
     }
     a->wake_fd = -1;
-    a->auth = auth_new(cfg->password_file, err, sizeof(err));
+    a->cfg = *cfg;
+    atomic_init(&a->stop, false);
+    if (cfg->tls_cert[0] != '\0') {
+        if (load_tls(cfg, &a->tls_cert, &a->tls_key, a->tls_digest, err, errlen) < 0) {
+            free(a);
+            return NULL;
+        }
+        a->tls = true;
+    }
+    return a;
+}
+
+int
+admin_tls_changed(const admin_t *a, const config_admin_t *cfg, char *err, size_t errlen)
+{
+    unsigned char digest[32];
+    char *cert, *key;
+
+    if (!a->tls || cfg->tls_cert[0] == '\0')
+        return 0;
+    if (load_tls(cfg, &cert, &key, digest, err, errlen) < 0)
+        return -1;
+    wipe_free(&cert);
+    wipe_free(&key);
+    return memcmp(digest, a->tls_digest, sizeof(digest)) != 0;
+}
+
+int
+admin_start(admin_t *a, const status_sources_t *src, const char *store_path, char *err,
+            size_t errlen)
+{
+    const config_admin_t *cfg = &a->cfg;
+    char why[AUTH_ERR_MAX];
+    /* TLS 1.2 and 1.3 only */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, a->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, a->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0,
+         (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    int fd;
+
+    a->auth = auth_new(cfg->password_file, why, sizeof(why));
     if (a->auth == NULL) {
-        log_warn("admin UI not started: %s (create an account with: musctl passwd admin "
-                 "--file %s)", err, cfg->password_file[0] ? cfg->password_file : "etc/admin.passwd");
-        goto fail;
+        snprintf(err, errlen, "%s (create an account with: musctl passwd admin --file %s)", why,
+                 cfg->password_file[0] ? cfg->password_file : "etc/admin.passwd");
+        return -1;
+    }
+    a->sessions = session_table_new(cfg->session_idle, cfg->session_max);
+    if (a->sessions == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
     a->src = *src;
     snprintf(a->store_path, sizeof(a->store_path), "%s", store_path ? store_path : "");
-    snprintf(a->listen, sizeof(a->listen), "%s", cfg->listen);
     a->loopback = addr_loopback(&cfg->addr);
     a->port = ntohs(cfg->addr.ss_family == AF_INET6
                         ? ((const struct sockaddr_in6 *)&cfg->addr)->sin6_port
                         : ((const struct sockaddr_in *)&cfg->addr)->sin_port);
-    atomic_init(&a->stop, false);
-    fd = open_listener(cfg, err, sizeof(err));
-    if (fd < 0) {
-        log_error("admin UI not started: %s", err);
-        goto fail;
-    }
+    fd = open_listener(cfg, err, errlen);
+    if (fd < 0)
+        return -1;
     a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     a->d = a->wake_fd < 0 ? NULL : MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (cfg->addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (cfg->addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+            (a->tls ? MHD_USE_TLS : 0),
         0, NULL, NULL, on_request, a,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,
         MHD_OPTION_LISTEN_SOCKET, fd,
@@ -646,29 +447,31 @@ admin_start(const config_admin_t *cfg, const status_sources_t *src, const char *
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)ADMIN_CONN_PER_IP,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_IDLE_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ADMIN_CONN_MEMORY,
+        MHD_OPTION_ARRAY, a->tls ? tls_opts : &tls_opts[3],
         MHD_OPTION_END);
+    /* GnuTLS has its own copy now (or failed): ours goes */
+    wipe_free(&a->tls_cert);
+    wipe_free(&a->tls_key);
     if (a->d == NULL) {
-        log_error("admin UI not started: libmicrohttpd did not start on %s", cfg->listen);
+        snprintf(err, errlen, "libmicrohttpd did not start on %s%s", cfg->listen,
+                 a->tls ? " (is the certificate one GnuTLS reads? see its message above)" : "");
         close(fd);
-        goto fail;
+        return -1;
     }
     if (pthread_create(&a->thread, NULL, admin_main, a) != 0) {
-        log_error("admin UI not started: cannot start its thread");
-        MHD_stop_daemon(a->d);
-        goto fail;
+        snprintf(err, errlen, "cannot start its thread");
+        return -1;
     }
-    log_info("admin UI on http://%s/ (%zu account%s in %s)", cfg->listen, auth_accounts(a->auth),
-             auth_accounts(a->auth) == 1 ? "" : "s", cfg->password_file);
+    a->started = true;
+    log_info("admin UI on %s://%s/ (%zu account%s in %s; a login lasts %us idle, %us at most)",
+             a->tls ? "https" : "http", cfg->listen, auth_accounts(a->auth),
+             auth_accounts(a->auth) == 1 ? "" : "s", cfg->password_file,
+             (unsigned)(cfg->session_idle / 1000), (unsigned)(cfg->session_max / 1000));
     if (!a->loopback)
-        log_warn("admin UI listens on %s, not a loopback address (allow_remote: true): "
-                 "logins cross the network in clear text unless TLS is put in front", cfg->listen);
-    return a;
-fail:
-    if (a->wake_fd >= 0)
-        close(a->wake_fd);
-    auth_free(a->auth);
-    free(a);
-    return NULL;
+        log_warn("admin UI listens on %s, not a loopback address (allow_remote: true)%s",
+                 cfg->listen, a->tls ? "" : ", without TLS: logins cross the network in clear "
+                 "text (set admin.tls_cert and tls_key)");
+    return 0;
 }
 
 void
@@ -678,12 +481,19 @@ admin_stop(admin_t *a)
 
     if (a == NULL)
         return;
-    atomic_store(&a->stop, true);
-    (void)!write(a->wake_fd, &one, sizeof(one));
-    pthread_join(a->thread, NULL);
-    MHD_stop_daemon(a->d);
-    close(a->wake_fd);
+    if (a->started) {
+        atomic_store(&a->stop, true);
+        (void)!write(a->wake_fd, &one, sizeof(one));
+        pthread_join(a->thread, NULL);
+    }
+    if (a->d != NULL)
+        MHD_stop_daemon(a->d);
+    if (a->wake_fd >= 0)
+        close(a->wake_fd);
     report_close(a->report);
     auth_free(a->auth);
+    session_table_free(a->sessions);
+    wipe_free(&a->tls_cert);
+    wipe_free(&a->tls_key);
     free(a);
 }

@@ -2,7 +2,8 @@
  * admin/auth.c: the admin UI's logins (see auth.h). The failure table is a
  * small array searched linearly (AUTH_CLIENTS_MAX entries, one thread); when
  * it is full the entry seen least recently is reused, and an entry that is
- * still locked out is never chosen before an unlocked one.
+ * still locked out is never chosen before an unlocked one. Form and Basic
+ * logins share it: a lockout holds for both.
  */
 #include "auth.h"
 
@@ -57,6 +58,19 @@ addr_text(const uint8_t a[16], char *buf, size_t cap)
         inet_ntop(AF_INET, a + 12, buf, (socklen_t)cap);
     else
         inet_ntop(AF_INET6, a, buf, (socklen_t)cap);
+}
+
+void
+auth_client_text(const struct sockaddr *client, char *buf, size_t cap)
+{
+    uint8_t key[16];
+
+    if (client == NULL) {
+        snprintf(buf, cap, "?");
+        return;
+    }
+    addr_key(client, key);
+    addr_text(key, buf, cap);
 }
 
 auth_t *
@@ -137,13 +151,12 @@ entry_for(auth_t *a, const uint8_t addr[16], int64_t now)
     return free_e;
 }
 
-enum auth_result
-auth_check(auth_t *a, const struct sockaddr *client, const char *header, int64_t now,
-           char *user, unsigned *retry_s)
+/* The failure entry of client, or NULL with *retry_s set if it is locked out. */
+static fail_entry_t *
+limit_enter(auth_t *a, const struct sockaddr *client, int64_t now, unsigned *retry_s)
 {
     uint8_t key[16];
     fail_entry_t *e;
-    char ip[INET6_ADDRSTRLEN];
 
     addr_key(client, key);
     e = entry_for(a, key, now);
@@ -153,28 +166,79 @@ auth_check(auth_t *a, const struct sockaddr *client, const char *header, int64_t
     if (e->fails >= AUTH_FAIL_MAX) {
         int64_t left = AUTH_FAIL_WINDOW_S - (now - e->window_start);
         *retry_s = left > 0 ? (unsigned)left : 1;
-        return AUTH_LIMITED;
+        return NULL;
     }
-    if (header == NULL)
-        return AUTH_MISSING;
-    if (a->ba != NULL && basicauth_check(a->ba, header, strlen(header), user, AUTH_USER_MAX)) {
+    return e;
+}
+
+/* Counts and logs the outcome of a check (user: the name tried, NULL if unknown). */
+static enum auth_result
+limit_result(fail_entry_t *e, bool ok, const char *user, int64_t now)
+{
+    char ip[INET6_ADDRSTRLEN], as[96] = "";
+
+    if (ok) {
         e->fails = 0;
         return AUTH_OK;
     }
     if (e->fails == 0)
         e->window_start = now;
     e->fails++;
-    addr_text(key, ip, sizeof(ip));
+    addr_text(e->addr, ip, sizeof(ip));
+    /* a form's user name is UTF-8 text without controls (admin/query.h); cut short */
+    if (user != NULL)
+        snprintf(as, sizeof(as), " as '%.64s'", user);
     if (e->fails >= AUTH_FAIL_MAX)
         log_warn("admin: %u failed logins from %s: refused for %d s", e->fails, ip,
                  AUTH_FAIL_WINDOW_S);
     else
-        log_info("admin: failed login from %s (%u of %d)", ip, e->fails, AUTH_FAIL_MAX);
+        log_info("admin: failed login%s from %s (%u of %d)", as, ip, e->fails, AUTH_FAIL_MAX);
     return AUTH_FAILED;
 }
 
+enum auth_result
+auth_check(auth_t *a, const struct sockaddr *client, const char *header, int64_t now,
+           char *user, unsigned *retry_s)
+{
+    fail_entry_t *e = limit_enter(a, client, now, retry_s);
+
+    if (e == NULL)
+        return AUTH_LIMITED;
+    if (header == NULL)
+        return AUTH_MISSING;
+    return limit_result(e, a->ba != NULL && basicauth_check(a->ba, header, strlen(header), user,
+                                                            AUTH_USER_MAX),
+                        NULL, now);
+}
+
+enum auth_result
+auth_login(auth_t *a, const struct sockaddr *client, const char *user, const char *pass,
+           size_t pass_len, int64_t now, unsigned *retry_s)
+{
+    fail_entry_t *e = limit_enter(a, client, now, retry_s);
+
+    if (e == NULL)
+        return AUTH_LIMITED;
+    if (user == NULL || user[0] == '\0')
+        return AUTH_MISSING;
+    return limit_result(e, a->ba != NULL && pass != NULL &&
+                               basicauth_verify(a->ba, user, pass, pass_len),
+                        user, now);
+}
+
+/* Tells changed of every account of old that now (NULL: none) lacks or changed. */
+static void
+tell_changed(const basicauth_t *old, const basicauth_t *now, auth_changed_fn changed, void *arg)
+{
+    const char *u;
+
+    for (size_t i = 0; changed != NULL && (u = basicauth_user(old, i)) != NULL; i++)
+        if (!basicauth_same_account(old, now, u))
+            changed(arg, u);
+}
+
 void
-auth_maybe_reload(auth_t *a, int64_t now)
+auth_maybe_reload(auth_t *a, int64_t now, auth_changed_fn changed, void *arg)
 {
     struct stat st;
     char err[BASICAUTH_ERR_LEN];
@@ -187,6 +251,7 @@ auth_maybe_reload(auth_t *a, int64_t now)
         if (a->ba != NULL) {
             log_warn("admin: password file %s: %s: every login now fails", a->path,
                      strerror(errno));
+            tell_changed(a->ba, NULL, changed, arg);
             basicauth_free(a->ba);
             a->ba = NULL;
         }
@@ -204,6 +269,7 @@ auth_maybe_reload(auth_t *a, int64_t now)
         log_error("admin: %s (the accounts loaded before stay)", err);
         return;
     }
+    tell_changed(a->ba, ba, changed, arg);
     basicauth_free(a->ba);
     a->ba = ba;
     log_info("admin: password file %s read again: %zu accounts", a->path, basicauth_count(ba));

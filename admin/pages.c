@@ -175,7 +175,9 @@ static const char STYLE[] =
     ".pick a,.pick b{margin-right:.6em}.err{color:#a00}"
     "form label{display:inline-block;margin:.2em 1em .2em 0}input[type=text]{width:16em}"
     ".url{word-break:break-all}.csv{margin:.2em 0;font-size:.85em}"
-    "svg.chart{background:#fff;border:1px solid #ccc;max-width:100%}";
+    "svg.chart{background:#fff;border:1px solid #ccc;max-width:100%}"
+    "header form{display:inline;margin:0}input[type=password]{width:16em}"
+    "#login label{display:block;margin:.5em 0}";
 
 static const struct {
     const char *page, *path, *label;
@@ -202,17 +204,27 @@ frame_open(hb_t *b, const char *page, const char *title, const char *user)
     hb_esc(b, title);
     hb_lit(b, "</title><style>");
     hb_lit(b, STYLE);
-    hb_lit(b, "</style></head><body><header><b>musproxy</b><nav>");
-    for (size_t i = 0; i < sizeof(NAV) / sizeof(NAV[0]); i++) {
-        hb_lit(b, strcmp(NAV[i].page, page) == 0 ? " <a aria-current=\"page\" href=\"" : " <a href=\"");
-        hb_lit(b, NAV[i].path);
-        hb_lit(b, "\">");
-        hb_lit(b, NAV[i].label);
-        hb_lit(b, "</a>");
+    hb_lit(b, "</style></head><body><header><b>musproxy</b>");
+    if (user != NULL && user[0] != '\0') {
+        hb_lit(b, "<nav>");
+        for (size_t i = 0; i < sizeof(NAV) / sizeof(NAV[0]); i++) {
+            hb_lit(b, strcmp(NAV[i].page, page) == 0 ? " <a aria-current=\"page\" href=\""
+                                                     : " <a href=\"");
+            hb_lit(b, NAV[i].path);
+            hb_lit(b, "\">");
+            hb_lit(b, NAV[i].label);
+            hb_lit(b, "</a>");
+        }
+        hb_lit(b, "</nav><span class=\"who\">");
+        hb_esc(b, user);
+        hb_lit(b, "</span>");
+        if (b->csrf != NULL) {
+            hb_lit(b, "<form class=\"logout\" method=\"post\" action=\"/logout\">");
+            pages_csrf_field(b);
+            hb_lit(b, "<button type=\"submit\">Log out</button></form>");
+        }
     }
-    hb_lit(b, "</nav><span class=\"who\">");
-    hb_esc(b, user);
-    hb_lit(b, "</span></header><main><h1>");
+    hb_lit(b, "</header><main><h1>");
     hb_esc(b, title);
     hb_lit(b, "</h1>\n");
 }
@@ -460,6 +472,16 @@ page_sessions(hb_t *b, const json_t *doc)
     TABLE(b, "recent-sessions", "recent", json_object_get(doc, "recent"), hist, doc);
 }
 
+void
+pages_csrf_field(hb_t *b)
+{
+    if (b->csrf == NULL)
+        return;
+    hb_lit(b, "<input type=\"hidden\" name=\"csrf\" value=\"");
+    hb_esc(b, b->csrf);
+    hb_lit(b, "\">");
+}
+
 /* A text input named key holding the filter's value. */
 void
 pages_input(hb_t *b, const char *label, const char *key, const char *value)
@@ -533,6 +555,7 @@ page_trace(hb_t *b, const json_t *doc)
     hb_lit(b, "<p>What the proxy would do with a request from this address, decided by the "
               "same code as live traffic (<code>musctl trace</code>).</p>\n"
               "<form method=\"post\" action=\"/trace\">");
+    pages_csrf_field(b);
     pages_input(b, "Client address", "ip", jstr(rq, "ip"));
     pages_input(b, "URL", "url", jstr(rq, "url"));
     pages_input(b, "Method", "method", jstr(rq, "method"));
@@ -561,10 +584,11 @@ static const pages_entry_t live_pages[] = {
 };
 
 char *
-admin_page_render(const json_t *doc, const char *user, const char *self, size_t *len)
+admin_page_render(const json_t *doc, const char *user, const char *csrf, const char *self,
+                  size_t *len)
 {
     const char *page = jstr(doc, "page");
-    hb_t b = {.self = self};
+    hb_t b = {.self = self, .csrf = csrf};
     const pages_entry_t *e = NULL;
 
     for (size_t i = 0; i < sizeof(live_pages) / sizeof(live_pages[0]); i++)
@@ -574,7 +598,7 @@ admin_page_render(const json_t *doc, const char *user, const char *self, size_t 
         if (strcmp(page, pages_report[i].page) == 0)
             e = &pages_report[i];
     if (e == NULL)
-        return admin_page_error(500, "unknown page", user, len);
+        return admin_page_error(500, "unknown page", user, csrf, len);
     b.path = e->path;
     frame_open(&b, page, e->title, user);
     e->fn(&b, doc);
@@ -582,15 +606,35 @@ admin_page_render(const json_t *doc, const char *user, const char *self, size_t 
 }
 
 char *
-admin_page_error(int status, const char *msg, const char *user, size_t *len)
+admin_page_error(int status, const char *msg, const char *user, const char *csrf, size_t *len)
 {
-    hb_t b = {0};
+    hb_t b = {.csrf = csrf};
     char title[32];
 
     snprintf(title, sizeof(title), "Error %d", status);
-    frame_open(&b, "", title, user ? user : "");
+    frame_open(&b, "", title, user);
     hb_lit(&b, "<p class=\"err\" id=\"error\">");
     hb_esc(&b, msg);
     hb_lit(&b, "</p>\n");
+    return frame_close(&b, len);
+}
+
+char *
+admin_page_login(const char *token, const char *msg, size_t *len)
+{
+    hb_t b = {.csrf = token};
+
+    frame_open(&b, "", "Log in", NULL);
+    if (msg != NULL) {
+        hb_lit(&b, "<p class=\"err\" id=\"error\">");
+        hb_esc(&b, msg);
+        hb_lit(&b, "</p>\n");
+    }
+    hb_lit(&b, "<form id=\"login\" method=\"post\" action=\"/login\">");
+    pages_csrf_field(&b);
+    hb_lit(&b, "<label>User <input type=\"text\" name=\"user\" autocomplete=\"username\" "
+               "required autofocus></label><label>Password <input type=\"password\" "
+               "name=\"password\" autocomplete=\"current-password\" required></label>"
+               "<button type=\"submit\">Log in</button></form>\n");
     return frame_close(&b, len);
 }

@@ -19,6 +19,7 @@ typedef struct hb {
     bool bad;                      /* out of memory or too large: the page fails */
     const char *path;              /* this page's path, for its CSV links */
     const char *self;              /* its parameters, percent-encoded, without format/table */
+    const char *csrf;              /* the login's CSRF token for every form; NULL: no forms */
 } hb_t;
 
 /* The page's own markup (string literals), an integer, a value from a
@@ -71,6 +72,9 @@ void pages_summary(hb_t *b, const char *csv, const json_t *obj, const col_t *col
 
 /* <p class="csv"><a id="csv-NAME" href="PATH?SELF&format=csv&table=NAME">. */
 void pages_csv_link(hb_t *b, const char *csv);
+
+/* The hidden CSRF field every posted form carries (b->csrf). */
+void pages_csrf_field(hb_t *b);
 
 /* A text input named key holding value. */
 void pages_input(hb_t *b, const char *label, const char *key, const char *value);

@@ -19,6 +19,10 @@ static const char *const known_keys[] = {
     "ip", "url", "method", "by", "limit", "format", "table",
 };
 
+/* What only a posted form may carry (never a link, so never a log line or
+ * a Referer): the CSRF token and the login's password. */
+static const char *const form_keys[] = {"csrf", "password"};
+
 static const char *const decisions[] = {
     "allow", "monitor", "block", "auth", "refuse_unidentified", "none",
 };
@@ -120,10 +124,13 @@ clean_utf8(const unsigned char *s, size_t n)
 }
 
 static bool
-known_key(const char *k)
+known_key(const char *k, bool form)
 {
     for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++)
         if (strcmp(known_keys[i], k) == 0)
+            return true;
+    for (size_t i = 0; form && i < sizeof(form_keys) / sizeof(form_keys[0]); i++)
+        if (strcmp(form_keys[i], k) == 0)
             return true;
     return false;
 }
@@ -140,8 +147,8 @@ show_key(const char *k, char *buf, size_t cap)
     return buf;
 }
 
-int
-query_parse(const char *s, size_t len, query_t *out, char *err, size_t errlen)
+static int
+parse(const char *s, size_t len, bool form, query_t *out, char *err, size_t errlen)
 {
     size_t i = 0, used = 0;
 
@@ -172,7 +179,7 @@ query_parse(const char *s, size_t len, query_t *out, char *err, size_t errlen)
             return fail(err, errlen, "bad %%-escape in a parameter name");
         key[kd] = '\0';
         used += (size_t)kd + 1;
-        if (kd == 0 || (size_t)kd >= QUERY_KEY_MAX || !known_key(key))
+        if (kd == 0 || (size_t)kd >= QUERY_KEY_MAX || !known_key(key, form))
             return fail(err, errlen, "unknown parameter '%s'",
                         show_key(key, shown, sizeof(shown)));
         for (size_t k = 0; k < out->n; k++)
@@ -193,6 +200,32 @@ query_parse(const char *s, size_t len, query_t *out, char *err, size_t errlen)
         out->n++;
     }
     return 0;
+}
+
+int
+query_parse(const char *s, size_t len, query_t *out, char *err, size_t errlen)
+{
+    return parse(s, len, false, out, err, errlen);
+}
+
+int
+query_parse_form(const char *s, size_t len, query_t *out, char *err, size_t errlen)
+{
+    return parse(s, len, true, out, err, errlen);
+}
+
+const char *
+query_take(query_t *q, const char *key)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        if (strcmp(q->p[i].key, key) == 0) {
+            const char *v = q->p[i].value;
+            memmove(&q->p[i], &q->p[i + 1], (q->n - i - 1) * sizeof(q->p[0]));
+            q->n--;
+            return v;
+        }
+    }
+    return NULL;
 }
 
 const char *

@@ -47,6 +47,16 @@ typedef struct query {
  * a control character, invalid UTF-8. */
 int query_parse(const char *s, size_t len, query_t *out, char *err, size_t errlen);
 
+/* The same for a posted form body, which may also carry the form-only
+ * fields "csrf" and "password" (a query string may not: they must never be
+ * part of a link). */
+int query_parse_form(const char *s, size_t len, query_t *out, char *err, size_t errlen);
+
+/* Removes key's pair from q and returns its value (still in q->buf), or
+ * NULL if q has none: what the form handler consumes itself (the CSRF
+ * token) never reaches query_view. */
+const char *query_take(query_t *q, const char *key);
+
 /* The value of key, or NULL. */
 const char *query_get(const query_t *q, const char *key);
 

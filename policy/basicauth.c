@@ -271,22 +271,67 @@ copy_user(const char *name, char *user, size_t cap)
     return true;
 }
 
+/* The account of name if pass (pass_len bytes) is its password, else NULL.
+ * Unknown users cost the same PBKDF2 as known ones. */
+static const pw_user_t *
+verify(const basicauth_t *a, const char *name, const char *pass, size_t pass_len)
+{
+    uint8_t out[BASICAUTH_FIELD_MAX];
+    const pw_user_t *u = find_user(a, name);
+    const uint8_t *salt = u ? u->salt : a->dummy_salt;
+    size_t salt_len = u ? u->salt_len : sizeof(a->dummy_salt);
+    uint32_t iter = u ? u->iter : BASICAUTH_PBKDF2_ITER;
+    size_t hl = u ? u->hash_len : BASICAUTH_HASH_LEN;
+    bool ok;
+
+    if (pass_len > BASICAUTH_VALUE_MAX)
+        return NULL;
+    ok = PKCS5_PBKDF2_HMAC(pass, (int)pass_len, salt, (int)salt_len, (int)iter, EVP_sha256(),
+                           (int)hl, out) == 1;
+    ok = ok && u != NULL && CRYPTO_memcmp(out, u->hash, hl) == 0;
+    OPENSSL_cleanse(out, sizeof(out));
+    return ok ? u : NULL;
+}
+
+bool
+basicauth_verify(const basicauth_t *a, const char *user, const char *pass, size_t pass_len)
+{
+    /* a NUL would pass for the end of the key (HMAC pads keys with zeros) */
+    if (a == NULL || user == NULL || pass == NULL || a->n_users == 0 ||
+        memchr(pass, '\0', pass_len) != NULL)
+        return false;
+    return verify(a, user, pass, pass_len) != NULL;
+}
+
+const char *
+basicauth_user(const basicauth_t *a, size_t i)
+{
+    return a != NULL && i < a->n_users ? a->users[i].name : NULL;
+}
+
+bool
+basicauth_same_account(const basicauth_t *a, const basicauth_t *b, const char *user)
+{
+    const pw_user_t *x = a ? find_user(a, user) : NULL, *y = b ? find_user(b, user) : NULL;
+
+    return x != NULL && y != NULL && x->iter == y->iter && x->salt_len == y->salt_len &&
+           x->hash_len == y->hash_len && memcmp(x->salt, y->salt, x->salt_len) == 0 &&
+           CRYPTO_memcmp(x->hash, y->hash, x->hash_len) == 0;
+}
+
 bool
 basicauth_check(const basicauth_t *a_const, const char *value, size_t len, char *user,
                 size_t cap)
 {
     basicauth_t *a = (basicauth_t *)a_const;   /* only the cache changes, under a->mu */
-    uint8_t key[32], dec[BASICAUTH_DECODED_MAX], out[BASICAUTH_FIELD_MAX];
+    uint8_t key[32], dec[BASICAUTH_DECODED_MAX];
     unsigned slot;
     uint32_t hit = 0;
-    size_t i = 0, end = len, pass_len, salt_len, hl;
+    size_t i = 0, end = len, pass_len;
     const pw_user_t *u;
-    const uint8_t *salt;
     const char *pass;
     char *colon;
-    uint32_t iter;
     long dn;
-    bool ok;
 
     if (a == NULL || value == NULL || a->n_users == 0 || len > BASICAUTH_VALUE_MAX)
         return false;
@@ -322,19 +367,9 @@ basicauth_check(const basicauth_t *a_const, const char *value, size_t len, char 
     *colon = '\0';
     pass = colon + 1;
     pass_len = (size_t)dn - (size_t)(colon + 1 - (char *)dec);
-    u = find_user(a, (const char *)dec);
-
-    /* unknown users cost the same PBKDF2 as known ones */
-    salt = u ? u->salt : a->dummy_salt;
-    salt_len = u ? u->salt_len : sizeof(a->dummy_salt);
-    iter = u ? u->iter : BASICAUTH_PBKDF2_ITER;
-    hl = u ? u->hash_len : BASICAUTH_HASH_LEN;
-    ok = PKCS5_PBKDF2_HMAC(pass, (int)pass_len, salt, (int)salt_len, (int)iter, EVP_sha256(),
-                           (int)hl, out) == 1;
-    ok = ok && u != NULL && CRYPTO_memcmp(out, u->hash, hl) == 0;
+    u = verify(a, (const char *)dec, pass, pass_len);
     OPENSSL_cleanse(dec, sizeof(dec));
-    OPENSSL_cleanse(out, sizeof(out));
-    if (!ok)
+    if (u == NULL)
         return false;
     pthread_mutex_lock(&a->mu);
     memcpy(a->cache[slot].key, key, sizeof(key));

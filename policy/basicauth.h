@@ -46,6 +46,19 @@ size_t basicauth_count(const basicauth_t *a);
 bool basicauth_check(const basicauth_t *a, const char *value, size_t len, char *user,
                      size_t cap);
 
+/* Checks a user name and password given apart (a login form): true if
+ * pass (pass_len bytes, at most BASICAUTH_VALUE_MAX, no NUL) is user's password.
+ * Costs one PBKDF2 whether the user exists or not. Thread-safe. */
+bool basicauth_verify(const basicauth_t *a, const char *user, const char *pass, size_t pass_len);
+
+/* The name of account i (0 .. count-1, in name order), NULL past the end:
+ * to walk the accounts. */
+const char *basicauth_user(const basicauth_t *a, size_t i);
+
+/* Whether user has the same entry (iterations, salt, hash) in a and b, as
+ * when a password file is read again; false if it is missing in either. */
+bool basicauth_same_account(const basicauth_t *a, const basicauth_t *b, const char *user);
+
 /* Hashes a password for the file: "pbkdf2-sha256$ITER$SALT_B64$HASH_B64"
  * with a fresh random salt. 0, or -1 (no randomness, cap too small). */
 int basicauth_hash(const char *password, char *out, size_t cap);

@@ -330,6 +330,10 @@ typedef struct config_admin {
     socklen_t addr_len;
     char password_file[4096];         /* default etc/admin.passwd; "" = none (the UI does not start) */
     bool allow_remote;                /* a non-loopback listen address is refused unless true */
+    char tls_cert[4096];              /* PEM certificate (chain) for HTTPS; "" = plain HTTP */
+    char tls_key[4096];               /* its PEM private key; set both or neither */
+    uint32_t session_idle;            /* ms a login lasts without a request (default 30 min) */
+    uint32_t session_max;             /* ms a login lasts at most (default 12 h) */
 } config_admin_t;
 /* Who the daemon runs as (proxy/privdrop.h): the capabilities it may keep. */
 #define CONFIG_CAP_NET_ADMIN        (1u << 0)   /* IP_TRANSPARENT (TPROXY, spoofing), TUN */
@@ -452,6 +456,10 @@ typedef struct config {
  *     listen: 127.0.0.1:8080         # numeric; not loopback only with allow_remote: true
  *     password_file: etc/admin.passwd   # `musctl passwd USER --file ...`; missing: no UI
  *     allow_remote: false
+ *     tls_cert: ""                   # PEM; with tls_key: HTTPS (both or neither; read before
+ *     tls_key: ""                    #   privileges drop, so a key only root reads works)
+ *     session_idle: 30m              # a login ends after this without a request (1s-24h)
+ *     session_max: 12h               # and after this in any case (1s-7d, >= session_idle)
  *   run:                             # applied at start only (proxy/privdrop.h)
  *     user: ""                       # started as root: switch to this user ("" = stay)
  *     group: ""                      # "" = the user's primary group

@@ -79,6 +79,8 @@ struct loader {
     yaml_mark_t addr_mark;          /* of the last listen address parsed */
     yaml_mark_t admin_listen_mark;  /* of admin.listen's value, if given */
     bool admin_listen_set;
+    yaml_mark_t admin_tls_mark[2];  /* of admin.tls_cert's and tls_key's values, if given */
+    yaml_mark_t admin_session_mark; /* of admin.session_idle's value, if given */
     yaml_mark_t radius_mark;        /* of radius.name's value, else of the section */
 
     /* policies: */
@@ -288,7 +290,7 @@ int config_radius_key(struct loader *ld, const struct key_def *def, void *base);
 void config_radius_defaults(config_radius_t *r);
 int config_radius_check(struct loader *ld, const config_t *cfg);
 /* The admin section: parses the mapping, then checks the listen address
- * against allow_remote (config_admin.c). */
+ * against allow_remote, the TLS files and the session limits (config_admin.c). */
 int config_admin_parse(struct loader *ld, const struct key_def *def, void *base);
 void config_admin_defaults(config_admin_t *a);
 extern const struct section config_run_section;           /* config_run.c */

@@ -637,15 +637,21 @@ static const service_ops_t svc_control = {
 
 /* ---- admin: the admin web UI ---------------------------------------------- */
 
+/* Before privileges drop: the TLS key may be readable by root only. */
 static int
 admin_open(void *arg, const config_t *cfg, char *err, size_t errlen)
 {
-    (void)arg;
-    (void)err;
-    (void)errlen;
+    proxy_ctx_t *c = arg;
+    char why[ADMIN_ERR_MAX];
+
     if (!cfg->admin.enabled) {
         log_info("admin UI disabled (admin.enabled: false)");
         return SERVICE_SKIP;
+    }
+    c->admin = admin_new(&cfg->admin, why, sizeof(why));
+    if (c->admin == NULL) {
+        snprintf(err, errlen, "not started: %s", why);
+        return SERVICE_ERROR;
     }
     return SERVICE_OK;
 }
@@ -654,34 +660,66 @@ static int
 admin_start_row(void *arg, const config_t *cfg, char *err, size_t errlen)
 {
     proxy_ctx_t *c = arg;
+    char why[ADMIN_ERR_MAX];
 
-    c->admin = admin_start(&cfg->admin, &c->src, cfg->store.path);
-    if (c->admin == NULL) {
-        snprintf(err, errlen, "not started (the reason is logged above)");
+    if (admin_start(c->admin, &c->src, cfg->store.path, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "not started: %s", why);
+        admin_stop(c->admin);   /* not running: a reload tries again */
+        c->admin = NULL;
         return SERVICE_ERROR;
     }
     return SERVICE_OK;
 }
 
+/* Opens and starts the UI for cfg at a reload (after the privilege drop:
+ * the TLS files must be readable by run.user now). */
+static int
+admin_restart(proxy_ctx_t *c, const config_t *cfg, char *err, size_t errlen)
+{
+    admin_stop(c->admin);
+    c->admin = NULL;
+    if (admin_open(c, cfg, err, errlen) != SERVICE_OK ||
+        admin_start_row(c, cfg, err, errlen) != SERVICE_OK)
+        return SERVICE_ERROR;
+    return SERVICE_STARTED;
+}
+
 /* A changed admin section restarts the UI with it (its listener is not
- * privileged: loopback, a high port by default), or turns it on or off. */
+ * privileged: loopback, a high port by default), or turns it on or off;
+ * so do a certificate or key renewed on disk, and a reload of a UI that
+ * had failed. */
 static int
 admin_reconfigure(void *arg, cfgref_t *next, const config_t *running, char *err, size_t errlen)
 {
     proxy_ctx_t *c = arg;
+    const config_t *n = next->cfg;
+    char why[ADMIN_ERR_MAX];
+    int tls;
 
-    if (memcmp(&next->cfg->admin, &running->admin, sizeof(running->admin)) == 0 &&
-        strcmp(next->cfg->store.path, running->store.path) == 0)
-        return SERVICE_OK;
-    admin_stop(c->admin);
-    c->admin = NULL;
-    if (!next->cfg->admin.enabled) {
+    if (!n->admin.enabled) {
+        if (c->admin == NULL && !running->admin.enabled)
+            return SERVICE_SKIP;
+        admin_stop(c->admin);
+        c->admin = NULL;
         log_info("reload: admin UI stopped (admin.enabled: false)");
         return SERVICE_SKIP;
     }
-    log_info("reload: the admin UI settings changed: restarting it");
-    return admin_start_row(arg, next->cfg, err, errlen) == SERVICE_OK ? SERVICE_STARTED
-                                                                       : SERVICE_ERROR;
+    if (c->admin == NULL) {
+        log_info("reload: starting the admin UI");
+        return admin_restart(c, n, err, errlen);
+    }
+    if (memcmp(&n->admin, &running->admin, sizeof(running->admin)) != 0 ||
+        strcmp(n->store.path, running->store.path) != 0) {
+        log_info("reload: the admin UI settings changed: restarting it");
+        return admin_restart(c, n, err, errlen);
+    }
+    tls = admin_tls_changed(c->admin, &n->admin, why, sizeof(why));
+    if (tls < 0)
+        log_warn("reload: %s: the admin UI keeps the certificate it has", why);
+    if (tls <= 0)
+        return SERVICE_OK;
+    log_info("reload: the admin UI's certificate or key changed on disk: restarting it");
+    return admin_restart(c, n, err, errlen);
 }
 
 static void

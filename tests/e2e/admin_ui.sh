@@ -3,20 +3,24 @@
 # access log of the traffic it reports.
 #
 # musproxy runs with a transaction store, an admin account made with
-# `musctl passwd`, remote users by VPN pool (127.0.0.2/31) and one blocked
-# category. curl sends a known mix through the proxy from remote and local
-# source addresses, with Basic credentials (alice and bob remote, carol
-# local). Headless Chromium then logs in to the admin UI and dumps the
-# dashboard's DOM; every figure in it (requests, blocked, bytes, users,
-# remote requests, each top user's requests, bytes and blocks, the
-# categories) must equal what the access log says.
+# `musctl passwd`, remote users by VPN pool (127.0.0.2/31), one blocked
+# category, and the admin UI on HTTPS (admin.tls_cert/tls_key: a test CA
+# made here, trusted by Chromium through an NSS database of its own). curl
+# sends a known mix through the proxy from remote and local source
+# addresses, with Basic credentials (alice and bob remote, carol local).
 #
-# The login: Chromium is given the credentials in the URL
-# (http://admin:PASS@127.0.0.1:PORT/...). It sends the first request
-# without them, gets the 401 with WWW-Authenticate: Basic, and answers it
-# with the URL's credentials, as for a prompt the user filled in; headless
-# mode has no prompt, so this is the way that works (checked: a URL without
-# credentials dumps the 401 page instead, and that is checked too).
+# Headless Chromium then does what an administrator does, driven over its
+# DevTools pipe by tests/e2e/cdp.py (no page script: the UI allows none):
+# opens the UI without a session (it lands on the login form), logs in with
+# a wrong password (refused), then through the form with the right one; the
+# session cookie it keeps must be HttpOnly, SameSite=Strict, Secure, Path=/
+# and end with the browser session. Logged in, it dumps the dashboard's DOM:
+# every figure in it (requests, blocked, bytes, users, remote requests,
+# each top user's requests, bytes and blocks, the categories) must equal
+# what the access log says; the remote view and the store page too. It
+# submits the trace form (whose hidden CSRF token the browser sends back)
+# and gets the decision `musctl trace` gives; it logs out with the header's
+# button and is sent back to the login form.
 #
 # Environment: MUSPROXY_BIN, ORIGIN_BIN, MUSCTL_BIN (default build/...),
 # CHROMIUM (default chromium), KEEP_TMP=1 keeps the temp dir.
@@ -30,7 +34,7 @@ MUSCTL_BIN=${MUSCTL_BIN:-$(dirname "$MUSPROXY_BIN")/musctl}
 CHROMIUM=${CHROMIUM:-chromium}
 
 skip() { echo "SKIP: $*"; exit 77; }
-for t in "$CHROMIUM" curl timeout setsid python3 awk; do
+for t in "$CHROMIUM" curl timeout setsid python3 awk openssl certutil; do
     command -v "$t" >/dev/null 2>&1 || skip "$t not installed (tools/setup.sh installs it)"
 done
 for b in "$MUSPROXY_BIN" "$ORIGIN_BIN" "$MUSCTL_BIN"; do
@@ -60,6 +64,14 @@ for u in alice bob carol; do
         { echo "FAIL: musctl passwd $u"; exit 1; }
 done
 
+# ---- the UI's certificate (for 127.0.0.1), its CA trusted by Chromium only
+origin_cert "IP:127.0.0.1"
+CHOME=$TMP/chrome-home
+nss_trust_ca "$CHOME" "$TMP/ca.pem" >/dev/null 2>&1 ||
+    { echo "FAIL: certutil could not make the NSS database"; exit 1; }
+chmod 600 "$TMP/origin.key"
+UI=https://127.0.0.1:$APORT
+
 cat >"$TMP/musproxy.yaml" <<EOF
 proxy:
   listen: [ "127.0.0.1:$PPORT" ]
@@ -85,6 +97,8 @@ authentication:
 admin:
   listen: 127.0.0.1:$APORT
   password_file: $TMP/admin.passwd
+  tls_cert: $TMP/origin.pem
+  tls_key: $TMP/origin.key
 EOF
 start_bg "$TMP/musproxy.log" "$MUSPROXY_BIN" -c "$TMP/musproxy.yaml"
 wait_port "$PPORT" && wait_port "$APORT" ||
@@ -125,38 +139,78 @@ L_USERS=$(awk '{print $8}' "$LOG" | sort -u | wc -l)
 L_REMOTE=$(awk '$3 == "127.0.0.2" || $3 == "127.0.0.3"' "$LOG" | wc -l)
 [[ $L_REQ -eq $SENT ]] && pass "access log: $L_REQ lines" || fail "access log: $L_REQ lines, sent $SENT"
 
-browse() {   # browse OUTFILE URL: the DOM as headless Chromium renders it
-    local prof
-    prof=$(mktemp -d "$TMP/chrome.XXXXXX")
-    timeout 30 "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run \
-        --disable-background-networking --disable-component-update --disable-sync \
-        --disable-extensions --user-data-dir="$prof" --no-proxy-server \
-        --dump-dom "$2" >"$1" 2>"$1.err"
-}
+# ---- the browser: one session, step by step (tests/e2e/cdp.py)
+WRONG_PASS="not-$ADMIN_PASS"
+cat >"$TMP/steps" <<EOF
+goto nologin $UI/?range=24h&loc=all
+fill input[name=user] admin
+fill input[name=password] $WRONG_PASS
+submit wrong #login
+fill input[name=user] admin
+fill input[name=password] $ADMIN_PASS
+submit login #login
+cookies cookies $UI/
+goto dash $UI/?range=24h&loc=all
+goto remote $UI/?range=today&loc=remote
+goto store $UI/store
+goto trace $UI/trace
+fill input[name=ip] 127.0.0.2
+fill input[name=url] http://games.test/e2e
+submit traced form[action="/trace"]
+submit logout form.logout
+goto afterlogout $UI/store
+EOF
+P=$TMP/pages
+mkdir -p "$P"
+HOME=$CHOME timeout -k 5 90 python3 "$(dirname "${BASH_SOURCE[0]}")/cdp.py" "$P" "$TMP/steps" \
+    "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --disable-extensions --user-data-dir="$TMP/chrome-profile" --no-proxy-server \
+    about:blank >"$TMP/cdp.log" 2>&1 ||
+    fail "the browser steps did not all run: $(grep '^cdp:' "$TMP/cdp.log" | head -3)"
+url_of() { cat "$P/$1.url" 2>/dev/null; }
 
-# ---- without credentials: the login is refused (headless Chromium has no
-# prompt to show: it gives up on the 401 with ERR_INVALID_AUTH_CREDENTIALS)
-browse "$TMP/nologin.html" "http://127.0.0.1:$APORT/"
-if ! grep -q 'id="requests"' "$TMP/nologin.html" &&
-   { grep -q 'id="error">login required<' "$TMP/nologin.html" ||
-     grep -q 'ERR_INVALID_AUTH_CREDENTIALS' "$TMP/nologin.html.err"; }; then
-    pass "chromium without credentials: refused (401), no figures"
+# ---- without a session: the login form, no figures
+if [[ $(url_of nologin) == "$UI/login" ]] && grep -q '<form id="login"' "$P/nologin.html" &&
+   ! grep -q 'id="requests"' "$P/nologin.html"; then
+    pass "chromium without a session: sent to the login form, no figures"
 else
-    fail "chromium without credentials: $(head -c 300 "$TMP/nologin.html")"
+    fail "chromium without a session: at $(url_of nologin): $(head -c 300 "$P/nologin.html" 2>/dev/null)"
 fi
-
-# ---- logged in: the dashboard
-browse "$TMP/dash.html" "http://admin:$ADMIN_PASS@127.0.0.1:$APORT/?range=24h&loc=all"
+# ---- a wrong password: refused, still the form
+if [[ $(url_of wrong) == "$UI/login" ]] && grep -q 'Wrong user name or password.' "$P/wrong.html"; then
+    pass "chromium: a wrong password is refused"
+else
+    fail "chromium with a wrong password: at $(url_of wrong)"
+fi
+# ---- the right one: the dashboard, with the session cookie as it must be
+if [[ $(url_of login) == "$UI/" ]] && grep -q 'id="requests"' "$P/login.html"; then
+    pass "chromium logged in through the form and was sent to the dashboard"
+else
+    fail "chromium did not log in: at $(url_of login): $(head -c 400 "$P/login.html" 2>/dev/null)"
+fi
+COOKIE=$(python3 -c '
+import json, sys
+cs = {c["name"]: c for c in json.load(open(sys.argv[1]))}
+s = cs.get("musproxy_session")
+if s is None:
+    print("no musproxy_session cookie: %s" % sorted(cs))
+else:
+    print("value=%d httpOnly=%s sameSite=%s secure=%s path=%s session=%s login_cookie=%s" % (
+        len(s["value"]), s["httpOnly"], s.get("sameSite"), s["secure"], s["path"],
+        s["session"], "musproxy_login" in cs))
+' "$P/cookies.json" 2>&1)
+if [[ $COOKIE == "value=64 httpOnly=True sameSite=Strict secure=True path=/ session=True login_cookie=False" ]]; then
+    pass "session cookie: 64 hex digits, HttpOnly, SameSite=Strict, Secure, Path=/, ends with the browser; the login form's cookie is gone"
+else
+    fail "session cookie: $COOKIE"
+fi
+cp "$P/dash.html" "$TMP/dash.html" 2>/dev/null
 figure() { sed -n "s/.*<dd id=\"$1\">\([0-9]*\)<\/dd>.*/\1/p" "$TMP/dash.html" | head -1; }
 check() {   # check NAME PAGE_VALUE LOG_VALUE
     if [[ -n $2 && $2 == "$3" ]]; then pass "dashboard $1 = $2 (access log: $3)"
     else fail "dashboard $1 = '${2}', access log says $3"; fi
 }
-if ! grep -q 'id="requests"' "$TMP/dash.html"; then
-    fail "chromium did not log in: $(head -c 400 "$TMP/dash.html")"
-else
-    pass "chromium logged in with the URL's credentials and rendered the dashboard"
-fi
 check requests "$(figure requests)" "$L_REQ"
 check blocked "$(figure blocked)" "$L_BLOCKED"
 check bytes "$(figure bytes)" "$L_BYTES"
@@ -189,12 +243,38 @@ else
 fi
 
 # ---- the remote view and the store page, through the browser too
-browse "$TMP/remote.html" "http://admin:$ADMIN_PASS@127.0.0.1:$APORT/?range=today&loc=remote"
-R=$(sed -n 's/.*<dd id="requests">\([0-9]*\)<\/dd>.*/\1/p' "$TMP/remote.html" | head -1)
+R=$(sed -n 's/.*<dd id="requests">\([0-9]*\)<\/dd>.*/\1/p' "$P/remote.html" | head -1)
 check "requests (remote only)" "$R" "$L_REMOTE"
-browse "$TMP/store.html" "http://admin:$ADMIN_PASS@127.0.0.1:$APORT/store"
-S=$(sed -n 's/.*<dd id="written">\([0-9]*\)<\/dd>.*/\1/p' "$TMP/store.html" | head -1)
+S=$(sed -n 's/.*<dd id="written">\([0-9]*\)<\/dd>.*/\1/p' "$P/store.html" | head -1)
 check "store written" "$S" "$L_REQ"
+
+# ---- the trace form (its CSRF token sent back by the browser): musctl trace's answer
+WANT=$("$MUSCTL_BIN" trace --socket "$TMP/musproxy.sock" --json --ip 127.0.0.2 --url http://games.test/e2e |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["action"])')
+GOT=$(sed -n 's/.*<td id="trace-action">\([a-z_-]*\)<\/td>.*/\1/p' "$P/traced.html" | head -1)
+if [[ -n $WANT && $GOT == "$WANT" && $(url_of traced) == "$UI/trace" ]]; then
+    pass "trace form from the browser: $GOT, as musctl trace says"
+else
+    fail "trace form from the browser: '$GOT' at $(url_of traced), musctl trace says '$WANT'"
+fi
+
+# ---- logout: back to the login form, and the UI wants a login again
+if [[ $(url_of logout) == "$UI/login" && $(url_of afterlogout) == "$UI/login" ]] &&
+   ! grep -q 'id="written"' "$P/afterlogout.html"; then
+    pass "chromium logged out with the header's button: pages need a login again"
+else
+    fail "logout: at $(url_of logout), then $(url_of afterlogout)"
+fi
+
+# ---- what musproxy logged: the failed login, the login, the logout, never the password
+MLOG=$TMP/musproxy.log
+if grep -q "admin: failed login as 'admin' from 127.0.0.1" "$MLOG" &&
+   grep -q 'admin: admin logged in from 127.0.0.1' "$MLOG" && grep -q 'admin: admin logged out' "$MLOG" &&
+   ! grep -qF -- "$ADMIN_PASS" "$MLOG"; then
+    pass "log: the failed login, the login and the logout, no password"
+else
+    fail "log lacks the login lines or has the password: $(grep 'admin: ' "$MLOG" | tail -5)"
+fi
 
 if [[ $FAILED -eq 0 ]]; then echo "RESULT: PASS"; else
     echo "--- musproxy log"; tail -20 "$TMP/musproxy.log"; echo "RESULT: FAIL"; fi

@@ -40,7 +40,7 @@ Test(pages, dashboard_escapes_every_value)
     char *html;
 
     cr_assert_not_null(doc);
-    html = admin_page_render(doc, "adm<in>", "range=24h&user=a%22b", &len);
+    html = admin_page_render(doc, "adm<in>", NULL, "range=24h&user=a%22b", &len);
     cr_assert_not_null(html);
     cr_expect_eq(strlen(html), len);
     cr_expect_null(strstr(html, "<script"), "raw script tag in the page");
@@ -78,7 +78,7 @@ Test(pages, report_pages)
         (json_int_t)2, "by", "bytes", "sites", "host", "<b>.example", "requests", 4, "bytes", 99,
         "blocked", 1, "users", 2);
     size_t len = 0;
-    char *html = admin_page_render(doc, "u", "", &len);
+    char *html = admin_page_render(doc, "u", NULL, "", &len);
 
     cr_assert_not_null(html);
     cr_expect_null(strstr(html, "<b>.example"));
@@ -98,7 +98,7 @@ Test(pages, report_pages)
                     (json_int_t)1, "to", (json_int_t)2, "locations", "location", "remote",
                     "requests", 2, "requests_share", 66.7, "bytes", 10, "bytes_share", 50.0,
                     "blocked", 0, "blocked_share", 0.0, "users", 1, "remote_domains");
-    html = admin_page_render(doc, "u", "", &len);
+    html = admin_page_render(doc, "u", NULL, "", &len);
     cr_assert_not_null(html);
     cr_expect_not_null(strstr(html, "<td>remote</td><td class=\"n\">2</td><td class=\"n\">"
                                     "66.7 %</td><td class=\"n\">10</td><td class=\"n\">50.0 %"),
@@ -118,7 +118,7 @@ Test(pages, report_pages)
                     "time", (json_int_t)7200000, "requests", 0, "bytes", 0, "blocked", 0,
                     "remote_requests", 0, "local_requests", 0, "remote_bytes", 0, "local_bytes",
                     0, "remote_blocked", 0, "local_blocked", 0);
-    html = admin_page_render(doc, "u", "range=24h", &len);
+    html = admin_page_render(doc, "u", NULL, "range=24h", &len);
     cr_assert_not_null(html);
     cr_expect_not_null(strstr(html, "viewBox=\"0 0 12 120\""), "%s", html);
     cr_expect_not_null(strstr(html, "<rect x=\"0\" y=\"30\" width=\"5\" height=\"90\" "
@@ -135,16 +135,62 @@ Test(pages, report_pages)
 Test(pages, error_and_unknown_page)
 {
     size_t len;
-    char *html = admin_page_error(404, "no <such> page", NULL, &len);
+    char *html = admin_page_error(404, "no <such> page", NULL, NULL, &len);
     json_t *doc = json_pack("{s:s}", "page", "<nope>");
 
     cr_assert_not_null(html);
     cr_expect_not_null(strstr(html, "<p class=\"err\" id=\"error\">no &lt;such&gt; page</p>"));
     cr_expect_not_null(strstr(html, "<title>musproxy: Error 404</title>"));
     free(html);
-    html = admin_page_render(doc, "u", "", &len);
+    html = admin_page_render(doc, "u", NULL, "", &len);
     cr_assert_not_null(html);
     cr_expect_not_null(strstr(html, "unknown page"));
     free(html);
     json_decref(doc);
+}
+
+/* Every form that posts carries the session's CSRF token; the login page
+ * has its own, and no navigation. */
+Test(pages, forms_carry_the_csrf_token)
+{
+    static const char tok[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    json_t *doc = json_pack("{s:s, s:{s:s, s:s, s:s}}", "page", "trace", "request", "ip",
+                            "127.0.0.2", "url", "http://a/", "method", "GET");
+    size_t len = 0;
+    char *html = admin_page_render(doc, "admin", tok, NULL, &len);
+    const char *trace, *field = "<input type=\"hidden\" name=\"csrf\" value=\"" "00112233445566778899"
+                                "aabbccddeeff00112233445566778899aabbccddeeff\">";
+
+    cr_assert_not_null(html);
+    cr_expect_not_null(strstr(html, "<form class=\"logout\" method=\"post\" action=\"/logout\">"),
+                       "%s", html);
+    trace = strstr(html, "<form method=\"post\" action=\"/trace\">");
+    cr_assert_not_null(trace, "%s", html);
+    cr_expect_eq(strncmp(trace + strlen("<form method=\"post\" action=\"/trace\">"), field,
+                         strlen(field)), 0, "%s", trace);
+    cr_expect_not_null(strstr(strstr(html, "action=\"/logout\""), field));
+    free(html);
+    /* Basic credentials (no session): no form that posts without a token */
+    html = admin_page_render(doc, "admin", NULL, NULL, &len);
+    cr_assert_not_null(html);
+    cr_expect_null(strstr(html, "/logout"));
+    cr_expect_null(strstr(html, "name=\"csrf\""));
+    free(html);
+    json_decref(doc);
+    /* an error page of a logged-in user keeps the logout button */
+    html = admin_page_error(400, "bad", "admin", tok, &len);
+    cr_assert_not_null(html);
+    cr_expect_not_null(strstr(html, field));
+    free(html);
+
+    html = admin_page_login("ab\"cd", "Wrong <user> or password.", &len);
+    cr_assert_not_null(html);
+    cr_expect_not_null(strstr(html, "<form id=\"login\" method=\"post\" action=\"/login\">"
+                                    "<input type=\"hidden\" name=\"csrf\" value=\"ab&quot;cd\">"),
+                       "%s", html);
+    cr_expect_not_null(strstr(html, "name=\"user\""));
+    cr_expect_not_null(strstr(html, "type=\"password\" name=\"password\""));
+    cr_expect_not_null(strstr(html, "id=\"error\">Wrong &lt;user&gt; or password.</p>"));
+    cr_expect_null(strstr(html, "<nav>"), "no navigation before the login");
+    free(html);
 }

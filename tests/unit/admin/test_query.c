@@ -139,3 +139,34 @@ Test(query, view_refuses_with_a_reason)
     cr_expect_eq(view(name, &v), -1);
     cr_expect_str_eq(err, "host is longer than 255 bytes");
 }
+
+/* A posted form may carry the CSRF token and a password; a link may not. */
+Test(query, form_only_fields)
+{
+    static const char body[] = "user=admin&password=p%26ss+w&csrf=00ff";
+    const char *v;
+
+    cr_expect_lt(parse("csrf=00ff"), 0);
+    cr_expect_str_eq(err, "unknown parameter 'csrf'");
+    cr_expect_lt(parse("password=x"), 0);
+    cr_expect_str_eq(err, "unknown parameter 'password'");
+    cr_assert_eq(query_parse_form(body, strlen(body), &q, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(q.n, 3);
+    cr_expect_str_eq(query_get(&q, "password"), "p&ss w");
+    /* taken out: the rest is what query_view sees */
+    v = query_take(&q, "csrf");
+    cr_assert_not_null(v);
+    cr_expect_str_eq(v, "00ff");
+    cr_expect_eq(q.n, 2);
+    cr_expect_null(query_get(&q, "csrf"));
+    cr_expect_null(query_take(&q, "csrf"));
+    cr_expect_str_eq(query_get(&q, "user"), "admin");
+    cr_expect_str_eq(query_take(&q, "password"), "p&ss w");
+    cr_expect_eq(q.n, 1);
+    cr_expect_str_eq(q.p[0].key, "user");
+    /* the form rules are the query's: once each, known names only */
+    cr_expect_lt(query_parse_form("csrf=a&csrf=b", 13, &q, err, sizeof(err)), 0);
+    cr_expect_str_eq(err, "parameter 'csrf' given twice");
+    cr_expect_lt(query_parse_form("token=a", 7, &q, err, sizeof(err)), 0);
+    cr_expect_str_eq(err, "unknown parameter 'token'");
+}

@@ -74,6 +74,47 @@ Test(basicauth, load_check_and_free)
     basicauth_free(NULL);
 }
 
+/* A login form's user and password, and what a file read again keeps. */
+Test(basicauth, verify_walk_and_same_account)
+{
+    char h1[BASICAUTH_HASH_MAX], h2[BASICAUTH_HASH_MAX], text[800], err[BASICAUTH_ERR_LEN];
+    basicauth_t *a, *b;
+
+    cr_assert_eq(basicauth_hash("pass", h1, sizeof(h1)), 0);
+    cr_assert_eq(basicauth_hash("other", h2, sizeof(h2)), 0);
+    snprintf(text, sizeof(text), "viewer:%s\nadmin:%s\n", h2, h1);
+    write_file(text);
+    a = basicauth_load(path, err, sizeof(err));
+    unlink(path);
+    cr_assert_not_null(a, "%s", err);
+    cr_expect(basicauth_verify(a, "admin", "pass", 4));
+    cr_expect(basicauth_verify(a, "viewer", "other", 5));
+    cr_expect_not(basicauth_verify(a, "admin", "other", 5));
+    cr_expect_not(basicauth_verify(a, "admin", "pass", 3), "a prefix of the password");
+    cr_expect_not(basicauth_verify(a, "admin", "pass\0", 5), "a NUL after the password");
+    cr_expect_not(basicauth_verify(a, "nobody", "pass", 4));
+    cr_expect_not(basicauth_verify(NULL, "admin", "pass", 4));
+    /* the accounts in name order */
+    cr_expect_str_eq(basicauth_user(a, 0), "admin");
+    cr_expect_str_eq(basicauth_user(a, 1), "viewer");
+    cr_expect_null(basicauth_user(a, 2));
+
+    /* admin's password changes, viewer stays, carol is new */
+    cr_assert_eq(basicauth_hash("new", h1, sizeof(h1)), 0);
+    snprintf(text, sizeof(text), "admin:%s\nviewer:%s\ncarol:%s\n", h1, h2, h2);
+    write_file(text);
+    b = basicauth_load(path, err, sizeof(err));
+    unlink(path);
+    cr_assert_not_null(b, "%s", err);
+    cr_expect_not(basicauth_same_account(a, b, "admin"));
+    cr_expect(basicauth_same_account(a, b, "viewer"));
+    cr_expect_not(basicauth_same_account(a, b, "carol"), "not in the old file");
+    cr_expect_not(basicauth_same_account(a, NULL, "viewer"));
+    cr_expect(basicauth_verify(b, "admin", "new", 3));
+    basicauth_free(a);
+    basicauth_free(b);
+}
+
 Test(basicauth, empty_file_has_no_accounts)
 {
     char err[BASICAUTH_ERR_LEN], user[64];

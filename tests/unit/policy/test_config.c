@@ -442,6 +442,26 @@ Test(config, admin_section)
     cfg = load_str("admin:\n", err);
     cr_assert_not_null(cfg, "%s", err);
     cr_expect_str_eq(cfg->admin.listen, "127.0.0.1:8080");
+    /* plain HTTP, 30 min idle, 12 h at most by default */
+    cr_expect_str_eq(cfg->admin.tls_cert, "");
+    cr_expect_str_eq(cfg->admin.tls_key, "");
+    cr_expect_eq(cfg->admin.session_idle, 30u * 60 * 1000);
+    cr_expect_eq(cfg->admin.session_max, 12u * 3600 * 1000);
+    config_free(cfg);
+
+    /* HTTPS: both files exist (their contents are read when the UI opens) */
+    cfg = load_str("admin:\n  tls_cert: /etc/hostname\n  tls_key: /etc/hostname\n"
+                   "  session_idle: 90s\n  session_max: 2h\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->admin.tls_cert, "/etc/hostname");
+    cr_expect_str_eq(cfg->admin.tls_key, "/etc/hostname");
+    cr_expect_eq(cfg->admin.session_idle, 90u * 1000);
+    cr_expect_eq(cfg->admin.session_max, 2u * 3600 * 1000);
+    config_free(cfg);
+    /* a UI that is off is not held to its files */
+    cfg = load_str("admin:\n  enabled: false\n  tls_cert: /nonexistent/c\n  tls_key: /nonexistent/k\n",
+                   err);
+    cr_assert_not_null(cfg, "%s", err);
     config_free(cfg);
 }
 
@@ -852,7 +872,23 @@ static const struct bad_case bad_cases[] = {
     { "admin:\n  enabled: yes\n", "t.yaml:2:12: invalid enabled 'yes' (use true or false)" },
     { "admin:\n  allow_remote: 1\n", "t.yaml:2:17: invalid allow_remote '1' (use true or false)" },
     { "admin:\n  password: hunter2\n",
-      "t.yaml:2:3: unknown key 'password' in admin (expected one of: enabled, listen, password_file, allow_remote)" },
+      "t.yaml:2:3: unknown key 'password' in admin (expected one of: enabled, listen, password_file, "
+      "allow_remote, tls_cert, tls_key, session_idle, session_max)" },
+    { "admin:\n  tls_cert: /etc/hostname\n",
+      "t.yaml:2:13: admin tls_cert is set without tls_key: HTTPS needs both (or neither)" },
+    { "admin:\n  listen: 127.0.0.1:8443\n  tls_key: /etc/hostname\n",
+      "t.yaml:3:12: admin tls_key is set without tls_cert: HTTPS needs both (or neither)" },
+    { "admin:\n  tls_cert: /nonexistent/admin.pem\n  tls_key: /etc/hostname\n",
+      "t.yaml:2:13: admin tls_cert '/nonexistent/admin.pem': No such file or directory" },
+    { "admin:\n  tls_cert: /etc/hostname\n  tls_key: /tmp\n",
+      "t.yaml:3:12: admin tls_key '/tmp' is not a regular file" },
+    { "admin:\n  session_idle: 500ms\n", "t.yaml:2:17: 'session_idle' must be between 1s and 24h" },
+    { "admin:\n  session_idle: 25h\n", "t.yaml:2:17: 'session_idle' must be between 1s and 24h" },
+    { "admin:\n  session_max: 169h\n", "t.yaml:2:16: 'session_max' must be between 1s and 168h" },
+    { "admin:\n  session_idle: soon\n", "t.yaml:2:17: invalid duration 'soon' (use ms, s, m or h)" },
+    { "admin:\n  session_max: 1h\n  session_idle: 2h\n",
+      "t.yaml:3:17: admin session_idle is longer than session_max: a login would end at "
+      "session_max anyway" },
     { "admin: [127.0.0.1:8080]\n", "t.yaml:1:8: 'admin' must be a mapping, got a list" },
     { "admin:\n  password_file: \"a\\tb\"\n", "t.yaml:2:18: 'password_file' contains a control character" },
     /* proxy.transparent */
