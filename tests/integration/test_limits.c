@@ -7,7 +7,7 @@
  * then exactly one is served (kept alive) per slot released, and `musctl status` counts
  * the open connections. Started with a low soft open-file limit, musproxy
  * raises it to the hard one and warns when that is below what
- * max_connections needs. It does not test descriptor exhaustion (test_proxy.c).
+ * max_connections needs. It does not test descriptor exhaustion (test_proxy_limits.c).
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
