@@ -77,8 +77,45 @@ static const char schema_v1[] =
     " UNIQUE(headend, vpn_addr, start_ms));"
     "CREATE INDEX sessions_end ON sessions(end_ms);";
 
+/* Version 2: the rollups (see txnschema.h). Every table is keyed by (span,
+ * bucket, remote, ...) where bucket is the start of the UTC-aligned hour or
+ * day (floor division, so times before 1970 fall in the right bucket too),
+ * and holds the sums of the txn rows of that bucket and key; a key without
+ * rows has no row. The step backfills them from the rows already stored:
+ * hours from txn, days from the hours. */
+#define RU_HOUR "3600000"
+#define RU_DAY  "86400000"
+#define RU_FLOOR(t, span) "(" t " - ((" t " % " span ") + " span ") % " span ")"
+#define RU_SUMS " requests INTEGER NOT NULL, bytes INTEGER NOT NULL, blocked INTEGER NOT NULL,"
+#define RU_KEY  " span INTEGER NOT NULL, bucket INTEGER NOT NULL, remote INTEGER NOT NULL," \
+                " user TEXT NOT NULL,"
+#define RU_FILL(table, cols, where) \
+    "INSERT INTO " table "(span, bucket, remote, " cols ", requests, bytes, blocked)" \
+    " SELECT " RU_HOUR ", " RU_FLOOR("time_ms", RU_HOUR) ", remote, " cols ", count(*)," \
+    " sum(bytes_out), sum(blocked) FROM txn " where " GROUP BY 2, 3, " cols ";" \
+    "INSERT INTO " table "(span, bucket, remote, " cols ", requests, bytes, blocked)" \
+    " SELECT " RU_DAY ", " RU_FLOOR("bucket", RU_DAY) ", remote, " cols ", sum(requests)," \
+    " sum(bytes), sum(blocked) FROM " table " WHERE span = " RU_HOUR " GROUP BY 2, 3, " cols ";"
+
+static const char schema_v2[] =
+    "CREATE TABLE ru_user(" RU_KEY RU_SUMS
+    " PRIMARY KEY(span, bucket, remote, user)) WITHOUT ROWID;"
+    "CREATE TABLE ru_category(" RU_KEY " category TEXT NOT NULL," RU_SUMS
+    " PRIMARY KEY(span, bucket, remote, user, category)) WITHOUT ROWID;"
+    "CREATE TABLE ru_host(" RU_KEY " host TEXT NOT NULL," RU_SUMS
+    " PRIMARY KEY(span, bucket, remote, user, host)) WITHOUT ROWID;"
+    "CREATE TABLE ru_blocked(" RU_KEY " host TEXT NOT NULL, category TEXT NOT NULL,"
+    " access_policy TEXT NOT NULL, rule TEXT NOT NULL," RU_SUMS
+    " PRIMARY KEY(span, bucket, remote, user, host, category, access_policy, rule))"
+    " WITHOUT ROWID;"
+    RU_FILL("ru_user", "user", "")
+    RU_FILL("ru_category", "user, category", "")
+    RU_FILL("ru_host", "user, host", "")
+    RU_FILL("ru_blocked", "user, host, category, access_policy, rule", "WHERE blocked = 1");
+
 const txnschema_step_t txnschema_steps[] = {
     {1, schema_v1},
+    {2, schema_v2},
 };
 const size_t txnschema_nsteps = sizeof(txnschema_steps) / sizeof(txnschema_steps[0]);
 

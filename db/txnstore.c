@@ -51,6 +51,7 @@
 #include <time.h>
 
 #include "../common/threadcaps.h"
+#include "txnrollup.h"
 #include "txnschema.h"
 
 #define TXNSTORE_RETRY_SLEEP_MS  50       /* between attempts on a locked file */
@@ -58,6 +59,7 @@
 #define TXNSTORE_RETAIN_ROUNDS   100000   /* chunks per pass at most (a pass always ends) */
 #define TXNSTORE_SESSION_BATCH   64       /* session events per write */
 #define TXNSTORE_SHORT_MAX       16       /* bytes of a session type incl. NUL */
+#define TXNSTORE_ROLLUP_ROWS     8192     /* rows the rollups sum between two upserts at most */
 
 /* The writer's connection: a page cache that holds the indexes' hot pages
  * and fewer, larger checkpoints (each syscall counts: a batch touches pages
@@ -93,7 +95,9 @@ struct txnstore {
     pthread_t thread;
     bool started;
     sqlite3 *db;
-    sqlite3_stmt *ins_txn, *ins_sess;
+    sqlite3_stmt *ins_txn, *ins_sess, *del_txn;
+    txnrollup_t *ru;                  /* the rollups' sums of the open transaction */
+    int64_t *retire_ids;              /* the txn rows a retention chunk deletes */
     int64_t reopen_at_ms;
     int64_t next_retain_ms;
     int64_t close_deadline_ms;        /* set when the writer first sees stopping */
@@ -222,7 +226,10 @@ db_close(txnstore_t *s)
 {
     sqlite3_finalize(s->ins_txn);
     sqlite3_finalize(s->ins_sess);
-    s->ins_txn = s->ins_sess = NULL;
+    sqlite3_finalize(s->del_txn);
+    s->ins_txn = s->ins_sess = s->del_txn = NULL;
+    if (s->ru != NULL)
+        txnrollup_finalize(s->ru);
     if (s->db != NULL)
         sqlite3_close(s->db);
     s->db = NULL;
@@ -263,7 +270,10 @@ db_open(txnstore_t *s, char *err, size_t errlen)
     if ((rc = sqlite3_prepare_v3(s->db, ins_txn_sql, -1, SQLITE_PREPARE_PERSISTENT, &s->ins_txn,
                                  NULL)) != SQLITE_OK ||
         (rc = sqlite3_prepare_v3(s->db, ins_sess_sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                 &s->ins_sess, NULL)) != SQLITE_OK) {
+                                 &s->ins_sess, NULL)) != SQLITE_OK ||
+        (rc = sqlite3_prepare_v3(s->db, "DELETE FROM txn WHERE id = ?1", -1,
+                                 SQLITE_PREPARE_PERSISTENT, &s->del_txn, NULL)) != SQLITE_OK ||
+        (rc = txnrollup_prepare(s->ru, s->db)) != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot prepare the inserts: %s (%s)", s->path,
                  sqlite3_errmsg(s->db), txnschema_rc_name(rc));
         db_close(s);
@@ -309,7 +319,10 @@ insert_txn(txnstore_t *s, const txn_record_t *r)
     sqlite3_stmt *st = s->ins_txn;
     char host[TXNSTORE_HOST_MAX];
     size_t ulen = strnlen(r->url, sizeof(r->url));
-    int i = 1;
+    bool blocked = txnstore_blocked(r);
+    txnrollup_row_t ru = {r->end_ms, (int64_t)r->bytes_out, r->remote, blocked, r->user, host,
+                          r->category, r->access_policy, r->rule};
+    int i = 1, rc;
 
     txnstore_url_host(r->url, host, sizeof(host));
     ulen = txnstore_url_keep(r->url, ulen, s->cfg.keep_query);
@@ -336,11 +349,13 @@ insert_txn(txnstore_t *s, const txn_record_t *r)
     BIND_TEXT(r->category);
     BIND_TEXT(txn_decision_str(r->decided ? r->decision : TXN_DECISION_NONE));
     BIND_TEXT(r->decision_tag);
-    sqlite3_bind_int(st, i++, txnstore_blocked(r));
+    sqlite3_bind_int(st, i++, blocked);
     BIND_TEXT(r->server);
     BIND_TEXT(r->mime);
 #undef BIND_TEXT
-    return step_reset(st);
+    if ((rc = step_reset(st)) != SQLITE_OK)
+        return rc;
+    return txnrollup_add(s->ru, &ru, +1);
 }
 
 static int
@@ -359,6 +374,22 @@ insert_sess(txnstore_t *s, const sess_slot_t *e)
 }
 
 /* One attempt: the whole batch in one transaction, or nothing. */
+/* Ends the transaction begun by the caller: COMMIT when rc is SQLITE_OK,
+ * else ROLLBACK (and the rollups' pending sums are dropped). */
+static int
+end_txn(txnstore_t *s, int rc)
+{
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        txnrollup_reset(s->ru);
+    return rc;
+}
+
+/* One attempt: the whole batch and its rollups in one transaction, or
+ * nothing. */
 static int
 write_once(txnstore_t *s, size_t n, size_t ns)
 {
@@ -366,15 +397,14 @@ write_once(txnstore_t *s, size_t n, size_t ns)
 
     if (rc != SQLITE_OK)
         return rc;
+    txnrollup_reset(s->ru);
     for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
         rc = insert_txn(s, &s->slots[s->batch[i]]);
     for (size_t i = 0; i < ns && rc == SQLITE_OK; i++)
         rc = insert_sess(s, &s->sbatch[i]);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK && !sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
+        rc = txnrollup_flush(s->ru);
+    return end_txn(s, rc);
 }
 
 /* Writes the taken batch (n records, ns session events): true if it was
@@ -448,6 +478,58 @@ delete_chunk(txnstore_t *s, const char *sql, bool has_v, int64_t v, long long li
     return n;
 }
 
+/* Deletes the txn rows sel picks (?1 = v when has_v, then the row limit,
+ * at most TXNSTORE_RETAIN_CHUNK) and takes them off the rollups, in one
+ * transaction; the number of rows deleted, or -1. */
+static long long
+retire_chunk(txnstore_t *s, const char *sel, bool has_v, int64_t v, long long limit)
+{
+    sqlite3_stmt *st = NULL;
+    long long n = 0;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+
+    if (rc == SQLITE_OK) {
+        txnrollup_reset(s->ru);
+        rc = sqlite3_prepare_v2(s->db, sel, -1, &st, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        if (has_v)
+            sqlite3_bind_int64(st, 1, v);
+        sqlite3_bind_int64(st, has_v ? 2 : 1, limit);
+        while (rc == SQLITE_OK && n < TXNSTORE_RETAIN_CHUNK &&
+               (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            txnrollup_row_t row = {
+                sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                sqlite3_column_int(st, 3) != 0, sqlite3_column_int(st, 4) != 0,
+                (const char *)sqlite3_column_text(st, 5),
+                (const char *)sqlite3_column_text(st, 6),
+                (const char *)sqlite3_column_text(st, 7),
+                (const char *)sqlite3_column_text(st, 8),
+                (const char *)sqlite3_column_text(st, 9)};
+            s->retire_ids[n++] = sqlite3_column_int64(st, 0);
+            rc = txnrollup_add(s->ru, &row, -1);
+        }
+        if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+            rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    for (long long i = 0; i < n && rc == SQLITE_OK; i++) {
+        sqlite3_bind_int64(s->del_txn, 1, s->retire_ids[i]);
+        rc = step_reset(s->del_txn);
+    }
+    if (rc == SQLITE_OK)
+        rc = txnrollup_flush(s->ru);
+    if ((rc = end_txn(s, rc)) != SQLITE_OK) {
+        set_error(s, "%s: retention: %s (%s)", s->path, sqlite3_errmsg(s->db),
+                  txnschema_rc_name(rc));
+        return -1;
+    }
+    return n;
+}
+
+#define RETIRE_COLS "SELECT id, time_ms, bytes_out, remote, blocked, user, host, category," \
+                    " access_policy, rule FROM txn"
+
 /* One integer from the writer's connection, -1 on error or NULL. */
 static long long
 query_int(txnstore_t *s, const char *sql)
@@ -481,8 +563,8 @@ retention(txnstore_t *s)
     if (s->cfg.retain_days > 0) {
         int64_t cutoff = wall_ms() - (int64_t)s->cfg.retain_days * 86400000;
         for (int i = 0; i < TXNSTORE_RETAIN_ROUNDS; i++) {
-            n = delete_chunk(s, "DELETE FROM txn WHERE id IN (SELECT id FROM txn WHERE"
-                             " time_ms < ?1 LIMIT ?2)", true, cutoff, TXNSTORE_RETAIN_CHUNK);
+            n = retire_chunk(s, RETIRE_COLS " WHERE time_ms < ?1 LIMIT ?2", true, cutoff,
+                             TXNSTORE_RETAIN_CHUNK);
             if (n <= 0)
                 break;
             deleted += (uint64_t)n;
@@ -502,8 +584,7 @@ retention(txnstore_t *s)
             chunk = span * (used - cap) / used + 1;
             if (chunk > TXNSTORE_RETAIN_CHUNK)
                 chunk = TXNSTORE_RETAIN_CHUNK;
-            n = delete_chunk(s, "DELETE FROM txn WHERE id IN (SELECT id FROM txn ORDER BY id"
-                             " LIMIT ?1)", false, 0, chunk);
+            n = retire_chunk(s, RETIRE_COLS " ORDER BY id LIMIT ?1", false, 0, chunk);
             if (n <= 0)
                 break;
             deleted += (uint64_t)n;
@@ -706,8 +787,11 @@ txnstore_open(const txnstore_config_t *cfg, char *err, size_t errlen)
     s->fifo = malloc(s->cfg.queue_max * sizeof(*s->fifo));
     s->batch = malloc(s->cfg.batch_max * sizeof(*s->batch));
     s->sbatch = malloc(TXNSTORE_SESSION_BATCH * sizeof(*s->sbatch));
+    s->retire_ids = malloc(TXNSTORE_RETAIN_CHUNK * sizeof(*s->retire_ids));
+    s->ru = txnrollup_new(s->cfg.batch_max < TXNSTORE_ROLLUP_ROWS ? s->cfg.batch_max
+                                                                  : TXNSTORE_ROLLUP_ROWS);
     if (!s->path || !s->wal_path || !s->slots || !s->freestk || !s->fifo || !s->batch ||
-        !s->sbatch)
+        !s->sbatch || !s->retire_ids || !s->ru)
         goto oom;
     s->cfg.path = s->path;
     snprintf(s->wal_path, plen + 5, "%s-wal", s->path);
@@ -818,6 +902,8 @@ txnstore_close(txnstore_t *s)
     free(s->fifo);
     free(s->batch);
     free(s->sbatch);
+    free(s->retire_ids);
+    txnrollup_free(s->ru);
     free(s->path);
     free(s->wal_path);
     free(s);
