@@ -1,18 +1,22 @@
 /*
- * db/txnstore.c: the transaction store's queue and writer thread (see
- * txnstore.h for threads and ownership; the schema is in txnschema.c).
+ * db/txnstore.c: the transaction store's queue, writer thread and
+ * checkpoint thread (see txnstore.h for threads and ownership; the schema
+ * is in txnschema.c, the rollups' sums in txnrollup.c).
  *
  * Queue: `slots` holds queue_max records; `freestk` is a stack of free slot
  * numbers and `fifo` a ring of filled ones in submit order. submit pops a
- * free slot, copies the record in and pushes its number on the fifo, all
- * under `mu`. The writer takes up to batch_max numbers off the fifo, writes
+ * free slot, copies the record in (its URL only up to the NUL) and pushes
+ * its number on the fifo, all under `mu`. The writer takes up to batch_max numbers off the fifo, writes
  * those slots without the lock (no submitter touches a slot it does not
  * own), then pushes them back on the free stack. A stack reuses the slots
  * just freed, so the pages touched grow with the deepest backlog only.
  *
  * Writer: wakes when a batch is full, a session event or close arrives, or
  * every flush_ms; writes one BEGIN IMMEDIATE .. COMMIT per batch with
- * prepared statements. On failure the transaction is rolled back and:
+ * prepared statements: the rows, the session events, then the batch's
+ * rollup sums (one upsert per key, txnrollup.c), so a reader sees rows and
+ * rollups of the same commits. On failure the transaction is rolled back
+ * and:
  *   SQLITE_BUSY / LOCKED   the same batch is retried every
  *                          TXNSTORE_RETRY_SLEEP_MS for busy_retry_ms (the
  *                          queue fills meanwhile and submit drops), then lost;
@@ -29,9 +33,9 @@
  * than retain_days are deleted, then, while the used pages exceed retain_mb,
  * the oldest rows (lowest id, i.e. written first) in chunks sized from how
  * far over the cap it is (at most TXNSTORE_RETAIN_CHUNK rows), each chunk
- * its own short transaction so
- * submitters' batches interleave. Ended sessions older than retain_days go
- * too. The file was created with auto_vacuum = INCREMENTAL, so after a pass
+ * its own short transaction so submitters' batches interleave, in which the
+ * chunk's rows are read, taken off the rollups and deleted. Ended sessions
+ * older than retain_days go too. The file was created with auto_vacuum = INCREMENTAL, so after a pass
  * that deleted rows PRAGMA incremental_vacuum returns the free pages and a
  * passive checkpoint lets the file shrink; pages not returned are reused by
  * later inserts. The size cap counts used pages (page_count -
@@ -41,6 +45,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,11 +66,20 @@
 #define TXNSTORE_SHORT_MAX       16       /* bytes of a session type incl. NUL */
 #define TXNSTORE_ROLLUP_ROWS     8192     /* rows the rollups sum between two upserts at most */
 
-/* The writer's connection: a page cache that holds the indexes' hot pages
- * and fewer, larger checkpoints (each syscall counts: a batch touches pages
- * of three indexes). No mmap: a file truncated or damaged under a mapping
- * raises SIGBUS, and the store must not take the proxy down. */
-#define WRITER_PRAGMAS "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192"
+/* The writer's connection: a page cache that holds the indexes' hot pages.
+ * No mmap: a file truncated or damaged under a mapping raises SIGBUS, and
+ * the store must not take the proxy down. */
+#define WRITER_PRAGMAS "PRAGMA cache_size = -65536"
+
+/* Checkpoints: the writer's commits only append to the WAL; once it holds
+ * TXNSTORE_CKPT_PAGES pages the checkpointer thread copies them into the
+ * file (PASSIVE, on a connection of its own: it waits for nobody and nobody
+ * waits for it, and its fsyncs are not the writer's). Should it fall behind
+ * past TXNSTORE_CKPT_INLINE pages, the writer checkpoints itself, as
+ * SQLite's automatic checkpoint would. Durability is WAL + NORMAL either
+ * way: the WAL is synced before a checkpoint, the file after it. */
+#define TXNSTORE_CKPT_PAGES   8192
+#define TXNSTORE_CKPT_INLINE  (8 * TXNSTORE_CKPT_PAGES)
 
 typedef struct sess_slot {
     char user[TXN_NAME_MAX], domain[TXN_NAME_MAX];
@@ -81,7 +95,9 @@ struct txnstore {
 
     pthread_mutex_t mu;               /* everything below up to "writer only" */
     pthread_cond_t wake;              /* the writer's: batch full, session, close */
+    pthread_cond_t ckpt_wake;         /* the checkpointer's: WAL long enough, close */
     bool stopping;
+    bool ckpt_due;                    /* the writer asks for a checkpoint */
     txn_record_t *slots;
     uint32_t *freestk;
     size_t nfree;
@@ -92,8 +108,9 @@ struct txnstore {
     txnstore_stats_t st;              /* counters; db_bytes filled on read */
 
     /* writer only (after open) */
-    pthread_t thread;
-    bool started;
+    pthread_t thread, ckpt_thread;
+    bool started, ckpt_started;
+    sqlite3 *ckpt_db;                 /* the checkpointer thread's own */
     sqlite3 *db;
     sqlite3_stmt *ins_txn, *ins_sess, *del_txn;
     txnrollup_t *ru;                  /* the rollups' sums of the open transaction */
@@ -257,6 +274,24 @@ read_range(txnstore_t *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The WAL hook of the writer's connection, after each commit (writer
+ * thread): asks the checkpointer, or checkpoints when it is far behind. */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    txnstore_t *s = arg;
+
+    if (pages >= TXNSTORE_CKPT_INLINE) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= TXNSTORE_CKPT_PAGES) {
+        pthread_mutex_lock(&s->mu);
+        s->ckpt_due = true;
+        pthread_mutex_unlock(&s->mu);
+        pthread_cond_signal(&s->ckpt_wake);
+    }
+    return SQLITE_OK;
+}
+
 /* Opens (creating, migrating) and prepares. 0, or -1 with err. */
 static int
 db_open(txnstore_t *s, char *err, size_t errlen)
@@ -267,6 +302,7 @@ db_open(txnstore_t *s, char *err, size_t errlen)
     if (s->db == NULL)
         return -1;
     sqlite3_exec(s->db, WRITER_PRAGMAS, NULL, NULL, NULL);     /* tuning only: errors ignored */
+    sqlite3_wal_hook(s->db, wal_hook, s);                      /* replaces the automatic checkpoint */
     if ((rc = sqlite3_prepare_v3(s->db, ins_txn_sql, -1, SQLITE_PREPARE_PERSISTENT, &s->ins_txn,
                                  NULL)) != SQLITE_OK ||
         (rc = sqlite3_prepare_v3(s->db, ins_sess_sql, -1, SQLITE_PREPARE_PERSISTENT,
@@ -717,6 +753,52 @@ writer_main(void *arg)
     return NULL;
 }
 
+/* The checkpointer thread: one PASSIVE checkpoint each time the writer
+ * asks, on its own connection (opened when first needed, closed after an
+ * error and opened again next time). A checkpoint that fails loses nothing:
+ * the WAL keeps the pages and the next one copies them. */
+static void *
+ckpt_main(void *arg)
+{
+    txnstore_t *s = arg;
+
+    (void)threadcaps_drop_unless_root();
+    for (;;) {
+        int rc;
+
+        pthread_mutex_lock(&s->mu);
+        while (!s->ckpt_due && !s->stopping)
+            pthread_cond_wait(&s->ckpt_wake, &s->mu);
+        if (s->stopping) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        s->ckpt_due = false;
+        pthread_mutex_unlock(&s->mu);
+        if (s->ckpt_db == NULL) {
+            rc = sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                                 NULL);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_exec(s->ckpt_db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+        } else {
+            rc = SQLITE_OK;
+        }
+        if (rc == SQLITE_OK)
+            rc = sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                           NULL);
+        if (rc != SQLITE_OK && !rc_busy(rc)) {
+            set_error(s, "%s: checkpoint: %s (%s); the WAL keeps the pages", s->path,
+                      s->ckpt_db ? sqlite3_errmsg(s->ckpt_db) : sqlite3_errstr(rc),
+                      txnschema_rc_name(rc));
+            sqlite3_close(s->ckpt_db);
+            s->ckpt_db = NULL;
+        }
+    }
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+    return NULL;
+}
+
 /* ---- the public side ---- */
 
 /* The queue's slots: anonymous memory mapped directly, so pages no record
@@ -763,6 +845,7 @@ txnstore_open(const txnstore_config_t *cfg, char *err, size_t errlen)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->wake, &ca);
+    pthread_cond_init(&s->ckpt_wake, NULL);
     pthread_condattr_destroy(&ca);
     s->cfg = *cfg;
     if (s->cfg.queue_max == 0)
@@ -805,12 +888,34 @@ txnstore_open(const txnstore_config_t *cfg, char *err, size_t errlen)
         goto fail;
     }
     s->started = true;
+    pthread_setname_np(s->thread, "mp-store");
+    if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) != 0) {
+        snprintf(err, errlen, "%s: cannot start the checkpoint thread: %s", s->path,
+                 strerror(errno));
+        goto fail;
+    }
+    s->ckpt_started = true;
+    pthread_setname_np(s->ckpt_thread, "mp-store-ckpt");
     return s;
 oom:
     snprintf(err, errlen, "transaction store: out of memory");
 fail:
     txnstore_close(s);
     return NULL;
+}
+
+/* *r into a slot, the URL only up to its NUL: a typical record is some
+ * 1.2 KiB of its 5 KiB, and the slot's untouched pages stay untouched. */
+static void
+copy_record(txn_record_t *dst, const txn_record_t *r)
+{
+    size_t ulen = strnlen(r->url, sizeof(r->url) - 1);
+    size_t tail = offsetof(txn_record_t, url_len);
+
+    memcpy(dst, r, offsetof(txn_record_t, url));
+    memcpy(dst->url, r->url, ulen);
+    dst->url[ulen] = '\0';
+    memcpy((char *)dst + tail, (const char *)r + tail, sizeof(*r) - tail);
 }
 
 bool
@@ -826,7 +931,7 @@ txnstore_submit(txnstore_t *s, const txn_record_t *r)
         return false;
     }
     slot = s->freestk[--s->nfree];
-    memcpy(&s->slots[slot], r, sizeof(*r));
+    copy_record(&s->slots[slot], r);
     s->fifo[(s->head + s->count) % s->cfg.queue_max] = slot;
     s->count++;
     s->st.queued++;
@@ -887,16 +992,21 @@ txnstore_close(txnstore_t *s)
 {
     if (s == NULL)
         return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_mutex_unlock(&s->mu);
+    if (s->ckpt_started) {                /* first: the writer's close is the last checkpoint */
+        pthread_cond_signal(&s->ckpt_wake);
+        pthread_join(s->ckpt_thread, NULL);
+    }
     if (s->started) {
-        pthread_mutex_lock(&s->mu);
-        s->stopping = true;
-        pthread_mutex_unlock(&s->mu);
         pthread_cond_signal(&s->wake);
         pthread_join(s->thread, NULL);
     }
     db_close(s);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->ckpt_wake);
     slots_unmap(s->slots, s->cfg.queue_max);
     free(s->freestk);
     free(s->fifo);

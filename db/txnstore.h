@@ -13,7 +13,10 @@
  *   - submit copies the record into a preallocated slot under a short mutex
  *     and returns; it never touches SQLite, never allocates and never waits
  *     for the writer. A full queue drops the record and counts it (dropped).
- *   - The writer thread alone owns the SQLite connection. Records it had
+ *   - A checkpoint thread ("mp-store-ckpt", its own connection) copies
+ *     the WAL into the file when the writer ("mp-store") asks; it never
+ *     writes rows and nobody waits for it.
+ *   - The writer thread alone owns the writing connection. Records it had
  *     accepted but could not write (disk full, I/O error, corruption, a lock
  *     held longer than busy_retry_ms) are counted in `lost`, with the reason
  *     in last_error; after an I/O or corruption error it closes the file and
@@ -36,7 +39,7 @@
 
 #define TXNSTORE_QUEUE_DEFAULT     65536
 #define TXNSTORE_QUEUE_MAX         (1u << 22)   /* slots at most */
-#define TXNSTORE_BATCH_DEFAULT     512
+#define TXNSTORE_BATCH_DEFAULT     4096
 #define TXNSTORE_FLUSH_MS_DEFAULT  200
 #define TXNSTORE_RETAIN_CHECK_S    60           /* default interval of the retention pass */
 #define TXNSTORE_REOPEN_MS         5000         /* default wait before reopening a failed file */
