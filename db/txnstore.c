@@ -64,7 +64,7 @@
 #define TXNSTORE_RETAIN_ROUNDS   100000   /* chunks per pass at most (a pass always ends) */
 #define TXNSTORE_SESSION_BATCH   64       /* session events per write */
 #define TXNSTORE_SHORT_MAX       16       /* bytes of a session type incl. NUL */
-#define TXNSTORE_ROLLUP_ROWS     8192     /* rows the rollups sum between two upserts at most */
+#define TXNSTORE_ROLLUP_ROWS     16384    /* rows the rollups sum between two upserts at most */
 
 /* The writer's connection: a page cache that holds the indexes' hot pages.
  * No mmap: a file truncated or damaged under a mapping raises SIGBUS, and
@@ -638,22 +638,43 @@ retention(txnstore_t *s)
 
 /* ---- the writer thread ---- */
 
+/* The time range of the batch's n records (writer, without the lock). */
 static void
-note_written(txnstore_t *s, size_t n)
+batch_range(const txnstore_t *s, size_t n, int64_t *lo, int64_t *hi)
 {
-    int64_t lo = 0, hi = 0;
-
+    *lo = *hi = 0;
     for (size_t i = 0; i < n; i++) {
         int64_t t = s->slots[s->batch[i]].end_ms;
-        if (i == 0 || t < lo)
-            lo = t;
-        if (i == 0 || t > hi)
-            hi = t;
+        if (i == 0 || t < *lo)
+            *lo = t;
+        if (i == 0 || t > *hi)
+            *hi = t;
     }
+}
+
+/* Under mu: the stats' stored range grows by [lo, hi] of n records. */
+static void
+note_written(txnstore_t *s, size_t n, int64_t lo, int64_t hi)
+{
     if (n > 0 && (s->st.oldest_ms == 0 || lo < s->st.oldest_ms))
         s->st.oldest_ms = lo;
     if (n > 0 && hi > s->st.newest_ms)
         s->st.newest_ms = hi;
+}
+
+/* Under mu: takes up to max slot numbers off the fifo into the batch (two
+ * copies at most: the ring may wrap). */
+static size_t
+take_batch(txnstore_t *s, size_t max)
+{
+    size_t n = s->count < max ? s->count : max;
+    size_t first = s->cfg.queue_max - s->head < n ? s->cfg.queue_max - s->head : n;
+
+    memcpy(s->batch, s->fifo + s->head, first * sizeof(*s->batch));
+    memcpy(s->batch + first, s->fifo, (n - first) * sizeof(*s->batch));
+    s->head = (s->head + n) % s->cfg.queue_max;
+    s->count -= n;
+    return n;
 }
 
 static void
@@ -696,6 +717,7 @@ writer_main(void *arg)
     (void)threadcaps_drop_unless_root();   /* writes SQLite only; may start before the privilege drop */
     for (;;) {
         size_t n = 0, ns = 0;
+        int64_t lo, hi;
         bool ok, stopping;
 
         pthread_mutex_lock(&s->mu);
@@ -710,11 +732,7 @@ writer_main(void *arg)
         else if (!s->stopping && s->count < s->cfg.batch_max && s->scount == 0)
             wait_ms(s, s->cfg.flush_ms);
         if (s->db != NULL || s->stopping) {
-            while (n < s->cfg.batch_max && s->count > 0) {
-                s->batch[n++] = s->fifo[s->head];
-                s->head = (s->head + 1) % s->cfg.queue_max;
-                s->count--;
-            }
+            n = take_batch(s, s->cfg.batch_max);
             while (ns < TXNSTORE_SESSION_BATCH && s->scount > 0) {
                 s->sbatch[ns++] = s->sess[s->shead];
                 s->shead = (s->shead + 1) % TXNSTORE_SESSION_QUEUE;
@@ -728,6 +746,7 @@ writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
 
         ok = (n == 0 && ns == 0) || write_batch(s, n, ns);
+        batch_range(s, n, &lo, &hi);
 
         pthread_mutex_lock(&s->mu);
         if (ok) {
@@ -735,13 +754,13 @@ writer_main(void *arg)
             s->st.sessions_written += ns;
             if (n + ns > 0)
                 s->st.batches++;
-            note_written(s, n);
+            note_written(s, n, lo, hi);
         } else {
             s->st.lost += n;
             s->st.sessions_lost += ns;
         }
-        for (size_t i = 0; i < n; i++)
-            s->freestk[s->nfree++] = s->batch[i];
+        memcpy(s->freestk + s->nfree, s->batch, n * sizeof(*s->batch));
+        s->nfree += n;
         s->st.queued -= n;
         pthread_mutex_unlock(&s->mu);
 

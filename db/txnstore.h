@@ -39,7 +39,7 @@
 
 #define TXNSTORE_QUEUE_DEFAULT     65536
 #define TXNSTORE_QUEUE_MAX         (1u << 22)   /* slots at most */
-#define TXNSTORE_BATCH_DEFAULT     4096
+#define TXNSTORE_BATCH_DEFAULT     16384
 #define TXNSTORE_FLUSH_MS_DEFAULT  200
 #define TXNSTORE_RETAIN_CHECK_S    60           /* default interval of the retention pass */
 #define TXNSTORE_REOPEN_MS         5000         /* default wait before reopening a failed file */

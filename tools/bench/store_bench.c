@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -287,6 +288,46 @@ cmd_writer(const char *path, uint64_t n, unsigned batch)
     return 0;
 }
 
+/* Submits timed, in windows of SUBMIT_WINDOW calls between two looks at
+ * what the scheduler did to this thread (getrusage is a system call: one
+ * per call would slow the submitter down). */
+#define SUBMIT_WINDOW 64
+
+typedef struct submit_times {
+    double worst, worst_running;      /* all calls; calls in windows without a switch */
+    uint64_t preempted, blocked;      /* windows with an involuntary / only voluntary switches */
+    double window_worst;
+    unsigned in_window;
+    struct rusage ru;
+} submit_times_t;
+
+static bool
+timed_submit(txnstore_t *s, const txn_record_t *r, submit_times_t *t)
+{
+    double t0 = now_s(), dt;
+    bool ok = txnstore_submit(s, r);
+    struct rusage b;
+
+    dt = now_s() - t0;
+    if (dt > t->worst)
+        t->worst = dt;
+    if (dt > t->window_worst)
+        t->window_worst = dt;
+    if (++t->in_window == SUBMIT_WINDOW) {
+        getrusage(RUSAGE_THREAD, &b);
+        if (b.ru_nivcsw != t->ru.ru_nivcsw)
+            t->preempted++;
+        else if (b.ru_nvcsw != t->ru.ru_nvcsw)
+            t->blocked++;
+        else if (t->window_worst > t->worst_running)
+            t->worst_running = t->window_worst;
+        t->ru = b;
+        t->in_window = 0;
+        t->window_worst = 0;
+    }
+    return ok;
+}
+
 static int
 cmd_overload(const char *path, double rate, double seconds, size_t queue)
 {
@@ -294,38 +335,41 @@ cmd_overload(const char *path, double rate, double seconds, size_t queue)
     txnstore_stats_t st;
     txn_record_t r;
     uint64_t offered = 0, accepted = 0, deepest = 0;
-    double start = now_s(), worst = 0, end;
+    submit_times_t tm = {0};
+    double start = now_s(), end;
+
+    getrusage(RUSAGE_THREAD, &tm.ru);
 
     for (;;) {
-        double t = now_s() - start, t0;
+        double t = now_s() - start;
         uint64_t due = (uint64_t)(t * rate);
         if (t >= seconds)
             break;
         while (offered < due) {
             memcpy(&r, row(offered), sizeof(r));
             r.end_ms = wall_ms();
-            t0 = now_s();
-            accepted += txnstore_submit(s, &r);
-            t0 = now_s() - t0;
-            if (t0 > worst)
-                worst = t0;
+            accepted += timed_submit(s, &r, &tm);
             offered++;
         }
-        if (offered % 1024 < 64) {
-            txnstore_stats(s, &st);
-            if (st.queued > deepest)
-                deepest = st.queued;
-        }
-        usleep(200);
+        txnstore_stats(s, &st);
+        if (st.queued > deepest)
+            deepest = st.queued;
+        usleep(200);          /* a switch too: the window starts afresh */
+        getrusage(RUSAGE_THREAD, &tm.ru);
+        tm.in_window = 0;
+        tm.window_worst = 0;
     }
     end = now_s();
     txnstore_stats(s, &st);
     printf("overload: offered %llu at %.0f rows/s for %.0f s (queue %zu): accepted %llu, "
            "dropped %llu (%.1f %%), written %llu during the run (%.0f rows/s), deepest backlog "
-           "%llu, longest submit %.1f us\n", (unsigned long long)offered, rate, seconds, queue,
-           (unsigned long long)accepted, (unsigned long long)st.dropped,
+           "%llu; longest submit %.1f us, %.1f us in the windows of %d calls the scheduler "
+           "left alone (%llu windows preempted, %llu with a wait for the lock)\n", (unsigned long long)offered,
+           rate, seconds, queue, (unsigned long long)accepted, (unsigned long long)st.dropped,
            100.0 * (double)st.dropped / (double)offered, (unsigned long long)st.written,
-           (double)st.written / (end - start), (unsigned long long)deepest, worst * 1e6);
+           (double)st.written / (end - start), (unsigned long long)deepest, tm.worst * 1e6,
+           tm.worst_running * 1e6, SUBMIT_WINDOW, (unsigned long long)tm.preempted,
+           (unsigned long long)tm.blocked);
     txnstore_close(s);
     return 0;
 }
