@@ -52,8 +52,7 @@
 #define ERR_LEN       1024
 #define QUERY_DAYS    30
 #define QUEUE_DEFAULT TXNSTORE_QUEUE_DEFAULT
-#define BACKLOG_MIN   16384      /* rows the lossless fill keeps queued at most: 4 batches, */
-                                 /* at least this many */
+#define BACKLOG_MIN   16384      /* the lossless fill keeps 4 batches queued, at least this */
 
 /* The clock id's time in seconds. */
 static double
@@ -227,8 +226,8 @@ thread_cpu_s(const char *name)
     return sum;
 }
 
-/* Submits rows [0, n) with times t0 + i * step_ms, keeping at most
- * BACKLOG_MAX rows queued (the submitter sleeps meanwhile, so the writer
+/* Submits rows [0, n) with times t0 + i * step_ms, keeping at most 4
+ * batches (BACKLOG_MIN at least) queued (the submitter sleeps meanwhile, so the writer
  * has a core and the queue's pages are not all touched); returns the
  * seconds from the first submit until every row is written, and in
  * writer_cpu[0] and [1] the CPU seconds of the writer and checkpoint
@@ -294,8 +293,9 @@ cmd_writer(const char *path, uint64_t n, unsigned batch)
 #define SUBMIT_WINDOW 64
 
 typedef struct submit_times {
-    double worst, worst_running;      /* all calls; calls in windows without a switch */
+    double worst, worst_running;      /* all calls; calls in windows without a switch or fault */
     uint64_t preempted, blocked;      /* windows with an involuntary / only voluntary switches */
+    uint64_t faulted;                 /* windows with page faults (a slot's first use) */
     double window_worst;
     unsigned in_window;
     struct rusage ru;
@@ -319,6 +319,8 @@ timed_submit(txnstore_t *s, const txn_record_t *r, submit_times_t *t)
             t->preempted++;
         else if (b.ru_nvcsw != t->ru.ru_nvcsw)
             t->blocked++;
+        else if (b.ru_minflt != t->ru.ru_minflt || b.ru_majflt != t->ru.ru_majflt)
+            t->faulted++;
         else if (t->window_worst > t->worst_running)
             t->worst_running = t->window_worst;
         t->ru = b;
@@ -363,13 +365,14 @@ cmd_overload(const char *path, double rate, double seconds, size_t queue)
     txnstore_stats(s, &st);
     printf("overload: offered %llu at %.0f rows/s for %.0f s (queue %zu): accepted %llu, "
            "dropped %llu (%.1f %%), written %llu during the run (%.0f rows/s), deepest backlog "
-           "%llu; longest submit %.1f us, %.1f us in the windows of %d calls the scheduler "
-           "left alone (%llu windows preempted, %llu with a wait for the lock)\n", (unsigned long long)offered,
+           "%llu; longest submit %.1f us, %.1f us in the windows of %d calls without a switch "
+           "or a page fault (%llu windows preempted, %llu with a wait for the lock, %llu with "
+           "page faults)\n", (unsigned long long)offered,
            rate, seconds, queue, (unsigned long long)accepted, (unsigned long long)st.dropped,
            100.0 * (double)st.dropped / (double)offered, (unsigned long long)st.written,
            (double)st.written / (end - start), (unsigned long long)deepest, tm.worst * 1e6,
            tm.worst_running * 1e6, SUBMIT_WINDOW, (unsigned long long)tm.preempted,
-           (unsigned long long)tm.blocked);
+           (unsigned long long)tm.blocked, (unsigned long long)tm.faulted);
     txnstore_close(s);
     return 0;
 }

@@ -11,7 +11,7 @@
 #      aggregates and web tracking searches), QUERY_ROUNDS times each.
 # It prints the load average around each step: the machine is shared.
 # Not here: the proxy (tools/bench.sh). Env: BUILD (default build),
-# ROWS (10000000), WRITER_ROWS (2000000), ROUNDS (3), BATCHES ("4096"),
+# ROWS (10000000), WRITER_ROWS (2000000), ROUNDS (3), BATCHES ("512 4096"),
 # OVER_RATE (200000), OVER_S (10), QUERY_ROUNDS (5), KEEP_DIR=1 keeps the
 # files (for a second look; delete them yourself).
 set -eu
@@ -20,7 +20,7 @@ BUILD=${BUILD:-build}
 ROWS=${ROWS:-10000000}
 WRITER_ROWS=${WRITER_ROWS:-2000000}
 ROUNDS=${ROUNDS:-3}
-BATCHES=${BATCHES:-4096}
+BATCHES=${BATCHES:-512 4096}
 OVER_RATE=${OVER_RATE:-200000}
 OVER_S=${OVER_S:-10}
 QUERY_ROUNDS=${QUERY_ROUNDS:-5}
