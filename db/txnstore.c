@@ -869,8 +869,13 @@ txnstore_open(const txnstore_config_t *cfg, char *err, size_t errlen)
     s->cfg = *cfg;
     if (s->cfg.queue_max == 0)
         s->cfg.queue_max = TXNSTORE_QUEUE_DEFAULT;
-    if (s->cfg.batch_max == 0)
-        s->cfg.batch_max = TXNSTORE_BATCH_DEFAULT;
+    if (s->cfg.batch_max == 0) {
+        /* at most about a quarter of the queue, so that submits find free
+         * slots while a batch is being written */
+        size_t quarter = s->cfg.queue_max / 4 + 1;
+        s->cfg.batch_max = quarter < TXNSTORE_BATCH_DEFAULT ? (unsigned)quarter
+                                                            : TXNSTORE_BATCH_DEFAULT;
+    }
     if (s->cfg.flush_ms == 0)
         s->cfg.flush_ms = TXNSTORE_FLUSH_MS_DEFAULT;
     if (s->cfg.retain_check_s == 0)

@@ -53,7 +53,8 @@ typedef struct txnstore txnstore_t;
 typedef struct txnstore_config {
     const char *path;             /* the SQLite file; created if missing */
     size_t queue_max;             /* 0 = TXNSTORE_QUEUE_DEFAULT */
-    unsigned batch_max;           /* rows per transaction, 0 = TXNSTORE_BATCH_DEFAULT */
+    unsigned batch_max;           /* rows per transaction, 0 = TXNSTORE_BATCH_DEFAULT or a */
+                                  /* quarter of queue_max if less */
     unsigned flush_ms;            /* a partial batch waits at most this, 0 = default */
     unsigned retain_days;         /* 0 = keep forever */
     uint64_t retain_mb;           /* 0 = no size cap (MiB of used pages) */
