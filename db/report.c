@@ -7,8 +7,18 @@
  * names in report.h are the aliases below. Orders are total (ties broken by
  * name or id) so two runs over the same rows give the same JSON.
  *
- * Not here: rollup tables (minute/hour/day) for 30-day reports over tens of
- * millions of rows; today every query scans the time index for its range.
+ * Rollups: every aggregate report reads its rows from a "source", a
+ * subquery of (t, remote, user, ..., requests, bytes, blocked) rows: the
+ * txn rows (1 request each) of the range's unaligned edges, [from, h0) and
+ * [h1, to), and the rollup rows (txnschema.h) of the whole hours [h0, d0)
+ * and [d1, h1) and the whole days [d0, d1) in between (?11 h0, ?12 h1,
+ * ?13 d0, ?14 d1). Sums, maxima and distinct counts over those rows are the
+ * same as over the txn rows of the range, because each rollup row sums
+ * txn rows of one key and the writer keeps them equal at every commit; so
+ * the answers do not depend on the split. Without rollups (report_set_rollups
+ * false, or a range under an hour) all four are `to` and the source is the
+ * txn rows of [from, to). The timeline reads no days (its buckets are
+ * hours). Web tracking, a user's blocked requests and sessions read rows.
  */
 #include "report.h"
 
@@ -23,13 +33,92 @@
 
 struct report {
     sqlite3 *db;
+    bool rollups;                     /* read whole hours and days from the rollups */
     char path[512];
     char err[REPORT_ERR_MAX];
 };
 
 #define RANGE " time_ms >= ?1 AND time_ms < ?2 AND (?3 < 0 OR remote = ?3) "
-#define SUMS  " count(*) AS requests, COALESCE(sum(bytes_out), 0) AS bytes," \
+#define SUMS  " COALESCE(sum(requests), 0) AS requests, COALESCE(sum(bytes), 0) AS bytes," \
               " COALESCE(sum(blocked), 0) AS blocked "
+#define USERS " count(DISTINCT NULLIF(user, '')) AS users"
+#define SQL_MAX 4096                  /* bytes of a query built with sources */
+
+/* The rollup tables, and the txn rows each one sums. */
+enum src_kind { SRC_USER, SRC_CATEGORY, SRC_HOST, SRC_BLOCKED };
+static const struct {
+    const char *table, *cols, *rows_where;
+} srcs[] = {
+    [SRC_USER] = {"ru_user", "remote, user", ""},
+    [SRC_CATEGORY] = {"ru_category", "remote, user, category", ""},
+    [SRC_HOST] = {"ru_host", "remote, user, host", ""},
+    [SRC_BLOCKED] = {"ru_blocked", "remote, user, host, category, access_policy, rule",
+                     " AND blocked = 1"},
+};
+
+/* The source of kind k (see the top of this file) as a parenthesized
+ * subquery into buf; extra is more of every WHERE (columns every part has:
+ * remote, user and the kind's own), "" for none. */
+static const char *
+src(char *buf, size_t cap, enum src_kind k, const char *extra)
+{
+    const char *c = srcs[k].cols, *t = srcs[k].table, *w = srcs[k].rows_where;
+
+#define ROWS(lo, hi) "SELECT time_ms / 3600000 * 3600000 AS t, %s, 1 AS requests," \
+                     " bytes_out AS bytes, blocked FROM txn WHERE time_ms >= " lo \
+                     " AND time_ms < " hi " AND (?3 < 0 OR remote = ?3)%s %s"
+#define ROLLED(span, lo, hi) "SELECT bucket, %s, requests, bytes, blocked FROM %s WHERE" \
+                             " span = " span " AND bucket >= " lo " AND bucket < " hi \
+                             " AND (?3 < 0 OR remote = ?3) %s"
+    snprintf(buf, cap, "(" ROWS("?1", "?11") " UNION ALL " ROWS("?12", "?2")
+             " UNION ALL " ROLLED("3600000", "?11", "?13")
+             " UNION ALL " ROLLED("3600000", "?14", "?12")
+             " UNION ALL " ROLLED("86400000", "?13", "?14") ")",
+             c, w, extra, c, w, extra, c, t, extra, c, t, extra, c, t, extra);
+#undef ROWS
+#undef ROLLED
+    return buf;
+}
+
+/* a rounded down / up to a multiple of span */
+static int64_t
+floor_to(int64_t a, int64_t span)
+{
+    return (int64_t)txnschema_bucket(a, span);
+}
+
+static int64_t
+ceil_to(int64_t a, int64_t span)
+{
+    int64_t f = floor_to(a, span);
+
+    return f == a ? a : f + span;
+}
+
+/* Binds the split of q (?11 h0, ?12 h1, ?13 d0, ?14 d1); with days false
+ * the whole hours are all read from the hourly rollup. */
+static void
+bind_split(const report_t *r, sqlite3_stmt *st, const report_range_t *q, bool days)
+{
+    int64_t from = q->from_ms, to = q->to_ms, h0 = to, h1 = to, d0 = to, d1 = to;
+    const int64_t far = INT64_MAX - 2 * TXNSCHEMA_SPAN_DAY;
+
+    if (r->rollups && from < to && from > -far && to < far) {
+        int64_t a = ceil_to(from, TXNSCHEMA_SPAN_HOUR), b = floor_to(to, TXNSCHEMA_SPAN_HOUR);
+        if (a < b) {
+            h0 = a;
+            h1 = b;
+            d0 = ceil_to(a, TXNSCHEMA_SPAN_DAY);
+            d1 = floor_to(b, TXNSCHEMA_SPAN_DAY);
+            if (!days || d0 >= d1)
+                d0 = d1 = h1;
+        }
+    }
+    sqlite3_bind_int64(st, 11, h0);
+    sqlite3_bind_int64(st, 12, h1);
+    sqlite3_bind_int64(st, 13, d0);
+    sqlite3_bind_int64(st, 14, d1);
+}
 
 static void
 seterr(report_t *r, const char *fmt, ...)
@@ -67,7 +156,14 @@ report_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     snprintf(r->path, sizeof(r->path), "%s", path);
+    r->rollups = true;
     return r;
+}
+
+void
+report_set_rollups(report_t *r, bool use)
+{
+    r->rollups = use;
 }
 
 void
@@ -110,6 +206,7 @@ prepare(report_t *r, const char *sql, const report_range_t *q, unsigned limit)
     sqlite3_bind_int64(st, 2, q->to_ms);
     sqlite3_bind_int(st, 3, q->loc == REPORT_LOC_REMOTE ? 1 : q->loc == REPORT_LOC_LOCAL ? 0 : -1);
     sqlite3_bind_int64(st, 4, limit);
+    bind_split(r, st, q, true);
     return st;
 }
 
@@ -187,11 +284,14 @@ run_one(report_t *r, sqlite3_stmt *st)
 json_t *
 report_summary(report_t *r, const report_range_t *q)
 {
-    json_t *o = run_one(r, prepare(r,
-        "SELECT" SUMS ", count(DISTINCT NULLIF(user, '')) AS users,"
-        " COALESCE(sum(remote), 0) AS remote_requests,"
-        " count(*) - COALESCE(sum(remote), 0) AS local_requests"
-        " FROM txn WHERE" RANGE, q, 1));
+    char sql[SQL_MAX], from[SQL_MAX];
+    json_t *o;
+
+    snprintf(sql, sizeof(sql), "SELECT" SUMS "," USERS ","
+             " COALESCE(sum(remote * requests), 0) AS remote_requests,"
+             " COALESCE(sum(requests), 0) - COALESCE(sum(remote * requests), 0) AS local_requests"
+             " FROM %s", src(from, sizeof(from), SRC_USER, ""));
+    o = run_one(r, prepare(r, sql, q, 1));
 
     if (o == NULL)
         return NULL;
@@ -223,85 +323,89 @@ order_column(report_t *r, enum report_order by)
     return report_order_str(by);
 }
 
-#define USERS " count(DISTINCT NULLIF(user, '')) AS users"
-
-/* Rows grouped by one column (user, host, category) with their sums and
- * one more column, ordered by `by`, ties by key; where is more of the
- * WHERE clause. */
+/* Rows of source k grouped by one column (user, host, category) with
+ * their sums and one more column, ordered by `by`, ties by key; extra is
+ * more of the source's WHERE. */
 static json_t *
-grouped(report_t *r, const report_range_t *q, const char *key, const char *more,
-        const char *where, enum report_order by, unsigned limit)
+grouped(report_t *r, const report_range_t *q, enum src_kind k, const char *key, const char *more,
+        const char *extra, enum report_order by, unsigned limit)
 {
     const char *order = order_column(r, by);
-    char buf[640];
+    char sql[SQL_MAX], from[SQL_MAX];
 
     limit = clamp_limit(limit);
     if (order == NULL)
         return NULL;
-    snprintf(buf, sizeof(buf), "SELECT %s," SUMS ",%s FROM txn WHERE" RANGE "%s GROUP BY %s"
-             " ORDER BY %s DESC, %s LIMIT ?4", key, more, where, key, order, key);
-    return run_rows(r, prepare(r, buf, q, limit), limit);
+    snprintf(sql, sizeof(sql), "SELECT %s," SUMS ",%s FROM %s GROUP BY %s"
+             " ORDER BY %s DESC, %s LIMIT ?4", key, more, src(from, sizeof(from), k, extra), key,
+             order, key);
+    return run_rows(r, prepare(r, sql, q, limit), limit);
 }
 
 json_t *
 report_top_users(report_t *r, const report_range_t *q, enum report_order by, unsigned limit)
 {
-    return grouped(r, q, "user", " max(remote) AS remote", "AND user <> ''", by, limit);
+    return grouped(r, q, SRC_USER, "user", " max(remote) AS remote", "AND user <> ''", by,
+                   limit);
 }
 
 json_t *
 report_top_categories(report_t *r, const report_range_t *q, unsigned limit)
 {
-    return grouped(r, q, "category", USERS, "", REPORT_BY_REQUESTS, limit);
+    return grouped(r, q, SRC_CATEGORY, "category", USERS, "", REPORT_BY_REQUESTS, limit);
 }
 
 json_t *
 report_categories(report_t *r, const report_range_t *q, enum report_order by, unsigned limit)
 {
-    return grouped(r, q, "category", USERS, "", by, limit);
+    return grouped(r, q, SRC_CATEGORY, "category", USERS, "", by, limit);
 }
 
 json_t *
 report_sites(report_t *r, const report_range_t *q, enum report_order by, unsigned limit)
 {
-    return grouped(r, q, "host", USERS, "", by, limit);
+    return grouped(r, q, SRC_HOST, "host", USERS, "", by, limit);
+}
+
+/* The blocked rows (source SRC_BLOCKED) grouped by keys; cols are the
+ * result columns after the keys. */
+static json_t *
+blocked_by(report_t *r, const report_range_t *q, const char *keys, const char *cols,
+           unsigned limit)
+{
+    char sql[SQL_MAX], from[SQL_MAX];
+
+    snprintf(sql, sizeof(sql), "SELECT %s, %s FROM %s GROUP BY %s ORDER BY sum(blocked) DESC,"
+             " %s LIMIT ?4", keys, cols, src(from, sizeof(from), SRC_BLOCKED, ""), keys, keys);
+    return run_rows(r, prepare(r, sql, q, limit), limit);
 }
 
 json_t *
 report_top_blocked_hosts(report_t *r, const report_range_t *q, unsigned limit)
 {
-    limit = clamp_limit(limit);
-    return run_rows(r, prepare(r,
-        "SELECT host, count(*) AS blocked, count(DISTINCT NULLIF(user, '')) AS users,"
-        " max(category) AS category FROM txn WHERE" RANGE "AND txn.blocked = 1"
-        " GROUP BY host ORDER BY count(*) DESC, host LIMIT ?4", q, limit), limit);
+    return blocked_by(r, q, "host", "sum(blocked) AS blocked," USERS ", max(category) AS category",
+                      clamp_limit(limit));
 }
 
 /* "summary", "by_category", "by_policy", "by_user" of the blocked rows. */
 json_t *
 report_blocked(report_t *r, const report_range_t *q, unsigned limit)
 {
-    static const struct { const char *name, *sql; } parts[] = {
-        {"by_category", "SELECT category, count(*) AS blocked,"
-                        " count(DISTINCT NULLIF(user, '')) AS users FROM txn WHERE" RANGE
-                        "AND txn.blocked = 1 GROUP BY category"
-                        " ORDER BY count(*) DESC, category LIMIT ?4"},
-        {"by_policy", "SELECT access_policy, rule, count(*) AS blocked,"
-                      " count(DISTINCT NULLIF(user, '')) AS users FROM txn WHERE" RANGE
-                      "AND txn.blocked = 1 GROUP BY access_policy, rule"
-                      " ORDER BY count(*) DESC, access_policy, rule LIMIT ?4"},
-        {"by_user", "SELECT user, count(*) AS blocked, max(remote) AS remote,"
-                    " count(DISTINCT host) AS hosts FROM txn WHERE" RANGE
-                    "AND txn.blocked = 1 GROUP BY user ORDER BY count(*) DESC, user LIMIT ?4"},
+    static const struct { const char *name, *keys, *cols; } parts[] = {
+        {"by_category", "category", "sum(blocked) AS blocked," USERS},
+        {"by_policy", "access_policy, rule", "sum(blocked) AS blocked," USERS},
+        {"by_user", "user", "sum(blocked) AS blocked, max(remote) AS remote,"
+                            " count(DISTINCT host) AS hosts"},
     };
+    char sql[SQL_MAX * 2], all[SQL_MAX], blk[SQL_MAX];
     json_t *o = json_object(), *sum;
 
     limit = clamp_limit(limit);
-    sum = run_one(r, prepare(r,
-        "SELECT count(*) AS requests, COALESCE(sum(blocked), 0) AS blocked,"
-        " count(DISTINCT CASE WHEN blocked = 1 THEN NULLIF(user, '') END) AS users,"
-        " count(DISTINCT CASE WHEN blocked = 1 THEN host END) AS hosts"
-        " FROM txn WHERE" RANGE, q, 1));
+    snprintf(sql, sizeof(sql), "SELECT (SELECT COALESCE(sum(requests), 0) FROM %s) AS requests,"
+             " COALESCE(sum(blocked), 0) AS blocked," USERS ", count(DISTINCT host) AS hosts"
+             " FROM %s", src(all, sizeof(all), SRC_USER, ""),
+             src(blk, sizeof(blk), SRC_BLOCKED, ""));
+    sum = run_one(r, prepare(r, sql, q, 1));
     if (o == NULL || sum == NULL) {
         json_decref(o);
         json_decref(sum);
@@ -309,7 +413,7 @@ report_blocked(report_t *r, const report_range_t *q, unsigned limit)
     }
     json_object_set_new(o, "summary", sum);
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-        json_t *part = run_rows(r, prepare(r, parts[i].sql, q, limit), limit);
+        json_t *part = blocked_by(r, q, parts[i].keys, parts[i].cols, limit);
         if (part == NULL) {
             json_decref(o);
             return NULL;
@@ -362,6 +466,8 @@ json_t *
 report_timeline(report_t *r, const report_range_t *q)
 {
     int64_t first = bucket_of(q->from_ms), n;
+    char sql[SQL_MAX], from[SQL_MAX];
+    sqlite3_stmt *st;
     json_t *rows, *out;
     size_t k = 0;
 
@@ -373,15 +479,18 @@ report_timeline(report_t *r, const report_range_t *q)
                "holds", (long long)n, REPORT_BUCKETS_MAX);
         return NULL;
     }
-    rows = run_rows(r, prepare(r,
-        "SELECT time_ms / 3600000 * 3600000 AS time," SUMS ","
-        " COALESCE(sum(remote), 0) AS remote_requests,"
-        " count(*) - COALESCE(sum(remote), 0) AS local_requests,"
-        " COALESCE(sum(remote * bytes_out), 0) AS remote_bytes,"
-        " COALESCE(sum(bytes_out) - sum(remote * bytes_out), 0) AS local_bytes,"
-        " COALESCE(sum(remote * blocked), 0) AS remote_blocked,"
-        " COALESCE(sum(blocked) - sum(remote * blocked), 0) AS local_blocked"
-        " FROM txn WHERE" RANGE "GROUP BY 1 ORDER BY 1", q, 1), (unsigned)n + 1);
+    snprintf(sql, sizeof(sql), "SELECT t AS time," SUMS ","
+             " COALESCE(sum(remote * requests), 0) AS remote_requests,"
+             " COALESCE(sum(requests) - sum(remote * requests), 0) AS local_requests,"
+             " COALESCE(sum(remote * bytes), 0) AS remote_bytes,"
+             " COALESCE(sum(bytes) - sum(remote * bytes), 0) AS local_bytes,"
+             " COALESCE(sum(remote * blocked), 0) AS remote_blocked,"
+             " COALESCE(sum(blocked) - sum(remote * blocked), 0) AS local_blocked"
+             " FROM %s GROUP BY 1 ORDER BY 1", src(from, sizeof(from), SRC_USER, ""));
+    st = prepare(r, sql, q, 1);
+    if (st != NULL)
+        bind_split(r, st, q, false);             /* hourly buckets: no days */
+    rows = run_rows(r, st, (unsigned)n + 1);
     if (rows == NULL)
         return NULL;
     out = json_array();
@@ -414,17 +523,18 @@ report_locations(report_t *r, const report_range_t *q, unsigned limit)
     static const char *const keys[] = {"requests", "bytes", "blocked"};
     json_t *locs, *domains, *row;
     json_int_t total[3] = {0, 0, 0};
+    char sql[SQL_MAX], from[SQL_MAX];
     size_t i;
 
     limit = clamp_limit(limit);
-    locs = run_rows(r, prepare(r,
-        "WITH loc(remote, location) AS (VALUES (1, 'remote'), (0, 'local'))"
-        " SELECT loc.location AS location, count(txn.id) AS requests,"
-        " COALESCE(sum(txn.bytes_out), 0) AS bytes, COALESCE(sum(txn.blocked), 0) AS blocked,"
-        " count(DISTINCT NULLIF(txn.user, '')) AS users"
-        " FROM loc LEFT JOIN txn ON txn.remote = loc.remote AND txn.time_ms >= ?1"
-        " AND txn.time_ms < ?2 AND (?3 < 0 OR txn.remote = ?3)"
-        " GROUP BY loc.remote ORDER BY loc.remote DESC", q, 2), 2);
+    snprintf(sql, sizeof(sql),
+             "WITH loc(remote, location) AS (VALUES (1, 'remote'), (0, 'local'))"
+             " SELECT loc.location AS location, COALESCE(a.requests, 0) AS requests,"
+             " COALESCE(a.bytes, 0) AS bytes, COALESCE(a.blocked, 0) AS blocked,"
+             " COALESCE(a.users, 0) AS users FROM loc LEFT JOIN (SELECT remote," SUMS ","
+             USERS " FROM %s GROUP BY remote) AS a ON a.remote = loc.remote"
+             " ORDER BY loc.remote DESC", src(from, sizeof(from), SRC_USER, ""));
+    locs = run_rows(r, prepare(r, sql, q, 2), 2);
     if (locs == NULL)
         return NULL;
     json_array_foreach(locs, i, row)
@@ -437,7 +547,7 @@ report_locations(report_t *r, const report_range_t *q, unsigned limit)
             json_object_set_new(row, name, json_real(share(
                 json_integer_value(json_object_get(row, keys[k])), total[k])));
         }
-    domains = grouped(r, q, "host", USERS, "AND remote = 1", REPORT_BY_REQUESTS, limit);
+    domains = grouped(r, q, SRC_HOST, "host", USERS, "AND remote = 1", REPORT_BY_REQUESTS, limit);
     return pair("locations", locs, "remote_domains", domains);
 }
 
@@ -456,26 +566,37 @@ prepare_user(report_t *r, const char *sql, const report_range_t *q, unsigned lim
 json_t *
 report_user_detail(report_t *r, const report_range_t *q, const char *user, unsigned limit)
 {
-    static const struct { const char *name, *sql; } parts[] = {
-        {"hosts", "SELECT host," SUMS "FROM txn WHERE" RANGE "AND user = ?5"
-                  " GROUP BY host ORDER BY requests DESC, host LIMIT ?4"},
-        {"categories", "SELECT category," SUMS "FROM txn WHERE" RANGE "AND user = ?5"
-                       " GROUP BY category ORDER BY requests DESC, category LIMIT ?4"},
-        {"blocks", "SELECT time_ms AS time, host, url, category, rule, decision_tag FROM txn"
-                   " WHERE" RANGE "AND user = ?5 AND txn.blocked = 1"
-                   " ORDER BY time_ms DESC, id DESC LIMIT ?4"},
+    static const struct { const char *name, *key; enum src_kind k; } parts[] = {
+        {"hosts", "host", SRC_HOST},
+        {"categories", "category", SRC_CATEGORY},
+        {"blocks", NULL, SRC_USER},
     };
+    char sql[SQL_MAX], from[SQL_MAX];
     json_t *o;
 
     limit = clamp_limit(limit);
     if (user == NULL)
         user = "";
-    o = run_one(r, prepare_user(r,
-        "SELECT ?5 AS user," SUMS ", COALESCE(min(time_ms), 0) AS first_seen,"
-        " COALESCE(max(time_ms), 0) AS last_seen FROM txn WHERE" RANGE "AND user = ?5",
-        q, 1, user));
+    /* first and last seen: the ends of the user's run of the (user, time)
+     * index */
+    snprintf(sql, sizeof(sql), "SELECT ?5 AS user," SUMS ","
+             " COALESCE((SELECT min(time_ms) FROM txn WHERE" RANGE "AND user = ?5), 0)"
+             " AS first_seen,"
+             " COALESCE((SELECT max(time_ms) FROM txn WHERE" RANGE "AND user = ?5), 0)"
+             " AS last_seen FROM %s", src(from, sizeof(from), SRC_USER, "AND user = ?5"));
+    o = run_one(r, prepare_user(r, sql, q, 1, user));
     for (size_t i = 0; o != NULL && i < sizeof(parts) / sizeof(parts[0]); i++) {
-        json_t *part = run_rows(r, prepare_user(r, parts[i].sql, q, limit, user), limit);
+        json_t *part;
+        if (parts[i].key != NULL)
+            snprintf(sql, sizeof(sql), "SELECT %s," SUMS "FROM %s GROUP BY %s"
+                     " ORDER BY requests DESC, %s LIMIT ?4", parts[i].key,
+                     src(from, sizeof(from), parts[i].k, "AND user = ?5"), parts[i].key,
+                     parts[i].key);
+        else
+            snprintf(sql, sizeof(sql), "SELECT time_ms AS time, host, url, category, rule,"
+                     " decision_tag FROM txn WHERE" RANGE "AND user = ?5 AND txn.blocked = 1"
+                     " ORDER BY time_ms DESC, id DESC LIMIT ?4");
+        part = run_rows(r, prepare_user(r, sql, q, limit, user), limit);
         if (part == NULL) {
             json_decref(o);
             return NULL;

@@ -14,12 +14,16 @@
  * time and a location filter. Results are new references the caller
  * json_decref()s; NULL means an error, whose text report_error() returns.
  * Row limits are clamped to 1..REPORT_ROWS_MAX (0 = REPORT_ROWS_DEFAULT).
- * Numbers are JSON integers; times are Unix milliseconds.
+ * Numbers are JSON integers; times are Unix milliseconds. The aggregates
+ * read the whole UTC hours and days of a range from the store's rollups
+ * and the rest from its rows (db/report.c), so a 30-day report does not
+ * read 30 days of rows; web tracking always reads rows.
  */
 #ifndef MUS_DB_REPORT_H
 #define MUS_DB_REPORT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define REPORT_ROWS_MAX      1000
@@ -65,6 +69,12 @@ typedef struct report_filter {
 report_t *report_open(const char *path, char *err, size_t errlen);
 void report_close(report_t *r);
 const char *report_error(const report_t *r);
+
+/* Whether the aggregate reports read whole hours and days from the
+ * store's rollups (the default) or every row of the range: the answers are
+ * the same either way, only the time differs (tests and benchmarks
+ * compare them). */
+void report_set_rollups(report_t *r, bool use);
 
 /* {"from","to","location","requests","blocked","bytes","users",
  *  "remote_requests","local_requests"} */

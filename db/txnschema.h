@@ -9,6 +9,19 @@
  * Tables (schema version TXNSCHEMA_VERSION, PRAGMA user_version):
  *   txn       one row per transaction (columns: see txnschema.c)
  *   sessions  remote session history, one row per (headend, vpn_addr, start_ms)
+ *   rollups (version 2): the sums requests, bytes, blocked of the txn rows of
+ *   one UTC-aligned hour or day (span TXNSCHEMA_SPAN_HOUR or _DAY, bucket =
+ *   its start) per key, WITHOUT ROWID, primary key (span, bucket, remote,
+ *   user, ...):
+ *     ru_user      (remote, user)
+ *     ru_category  (remote, user, category)
+ *     ru_host      (remote, user, host)
+ *     ru_blocked   (remote, user, host, category, access_policy, rule), of
+ *                  the blocked rows only
+ *   The writer keeps them equal to the txn rows at every commit (it adds a
+ *   batch's rows and subtracts what retention deletes in the same
+ *   transaction; a key whose requests reach 0 loses its row), so a report
+ *   may read a whole bucket from a rollup instead of its rows.
  */
 #ifndef MUS_DB_TXNSCHEMA_H
 #define MUS_DB_TXNSCHEMA_H
@@ -17,9 +30,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define TXNSCHEMA_VERSION   1            /* what this build writes and reads */
+#define TXNSCHEMA_VERSION   2            /* what this build writes and reads */
 #define TXNSCHEMA_APP_ID    0x4d555354   /* PRAGMA application_id: "MUST" */
 #define TXNSCHEMA_BUSY_MS   200          /* busy_timeout of every connection */
+#define TXNSCHEMA_SPAN_HOUR 3600000LL    /* the rollups' spans, ms */
+#define TXNSCHEMA_SPAN_DAY  86400000LL
+
+/* The start of the span-long bucket holding t (floor, also before 1970). */
+static inline long long
+txnschema_bucket(long long t, long long span)
+{
+    return t - ((t % span) + span) % span;
+}
 
 /* One forward migration: from version (to - 1) to `to`, as one SQL script
  * run in one transaction with the new user_version. */

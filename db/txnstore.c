@@ -1,18 +1,22 @@
 /*
- * db/txnstore.c: the transaction store's queue and writer thread (see
- * txnstore.h for threads and ownership; the schema is in txnschema.c).
+ * db/txnstore.c: the transaction store's queue, writer thread and
+ * checkpoint thread (see txnstore.h for threads and ownership; the schema
+ * is in txnschema.c, the rollups' sums in txnrollup.c).
  *
  * Queue: `slots` holds queue_max records; `freestk` is a stack of free slot
  * numbers and `fifo` a ring of filled ones in submit order. submit pops a
- * free slot, copies the record in and pushes its number on the fifo, all
- * under `mu`. The writer takes up to batch_max numbers off the fifo, writes
+ * free slot, copies the record in (its URL only up to the NUL) and pushes
+ * its number on the fifo, all under `mu`. The writer takes up to batch_max numbers off the fifo, writes
  * those slots without the lock (no submitter touches a slot it does not
  * own), then pushes them back on the free stack. A stack reuses the slots
  * just freed, so the pages touched grow with the deepest backlog only.
  *
  * Writer: wakes when a batch is full, a session event or close arrives, or
  * every flush_ms; writes one BEGIN IMMEDIATE .. COMMIT per batch with
- * prepared statements. On failure the transaction is rolled back and:
+ * prepared statements: the rows, the session events, then the batch's
+ * rollup sums (one upsert per key, txnrollup.c), so a reader sees rows and
+ * rollups of the same commits. On failure the transaction is rolled back
+ * and:
  *   SQLITE_BUSY / LOCKED   the same batch is retried every
  *                          TXNSTORE_RETRY_SLEEP_MS for busy_retry_ms (the
  *                          queue fills meanwhile and submit drops), then lost;
@@ -29,9 +33,9 @@
  * than retain_days are deleted, then, while the used pages exceed retain_mb,
  * the oldest rows (lowest id, i.e. written first) in chunks sized from how
  * far over the cap it is (at most TXNSTORE_RETAIN_CHUNK rows), each chunk
- * its own short transaction so
- * submitters' batches interleave. Ended sessions older than retain_days go
- * too. The file was created with auto_vacuum = INCREMENTAL, so after a pass
+ * its own short transaction so submitters' batches interleave, in which the
+ * chunk's rows are read, taken off the rollups and deleted. Ended sessions
+ * older than retain_days go too. The file was created with auto_vacuum = INCREMENTAL, so after a pass
  * that deleted rows PRAGMA incremental_vacuum returns the free pages and a
  * passive checkpoint lets the file shrink; pages not returned are reused by
  * later inserts. The size cap counts used pages (page_count -
@@ -41,6 +45,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,6 +56,7 @@
 #include <time.h>
 
 #include "../common/threadcaps.h"
+#include "txnrollup.h"
 #include "txnschema.h"
 
 #define TXNSTORE_RETRY_SLEEP_MS  50       /* between attempts on a locked file */
@@ -58,12 +64,22 @@
 #define TXNSTORE_RETAIN_ROUNDS   100000   /* chunks per pass at most (a pass always ends) */
 #define TXNSTORE_SESSION_BATCH   64       /* session events per write */
 #define TXNSTORE_SHORT_MAX       16       /* bytes of a session type incl. NUL */
+#define TXNSTORE_ROLLUP_ROWS     16384    /* rows the rollups sum between two upserts at most */
 
-/* The writer's connection: a page cache that holds the indexes' hot pages
- * and fewer, larger checkpoints (each syscall counts: a batch touches pages
- * of three indexes). No mmap: a file truncated or damaged under a mapping
- * raises SIGBUS, and the store must not take the proxy down. */
-#define WRITER_PRAGMAS "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192"
+/* The writer's connection: a page cache that holds the indexes' hot pages.
+ * No mmap: a file truncated or damaged under a mapping raises SIGBUS, and
+ * the store must not take the proxy down. */
+#define WRITER_PRAGMAS "PRAGMA cache_size = -65536"
+
+/* Checkpoints: the writer's commits only append to the WAL; once it holds
+ * TXNSTORE_CKPT_PAGES pages the checkpointer thread copies them into the
+ * file (PASSIVE, on a connection of its own: it waits for nobody and nobody
+ * waits for it, and its fsyncs are not the writer's). Should it fall behind
+ * past TXNSTORE_CKPT_INLINE pages, the writer checkpoints itself, as
+ * SQLite's automatic checkpoint would. Durability is WAL + NORMAL either
+ * way: the WAL is synced before a checkpoint, the file after it. */
+#define TXNSTORE_CKPT_PAGES   8192
+#define TXNSTORE_CKPT_INLINE  (8 * TXNSTORE_CKPT_PAGES)
 
 typedef struct sess_slot {
     char user[TXN_NAME_MAX], domain[TXN_NAME_MAX];
@@ -79,7 +95,9 @@ struct txnstore {
 
     pthread_mutex_t mu;               /* everything below up to "writer only" */
     pthread_cond_t wake;              /* the writer's: batch full, session, close */
+    pthread_cond_t ckpt_wake;         /* the checkpointer's: WAL long enough, close */
     bool stopping;
+    bool ckpt_due;                    /* the writer asks for a checkpoint */
     txn_record_t *slots;
     uint32_t *freestk;
     size_t nfree;
@@ -90,10 +108,13 @@ struct txnstore {
     txnstore_stats_t st;              /* counters; db_bytes filled on read */
 
     /* writer only (after open) */
-    pthread_t thread;
-    bool started;
+    pthread_t thread, ckpt_thread;
+    bool started, ckpt_started;
+    sqlite3 *ckpt_db;                 /* the checkpointer thread's own */
     sqlite3 *db;
-    sqlite3_stmt *ins_txn, *ins_sess;
+    sqlite3_stmt *ins_txn, *ins_sess, *del_txn;
+    txnrollup_t *ru;                  /* the rollups' sums of the open transaction */
+    int64_t *retire_ids;              /* the txn rows a retention chunk deletes */
     int64_t reopen_at_ms;
     int64_t next_retain_ms;
     int64_t close_deadline_ms;        /* set when the writer first sees stopping */
@@ -222,7 +243,10 @@ db_close(txnstore_t *s)
 {
     sqlite3_finalize(s->ins_txn);
     sqlite3_finalize(s->ins_sess);
-    s->ins_txn = s->ins_sess = NULL;
+    sqlite3_finalize(s->del_txn);
+    s->ins_txn = s->ins_sess = s->del_txn = NULL;
+    if (s->ru != NULL)
+        txnrollup_finalize(s->ru);
     if (s->db != NULL)
         sqlite3_close(s->db);
     s->db = NULL;
@@ -250,6 +274,24 @@ read_range(txnstore_t *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The WAL hook of the writer's connection, after each commit (writer
+ * thread): asks the checkpointer, or checkpoints when it is far behind. */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    txnstore_t *s = arg;
+
+    if (pages >= TXNSTORE_CKPT_INLINE) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= TXNSTORE_CKPT_PAGES) {
+        pthread_mutex_lock(&s->mu);
+        s->ckpt_due = true;
+        pthread_mutex_unlock(&s->mu);
+        pthread_cond_signal(&s->ckpt_wake);
+    }
+    return SQLITE_OK;
+}
+
 /* Opens (creating, migrating) and prepares. 0, or -1 with err. */
 static int
 db_open(txnstore_t *s, char *err, size_t errlen)
@@ -260,10 +302,14 @@ db_open(txnstore_t *s, char *err, size_t errlen)
     if (s->db == NULL)
         return -1;
     sqlite3_exec(s->db, WRITER_PRAGMAS, NULL, NULL, NULL);     /* tuning only: errors ignored */
+    sqlite3_wal_hook(s->db, wal_hook, s);                      /* replaces the automatic checkpoint */
     if ((rc = sqlite3_prepare_v3(s->db, ins_txn_sql, -1, SQLITE_PREPARE_PERSISTENT, &s->ins_txn,
                                  NULL)) != SQLITE_OK ||
         (rc = sqlite3_prepare_v3(s->db, ins_sess_sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                 &s->ins_sess, NULL)) != SQLITE_OK) {
+                                 &s->ins_sess, NULL)) != SQLITE_OK ||
+        (rc = sqlite3_prepare_v3(s->db, "DELETE FROM txn WHERE id = ?1", -1,
+                                 SQLITE_PREPARE_PERSISTENT, &s->del_txn, NULL)) != SQLITE_OK ||
+        (rc = txnrollup_prepare(s->ru, s->db)) != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot prepare the inserts: %s (%s)", s->path,
                  sqlite3_errmsg(s->db), txnschema_rc_name(rc));
         db_close(s);
@@ -309,7 +355,10 @@ insert_txn(txnstore_t *s, const txn_record_t *r)
     sqlite3_stmt *st = s->ins_txn;
     char host[TXNSTORE_HOST_MAX];
     size_t ulen = strnlen(r->url, sizeof(r->url));
-    int i = 1;
+    bool blocked = txnstore_blocked(r);
+    txnrollup_row_t ru = {r->end_ms, (int64_t)r->bytes_out, r->remote, blocked, r->user, host,
+                          r->category, r->access_policy, r->rule};
+    int i = 1, rc;
 
     txnstore_url_host(r->url, host, sizeof(host));
     ulen = txnstore_url_keep(r->url, ulen, s->cfg.keep_query);
@@ -336,11 +385,13 @@ insert_txn(txnstore_t *s, const txn_record_t *r)
     BIND_TEXT(r->category);
     BIND_TEXT(txn_decision_str(r->decided ? r->decision : TXN_DECISION_NONE));
     BIND_TEXT(r->decision_tag);
-    sqlite3_bind_int(st, i++, txnstore_blocked(r));
+    sqlite3_bind_int(st, i++, blocked);
     BIND_TEXT(r->server);
     BIND_TEXT(r->mime);
 #undef BIND_TEXT
-    return step_reset(st);
+    if ((rc = step_reset(st)) != SQLITE_OK)
+        return rc;
+    return txnrollup_add(s->ru, &ru, +1);
 }
 
 static int
@@ -359,6 +410,22 @@ insert_sess(txnstore_t *s, const sess_slot_t *e)
 }
 
 /* One attempt: the whole batch in one transaction, or nothing. */
+/* Ends the transaction begun by the caller: COMMIT when rc is SQLITE_OK,
+ * else ROLLBACK (and the rollups' pending sums are dropped). */
+static int
+end_txn(txnstore_t *s, int rc)
+{
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        txnrollup_reset(s->ru);
+    return rc;
+}
+
+/* One attempt: the whole batch and its rollups in one transaction, or
+ * nothing. */
 static int
 write_once(txnstore_t *s, size_t n, size_t ns)
 {
@@ -366,15 +433,14 @@ write_once(txnstore_t *s, size_t n, size_t ns)
 
     if (rc != SQLITE_OK)
         return rc;
+    txnrollup_reset(s->ru);
     for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
         rc = insert_txn(s, &s->slots[s->batch[i]]);
     for (size_t i = 0; i < ns && rc == SQLITE_OK; i++)
         rc = insert_sess(s, &s->sbatch[i]);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK && !sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
+        rc = txnrollup_flush(s->ru);
+    return end_txn(s, rc);
 }
 
 /* Writes the taken batch (n records, ns session events): true if it was
@@ -448,6 +514,58 @@ delete_chunk(txnstore_t *s, const char *sql, bool has_v, int64_t v, long long li
     return n;
 }
 
+/* Deletes the txn rows sel picks (?1 = v when has_v, then the row limit,
+ * at most TXNSTORE_RETAIN_CHUNK) and takes them off the rollups, in one
+ * transaction; the number of rows deleted, or -1. */
+static long long
+retire_chunk(txnstore_t *s, const char *sel, bool has_v, int64_t v, long long limit)
+{
+    sqlite3_stmt *st = NULL;
+    long long n = 0;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+
+    if (rc == SQLITE_OK) {
+        txnrollup_reset(s->ru);
+        rc = sqlite3_prepare_v2(s->db, sel, -1, &st, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        if (has_v)
+            sqlite3_bind_int64(st, 1, v);
+        sqlite3_bind_int64(st, has_v ? 2 : 1, limit);
+        while (rc == SQLITE_OK && n < TXNSTORE_RETAIN_CHUNK &&
+               (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            txnrollup_row_t row = {
+                sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                sqlite3_column_int(st, 3) != 0, sqlite3_column_int(st, 4) != 0,
+                (const char *)sqlite3_column_text(st, 5),
+                (const char *)sqlite3_column_text(st, 6),
+                (const char *)sqlite3_column_text(st, 7),
+                (const char *)sqlite3_column_text(st, 8),
+                (const char *)sqlite3_column_text(st, 9)};
+            s->retire_ids[n++] = sqlite3_column_int64(st, 0);
+            rc = txnrollup_add(s->ru, &row, -1);
+        }
+        if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+            rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    for (long long i = 0; i < n && rc == SQLITE_OK; i++) {
+        sqlite3_bind_int64(s->del_txn, 1, s->retire_ids[i]);
+        rc = step_reset(s->del_txn);
+    }
+    if (rc == SQLITE_OK)
+        rc = txnrollup_flush(s->ru);
+    if ((rc = end_txn(s, rc)) != SQLITE_OK) {
+        set_error(s, "%s: retention: %s (%s)", s->path, sqlite3_errmsg(s->db),
+                  txnschema_rc_name(rc));
+        return -1;
+    }
+    return n;
+}
+
+#define RETIRE_COLS "SELECT id, time_ms, bytes_out, remote, blocked, user, host, category," \
+                    " access_policy, rule FROM txn"
+
 /* One integer from the writer's connection, -1 on error or NULL. */
 static long long
 query_int(txnstore_t *s, const char *sql)
@@ -481,8 +599,8 @@ retention(txnstore_t *s)
     if (s->cfg.retain_days > 0) {
         int64_t cutoff = wall_ms() - (int64_t)s->cfg.retain_days * 86400000;
         for (int i = 0; i < TXNSTORE_RETAIN_ROUNDS; i++) {
-            n = delete_chunk(s, "DELETE FROM txn WHERE id IN (SELECT id FROM txn WHERE"
-                             " time_ms < ?1 LIMIT ?2)", true, cutoff, TXNSTORE_RETAIN_CHUNK);
+            n = retire_chunk(s, RETIRE_COLS " WHERE time_ms < ?1 LIMIT ?2", true, cutoff,
+                             TXNSTORE_RETAIN_CHUNK);
             if (n <= 0)
                 break;
             deleted += (uint64_t)n;
@@ -502,8 +620,7 @@ retention(txnstore_t *s)
             chunk = span * (used - cap) / used + 1;
             if (chunk > TXNSTORE_RETAIN_CHUNK)
                 chunk = TXNSTORE_RETAIN_CHUNK;
-            n = delete_chunk(s, "DELETE FROM txn WHERE id IN (SELECT id FROM txn ORDER BY id"
-                             " LIMIT ?1)", false, 0, chunk);
+            n = retire_chunk(s, RETIRE_COLS " ORDER BY id LIMIT ?1", false, 0, chunk);
             if (n <= 0)
                 break;
             deleted += (uint64_t)n;
@@ -521,22 +638,43 @@ retention(txnstore_t *s)
 
 /* ---- the writer thread ---- */
 
+/* The time range of the batch's n records (writer, without the lock). */
 static void
-note_written(txnstore_t *s, size_t n)
+batch_range(const txnstore_t *s, size_t n, int64_t *lo, int64_t *hi)
 {
-    int64_t lo = 0, hi = 0;
-
+    *lo = *hi = 0;
     for (size_t i = 0; i < n; i++) {
         int64_t t = s->slots[s->batch[i]].end_ms;
-        if (i == 0 || t < lo)
-            lo = t;
-        if (i == 0 || t > hi)
-            hi = t;
+        if (i == 0 || t < *lo)
+            *lo = t;
+        if (i == 0 || t > *hi)
+            *hi = t;
     }
+}
+
+/* Under mu: the stats' stored range grows by [lo, hi] of n records. */
+static void
+note_written(txnstore_t *s, size_t n, int64_t lo, int64_t hi)
+{
     if (n > 0 && (s->st.oldest_ms == 0 || lo < s->st.oldest_ms))
         s->st.oldest_ms = lo;
     if (n > 0 && hi > s->st.newest_ms)
         s->st.newest_ms = hi;
+}
+
+/* Under mu: takes up to max slot numbers off the fifo into the batch (two
+ * copies at most: the ring may wrap). */
+static size_t
+take_batch(txnstore_t *s, size_t max)
+{
+    size_t n = s->count < max ? s->count : max;
+    size_t first = s->cfg.queue_max - s->head < n ? s->cfg.queue_max - s->head : n;
+
+    memcpy(s->batch, s->fifo + s->head, first * sizeof(*s->batch));
+    memcpy(s->batch + first, s->fifo, (n - first) * sizeof(*s->batch));
+    s->head = (s->head + n) % s->cfg.queue_max;
+    s->count -= n;
+    return n;
 }
 
 static void
@@ -579,6 +717,7 @@ writer_main(void *arg)
     (void)threadcaps_drop_unless_root();   /* writes SQLite only; may start before the privilege drop */
     for (;;) {
         size_t n = 0, ns = 0;
+        int64_t lo, hi;
         bool ok, stopping;
 
         pthread_mutex_lock(&s->mu);
@@ -593,11 +732,7 @@ writer_main(void *arg)
         else if (!s->stopping && s->count < s->cfg.batch_max && s->scount == 0)
             wait_ms(s, s->cfg.flush_ms);
         if (s->db != NULL || s->stopping) {
-            while (n < s->cfg.batch_max && s->count > 0) {
-                s->batch[n++] = s->fifo[s->head];
-                s->head = (s->head + 1) % s->cfg.queue_max;
-                s->count--;
-            }
+            n = take_batch(s, s->cfg.batch_max);
             while (ns < TXNSTORE_SESSION_BATCH && s->scount > 0) {
                 s->sbatch[ns++] = s->sess[s->shead];
                 s->shead = (s->shead + 1) % TXNSTORE_SESSION_QUEUE;
@@ -611,6 +746,7 @@ writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
 
         ok = (n == 0 && ns == 0) || write_batch(s, n, ns);
+        batch_range(s, n, &lo, &hi);
 
         pthread_mutex_lock(&s->mu);
         if (ok) {
@@ -618,13 +754,13 @@ writer_main(void *arg)
             s->st.sessions_written += ns;
             if (n + ns > 0)
                 s->st.batches++;
-            note_written(s, n);
+            note_written(s, n, lo, hi);
         } else {
             s->st.lost += n;
             s->st.sessions_lost += ns;
         }
-        for (size_t i = 0; i < n; i++)
-            s->freestk[s->nfree++] = s->batch[i];
+        memcpy(s->freestk + s->nfree, s->batch, n * sizeof(*s->batch));
+        s->nfree += n;
         s->st.queued -= n;
         pthread_mutex_unlock(&s->mu);
 
@@ -633,6 +769,52 @@ writer_main(void *arg)
             s->next_retain_ms = mono_ms() + (int64_t)s->cfg.retain_check_s * 1000;
         }
     }
+    return NULL;
+}
+
+/* The checkpointer thread: one PASSIVE checkpoint each time the writer
+ * asks, on its own connection (opened when first needed, closed after an
+ * error and opened again next time). A checkpoint that fails loses nothing:
+ * the WAL keeps the pages and the next one copies them. */
+static void *
+ckpt_main(void *arg)
+{
+    txnstore_t *s = arg;
+
+    (void)threadcaps_drop_unless_root();
+    for (;;) {
+        int rc;
+
+        pthread_mutex_lock(&s->mu);
+        while (!s->ckpt_due && !s->stopping)
+            pthread_cond_wait(&s->ckpt_wake, &s->mu);
+        if (s->stopping) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        s->ckpt_due = false;
+        pthread_mutex_unlock(&s->mu);
+        if (s->ckpt_db == NULL) {
+            rc = sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                                 NULL);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_exec(s->ckpt_db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+        } else {
+            rc = SQLITE_OK;
+        }
+        if (rc == SQLITE_OK)
+            rc = sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                           NULL);
+        if (rc != SQLITE_OK && !rc_busy(rc)) {
+            set_error(s, "%s: checkpoint: %s (%s); the WAL keeps the pages", s->path,
+                      s->ckpt_db ? sqlite3_errmsg(s->ckpt_db) : sqlite3_errstr(rc),
+                      txnschema_rc_name(rc));
+            sqlite3_close(s->ckpt_db);
+            s->ckpt_db = NULL;
+        }
+    }
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
     return NULL;
 }
 
@@ -682,12 +864,18 @@ txnstore_open(const txnstore_config_t *cfg, char *err, size_t errlen)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->wake, &ca);
+    pthread_cond_init(&s->ckpt_wake, NULL);
     pthread_condattr_destroy(&ca);
     s->cfg = *cfg;
     if (s->cfg.queue_max == 0)
         s->cfg.queue_max = TXNSTORE_QUEUE_DEFAULT;
-    if (s->cfg.batch_max == 0)
-        s->cfg.batch_max = TXNSTORE_BATCH_DEFAULT;
+    if (s->cfg.batch_max == 0) {
+        /* at most about a quarter of the queue, so that submits find free
+         * slots while a batch is being written */
+        size_t quarter = s->cfg.queue_max / 4 + 1;
+        s->cfg.batch_max = quarter < TXNSTORE_BATCH_DEFAULT ? (unsigned)quarter
+                                                            : TXNSTORE_BATCH_DEFAULT;
+    }
     if (s->cfg.flush_ms == 0)
         s->cfg.flush_ms = TXNSTORE_FLUSH_MS_DEFAULT;
     if (s->cfg.retain_check_s == 0)
@@ -706,8 +894,11 @@ txnstore_open(const txnstore_config_t *cfg, char *err, size_t errlen)
     s->fifo = malloc(s->cfg.queue_max * sizeof(*s->fifo));
     s->batch = malloc(s->cfg.batch_max * sizeof(*s->batch));
     s->sbatch = malloc(TXNSTORE_SESSION_BATCH * sizeof(*s->sbatch));
+    s->retire_ids = malloc(TXNSTORE_RETAIN_CHUNK * sizeof(*s->retire_ids));
+    s->ru = txnrollup_new(s->cfg.batch_max < TXNSTORE_ROLLUP_ROWS ? s->cfg.batch_max
+                                                                  : TXNSTORE_ROLLUP_ROWS);
     if (!s->path || !s->wal_path || !s->slots || !s->freestk || !s->fifo || !s->batch ||
-        !s->sbatch)
+        !s->sbatch || !s->retire_ids || !s->ru)
         goto oom;
     s->cfg.path = s->path;
     snprintf(s->wal_path, plen + 5, "%s-wal", s->path);
@@ -721,12 +912,34 @@ txnstore_open(const txnstore_config_t *cfg, char *err, size_t errlen)
         goto fail;
     }
     s->started = true;
+    pthread_setname_np(s->thread, "mp-store");
+    if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) != 0) {
+        snprintf(err, errlen, "%s: cannot start the checkpoint thread: %s", s->path,
+                 strerror(errno));
+        goto fail;
+    }
+    s->ckpt_started = true;
+    pthread_setname_np(s->ckpt_thread, "mp-store-ckpt");
     return s;
 oom:
     snprintf(err, errlen, "transaction store: out of memory");
 fail:
     txnstore_close(s);
     return NULL;
+}
+
+/* *r into a slot, the URL only up to its NUL: a typical record is some
+ * 1.2 KiB of its 5 KiB, and the slot's untouched pages stay untouched. */
+static void
+copy_record(txn_record_t *dst, const txn_record_t *r)
+{
+    size_t ulen = strnlen(r->url, sizeof(r->url) - 1);
+    size_t tail = offsetof(txn_record_t, url_len);
+
+    memcpy(dst, r, offsetof(txn_record_t, url));
+    memcpy(dst->url, r->url, ulen);
+    dst->url[ulen] = '\0';
+    memcpy((char *)dst + tail, (const char *)r + tail, sizeof(*r) - tail);
 }
 
 bool
@@ -742,7 +955,7 @@ txnstore_submit(txnstore_t *s, const txn_record_t *r)
         return false;
     }
     slot = s->freestk[--s->nfree];
-    memcpy(&s->slots[slot], r, sizeof(*r));
+    copy_record(&s->slots[slot], r);
     s->fifo[(s->head + s->count) % s->cfg.queue_max] = slot;
     s->count++;
     s->st.queued++;
@@ -803,21 +1016,28 @@ txnstore_close(txnstore_t *s)
 {
     if (s == NULL)
         return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_mutex_unlock(&s->mu);
+    if (s->ckpt_started) {                /* first: the writer's close is the last checkpoint */
+        pthread_cond_signal(&s->ckpt_wake);
+        pthread_join(s->ckpt_thread, NULL);
+    }
     if (s->started) {
-        pthread_mutex_lock(&s->mu);
-        s->stopping = true;
-        pthread_mutex_unlock(&s->mu);
         pthread_cond_signal(&s->wake);
         pthread_join(s->thread, NULL);
     }
     db_close(s);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->ckpt_wake);
     slots_unmap(s->slots, s->cfg.queue_max);
     free(s->freestk);
     free(s->fifo);
     free(s->batch);
     free(s->sbatch);
+    free(s->retire_ids);
+    txnrollup_free(s->ru);
     free(s->path);
     free(s->wal_path);
     free(s);

@@ -13,7 +13,10 @@
  *   - submit copies the record into a preallocated slot under a short mutex
  *     and returns; it never touches SQLite, never allocates and never waits
  *     for the writer. A full queue drops the record and counts it (dropped).
- *   - The writer thread alone owns the SQLite connection. Records it had
+ *   - A checkpoint thread ("mp-store-ckpt", its own connection) copies
+ *     the WAL into the file when the writer ("mp-store") asks; it never
+ *     writes rows and nobody waits for it.
+ *   - The writer thread alone owns the writing connection. Records it had
  *     accepted but could not write (disk full, I/O error, corruption, a lock
  *     held longer than busy_retry_ms) are counted in `lost`, with the reason
  *     in last_error; after an I/O or corruption error it closes the file and
@@ -36,7 +39,7 @@
 
 #define TXNSTORE_QUEUE_DEFAULT     65536
 #define TXNSTORE_QUEUE_MAX         (1u << 22)   /* slots at most */
-#define TXNSTORE_BATCH_DEFAULT     512
+#define TXNSTORE_BATCH_DEFAULT     16384
 #define TXNSTORE_FLUSH_MS_DEFAULT  200
 #define TXNSTORE_RETAIN_CHECK_S    60           /* default interval of the retention pass */
 #define TXNSTORE_REOPEN_MS         5000         /* default wait before reopening a failed file */
@@ -50,7 +53,8 @@ typedef struct txnstore txnstore_t;
 typedef struct txnstore_config {
     const char *path;             /* the SQLite file; created if missing */
     size_t queue_max;             /* 0 = TXNSTORE_QUEUE_DEFAULT */
-    unsigned batch_max;           /* rows per transaction, 0 = TXNSTORE_BATCH_DEFAULT */
+    unsigned batch_max;           /* rows per transaction, 0 = TXNSTORE_BATCH_DEFAULT or a */
+                                  /* quarter of queue_max if less */
     unsigned flush_ms;            /* a partial batch waits at most this, 0 = default */
     unsigned retain_days;         /* 0 = keep forever */
     uint64_t retain_mb;           /* 0 = no size cap (MiB of used pages) */

@@ -310,7 +310,7 @@ Test(txnstore, newer_schema_is_refused)
     set_user_version(cfg.path, 7);
     cr_assert_null(txnstore_open(&cfg, err, sizeof(err)));
     cr_expect(strstr(err, "schema version 7") != NULL, "%s", err);
-    cr_expect(strstr(err, "version 1 that this musproxy knows") != NULL, "%s", err);
+    cr_expect(strstr(err, "version 2 that this musproxy knows") != NULL, "%s", err);
     cr_expect(strstr(err, cfg.path) != NULL, "%s", err);
     err[0] = '\0';
     cr_assert_null(report_open(cfg.path, err, sizeof(err)));
@@ -332,11 +332,11 @@ Test(txnstore, foreign_sqlite_file_is_refused)
     cr_expect(strstr(err, "not a musproxy transaction store") != NULL, "%s", err);
 }
 
-Test(txnstore, migration_to_a_fake_v2_keeps_rows)
+Test(txnstore, migration_to_a_fake_v3_keeps_rows)
 {
-    static const char v2[] = "ALTER TABLE txn ADD COLUMN fake TEXT NOT NULL DEFAULT 'two';"
+    static const char v3[] = "ALTER TABLE txn ADD COLUMN fake TEXT NOT NULL DEFAULT 'three';"
                              "CREATE INDEX txn_fake ON txn(fake);";
-    txnschema_step_t steps[] = {txnschema_steps[0], {2, v2}};
+    txnschema_step_t steps[] = {txnschema_steps[0], txnschema_steps[1], {3, v3}};
     txnstore_config_t cfg = {0};
     txnstore_t *s = open_store(&cfg);
     char err[ERR_LEN] = "";
@@ -344,35 +344,36 @@ Test(txnstore, migration_to_a_fake_v2_keeps_rows)
 
     submit_n(s, 10, 1000, "dave");
     txnstore_close(s);
-    cr_expect_eq(txntest_query_int(cfg.path, "PRAGMA user_version"), 1);
-
-    db = txnschema_open_rw(cfg.path, false, steps, 2, err, sizeof(err));
-    cr_assert_not_null(db, "%s", err);
-    sqlite3_close(db);
     cr_expect_eq(txntest_query_int(cfg.path, "PRAGMA user_version"), 2);
-    cr_expect_eq(txntest_query_int(cfg.path, "SELECT count(*) FROM txn WHERE fake = 'two'"), 10);
-    /* once more is a no-op */
-    db = txnschema_open_rw(cfg.path, false, steps, 2, err, sizeof(err));
+
+    db = txnschema_open_rw(cfg.path, false, steps, 3, err, sizeof(err));
     cr_assert_not_null(db, "%s", err);
     sqlite3_close(db);
-    /* this build's store (v1) refuses the v2 file */
+    cr_expect_eq(txntest_query_int(cfg.path, "PRAGMA user_version"), 3);
+    cr_expect_eq(txntest_query_int(cfg.path, "SELECT count(*) FROM txn WHERE fake = 'three'"),
+                 10);
+    /* once more is a no-op */
+    db = txnschema_open_rw(cfg.path, false, steps, 3, err, sizeof(err));
+    cr_assert_not_null(db, "%s", err);
+    sqlite3_close(db);
+    /* this build's store (v2) refuses the v3 file */
     cr_assert_null(txnstore_open(&cfg, err, sizeof(err)));
-    cr_expect(strstr(err, "schema version 2, newer than version 1") != NULL, "%s", err);
+    cr_expect(strstr(err, "schema version 3, newer than version 2") != NULL, "%s", err);
 }
 
 Test(txnstore, failed_migration_leaves_the_old_version)
 {
-    txnschema_step_t steps[] = {txnschema_steps[0],
-                                {2, "CREATE TABLE half(x); THIS IS NOT SQL"}};
+    txnschema_step_t steps[] = {txnschema_steps[0], txnschema_steps[1],
+                                {3, "CREATE TABLE half(x); THIS IS NOT SQL"}};
     txnstore_config_t cfg = {0};
     char err[ERR_LEN] = "";
 
     txnstore_t *s = open_store(&cfg);
     submit_n(s, 3, 1000, "erin");
     txnstore_close(s);
-    cr_assert_null(txnschema_open_rw(cfg.path, false, steps, 2, err, sizeof(err)));
-    cr_expect(strstr(err, "migration to schema version 2") != NULL, "%s", err);
-    cr_expect_eq(txntest_query_int(cfg.path, "PRAGMA user_version"), 1);
+    cr_assert_null(txnschema_open_rw(cfg.path, false, steps, 3, err, sizeof(err)));
+    cr_expect(strstr(err, "migration to schema version 3") != NULL, "%s", err);
+    cr_expect_eq(txntest_query_int(cfg.path, "PRAGMA user_version"), 2);
     cr_expect_eq(txntest_query_int(cfg.path,
                                    "SELECT count(*) FROM sqlite_master WHERE name = 'half'"), 0);
     cr_expect_eq(txntest_query_int(cfg.path, "SELECT count(*) FROM txn"), 3);
