@@ -52,7 +52,7 @@ cd "$(dirname "$0")/../.." || exit 1
 MUSPROXY_BIN=${MUSPROXY_BIN:-build/musproxy}
 MUSCTL_BIN=${MUSCTL_BIN:-$(dirname "$MUSPROXY_BIN")/musctl}
 ORIGIN_BIN=${ORIGIN_BIN:-build/mp-origin}
-ROUTER_BIN=${ROUTER_BIN:-$(dirname "$ORIGIN_BIN")/wccp-router}
+ROUTER_BIN=${ROUTER_BIN:-$(dirname "$MUSPROXY_BIN")/tests/wccp-router}
 e2e_init wccp_failover
 
 T=500                                   # Here_I_Am interval (ms), nodes and router
