@@ -284,7 +284,7 @@ run_one(report_t *r, sqlite3_stmt *st)
 json_t *
 report_summary(report_t *r, const report_range_t *q)
 {
-    char sql[SQL_MAX], from[SQL_MAX];
+    char sql[SQL_MAX * 2], from[SQL_MAX];   /* the query around a FROM of up to SQL_MAX */
     json_t *o;
 
     snprintf(sql, sizeof(sql), "SELECT" SUMS "," USERS ","
@@ -331,7 +331,7 @@ grouped(report_t *r, const report_range_t *q, enum src_kind k, const char *key, 
         const char *extra, enum report_order by, unsigned limit)
 {
     const char *order = order_column(r, by);
-    char sql[SQL_MAX], from[SQL_MAX];
+    char sql[SQL_MAX * 2], from[SQL_MAX];   /* the query around a FROM of up to SQL_MAX */
 
     limit = clamp_limit(limit);
     if (order == NULL)
@@ -373,7 +373,7 @@ static json_t *
 blocked_by(report_t *r, const report_range_t *q, const char *keys, const char *cols,
            unsigned limit)
 {
-    char sql[SQL_MAX], from[SQL_MAX];
+    char sql[SQL_MAX * 2], from[SQL_MAX];   /* the query around a FROM of up to SQL_MAX */
 
     snprintf(sql, sizeof(sql), "SELECT %s, %s FROM %s GROUP BY %s ORDER BY sum(blocked) DESC,"
              " %s LIMIT ?4", keys, cols, src(from, sizeof(from), SRC_BLOCKED, ""), keys, keys);
@@ -397,7 +397,7 @@ report_blocked(report_t *r, const report_range_t *q, unsigned limit)
         {"by_user", "user", "sum(blocked) AS blocked, max(remote) AS remote,"
                             " count(DISTINCT host) AS hosts"},
     };
-    char sql[SQL_MAX * 2], all[SQL_MAX], blk[SQL_MAX];
+    char sql[SQL_MAX * 3], all[SQL_MAX], blk[SQL_MAX];
     json_t *o = json_object(), *sum;
 
     limit = clamp_limit(limit);
@@ -466,7 +466,7 @@ json_t *
 report_timeline(report_t *r, const report_range_t *q)
 {
     int64_t first = bucket_of(q->from_ms), n;
-    char sql[SQL_MAX], from[SQL_MAX];
+    char sql[SQL_MAX * 2], from[SQL_MAX];   /* the query around a FROM of up to SQL_MAX */
     sqlite3_stmt *st;
     json_t *rows, *out;
     size_t k = 0;
@@ -523,7 +523,7 @@ report_locations(report_t *r, const report_range_t *q, unsigned limit)
     static const char *const keys[] = {"requests", "bytes", "blocked"};
     json_t *locs, *domains, *row;
     json_int_t total[3] = {0, 0, 0};
-    char sql[SQL_MAX], from[SQL_MAX];
+    char sql[SQL_MAX * 2], from[SQL_MAX];   /* the query around a FROM of up to SQL_MAX */
     size_t i;
 
     limit = clamp_limit(limit);
@@ -571,7 +571,7 @@ report_user_detail(report_t *r, const report_range_t *q, const char *user, unsig
         {"categories", "category", SRC_CATEGORY},
         {"blocks", NULL, SRC_USER},
     };
-    char sql[SQL_MAX], from[SQL_MAX];
+    char sql[SQL_MAX * 2], from[SQL_MAX];   /* the query around a FROM of up to SQL_MAX */
     json_t *o;
 
     limit = clamp_limit(limit);
