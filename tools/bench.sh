@@ -4,7 +4,7 @@
 #   1. builds musproxy in release mode (build-release/, created if missing,
 #      -Dwerror=false -Dtests=false),
 #   2. runs tools/bench/proxies.sh: direct (the ceiling), musproxy, squid,
-#      tinyproxy, interleaved round by round, on loopback only,
+#      tinyproxy, haproxy, Traffic Server, interleaved round by round, on loopback only,
 #   3. writes everything to var/bench/<timestamp>/ (gitignored; var/bench/latest
 #      points at the newest run) and prints the overview table plus the
 #      performance targets as PASS/FAIL with the measured ratios.
@@ -26,7 +26,8 @@
 # Harness options are passed through to tools/bench/proxies.sh (see
 # `tools/bench/proxies.sh -h`): -r ROUNDS (default 3), -d SECS, -c N, -C N,
 # -w WORKLOADS, -n N, -s N, -P OFFSET, -p SPEC, -o DIR, -x.
-# NAMEs select proxies (default: musproxy squid tinyproxy; direct always runs).
+# NAMEs select proxies (default: musproxy squid tinyproxy haproxy trafficserver;
+# direct always runs).
 # Environment: BUILD (default build-release), ORIGIN_PORT (18080),
 # WORK (/tmp/musproxy-bench), WRK_CPUS / SERVER_CPUS (taskset pinning).
 #
@@ -63,7 +64,7 @@ while (($#)); do
     esac
     shift
 done
-((${#NAMES[@]})) || NAMES=(musproxy squid tinyproxy)
+((${#NAMES[@]})) || NAMES=(musproxy squid tinyproxy haproxy trafficserver)
 ((AUTO)) && NAMES+=(musproxy-auto)
 ((FEATURES)) && NAMES+=(musproxy-policy musproxy-map)
 # --quick first, so that explicit harness options given after it still win

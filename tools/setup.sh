@@ -18,7 +18,7 @@ PKGS=(
   # the Debian package test (tests/e2e/deb.sh)
   debhelper fakeroot lintian
   # benchmark
-  wrk squid tinyproxy util-linux
+  wrk squid tinyproxy haproxy trafficserver util-linux
 )
 
 SUDO=
@@ -31,7 +31,8 @@ done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get -o DPkg::Lock::Timeout=900 update
-  # Keep the daemons the packages ship (nginx, squid, tinyproxy) from being
+  # Keep the daemons the packages ship (nginx, squid, tinyproxy, haproxy,
+  # trafficserver) from being
   # started by their postinst: tests and the benchmark start their own.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null

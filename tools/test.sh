@@ -55,6 +55,21 @@ print(ok, bad)
 PY
 )
   local ok=${counts% *} bad=${counts#* }
+  # which tests failed and Criterion's assertion lines, printed again at the
+  # very end so that the tail of the output names them
+  python3 - "$dir/meson-logs/testlog.json" "$label" >"$dir.failures.txt" <<'PY'
+import json, sys, re
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    if t["result"] in ("OK", "SKIP", "EXPECTEDFAIL"):
+        continue
+    out = (t.get("stdout") or "") + (t.get("stderr") or "")
+    print("%s: %s %s" % (sys.argv[2], t["name"], t["result"]))
+    keep = [l for l in out.splitlines()
+            if re.search(r"\[FAIL\]|Assertion|Failed|ERROR|runtime error|Sanitizer|SUMMARY|CRASH|signal", l)]
+    for l in keep[:12]:
+        print("    " + l[:300])
+PY
   passed=$((passed + ok)); failed=$((failed + bad))
   printf '%s: %s test cases passed, %s failed\n' "$label" "$ok" "$bad"
   if [ "$rc" -ne 0 ]; then
@@ -134,6 +149,7 @@ for t in tests/e2e/*.sh; do
 done
 
 echo
+for f in build build-asan; do [ -s "$f.failures.txt" ] && cat "$f.failures.txt"; done
 for f in "${failures[@]}"; do echo "failed: $f"; done
 [ "$skipped" -eq 0 ] || echo "$skipped skipped"
 echo "$passed passed, $failed failed"

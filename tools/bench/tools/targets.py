@@ -10,6 +10,12 @@ Targets (from the project plan):
   idle      KB/conn < 8                (idle_bare and idle_req, RSS growth per
                                         idle client connection; must keep >= 90%
                                         of the connections open to count)
+  and, when haproxy / trafficserver ran (issue 12, part B):
+  ka1m      MiB/s >= 1.1x the better of haproxy and trafficserver
+  ka1k      req/s >= 1.1x haproxy
+  close1k   req/s >= 1.1x haproxy
+  connect   MiB/s >= 0.9x direct
+  p99       on ka1k, close1k, ka1m: no worse than the best peer's
 
 Ratios are the median over rounds of the per-round ratio (both sides measured
 in the same round), like the summary's "xdirect" columns. Prints one line per
@@ -43,6 +49,54 @@ def ratio(d, a, b, w, m):
     x, y = d.get((a, w, m), {}), d.get((b, w, m), {})
     rs = [x[r] / y[r] for r in x if r in y and y[r]]
     return med(rs), len(rs)
+
+
+PEERS = ("haproxy", "trafficserver")
+
+
+def cpu_note(d, p, w, metric="proxy_cpu_us_per_req"):
+    c = med(list(d.get((p, w, metric), {}).values()))
+    return f"{c:.1f}" if c else "-"
+
+
+def speed_targets(d, p, out):
+    """Issue 12 part B: ahead of HAProxy and Traffic Server, same rounds."""
+    ran = [q for q in PEERS if any(k[0] == q for k in d)]
+    if not ran:
+        return
+    # 1 MiB keep-alive against the better peer of each round
+    x = d.get((p, "ka1m", "mib_s"), {})
+    rs = []
+    for r in x:
+        best = max((d.get((q, "ka1m", "mib_s"), {}).get(r, 0) for q in ran), default=0)
+        if best:
+            rs.append(x[r] / best)
+    if rs:
+        out("PASS" if med(rs) >= 1.1 else "FAIL",
+            f"{p} ka1m MiB/s >= 1.1x the better of {'/'.join(ran)}: {med(rs):.2f}x "
+            f"(CPU us/req {p} {cpu_note(d, p, 'ka1m')}, "
+            + ", ".join(f"{q} {cpu_note(d, q, 'ka1m')}" for q in ran) + f"; {len(rs)} round(s))")
+    for w in ("ka1k", "close1k"):
+        r, n = ratio(d, p, "haproxy", w, "req_s")
+        if r is None:
+            out("N/A", f"{p} {w} req/s >= 1.1x haproxy: no paired data")
+            continue
+        out("PASS" if r >= 1.1 else "FAIL",
+            f"{p} {w} req/s >= 1.1x haproxy: {r:.2f}x (CPU us/req {cpu_note(d, p, w)} vs "
+            f"{cpu_note(d, 'haproxy', w)}; {n} round(s))")
+    r, n = ratio(d, p, "direct", "connect", "mib_s")
+    if r is not None:
+        out("PASS" if r >= 0.9 else "FAIL",
+            f"{p} CONNECT MiB/s >= 0.9x direct: {r:.2f}x ({n} round(s))")
+    for w in ("ka1k", "close1k", "ka1m"):
+        mine = med(list(d.get((p, w, "p99_ms"), {}).values()))
+        peers = [(med(list(d.get((q, w, "p99_ms"), {}).values())), q) for q in ran]
+        peers = [(v, q) for v, q in peers if v is not None]
+        if mine is None or not peers:
+            continue
+        best, who = min(peers)
+        out("PASS" if mine <= best else "FAIL",
+            f"{p} {w} p99 <= best peer's: {mine:.2f} ms vs {best:.2f} ms ({who})")
 
 
 def main():
@@ -109,6 +163,7 @@ def main():
                 continue
             out("PASS" if kb < 8 else "FAIL",
                 f"{p} {mode} KB/conn < 8: {kb:.2f} KB/conn ({still:.0f}/{opened:.0f} still open)")
+        speed_targets(d, p, out)
     print("\n".join(lines))
     return 1 if failed else 0
 
