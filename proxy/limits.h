@@ -19,7 +19,10 @@
 #define RELAYBUF_BUDGET        (64u << 20) /* large copy buffers lent per worker, in bytes */
 #define RELAYBUF_SPARE         4       /* free large buffers a worker keeps */
 #define POOL_MAX_PER_WORKER    512     /* idle upstream connections kept */
-#define POOL_MAX_PER_DEST      32      /* ... of which to one destination */
+#define POOL_MAX_PER_DEST      256     /* ... of which to one destination: at least the
+                                          concurrent requests to one busy origin, or each
+                                          one past it pays a new TCP connection (30% more
+                                          proxy CPU per request at 50 clients with 32) */
 #define POOL_IDLE_MS           30000   /* an idle upstream connection is closed after */
 #define ACCEPT_PAUSE_MS        100     /* accept paused this long on EMFILE/ENFILE */
 #define ACCEPT_BATCH           64      /* accepts per readiness event */

@@ -28,6 +28,7 @@
 
 #define LISTEN_BACKLOG  1024
 #define POOL_BUCKETS    256
+_Static_assert(POOL_MAX_PER_WORKER <= UINT16_MAX, "a bucket length fits pool_len");
 
 enum worker_notify {
     NOTIFY_CONFIG = 1u << 0,
@@ -87,6 +88,7 @@ struct worker {
     loop_timer_t drain_timer;
 
     pool_entry_t *pool[POOL_BUCKETS];
+    uint16_t pool_len[POOL_BUCKETS];  /* entries in each bucket (<= POOL_MAX_PER_WORKER) */
     unsigned pool_count;
 };
 
@@ -441,6 +443,7 @@ pool_unlink(worker_t *w, pool_entry_t *e)
         e->next->prev = e->prev;
     loop_io_stop(w->loop, &e->io);   /* no-op when the descriptor was moved away */
     loop_timer_cancel(w->loop, &e->timer);
+    w->pool_len[e->bucket]--;
     w->pool_count--;
     metrics_upstream_idle(w->env.metrics, w->id, w->pool_count);
     if (loop_defer(w->loop, pool_entry_free_deferred, e) < 0)
@@ -509,11 +512,15 @@ worker_pool_put(worker_t *w, loop_io_t *from, const char *host, const struct soc
     if (w->draining || w->pool_count >= POOL_MAX_PER_WORKER || strlen(host) > DNS_MAX_NAME ||
         len > sizeof(e->addr))
         goto drop;
-    for (e = w->pool[b]; e; e = e->next)
-        if (e->len == len && memcmp(&e->addr, addr, len) == 0 && strcmp(e->host, host) == 0)
-            same++;
-    if (same >= POOL_MAX_PER_DEST)
-        goto drop;
+    /* a bucket shorter than the limit cannot hold too many to one
+     * destination: the walk is only needed past that */
+    if (w->pool_len[b] >= POOL_MAX_PER_DEST) {
+        for (e = w->pool[b]; e; e = e->next)
+            if (e->len == len && memcmp(&e->addr, addr, len) == 0 && strcmp(e->host, host) == 0)
+                same++;
+        if (same >= POOL_MAX_PER_DEST)
+            goto drop;
+    }
     e = calloc(1, sizeof(*e));
     if (e == NULL)
         goto drop;
@@ -534,6 +541,7 @@ worker_pool_put(worker_t *w, loop_io_t *from, const char *host, const struct soc
     if (e->next)
         e->next->prev = e;
     w->pool[b] = e;
+    w->pool_len[b]++;
     w->pool_count++;
     metrics_upstream_idle(w->env.metrics, w->id, w->pool_count);
     return;

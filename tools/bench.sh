@@ -11,6 +11,8 @@
 #
 # Usage: tools/bench.sh [options] [harness options] [NAME...]
 #   --quick          smoke run: 1 round, 3 s wrk runs, 500 idle conns, 300 CONNECTs
+#   --store          also run musproxy-store (the transaction store on, as
+#                    shipped; the musproxy line has it off, like the peers)
 #   --auto           also run musproxy-auto (workers: auto; not comparable 1:1)
 #   --features       also run musproxy-policy (the shipped example policy) and
 #                    musproxy-map (100 000 VPN users mapped by a mus-headend):
@@ -43,12 +45,13 @@ export BUILD=${BUILD:-$REPO/build-release}
 usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 die() { echo "bench.sh: $*" >&2; exit 2; }
 
-QUICK=0 AUTO=0 FEATURES=0 BUILD_IT=1 STRICT=0 WAIT_LOAD='' OUT='' REV=''
+QUICK=0 AUTO=0 STORE=0 FEATURES=0 BUILD_IT=1 STRICT=0 WAIT_LOAD='' OUT='' REV=''
 PASS=() NAMES=()
 while (($#)); do
     case $1 in
         --quick) QUICK=1 ;;
         --auto) AUTO=1 ;;
+        --store) STORE=1 ;;
         --features) FEATURES=1 ;;
         --no-access-log) export MUSPROXY_ACCESS_LOG=off ;;
         --no-build) BUILD_IT=0 ;;
@@ -65,6 +68,7 @@ while (($#)); do
     shift
 done
 ((${#NAMES[@]})) || NAMES=(musproxy squid tinyproxy haproxy trafficserver)
+((STORE)) && NAMES+=(musproxy-store)
 ((AUTO)) && NAMES+=(musproxy-auto)
 ((FEATURES)) && NAMES+=(musproxy-policy musproxy-map)
 # --quick first, so that explicit harness options given after it still win

@@ -313,6 +313,68 @@ Test(proxy, upstream_keepalive_reuse)
     free(x.body);
 }
 
+/* Many clients to one origin at once: every upstream connection they used
+ * goes back to the pool, so a second wave of the same size opens none (a
+ * per-destination pool limit below the concurrency would reconnect the
+ * excess on every wave). */
+#define POOL_WAVE 100
+static size_t
+discard_body(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+Test(proxy, upstream_pool_holds_a_concurrent_wave, .timeout = 60)
+{
+    start_default();
+    char url[256];
+    CURLM *m = curl_multi_init();
+    CURL *h[POOL_WAVE];
+    for (int i = 0; i < POOL_WAVE; i++) {
+        h[i] = proxied_handle(g_pport);
+        curl_easy_setopt(h[i], CURLOPT_WRITEFUNCTION, discard_body);
+    }
+    for (int wave = 0; wave < 3; wave++) {
+        for (int i = 0; i < POOL_WAVE; i++) {
+            curl_easy_setopt(h[i], CURLOPT_URL, url_o(url, sizeof url, "/sleep/200"));
+            curl_multi_add_handle(m, h[i]);
+        }
+        int running = 1;
+        while (running) {
+            cr_assert_eq(curl_multi_perform(m, &running), CURLM_OK);
+            if (running)
+                curl_multi_poll(m, NULL, 0, 100, NULL);
+        }
+        CURLMsg *msg;
+        int left, done = 0;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            long code = 0;
+            cr_assert_eq(msg->data.result, CURLE_OK, "wave %d: %s", wave,
+                         curl_easy_strerror(msg->data.result));
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+            cr_assert_eq(code, 200);
+            done++;
+        }
+        cr_assert_eq(done, POOL_WAVE);
+        for (int i = 0; i < POOL_WAVE; i++)
+            curl_multi_remove_handle(m, h[i]);
+    }
+    xfer_t x = {0};
+    perform(h[0], url_o(url, sizeof url, "/stats"), &x);
+    long conns = -1, reqs = -1;
+    cr_assert_eq(sscanf(x.body, "{\"connections\":%ld,\"requests\":%ld}", &conns, &reqs), 2,
+                 "%s", x.body);
+    cr_assert_eq(reqs, 3 * POOL_WAVE + 1);
+    cr_assert_eq(conns, POOL_WAVE, "%ld upstream connections for 3 waves of %d concurrent requests",
+                 conns, POOL_WAVE);
+    for (int i = 0; i < POOL_WAVE; i++)
+        curl_easy_cleanup(h[i]);
+    curl_multi_cleanup(m);
+    free(x.body);
+}
+
 Test(proxy, pipelining_in_order)
 {
     start_default();

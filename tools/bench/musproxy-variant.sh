@@ -8,6 +8,7 @@
 #           measures musproxy alone) serving 100 000 sessions + one for
 #           127.0.0.1; musproxy starts once the headend listens, so the
 #           snapshot is in the map before the harness's warm-up ends.
+#   store   the transaction store on (a fresh SQLite file each start).
 # Loopback only.
 set -euo pipefail
 variant=$1 build=$2 conf=$3 work=$4
@@ -15,6 +16,10 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$work/run"
 
 case $variant in
+store)
+    rm -f "$work"/musproxy-store.db*    # a fresh store each start
+    exec "$build/musproxy" -c "$conf/musproxy-store.yaml"
+    ;;
 policy)
     "$build/musctl" categories import "$repo/etc/categories" --db "$work/categories.db" >/dev/null
     exec "$build/musproxy" -c "$conf/musproxy-policy.yaml"
