@@ -350,6 +350,9 @@ static int setup(headend_t *he)
     }
     he->store = hs_store_new(he->journal);
     he->loop = loop_new();
+    /* not armed until he_tick_start: teardown may cancel it whatever failed
+     * in between (a zeroed timer reads as armed at heap index 0) */
+    loop_timer_init(&he->tick, NULL, he);
     he->authlimit = he_authlimit_new();
     if (!he->store || !he->loop || !he->authlimit) {
         log_error("out of memory");

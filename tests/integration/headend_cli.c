@@ -65,6 +65,28 @@ int tcp_connect(void)
     return fd;
 }
 
+/* A port for the headend's listener, below the kernel's ephemeral range
+ * (32768 and up here), so that no outgoing connection of another test can
+ * hold it; attempt > 0 picks another after "Address already in use". */
+static int pick_port(int attempt)
+{
+    return 20000 + (int)(((unsigned)getpid() * 7919u + (unsigned)attempt * 1009u) % 12000u);
+}
+
+/* Nobody listens on or holds 127.0.0.1:p (else a connect would reach
+ * another process and look like our headend). */
+static bool port_free(int p)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 void headend_prepare(void)
 {
     char cmd[1024];
@@ -81,10 +103,31 @@ void headend_prepare(void)
                "\"groups\":[\"eng\"],\"started\":1763800000}\n"
                "{\"sid\":\"f2\",\"ips\":[\"10.9.0.2\",\"fd00::2\"],\"id\":{\"type\":\"machine\","
                "\"name\":\"PC2$\",\"domain\":\"CORP\"}}\n", 0644);
-    port = 20000 + (int)(getpid() % 30000);
+    port = pick_port(0);
 }
 
+static bool headend_spawn_once(bool standby, const char *const *extra, char *logbuf, size_t logcap);
+
+/* Starts mus-headend on `port`, moving to another port if that one was
+ * taken by another process (tests may run beside other tests). */
 void headend_spawn(bool standby, const char *const *extra)
+{
+    char logbuf[4096] = "";
+    for (int attempt = 1; attempt <= 8; attempt++) {
+        for (int k = 0; k < 50 && !port_free(port); k++)
+            port = pick_port(attempt * 50 + k);
+        if (headend_spawn_once(standby, extra, logbuf, sizeof logbuf))
+            return;
+        if (he_pid != 0 || strstr(logbuf, "Address already in use") == NULL)
+            break;
+        port = pick_port(attempt);
+    }
+    cr_assert_fail("mus-headend does not listen on %d (%s):\n%s", port,
+                   he_pid ? "still running" : "exited", logbuf);
+}
+
+/* true once it listens; false with its log in logbuf (he_pid 0 if it exited) */
+static bool headend_spawn_once(bool standby, const char *const *extra, char *logbuf, size_t logcap)
 {
     he_pid = fork();
     cr_assert_geq(he_pid, 0);
@@ -123,20 +166,20 @@ void headend_spawn(bool standby, const char *const *extra)
         int fd = tcp_connect();
         if (fd >= 0) {
             close(fd);
-            return;
+            return true;
         }
         sleep_ms(25);
     }
-    char logp[256], logbuf[4096] = "";
+    char logp[256];
     pathf(logp, sizeof(logp), "headend.log");
+    logbuf[0] = '\0';
     FILE *fp = fopen(logp, "r");
     if (fp) {
-        size_t n = fread(logbuf, 1, sizeof(logbuf) - 1, fp);
+        size_t n = fread(logbuf, 1, logcap - 1, fp);
         logbuf[n] = '\0';
         fclose(fp);
     }
-    cr_assert_fail("mus-headend does not listen on %d (%s):\n%s", port,
-                   he_pid ? "still running" : "exited", logbuf);
+    return false;
 }
 
 void headend_stop(void)

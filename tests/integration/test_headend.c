@@ -4,7 +4,8 @@
  * (independent of mus/client.c): upgrade, auth (right and wrong password),
  * snapshot of a sessions file, live add/del through `musctl notify` with
  * ocserv's and with strongSwan's updown environment, resume with the same
- * epoch (only the missed events), standby 503, unknown frame -> error.
+ * epoch (only the missed events), standby 503, unknown frame -> error, a
+ * taken listen port -> exit 1 with the reason.
  * Certificates come from the openssl CLI in a temporary directory.
  * Environment: HEADEND_BIN, MUSCTL_BIN (tests/meson.build).
  */
@@ -337,4 +338,37 @@ Test(headend, strongswan_updown_environment, .fini = headend_stop)
     cr_expect_str_eq(f.session.sid, "5");
     cr_expect_eq(f.n_ips, 2);
     cli_close(&c);
+}
+
+/* A listener that cannot bind ends mus-headend with status 1 and a clear
+ * message: the teardown of a half-made setup must not touch what setup
+ * never started (it once cancelled a timer that was never armed: SEGV). */
+Test(headend, listen_port_taken_exits_cleanly, .fini = headend_stop)
+{
+    headend_prepare();
+    int hold = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sin;
+    cr_assert_eq(bind(hold, (struct sockaddr *)&sin, sizeof sin), 0);
+    cr_assert_eq(listen(hold, 1), 0);
+    cr_assert_eq(getsockname(hold, (struct sockaddr *)&sin, &len), 0);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "\"$HEADEND_BIN\" --listen 127.0.0.1:%d --cert %s/cert.pem --key %s/key.pem "
+             "--password-file %s/pw --sessions %s/sessions --server-id he-test "
+             "2>%s/taken.log", ntohs(sin.sin_port), dir, dir, dir, dir, dir);
+    int st = system(cmd);
+    close(hold);
+    cr_assert(WIFEXITED(st), "mus-headend did not exit normally (status 0x%x)", st);
+    cr_assert_eq(WEXITSTATUS(st), 1);
+    char path[256], log[4096] = "";
+    pathf(path, sizeof path, "taken.log");
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(log, 1, sizeof log - 1, f);
+    log[n] = '\0';
+    fclose(f);
+    cr_assert(strstr(log, "Address already in use") != NULL, "%s", log);
+    cr_assert(strstr(log, "Sanitizer") == NULL, "%s", log);
 }
