@@ -382,11 +382,28 @@ scan_response_body(conn_t *c)
     return -1;
 }
 
+/* A body that streams faster than one buffer per wakeup (a recv filled all
+ * the room there was) gets a larger buffer, up to CONN_BODY_BUF_MAX: fewer
+ * system calls per MiB. The buffer goes back at the end of the transaction,
+ * so only responses in flight hold one. Called before the bytes are counted
+ * in (the reserve keeps what is pending). */
+static void
+grow_body_buffer(conn_t *c, bool filled)
+{
+    if (!filled || c->t.resp_phase != RESP_BODY || c->uin.cap >= CONN_BODY_BUF_MAX)
+        return;
+    if (c->t.resp_body.kind == HTTP_BODY_LENGTH && c->t.resp_body.remaining <= c->uin.cap)
+        return;
+    (void)cbuf_reserve(&c->uin, c->uin.cap * 2);   /* out of memory: keep the one we have */
+}
+
 /* Moves response bytes from the upstream to the client. Returns 0, 1 when
  * the transaction ended (or became a tunnel), -1 if the connection ended. */
 static int
 pump_response(conn_t *c)
 {
+    uint64_t out_at_entry = c->t.bytes_out;
+
     for (;;) {
         int r;
         if (cbuf_len(&c->cout) > 0) {
@@ -482,7 +499,13 @@ pump_response(conn_t *c)
                 return 1;
             }
         }
-        /* read more from the upstream */
+        /* read more from the upstream, unless this wakeup has moved a
+         * burst already: the others' turn (the upstream stays readable, so
+         * level-triggered epoll brings it back in the next batch) */
+        if (c->t.bytes_out - out_at_entry >= CONN_BODY_BURST) {
+            c->u_want |= LOOP_READ;
+            return 0;
+        }
         if (c->uin.data == NULL && cbuf_reserve(&c->uin, CONN_BUF_SIZE) < 0) {
             conn_close(c);
             return -1;
@@ -534,6 +557,7 @@ pump_response(conn_t *c)
                 conn_close(c);
                 return -1;
             }
+            grow_body_buffer(c, (size_t)n == (size_t)(c->uin.cap - c->uin.end));
             c->uin.end += (uint32_t)n;
             conn_progress(c);
         }
