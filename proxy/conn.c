@@ -182,6 +182,30 @@ conn_log_transaction(conn_t *c)
         txnstore_submit(st, &r);   /* never waits; a full queue counts a drop */
 }
 
+int
+conn_buf_take(conn_t *c, cbuf_t *b)
+{
+    if (b->data != NULL)
+        return 0;
+    if ((b->data = relaybuf_get_conn(worker_relaybufs(c->w))) == NULL)
+        return -1;
+    b->cap = CONN_BUF_SIZE;
+    b->start = b->end = 0;
+    return 0;
+}
+
+void
+conn_buf_give(conn_t *c, cbuf_t *b)
+{
+    if (b->cap != CONN_BUF_SIZE) {
+        cbuf_release(b);   /* grown past it (a long head, a streaming body) */
+        return;
+    }
+    relaybuf_put_conn(worker_relaybufs(c->w), b->data);
+    b->data = NULL;
+    b->cap = b->start = b->end = 0;
+}
+
 /* Forgets everything of the finished transaction. */
 void
 conn_reset_transaction(conn_t *c)
@@ -191,7 +215,7 @@ conn_reset_transaction(conn_t *c)
     memset(&c->t, 0, sizeof(c->t));
     cbuf_release(&c->cout);
     cbuf_release(&c->uout);
-    cbuf_release(&c->uin);
+    conn_buf_give(c, &c->uin);
     cbuf_release(&c->replay);
 }
 
@@ -202,8 +226,8 @@ conn_free_deferred(void *arg)
 {
     conn_t *c = arg;
 
-    cbuf_release(&c->cin);
-    cbuf_release(&c->uin);
+    conn_buf_give(c, &c->cin);
+    conn_buf_give(c, &c->uin);
     cbuf_release(&c->cout);
     cbuf_release(&c->uout);
     cbuf_release(&c->replay);
@@ -573,7 +597,7 @@ conn_next_request(conn_t *c)
             c->resume_pending = true;
         }
     } else {
-        cbuf_release(&c->cin); /* idle connections hold no buffers */
+        conn_buf_give(c, &c->cin); /* idle connections hold no buffers */
         conn_set_state(c, CONN_S_IDLE);
     }
     c->c_want = LOOP_READ;
@@ -639,7 +663,7 @@ conn_read_head(conn_t *c)
     }
     for (;;) {
         ssize_t n;
-        if (c->cin.data == NULL && cbuf_reserve(&c->cin, CONN_BUF_SIZE) < 0) {
+        if (conn_buf_take(c, &c->cin) < 0) {
             conn_close(c);
             return;
         }
@@ -663,7 +687,7 @@ conn_read_head(conn_t *c)
                 /* nothing of a next request yet: an idle connection keeps
                  * no buffer (it is allocated again when bytes arrive) */
                 if (cbuf_len(&c->cin) == 0)
-                    cbuf_release(&c->cin);
+                    conn_buf_give(c, &c->cin);
                 break;
             }
             conn_close(c);

@@ -506,7 +506,7 @@ pump_response(conn_t *c)
             c->u_want |= LOOP_READ;
             return 0;
         }
-        if (c->uin.data == NULL && cbuf_reserve(&c->uin, CONN_BUF_SIZE) < 0) {
+        if (conn_buf_take(c, &c->uin) < 0) {
             conn_close(c);
             return -1;
         }
@@ -583,7 +583,7 @@ watch_client(conn_t *c)
             c->cin.start = c->cin.end = c->t.req_body.scan = 0;
         if (c->cin.end == c->cin.cap)
             cbuf_compact(&c->cin, &c->t.req_body.scan);
-        if (c->cin.data == NULL && cbuf_reserve(&c->cin, CONN_BUF_SIZE) < 0) {
+        if (conn_buf_take(c, &c->cin) < 0) {
             conn_close(c);
             return -1;
         }
@@ -628,7 +628,7 @@ conn_forward(conn_t *c)
         }
         log_debug("conn %s: pooled upstream was closed, retrying", c->peer_str);
         conn_close_upstream(c);
-        cbuf_release(&c->uin);
+        conn_buf_give(c, &c->uin);
         cbuf_release(&c->uout);
         c->uout = c->replay;
         c->replay = (cbuf_t){0};

@@ -203,6 +203,11 @@ void conn_update_io(conn_t *c);
 void conn_close_upstream(conn_t *c);
 void conn_log_transaction(conn_t *c);
 void conn_reset_transaction(conn_t *c);
+/* The client-read and upstream-read buffers come from the worker's spares
+ * (relaybuf_get_conn) and go back there: take gives an empty b storage if
+ * it has none (0, or -1 out of memory), give empties it. */
+int conn_buf_take(conn_t *c, cbuf_t *b);
+void conn_buf_give(conn_t *c, cbuf_t *b);
 void conn_free_deferred(void *arg);
 void conn_close(conn_t *c);
 int conn_flush_buf(conn_t *c, int fd, cbuf_t *b);

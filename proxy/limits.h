@@ -23,6 +23,7 @@
 #define RELAYBUF_SMALL         CONN_BUF_SIZE /* ... once a worker's large ones reach the budget */
 #define RELAYBUF_BUDGET        (64u << 20) /* large copy buffers lent per worker, in bytes */
 #define RELAYBUF_SPARE         4       /* free large buffers a worker keeps */
+#define RELAYBUF_CONN_SPARE    128     /* free CONN_BUF_SIZE buffers a worker keeps (2 MiB) */
 #define POOL_MAX_PER_WORKER    512     /* idle upstream connections kept */
 #define POOL_MAX_PER_DEST      256     /* ... of which to one destination: at least the
                                           concurrent requests to one busy origin, or each

@@ -1,7 +1,8 @@
 /*
  * proxy/relaybuf.c: per-worker pool of tunnel copy buffers (see relaybuf.h).
  * Spare large buffers sit on a singly linked free list threaded through
- * their own first bytes; small ones go straight back to malloc. It does not
+ * their own first bytes; small ones go straight back to malloc. Spare
+ * connection buffers sit on a list of their own. It does not
  * know about tunnels or sockets.
  */
 #include "relaybuf.h"
@@ -17,6 +18,8 @@ struct spare {
 struct relaybuf_pool {
     struct spare *spare;  /* free large buffers */
     size_t n_spare;
+    struct spare *conn_spare;  /* free connection buffers (CONN_BUF_SIZE) */
+    size_t n_conn_spare;
     size_t big_lent, small_lent;
     uint64_t over_budget;
 };
@@ -24,6 +27,17 @@ struct relaybuf_pool {
 _Static_assert(RELAYBUF_BIG >= sizeof(struct spare), "a spare buffer holds its list link");
 _Static_assert(RELAYBUF_BIG > RELAYBUF_SMALL, "large buffers are the large ones");
 _Static_assert(RELAYBUF_BUDGET >= RELAYBUF_BIG, "the budget allows one large buffer");
+_Static_assert(CONN_BUF_SIZE >= sizeof(struct spare), "a spare buffer holds its list link");
+
+static void
+spare_free_all(struct spare *s)
+{
+    while (s != NULL) {
+        struct spare *next = s->next;
+        free(s);
+        s = next;
+    }
+}
 
 relaybuf_pool_t *
 relaybuf_pool_new(void)
@@ -36,11 +50,8 @@ relaybuf_pool_free(relaybuf_pool_t *p)
 {
     if (p == NULL)
         return;
-    while (p->spare != NULL) {
-        struct spare *s = p->spare;
-        p->spare = s->next;
-        free(s);
-    }
+    spare_free_all(p->spare);
+    spare_free_all(p->conn_spare);
     free(p);
 }
 
@@ -99,4 +110,31 @@ relaybuf_stats(const relaybuf_pool_t *p, relaybuf_stats_t *out)
     out->small_lent = p->small_lent;
     out->big_spare = p->n_spare;
     out->over_budget = p->over_budget;
+}
+
+char *
+relaybuf_get_conn(relaybuf_pool_t *p)
+{
+    struct spare *s = p->conn_spare;
+
+    if (s == NULL)
+        return malloc(CONN_BUF_SIZE);
+    p->conn_spare = s->next;
+    p->n_conn_spare--;
+    return (char *)s;
+}
+
+void
+relaybuf_put_conn(relaybuf_pool_t *p, char *buf)
+{
+    if (buf == NULL)
+        return;
+    if (p->n_conn_spare >= RELAYBUF_CONN_SPARE) {
+        free(buf);
+        return;
+    }
+    struct spare *s = (struct spare *)(void *)buf;
+    s->next = p->conn_spare;
+    p->conn_spare = s;
+    p->n_conn_spare++;
 }

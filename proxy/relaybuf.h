@@ -7,8 +7,12 @@
  * warm in the CPU caches. Large buffers (RELAYBUF_BIG) are lent while the
  * worker's large buffers total at most RELAYBUF_BUDGET; past that, small ones
  * (RELAYBUF_SMALL), so memory stays bounded however many tunnels stall on a
- * slow reader. It does not move bytes (proxy/conn.c does) and is not
- * thread-safe: one pool per worker thread.
+ * slow reader. The pool also keeps spare connection buffers
+ * (CONN_BUF_SIZE: a request head, a response streaming): a keep-alive
+ * request takes and gives back warm ones instead of a malloc and a free
+ * each, which at the heap's top also grew and trimmed the heap every time.
+ * It does not move bytes (proxy/conn.c does) and is not thread-safe: one
+ * pool per worker thread.
  */
 #ifndef MUS_PROXY_RELAYBUF_H
 #define MUS_PROXY_RELAYBUF_H
@@ -39,5 +43,13 @@ char *relaybuf_get(relaybuf_pool_t *p, uint32_t *cap);
 void relaybuf_put(relaybuf_pool_t *p, char *buf, uint32_t cap);
 
 void relaybuf_stats(const relaybuf_pool_t *p, relaybuf_stats_t *out);
+
+/* A connection buffer of CONN_BUF_SIZE bytes (a spare one if there is);
+ * NULL on allocation failure. */
+char *relaybuf_get_conn(relaybuf_pool_t *p);
+
+/* Takes back a buffer of relaybuf_get_conn (kept as a spare, or freed past
+ * RELAYBUF_CONN_SPARE). NULL allowed. */
+void relaybuf_put_conn(relaybuf_pool_t *p, char *buf);
 
 #endif

@@ -52,3 +52,31 @@ Test(relaybuf, spare_is_reused)
     relaybuf_pool_free(p);
     relaybuf_pool_free(NULL);
 }
+
+/* Connection buffers: the ones given back are lent again (most recent
+ * first), up to RELAYBUF_CONN_SPARE of them; past that they are freed. */
+Test(relaybuf, connection_buffers_are_kept_up_to_the_spare_count)
+{
+    enum { N = RELAYBUF_CONN_SPARE + 3 };
+    relaybuf_pool_t *p = relaybuf_pool_new();
+    static char *bufs[N], *again[N];
+    for (size_t i = 0; i < N; i++) {
+        bufs[i] = relaybuf_get_conn(p);
+        cr_assert_not_null(bufs[i]);
+        memset(bufs[i], 0x5a, CONN_BUF_SIZE);   /* the whole size is usable (ASan) */
+    }
+    for (size_t i = 0; i < N; i++)
+        relaybuf_put_conn(p, bufs[i]);
+    /* the kept ones come back newest first; the rest are fresh (malloc may
+     * hand out a freed address again, so those are not compared) */
+    for (size_t i = 0; i < N; i++) {
+        again[i] = relaybuf_get_conn(p);
+        cr_assert_not_null(again[i]);
+        if (i < RELAYBUF_CONN_SPARE)
+            cr_assert_eq(again[i], bufs[RELAYBUF_CONN_SPARE - 1 - i], "spare %zu", i);
+    }
+    for (size_t i = 0; i < N; i++)
+        relaybuf_put_conn(p, again[i]);
+    relaybuf_put_conn(p, NULL);
+    relaybuf_pool_free(p);   /* frees the spares (LSan would see a leak) */
+}
