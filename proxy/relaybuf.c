@@ -39,6 +39,20 @@ spare_free_all(struct spare *s)
     }
 }
 
+/* Keeps buf on the list *head (of *n entries), or frees it past max. */
+static void
+spare_push(struct spare **head, size_t *n, size_t max, char *buf)
+{
+    if (*n >= max) {
+        free(buf);
+        return;
+    }
+    struct spare *s = (struct spare *)(void *)buf;
+    s->next = *head;
+    *head = s;
+    (*n)++;
+}
+
 relaybuf_pool_t *
 relaybuf_pool_new(void)
 {
@@ -93,14 +107,7 @@ relaybuf_put(relaybuf_pool_t *p, char *buf, uint32_t cap)
         return;
     }
     p->big_lent--;
-    if (p->n_spare >= RELAYBUF_SPARE) {
-        free(buf);
-        return;
-    }
-    struct spare *s = (struct spare *)(void *)buf;
-    s->next = p->spare;
-    p->spare = s;
-    p->n_spare++;
+    spare_push(&p->spare, &p->n_spare, RELAYBUF_SPARE, buf);
 }
 
 void
@@ -127,14 +134,6 @@ relaybuf_get_conn(relaybuf_pool_t *p)
 void
 relaybuf_put_conn(relaybuf_pool_t *p, char *buf)
 {
-    if (buf == NULL)
-        return;
-    if (p->n_conn_spare >= RELAYBUF_CONN_SPARE) {
-        free(buf);
-        return;
-    }
-    struct spare *s = (struct spare *)(void *)buf;
-    s->next = p->conn_spare;
-    p->conn_spare = s;
-    p->n_conn_spare++;
+    if (buf != NULL)
+        spare_push(&p->conn_spare, &p->n_conn_spare, RELAYBUF_CONN_SPARE, buf);
 }
