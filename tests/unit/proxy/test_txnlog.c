@@ -189,3 +189,67 @@ Test(txn, copy_cuts_and_terminates)
     cr_expect_eq(txn_copy_str(small, sizeof(small), NULL), 0);
     cr_expect_str_eq(small, "");
 }
+
+/* The hand-written Squid line against Squid's own format string (the
+ * fields already escaped as alog_format escapes them), for short and long
+ * values, zero and huge numbers, and a URL that fills the line. */
+#include "../../../proxy/accesslog.h"
+
+static void
+check_line(const alog_entry_t *e, int64_t secs, int msec, const char *url_shown, size_t size)
+{
+    char got[ALOG_LINE_MAX], want[ALOG_LINE_MAX];
+    size_t n = alog_format(got, size, e, secs, msec);
+    int w = snprintf(want, size, "%9ld.%03d %6ld %s %s/%03d %lld %s %s %s %s%s/%s %s\n",
+                     (long)secs, msec, (long)e->elapsed_ms, e->client, e->tag, e->status,
+                     (long long)e->bytes, e->method ? e->method : "-", url_shown,
+                     e->user ? e->user : "-", "", e->hier, e->peer ? e->peer : "-",
+                     e->mime ? e->mime : "-");
+    size_t wl = (size_t)w;
+    if (wl >= size) {     /* cut: the old formatter ended the line at size - 2 */
+        want[size - 2] = '\n';
+        wl = size - 1;
+    }
+    cr_assert_eq(n, wl, "length %zu, want %zu:\n%.*s\n%.*s", n, wl, (int)n, got, (int)wl, want);
+    cr_assert(memcmp(got, want, n) == 0, "\n%.*s\n%.*s", (int)n, got, (int)wl, want);
+}
+
+Test(txnlog, squid_line_matches_the_format_string)
+{
+    alog_entry_t e = {.client = "10.10.10.50", .tag = "TCP_MISS", .status = 200, .bytes = 1234,
+                      .method = "GET", .url = "http://a.example/p?q=1", .url_len = 22,
+                      .user = "alice", .hier = "HIER_DIRECT", .peer = "192.0.2.7",
+                      .mime = "text/html; charset=utf-8", .mime_len = 24, .elapsed_ms = 5};
+    e.mime = "text/html"; e.mime_len = 9;
+    check_line(&e, 1795346083, 7, "http://a.example/p?", ALOG_LINE_MAX);
+    e.mime = "text/html; charset=utf-8"; e.mime_len = 24;   /* parameters cut */
+    alog_entry_t f = e;
+    f.mime = "text/html"; f.mime_len = 9;
+    char got[512], want[512];
+    size_t a = alog_format(got, sizeof got, &e, 1, 2), b = alog_format(want, sizeof want, &f, 1, 2);
+    cr_assert(a == b && memcmp(got, want, a) == 0);
+    /* zeros, no user, no peer, no type, unknown method */
+    alog_entry_t z = {.client = "::1", .tag = "NONE_NONE", .status = 0, .bytes = 0,
+                      .url = "error:invalid-request", .url_len = 21, .hier = "HIER_NONE"};
+    check_line(&z, 0, 0, "error:invalid-request", ALOG_LINE_MAX);
+    /* wide numbers: more digits than the widths */
+    z.elapsed_ms = 12345678; z.bytes = 18446744073709551615ULL; z.status = 599;
+    z.tag = "TCP_TUNNEL"; z.method = "CONNECT";
+    alog_entry_t zz = z;
+    zz.bytes = 9223372036854775807ULL;   /* %lld of the oracle: within long long */
+    check_line(&zz, 99999999999LL, 999, "error:invalid-request", ALOG_LINE_MAX);
+    /* a URL that fills the line: cut, still one line ending in '\n' */
+    static char big[ALOG_LINE_MAX];
+    memset(big, 'u', sizeof big - 1);
+    memcpy(big, "http://", 7);
+    alog_entry_t l = e;
+    l.url = big; l.url_len = sizeof big - 1;
+    l.mime = "text/plain"; l.mime_len = 10;
+    char lg[ALOG_LINE_MAX];
+    size_t ln = alog_format(lg, sizeof lg, &l, 1795346083, 7);
+    cr_assert_leq(ln, sizeof lg - 1);
+    cr_assert_eq(lg[ln - 1], '\n');
+    cr_assert_null(memchr(lg, '\n', ln - 1), "one line");
+    /* a small buffer: cut as snprintf cut it */
+    check_line(&f, 1795346083, 7, "http://a.example/p?", 40);
+}
