@@ -190,7 +190,7 @@ deny(admit_result_t *res, enum admit_check check, int status, enum txn_result ta
     res->failed = check;
     res->status = status;
     res->tag = tag;
-    snprintf(res->why, sizeof(res->why), "%s", why);
+    txn_copy_str(res->why, sizeof(res->why), why);
 }
 
 /* Where the client is: remote (VPN) or local, and how we know. */

@@ -50,6 +50,19 @@ cbuf_puts(cbuf_t *b, const char *s)
     return cbuf_append(b, s, strlen(s));
 }
 
+int
+cbuf_put_uint(cbuf_t *b, unsigned long long v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return cbuf_append(b, tmp + i, sizeof tmp - i);
+}
+
 void
 cbuf_compact(cbuf_t *b, uint32_t *scan)
 {

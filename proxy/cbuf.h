@@ -24,6 +24,8 @@ void cbuf_release(cbuf_t *b);
 /* Appends n bytes, growing as needed. 0 or -1. */
 int cbuf_append(cbuf_t *b, const char *p, size_t n);
 int cbuf_puts(cbuf_t *b, const char *s);
+/* Appends v in decimal (what "%llu" prints). 0 or -1. */
+int cbuf_put_uint(cbuf_t *b, unsigned long long v);
 /* Moves the pending bytes to the front; *scan (an offset into data that
  * marks how far the bytes were classified), if given, moves along. */
 void cbuf_compact(cbuf_t *b, uint32_t *scan);

@@ -420,7 +420,7 @@ conn_decide(conn_t *c, const admit_request_t *rq, admit_result_t *res)
     admit_decide(cfg(c), c->cfg->policy, worker_surrogates(c->w), rq, res, &c->t.acc);
     if (res->decided) {
         c->t.decided = true;
-        snprintf(c->t.user, sizeof(c->t.user), "%s", c->t.acc.user);
+        txn_copy_str(c->t.user, sizeof(c->t.user), c->t.acc.user);
     }
 }
 
@@ -452,8 +452,7 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
     c->n_requests++;
     c->cin.start += (uint32_t)head_len;
     c->t.meth = req->meth;
-    snprintf(c->t.method, sizeof(c->t.method), "%.*s", (int)(req->method.len < 23 ? req->method.len : 23),
-             req->method.p);
+    txn_copy(c->t.method, sizeof(c->t.method), req->method.p, req->method.len);
     c->t.version_minor = req->version_minor;
     c->t.client_keepalive = req->framing.keep_alive;
     c->close_after = !c->t.client_keepalive || c->draining;
@@ -479,7 +478,7 @@ conn_handle_request(conn_t *c, const http_request_t *req, size_t head_len)
         admit_result_t res;
 
         if (known)
-            snprintf(c->t.user, sizeof(c->t.user), "%s", id.s.name);
+            txn_copy_str(c->t.user, sizeof(c->t.user), id.s.name);
         admit_from_http(&rq, req, cf->visible_hostname);
         if (c->t.host[0] != '\0')
             conn_record_url(c, &rq);

@@ -62,13 +62,12 @@ skip_content_length(const http_header_t *h, const http_framing_t *f)
 static int
 append_content_length(cbuf_t *b, const http_framing_t *f)
 {
-    char line[48];
-
     if (f->n_content_length <= 1)
         return 0;
-    snprintf(line, sizeof(line), "Content-Length: %llu\r\n",
-             (unsigned long long)f->content_length);
-    return cbuf_puts(b, line);
+    if (cbuf_puts(b, "Content-Length: ") < 0 ||
+        cbuf_put_uint(b, (unsigned long long)f->content_length) < 0)
+        return -1;
+    return cbuf_puts(b, "\r\n");
 }
 
 /*
@@ -146,8 +145,6 @@ append_header(cbuf_t *b, const http_header_t *h)
 int
 h1msg_request_head(cbuf_t *b, const http_request_t *req, const h1msg_request_opts_t *o)
 {
-    char line[64];
-
     if (cbuf_append(b, req->method.p, req->method.len) < 0 || cbuf_puts(b, " ") < 0)
         return -1;
     if (cbuf_append(b, req->path.p, req->path.len) < 0 || cbuf_puts(b, " HTTP/1.1\r\n") < 0)
@@ -161,11 +158,8 @@ h1msg_request_head(cbuf_t *b, const http_request_t *req, const h1msg_request_opt
     } else if (cbuf_puts(b, o->host) < 0) {
         return -1;
     }
-    if (o->port != 80) {
-        snprintf(line, sizeof(line), ":%u", o->port);
-        if (cbuf_puts(b, line) < 0)
-            return -1;
-    }
+    if (o->port != 80 && (cbuf_puts(b, ":") < 0 || cbuf_put_uint(b, o->port) < 0))
+        return -1;
     if (cbuf_puts(b, "\r\n") < 0)
         return -1;
     for (size_t i = 0; i < req->n_headers; i++) {
@@ -212,11 +206,11 @@ h1msg_via_loop(const http_request_t *req, const char *name)
 int
 h1msg_response_head(cbuf_t *b, const http_response_t *resp, const h1msg_response_opts_t *o)
 {
-    char line[128];
     bool upgrade = resp->status == 101;
 
-    snprintf(line, sizeof(line), "HTTP/1.1 %d ", resp->status);
-    if (cbuf_puts(b, line) < 0 || cbuf_append(b, resp->reason.p, resp->reason.len) < 0 ||
+    /* the parser took exactly three digits: 100..999 */
+    if (cbuf_puts(b, "HTTP/1.1 ") < 0 || cbuf_put_uint(b, (unsigned)resp->status) < 0 ||
+        cbuf_puts(b, " ") < 0 || cbuf_append(b, resp->reason.p, resp->reason.len) < 0 ||
         cbuf_puts(b, "\r\n") < 0)
         return -1;
     for (size_t i = 0; i < resp->n_headers; i++) {

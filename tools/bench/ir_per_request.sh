@@ -7,7 +7,8 @@
 # keep-alive client sending GET /size/1024 to mp-origin. Two runs, of N1
 # and N2 requests (default 500 and 2500); the difference over N2 - N1 cancels
 # start-up and shutdown. Prints "instructions/request N". Loopback only.
-# Needs valgrind, python3 and build/mp-origin (ORIGIN_BIN).
+# Needs valgrind, python3 and build/mp-origin (ORIGIN_BIN). IR_KEEP=PREFIX keeps
+# the callgrind files as PREFIX.N1 and PREFIX.N2 (callgrind_annotate them).
 #   tools/bench/ir_per_request.sh /tmp/musproxy-ab/build-<commit>/musproxy
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -61,6 +62,7 @@ PY
     sleep 0.5
     kill -TERM "$vpid" 2>/dev/null; wait "$vpid" 2>/dev/null || true
     kill "$opid" 2>/dev/null || true
+    [[ -n ${IR_KEEP:-} ]] && cp "$w/cg.out" "$IR_KEEP.$1"   # for callgrind_annotate
     awk '/^(summary|totals):/ {print $2; exit}' "$w"/cg.out*
     rm -rf "$w"
 }
