@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/dec.h"
 #include "../common/log.h"
 #include "../common/path.h"
 
@@ -173,16 +174,12 @@ lb_char(lbuf_t *b, char ch)
 static void
 lb_num(lbuf_t *b, unsigned long long v, int width, char pad)
 {
-    char tmp[24];
-    size_t i = sizeof tmp;
+    char tmp[DEC_U64_MAX];
+    size_t n = dec_u64(tmp, v);
 
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (int len = (int)(sizeof tmp - i); len < width; len++)
+    for (int len = (int)n; len < width; len++)
         lb_char(b, pad);
-    lb_bytes(b, tmp + i, sizeof tmp - i);
+    lb_bytes(b, tmp, n);
 }
 
 /* Squid's "%9ld.%03d %6ld %s %s/%03d %lld %s %s %s %s%s/%s %s\n", written

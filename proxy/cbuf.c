@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/dec.h"
 #include "../common/grow.h"
 
 int
@@ -53,14 +54,9 @@ cbuf_puts(cbuf_t *b, const char *s)
 int
 cbuf_put_uint(cbuf_t *b, unsigned long long v)
 {
-    char tmp[24];
-    size_t i = sizeof tmp;
+    char tmp[DEC_U64_MAX];
 
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return cbuf_append(b, tmp + i, sizeof tmp - i);
+    return cbuf_append(b, tmp, dec_u64(tmp, v));
 }
 
 void
