@@ -752,6 +752,7 @@ conn_on_io(loop_t *loop, loop_io_t *io, uint32_t events)
         return;
     }
     c->client_readable = c->state == CONN_S_FORWARD && io == &c->cio && (events & LOOP_READ);
+    c->upstream_readable = io == &c->uio && (events & (LOOP_READ | LOOP_ERROR));
     conn_dispatch(c);
 }
 

@@ -506,6 +506,14 @@ pump_response(conn_t *c)
             c->u_want |= LOOP_READ;
             return 0;
         }
+        /* the request has just gone out (this is not the upstream's
+         * readiness): its answer cannot be there yet, or hardly ever, and a
+         * recv would cost a system call to learn EAGAIN; the upstream is
+         * watched for reading, so epoll says when it comes */
+        if (c->t.resp_phase == RESP_HEAD && cbuf_len(&c->uin) == 0 && !c->upstream_readable) {
+            c->u_want |= LOOP_READ;
+            return 0;
+        }
         if (conn_buf_take(c, &c->uin) < 0) {
             conn_close(c);
             return -1;

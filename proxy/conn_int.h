@@ -161,6 +161,7 @@ struct conn {
     bool draining;
     bool resume_pending;      /* conn_resume is queued (loop_defer) */
     bool client_readable;     /* the event being handled says the client sent bytes */
+    bool upstream_readable;   /* ... that the upstream has bytes (or closed) */
     bool client_eof;          /* the client finished sending (recv gave 0) */
     uint16_t local_port;          /* the listener's port */
     bool intercepted;             /* a transparent listener: orig_dst is where the client was going */
