@@ -112,36 +112,6 @@ alog_reopen(alog_t *a)
     return 0;
 }
 
-/* Copies s[0..n) to out (at most cap-1 bytes) replacing whitespace and
- * control bytes by '%XX' so that a field never splits; "-" if empty. */
-static size_t
-put_field(char *out, size_t cap, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-
-    if (s == NULL || n == 0) {
-        if (cap > 1) {
-            out[0] = '-';
-            out[1] = '\0';
-            return 1;
-        }
-        return 0;
-    }
-    for (size_t i = 0; i < n && o + 4 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch <= 0x20 || ch == 0x7f || ch == '%') {
-            out[o++] = '%';
-            out[o++] = hex[ch >> 4];
-            out[o++] = hex[ch & 15];
-        } else {
-            out[o++] = (char)ch;
-        }
-    }
-    out[o] = '\0';
-    return o;
-}
-
 /* The line being written: at most cap - 2 bytes of text, then '\n' (like
  * snprintf's cut line ending in '\n' before its NUL). */
 typedef struct lbuf {
@@ -167,7 +137,8 @@ lb_str(lbuf_t *b, const char *s)
 static void
 lb_char(lbuf_t *b, char ch)
 {
-    lb_bytes(b, &ch, 1);
+    if (b->off < b->cap - 2)
+        b->p[b->off++] = ch;
 }
 
 /* printf's %<width>llu (pad ' ') or %0<width>llu (pad '0'). */
@@ -182,13 +153,51 @@ lb_num(lbuf_t *b, unsigned long long v, int width, char pad)
     lb_bytes(b, tmp, n);
 }
 
+/* Appends s[0..n) as one field: whitespace, control bytes and '%' as '%XX'
+ * so that a field never splits, "-" if empty; at most cap - 4 bytes of it
+ * (the field limits of Squid's line), runs of plain bytes in one copy. */
+static void
+lb_field(lbuf_t *b, const char *s, size_t n, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0, i = 0;
+
+    if (s == NULL || n == 0) {
+        lb_char(b, '-');
+        return;
+    }
+    while (i < n && o + 4 < cap) {
+        size_t run = i;
+        while (run < n && run - i + o + 4 < cap) {
+            unsigned char ch = (unsigned char)s[run];
+            if (ch <= 0x20 || ch == 0x7f || ch == '%')
+                break;
+            run++;
+        }
+        if (run > i) {
+            lb_bytes(b, s + i, run - i);
+            o += run - i;
+            i = run;
+            continue;
+        }
+        unsigned char ch = (unsigned char)s[i++];
+        if (ch <= 0x20 || ch == 0x7f || ch == '%') {
+            char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+            lb_bytes(b, esc, 3);
+            o += 3;
+        } else {
+            lb_char(b, (char)ch);
+            o++;
+        }
+    }
+}
+
 /* Squid's "%9ld.%03d %6ld %s %s/%03d %lld %s %s %s %s%s/%s %s\n", written
  * by hand (it runs once per request). */
 size_t
 alog_format(char *buf, size_t size, const alog_entry_t *e, int64_t secs, int msec)
 {
-    char field[ALOG_LINE_MAX / 2];
-    size_t url_len = e->url_len, mime_len = e->mime_len, n;
+    size_t url_len = e->url_len, mime_len = e->mime_len;
     const char *q;
     lbuf_t b = {buf, 0, size};
 
@@ -214,11 +223,9 @@ alog_format(char *buf, size_t size, const alog_entry_t *e, int64_t secs, int mse
     q = e->url ? memchr(e->url, '?', url_len) : NULL;
     if (q != NULL)
         url_len = (size_t)(q - e->url) + 1;
-    n = put_field(field, sizeof(field), e->url, url_len);
-    lb_bytes(&b, field, n);
+    lb_field(&b, e->url, url_len, ALOG_LINE_MAX / 2);
     lb_char(&b, ' ');
-    n = put_field(field, 256, e->user, e->user ? strlen(e->user) : 0);
-    lb_bytes(&b, field, n);
+    lb_field(&b, e->user, e->user ? strlen(e->user) : 0, 256);
     lb_char(&b, ' ');
     lb_str(&b, e->hier);
     lb_char(&b, '/');
@@ -233,8 +240,7 @@ alog_format(char *buf, size_t size, const alog_entry_t *e, int64_t secs, int mse
             }
         }
     }
-    n = put_field(field, 128, e->mime, e->mime ? mime_len : 0);
-    lb_bytes(&b, field, n);
+    lb_field(&b, e->mime, e->mime ? mime_len : 0, 128);
     buf[b.off++] = '\n';
     return b.off;
 }

@@ -10,13 +10,17 @@
 bool
 h1msg_is_hop(const http_header_t *h, const http_framing_t *f, bool keep_upgrade)
 {
-    static const char *const hop[] = {
-        "connection", "keep-alive", "proxy-connection", "proxy-authorization",
-        "proxy-authenticate", "te", "trailer", "upgrade", "http2-settings",
+#define HOP(s) { s, sizeof(s) - 1 }
+    static const struct { const char *name; size_t len; } hop[] = {
+        HOP("connection"), HOP("keep-alive"), HOP("proxy-connection"), HOP("proxy-authorization"),
+        HOP("proxy-authenticate"), HOP("te"), HOP("trailer"), HOP("upgrade"), HOP("http2-settings"),
     };
+#undef HOP
 
+    /* lengths first: most fields of a request are none of these (this runs
+     * for every field of every head) */
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
-        if (http_str_eq_nocase(h->name, hop[i])) {
+        if (h->name.len == hop[i].len && strncasecmp(h->name.p, hop[i].name, hop[i].len) == 0) {
             if (keep_upgrade && i == 7)
                 return false;  /* "upgrade" */
             return true;

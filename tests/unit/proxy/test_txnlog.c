@@ -196,15 +196,15 @@ Test(txn, copy_cuts_and_terminates)
 #include "../../../proxy/accesslog.h"
 
 static void
-check_line(const alog_entry_t *e, int64_t secs, int msec, const char *url_shown, size_t size)
+check_line_shown(const alog_entry_t *e, int64_t secs, int msec, const char *url_shown,
+                 const char *user_shown, const char *mime_shown, size_t size)
 {
     char got[ALOG_LINE_MAX], want[ALOG_LINE_MAX];
     size_t n = alog_format(got, size, e, secs, msec);
     int w = snprintf(want, size, "%9ld.%03d %6ld %s %s/%03d %lld %s %s %s %s%s/%s %s\n",
                      (long)secs, msec, (long)e->elapsed_ms, e->client, e->tag, e->status,
                      (long long)e->bytes, e->method ? e->method : "-", url_shown,
-                     e->user ? e->user : "-", "", e->hier, e->peer ? e->peer : "-",
-                     e->mime ? e->mime : "-");
+                     user_shown, "", e->hier, e->peer ? e->peer : "-", mime_shown);
     size_t wl = (size_t)w;
     if (wl >= size) {     /* cut: the old formatter ended the line at size - 2 */
         want[size - 2] = '\n';
@@ -212,6 +212,13 @@ check_line(const alog_entry_t *e, int64_t secs, int msec, const char *url_shown,
     }
     cr_assert_eq(n, wl, "length %zu, want %zu:\n%.*s\n%.*s", n, wl, (int)n, got, (int)wl, want);
     cr_assert(memcmp(got, want, n) == 0, "\n%.*s\n%.*s", (int)n, got, (int)wl, want);
+}
+
+static void
+check_line(const alog_entry_t *e, int64_t secs, int msec, const char *url_shown, size_t size)
+{
+    check_line_shown(e, secs, msec, url_shown, e->user ? e->user : "-", e->mime ? e->mime : "-",
+                     size);
 }
 
 Test(txnlog, squid_line_matches_the_format_string)
@@ -250,6 +257,12 @@ Test(txnlog, squid_line_matches_the_format_string)
     cr_assert_leq(ln, sizeof lg - 1);
     cr_assert_eq(lg[ln - 1], '\n');
     cr_assert_null(memchr(lg, '\n', ln - 1), "one line");
+    /* whitespace, control bytes and '%' escaped, in URL, user and type */
+    alog_entry_t x = f;
+    x.url = "http://a.example/a b%c\t\x7f?q"; x.url_len = strlen(x.url);
+    x.user = "CORP\\al ice"; x.mime = "a\001b"; x.mime_len = 3;
+    check_line_shown(&x, 1795346083, 7, "http://a.example/a%20b%25c%09%7F?", "CORP\\al%20ice",
+                     "a%01b", ALOG_LINE_MAX);
     /* a small buffer: cut as snprintf cut it */
     check_line(&f, 1795346083, 7, "http://a.example/p?", 40);
 }
