@@ -13,6 +13,7 @@
 
 #include "../common/cidr.h"
 #include "../common/hash.h"
+#include "../common/txn.h"
 
 typedef struct surrogate {
     mus_addr_t addr;
@@ -60,29 +61,38 @@ surrogate_put(access_surrogates_t *s, const mus_addr_t *a, const char *user, tim
 
     e->addr = *a;
     e->expires = expires;
-    snprintf(e->user, sizeof(e->user), "%s", user);
+    txn_copy_str(e->user, sizeof(e->user), user);
 }
 
 static void
 make_tag(access_result_t *r)
 {
-    const char *a;
-    size_t n;
+    const char *a, *rule = r->d.rule ? r->d.rule : "DEFAULT";
+    size_t n, rl;
 
     switch (r->d.action) {
     case POLICY_AUTH_REQUIRED:
-        snprintf(r->tag, sizeof(r->tag), "AUTH_REQUIRED");
+        txn_copy_str(r->tag, sizeof(r->tag), "AUTH_REQUIRED");
         return;
     case POLICY_REFUSE_UNIDENTIFIED:
-        snprintf(r->tag, sizeof(r->tag), "BLOCK_UNIDENTIFIED");
+        txn_copy_str(r->tag, sizeof(r->tag), "BLOCK_UNIDENTIFIED");
         return;
     case POLICY_BLOCK: a = "BLOCK"; break;
     case POLICY_MONITOR: a = "MONITOR"; break;
     default: a = "ALLOW"; break;
     }
-    n = (size_t)snprintf(r->tag, sizeof(r->tag), "%s_%s", a, r->d.rule ? r->d.rule : "DEFAULT");
-    if (n >= sizeof(r->tag))
-        n = sizeof(r->tag) - 1;
+    /* "<ACTION>_<RULE>", upper case, '-' as '_', cut to the field (runs for
+     * every request: no snprintf) */
+    n = txn_copy_str(r->tag, sizeof(r->tag), a);
+    if (n + 1 < sizeof(r->tag)) {
+        r->tag[n++] = '_';
+        rl = strlen(rule);
+        if (rl > sizeof(r->tag) - 1 - n)
+            rl = sizeof(r->tag) - 1 - n;
+        memcpy(r->tag + n, rule, rl);
+        n += rl;
+        r->tag[n] = '\0';
+    }
     for (size_t i = 0; i < n; i++)
         r->tag[i] = r->tag[i] == '-' ? '_' : (char)toupper((unsigned char)r->tag[i]);
 }
@@ -113,7 +123,7 @@ access_decide(const config_t *cfg, const policy_t *policy, access_surrogates_t *
         f.user = in->identity->s.name;
         f.groups = in->identity->s.groups;
         f.source = POLICY_SRC_HEADEND;
-        snprintf(out->headend, sizeof(out->headend), "%s", in->identity->headend);
+        txn_copy_str(out->headend, sizeof(out->headend), in->identity->headend);
     }
     f.proxy_port = in->proxy_port;
     f.mode = in->mode;
@@ -150,7 +160,7 @@ access_decide(const config_t *cfg, const policy_t *policy, access_surrogates_t *
                 out->bad_credentials = !ok;
             } else if (surrogates != NULL &&
                        (sur = surrogate_get(surrogates, &addr, in->now)) != NULL) {
-                snprintf(basic_user, sizeof(basic_user), "%s", sur);
+                txn_copy_str(basic_user, sizeof(basic_user), sur);
                 ok = true;
             }
             if (ok) {
@@ -166,6 +176,6 @@ access_decide(const config_t *cfg, const policy_t *policy, access_surrogates_t *
     out->has_identity = f.has_identity;
     out->id_type = f.id_type;
     if (f.user != NULL)
-        snprintf(out->user, sizeof(out->user), "%s", f.user);
+        txn_copy_str(out->user, sizeof(out->user), f.user);
     make_tag(out);
 }
