@@ -10,15 +10,21 @@
 # Needs valgrind, python3 and build/mp-origin (ORIGIN_BIN). IR_KEEP=PREFIX keeps
 # the callgrind files as PREFIX.N1 and PREFIX.N2 (callgrind_annotate them).
 #   tools/bench/ir_per_request.sh /tmp/musproxy-ab/build-<commit>/musproxy
+# BIN "haproxy" counts Debian's HAProxy instead, with the harness's
+# tools/bench/conf/haproxy.cfg (one thread), driven the same way.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$1 EXTRA=${2:-}
 ORIGIN=${ORIGIN_BIN:-$REPO/build/mp-origin}
 N1=${N1:-500} N2=${N2:-2500}
 command -v valgrind >/dev/null || { echo "SKIP: valgrind is not installed"; exit 77; }
-[[ -x $BIN && -x $ORIGIN ]] || { echo "SKIP: $BIN or $ORIGIN not built"; exit 77; }
+[[ ( $BIN == haproxy || -x $BIN ) && -x $ORIGIN ]] || { echo "SKIP: $BIN or $ORIGIN not built"; exit 77; }
 [[ -z $EXTRA || $EXTRA == /* ]] || EXTRA=$PWD/$EXTRA
-[[ $BIN == /* ]] || BIN=$PWD/$BIN
+if [[ $BIN == haproxy ]]; then
+    command -v haproxy >/dev/null || { echo "SKIP: haproxy is not installed"; exit 77; }
+else
+    [[ $BIN == /* ]] || BIN=$PWD/$BIN
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -30,11 +36,14 @@ count() {
     op=$(free_port) pp=$(free_port)
     setsid "$ORIGIN" --listen "127.0.0.1:$op" >/dev/null 2>&1 </dev/null &
     opid=$!
+    local conf=musproxy.yaml cmd
+    [[ $BIN == haproxy ]] && conf=haproxy.cfg
     sed -e "s|@PORT@|$pp|g" -e "s|@WORK@|$w|g" -e "s|@ORIGIN_PORT@|$op|g" \
-        -e "s|@ACCESS_LOG@|$w/access.log|g" "$REPO/tools/bench/conf/musproxy.yaml" >"$w/m.yaml"
-    [[ -n $EXTRA ]] && cat "$EXTRA" >>"$w/m.yaml"
+        -e "s|@ACCESS_LOG@|$w/access.log|g" "$REPO/tools/bench/conf/$conf" >"$w/$conf"
+    [[ -n $EXTRA ]] && cat "$EXTRA" >>"$w/$conf"
+    if [[ $BIN == haproxy ]]; then cmd=(haproxy -db -f "$w/$conf"); else cmd=("$BIN" -c "$w/$conf"); fi
     (cd "$w" && exec setsid valgrind --tool=callgrind --callgrind-out-file="$w/cg.out" \
-        "$BIN" -c "$w/m.yaml" >"$w/vg.log" 2>&1 </dev/null) &
+        "${cmd[@]}" >"$w/vg.log" 2>&1 </dev/null) &
     vpid=$!
     for _ in $(seq 300); do
         curl -s -o /dev/null -x "127.0.0.1:$pp" "http://127.0.0.1:$op/size/1024" && break
