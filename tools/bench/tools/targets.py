@@ -128,6 +128,7 @@ def main():
         out("PASS" if r >= need else "FAIL",
             f"{p} ({what}) ka1k req/s >= {need:.2f}x musproxy: {r:.2f}x ({a:,.0f} vs {b:,.0f} req/s{cpu}, median of {n} round(s))")
     proxies = [p for p in proxies if p not in ("musproxy-policy", "musproxy-map", "musproxy-store")]
+    # musproxy-nolog (access log off) is checked against the peers like musproxy
 
     for p in proxies:
         if not any(k[0] == p for k in d):
