@@ -25,7 +25,7 @@
 #      that identity); target p99 < 50 ms.
 #
 #   tools/bench-radius.sh   # VIA=headend N=150000 RADCLIENTS=4 CHUNK=2500 PARALLEL=100 SAMPLES=200
-#                           # WRK_CONNS=20 WRK_DELAY_MS=0
+#                           # WRK_CONNS=20 WRK_DELAY_MS=0 SAMPLES_OUT=FILE (keeps the per-second samples)
 # PARALLEL stays below about 150: radclient's socket keeps the default
 # receive buffer (212992 bytes, about 160 answers); beyond it answers are
 # dropped and that radclient stalls for its 1 s timeout.
