@@ -495,6 +495,54 @@ pages_input(hb_t *b, const char *label, const char *key, const char *value)
     hb_lit(b, "\"></label>");
 }
 
+/* musproxy's own RADIUS listener (status.radius, nested as musctl shows
+ * it), as one summary whose ids are "radius-" and the counter's path. */
+static void
+page_radius(hb_t *b, const json_t *r)
+{
+    static const col_t cols[] = {
+        {"radius-listening", "Listening", COL_BOOL}, {"radius-clients", "Clients", COL_INT},
+        {"radius-received", "Packets received", COL_INT},
+        {"radius-responses", "Responses sent", COL_INT},
+        {"radius-applied", "Map changes", COL_INT}, {"radius-duplicates", "Duplicates", COL_INT},
+        {"radius-start", "Start", COL_INT}, {"radius-interim", "Interim-Update", COL_INT},
+        {"radius-stop", "Stop", COL_INT}, {"radius-accounting_on", "Accounting-On", COL_INT},
+        {"radius-accounting_off", "Accounting-Off", COL_INT},
+        {"radius-wrong_secret", "Bad authenticator", COL_INT},
+        {"radius-malformed", "Malformed", COL_INT},
+        {"radius-unknown_client", "Unknown client", COL_INT},
+        {"radius-not_applied", "Not applied", COL_INT},
+        {"radius-sessions", "Sessions", COL_INT},
+        {"radius-removed_stale", "Stale sessions removed", COL_INT},
+        {"radius-last_event", "Last event", COL_TIME_S},
+        {"radius-last_error", "Last error", COL_TEXT},
+    };
+    static const char *const groups[] = {"dropped", "status_types", "sessions"};
+    json_t *flat = json_object();
+    const char *key;
+    json_t *v;
+    char id[64];
+
+    if (flat == NULL)
+        return;
+    json_object_foreach((json_t *)r, key, v) {
+        if (json_is_object(v))
+            continue;
+        snprintf(id, sizeof(id), "radius-%s", key);
+        json_object_set(flat, id, v);
+    }
+    for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+        json_object_foreach(json_object_get(r, groups[g]), key, v) {
+            snprintf(id, sizeof(id), "radius-%s", strcmp(key, "now") == 0 ? "sessions" : key);
+            json_object_set(flat, id, v);
+        }
+    hb_lit(b, "<h2>RADIUS accounting <span id=\"radius-name\">");
+    hb_esc(b, jstr(r, "name"));
+    hb_lit(b, "</span></h2>\n");
+    SUMMARY(b, NULL, flat, cols);
+    json_decref(flat);
+}
+
 static void
 page_headends(hb_t *b, const json_t *doc)
 {
@@ -518,6 +566,8 @@ page_headends(hb_t *b, const json_t *doc)
         hb_lit(b, "<p id=\"headends\">No headend is configured (mus.headends).</p>\n");
     else
         TABLE(b, "headends", NULL, hs, cols, doc);
+    if (json_is_object(json_object_get(doc, "radius")))
+        page_radius(b, json_object_get(doc, "radius"));
     hb_lit(b, "<h2>Identity map</h2>\n");
     SUMMARY(b, NULL, json_object_get(doc, "map"), map);
 }

@@ -195,8 +195,10 @@ headends(const view_env_t *env, char *err, size_t errlen)
 
     if (st == NULL)
         return NULL;
-    doc = json_pack("{s:s, s:O, s:O}", "page", "headends", "headends",
-                    json_object_get(st, "headends"), "map", json_object_get(st, "map"));
+    doc = json_pack("{s:s, s:O, s:O, s:O}", "page", "headends", "headends",
+                    json_object_get(st, "headends"), "map", json_object_get(st, "map"),
+                    "radius", json_object_get(st, "radius") ? json_object_get(st, "radius")
+                                                           : json_null());
     json_decref(st);
     return doc;
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "../common/grow.h"
+#include "../mus/feed_radius.h"
 #include "status.h"
 #include "wccp_view.h"
 
@@ -324,6 +325,21 @@ scalar(text_t *t, const char *name, const char *type, const char *help, uint64_t
     put(t, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* One sample per row: NAME{LABEL="row's value"} count. */
+typedef struct labelled_n {
+    const char *value;
+    uint64_t n;
+} labelled_n_t;
+
+static void
+labelled(text_t *t, const char *name, const char *type, const char *help, const char *label,
+         const labelled_n_t *rows, size_t n_rows)
+{
+    family(t, name, type, help);
+    for (size_t i = 0; i < n_rows; i++)
+        put(t, "%s{%s=\"%s\"} %llu\n", name, label, rows[i].value, (unsigned long long)rows[i].n);
+}
+
 static const char *const loc_names[N_LOC] = { "local", "remote" };
 static const char *const mode_names[N_MODES] = { "explicit", "transparent" };
 static const char *const kind_names[N_KINDS] = {
@@ -499,7 +515,7 @@ render_wccp(text_t *t, wccp_t *w)
     uint64_t unexpected = 0;
     for (size_t i = 0; i < ws.n_services; i++)
         unexpected += ws.services[i].dropped;
-    const struct { const char *reason; uint64_t n; } drops[] = {
+    const labelled_n_t drops[] = {
         { "not_router", ws.drop_not_router }, { "malformed", ws.drop_malformed },
         { "security", ws.drop_security }, { "unknown_service", ws.drop_unknown_service },
         { "unexpected", unexpected },
@@ -507,12 +523,9 @@ render_wccp(text_t *t, wccp_t *w)
     family(t, "musproxy_wccp_messages_total", "counter", "WCCP messages received and sent.");
     put(t, "musproxy_wccp_messages_total{direction=\"received\"} %llu\n", (unsigned long long)ws.in);
     put(t, "musproxy_wccp_messages_total{direction=\"sent\"} %llu\n", (unsigned long long)ws.out);
-    family(t, "musproxy_wccp_messages_dropped_total", "counter",
-           "WCCP messages received and dropped, by reason (unexpected: not for us, or a "
-           "service defined differently).");
-    for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
-        put(t, "musproxy_wccp_messages_dropped_total{reason=\"%s\"} %llu\n", drops[i].reason,
-            (unsigned long long)drops[i].n);
+    labelled(t, "musproxy_wccp_messages_dropped_total", "counter",
+             "WCCP messages received and dropped, by reason (unexpected: not for us, or a "
+             "service defined differently).", "reason", drops, sizeof(drops) / sizeof(drops[0]));
     scalar(t, "musproxy_wccp_send_errors_total", "counter",
            "WCCP messages the socket refused to send.", ws.send_errors);
 }
@@ -551,6 +564,58 @@ render_gre(text_t *t, gre_t *g)
         put(t, "musproxy_gre_router_packets_total{router=\"%s\"} %llu\n", ip,
             (unsigned long long)gs.routers[i].packets);
     }
+}
+
+/* musproxy's own RADIUS accounting listener (radius:), if one is attached.
+ * Every packet received counts once in musproxy_radius_packets_total, by
+ * what became of it; the accepted ones once more by Acct-Status-Type. */
+static void
+render_radius(text_t *t, mus_feed_t *feed)
+{
+    mus_radius_status_t st;
+    const hr_counters_t *c = &st.c;
+
+    if (!mus_feed_radius_status(feed, &st))
+        return;
+    uint64_t typed = c->starts + c->interims + c->stops + c->acct_on + c->acct_off + c->other_status;
+    const labelled_n_t results[] = {
+        { "accepted", typed >= c->store_errors ? typed - c->store_errors : 0 },
+        { "duplicate", c->duplicates }, { "unknown_client", c->unknown_client },
+        { "bad_authenticator", c->bad_authenticator }, { "malformed", c->malformed },
+        { "not_applied", c->store_errors },
+    }, types[] = {
+        { "start", c->starts }, { "interim", c->interims }, { "stop", c->stops },
+        { "accounting_on", c->acct_on }, { "accounting_off", c->acct_off },
+        { "other", c->other_status },
+    };
+    scalar(t, "musproxy_radius_up", "gauge", "1 if the RADIUS accounting listener is open.",
+           st.listening ? 1 : 0);
+    labelled(t, "musproxy_radius_packets_total", "counter",
+             "RADIUS packets received by the accounting listener, by result: accepted (applied "
+             "and answered), duplicate (a retransmission: answered again, not applied), "
+             "unknown_client (not in the clients file), bad_authenticator (wrong shared secret), "
+             "malformed, not_applied (out of memory: not answered). Dropped ones are never "
+             "answered.", "result", results, sizeof(results) / sizeof(results[0]));
+    labelled(t, "musproxy_radius_requests_total", "counter",
+             "Accounting-Requests accepted, by Acct-Status-Type.", "type", types,
+             sizeof(types) / sizeof(types[0]));
+    scalar(t, "musproxy_radius_responses_total", "counter", "Accounting-Responses sent.",
+           c->responses);
+    scalar(t, "musproxy_radius_requests_without_address_total", "counter",
+           "Starts and Interim-Updates without a usable address, user or session id "
+           "(answered, not mapped).", c->no_address);
+    scalar(t, "musproxy_radius_map_changes_total", "counter",
+           "Identity map changes (add, update, delete) made by the RADIUS listener.",
+           st.events_applied);
+    scalar(t, "musproxy_radius_sessions", "gauge", "RADIUS sessions known now (stale ones included).",
+           st.sessions);
+    scalar(t, "musproxy_radius_stale_sessions", "gauge",
+           "RADIUS sessions without an Interim-Update for radius.stale_after intervals now.",
+           st.stale_sessions);
+    const labelled_n_t stale[] = { { "marked", st.stale_marked }, { "removed", st.stale_removed } };
+    labelled(t, "musproxy_radius_stale_sessions_total", "counter",
+             "RADIUS sessions marked stale by the sweep, and removed after radius.stale_grace.",
+             "event", stale, 2);
 }
 
 static void
@@ -596,6 +661,8 @@ render_sources(text_t *t, const status_sources_t *src)
             put(t, "musproxy_headend_events_total{headend=\"%s\"} %llu\n",
                 esc(h, sizeof(h), st[i].name), (unsigned long long)st[i].events_applied);
     }
+    if (src->feed != NULL)
+        render_radius(t, src->feed);
     if (src->store != NULL) {
         txnstore_stats_t ss;
         txnstore_stats(src->store, &ss);

@@ -1,31 +1,45 @@
 #!/usr/bin/env bash
 # tools/bench-radius.sh: RADIUS accounting into musproxy's decisions, on
-# loopback: a real mus-headend with its RADIUS listener feeds musproxy over
-# MUS/1 (TLS), while wrk keeps musproxy serving traffic.
-#   1. throughput: freeradius-utils' radclient sends N Accounting-Request
-#      Starts (distinct users and Framed-IP-Addresses; RADCLIENTS processes at
-#      a time, each with CHUNK requests and PARALLEL of them in flight);
-#      the rate is N over the time until musproxy's map holds all N entries
-#      (end to end: parsed, authenticated, applied, sent over MUS/1, in the
-#      map), beside radclient's own time (answered by the headend, which
-#      answers only after applying); target >= 5000 events/s.
+# loopback, while wrk keeps musproxy serving HTTP traffic. Two paths:
+#   VIA=headend (default): radclient -> a real mus-headend with its RADIUS
+#     listener -> MUS/1 over TLS -> musproxy's map;
+#   VIA=proxy: radclient -> musproxy's own RADIUS listener (radius: section,
+#     on the MUS thread) -> its map.
+#   1. sustained throughput: freeradius-utils' radclient sends N distinct
+#      Accounting-Request Starts (one user and Framed-IP-Address each),
+#      RADCLIENTS streams at once (as several NASes), each running radclient
+#      over its files of CHUNK requests one after the other, PARALLEL in
+#      flight (-p; radclient sends PARALLEL, then waits for all their
+#      answers). radclient's CPU per packet grows with its file (about 100 us
+#      at 1000 to 5000 requests, 280 us at 20000): hence the chunks. Counted as applied: the entries of
+#      musproxy's own map (musctl status --json, read every second), not the
+#      answers. Prints the rate over the whole run and per second (the
+#      slowest and median second of the steady part), the CPU per event of
+#      each process (radclient, mus-headend, musproxy, wrk, the origin), the
+#      HTTP requests musproxy served meanwhile (its access log) and the load
+#      average; target >= 5000 events/s sustained for 20 s or more.
 #   2. latency: for SAMPLES users, one Start (sent from Python) and then
 #      requests from that user's address to a URL the remote policy blocks
 #      (served while the address is unknown), as fast as they are answered:
 #      the time from the Start to the first 403 (the first decision made with
 #      that identity); target p99 < 50 ms.
 #
-#   tools/bench-radius.sh   # N=20000 CHUNK=2000 RADCLIENTS=4 PARALLEL=32 SAMPLES=200
-# Needs build-release (or BUILD=DIR) with musproxy and mus-headend,
-# build/mp-origin, radclient, wrk, python3, openssl.
+#   tools/bench-radius.sh   # VIA=headend N=150000 RADCLIENTS=4 CHUNK=2500 PARALLEL=100 SAMPLES=200
+#                           # WRK_CONNS=20 WRK_DELAY_MS=0 SAMPLES_OUT=FILE (keeps the per-second samples)
+# PARALLEL stays below about 150: radclient's socket keeps the default
+# receive buffer (212992 bytes, about 160 answers); beyond it answers are
+# dropped and that radclient stalls for its 1 s timeout.
+# Needs build-release (or BUILD=DIR) with musproxy, musctl and mus-headend,
+# build/mp-origin (or ORIGIN_BIN), radclient, wrk, python3, openssl, time.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 B=${BUILD:-$REPO/build-release}
 [[ -d $B ]] && B=$(cd "$B" && pwd)
 ORIGIN=${ORIGIN_BIN:-$REPO/build/mp-origin}
-N=${N:-20000} PARALLEL=${PARALLEL:-32} SAMPLES=${SAMPLES:-200}
-CHUNK=${CHUNK:-2000} RADCLIENTS=${RADCLIENTS:-4}
-for t in radclient wrk python3 openssl; do
+VIA=${VIA:-headend} N=${N:-150000} PARALLEL=${PARALLEL:-100} SAMPLES=${SAMPLES:-200}
+RADCLIENTS=${RADCLIENTS:-4} CHUNK=${CHUNK:-2500} WRK_CONNS=${WRK_CONNS:-20} WRK_DELAY_MS=${WRK_DELAY_MS:-0}
+[[ $VIA == headend || $VIA == proxy ]] || { echo "VIA is headend or proxy"; exit 2; }
+for t in radclient wrk python3 openssl /usr/bin/time; do
     command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
 done
 for b in "$B/musproxy" "$B/mus-headend" "$B/musctl" "$ORIGIN"; do
@@ -47,9 +61,25 @@ head -c 24 /dev/urandom | base64 >"$W/mus.secret"
 printf '127.0.0.1 %s\n' "$SECRET" >"$W/radius-clients"
 chmod 600 "$W/mus.secret" "$W/radius-clients" "$W/key.pem"
 bg "$ORIGIN" --listen "127.0.0.1:$OPORT"
-bg "$B/mus-headend" --listen "127.0.0.1:$HPORT" --cert "$W/ca.pem" --key "$W/key.pem" \
-    --password-file "$W/mus.secret" --radius "127.0.0.1:$RPORT" --radius-clients "$W/radius-clients" \
-    --kdf-iter 10000 --log-level warn
+if [[ $VIA == headend ]]; then
+    bg "$B/mus-headend" --listen "127.0.0.1:$HPORT" --cert "$W/ca.pem" --key "$W/key.pem" \
+        --password-file "$W/mus.secret" --radius "127.0.0.1:$RPORT" --radius-clients "$W/radius-clients" \
+        --journal 200000 --kdf-iter 10000 --log-level warn
+    FEED="mus:
+  control_socket: $W/musproxy.sock
+  remote_users: headend
+  reconnect_interval: 1s
+  headends:
+    - { name: radius-bench, addresses: [\"127.0.0.1:$HPORT\"], ca: $W/ca.pem, password_file: $W/mus.secret }"
+else
+    FEED="mus:
+  control_socket: $W/musproxy.sock
+  remote_users: headend
+radius:
+  listen: [\"127.0.0.1:$RPORT\"]
+  clients_file: $W/radius-clients
+  name: radius-bench"
+fi
 cat >"$W/musproxy.yaml" <<EOF
 proxy:
   listen: [ { address: "127.0.0.1:$PPORT", mode: explicit } ]
@@ -58,12 +88,7 @@ proxy:
   connect_ports: [443]
   max_connections: 10000
   access_log: $W/access.log
-mus:
-  control_socket: $W/musproxy.sock
-  remote_users: headend
-  reconnect_interval: 1s
-  headends:
-    - { name: radius-bench, addresses: ["127.0.0.1:$HPORT"], ca: $W/ca.pem, password_file: $W/mus.secret }
+$FEED
 store: { path: off }
 admin: { enabled: false }
 identity_profiles:
@@ -78,50 +103,95 @@ EOF
 sleep 0.5
 (cd "$W" && exec setsid "$B/musproxy" -c "$W/musproxy.yaml" >>"$W/log" 2>&1 </dev/null) &
 PIDS+=("$!")
-entries() { "$B/musctl" status --json --socket "$W/musproxy.sock" 2>/dev/null |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["map"]["entries"], d["headends"][0]["state"])' 2>/dev/null || echo "0 none"; }
-for _ in $(seq 100); do [[ $(entries) == *established ]] && break; sleep 0.1; done
-[[ $(entries) == *established ]] || { echo "FAIL: musproxy never reached the headend"; cat "$W/log"; exit 1; }
+# "ENTRIES READY": the map's entries, and whether the feed is up (awk on
+# musctl's text: a python3 per sample costs seconds on a loaded machine)
+entries() { "$B/musctl" status --socket "$W/musproxy.sock" 2>/dev/null | awk '
+    /^Map: / { n = $2 } / established since | listening on / { up = 1 }
+    END { print (n == "" ? 0 : n), (up ? "ready" : "down") }'; }
+for _ in $(seq 100); do [[ $(entries) == *ready ]] && break; sleep 0.1; done
+[[ $(entries) == *ready ]] || { echo "FAIL: musproxy's feed is not up"; cat "$W/log"; exit 1; }
 
-# traffic while the events arrive: the proxy serving (1 KiB, 20 connections)
+# traffic while the events arrive: the proxy serving (1 KiB, WRK_CONNS connections)
 cat >"$W/fwd.lua" <<LUA
 wrk.path = "http://127.0.0.1:$OPORT/size/1024"
 wrk.headers["Host"] = "127.0.0.1:$OPORT"
 LUA
-bg wrk -t1 -c20 -d600s -s "$W/fwd.lua" "http://127.0.0.1:$PPORT"
+# WRK_DELAY_MS > 0: each connection waits that long between requests (a
+# steady load, at most WRK_CONNS * 1000 / WRK_DELAY_MS requests/s), rather
+# than as fast as the proxy answers (which takes every idle cycle)
+[[ $WRK_DELAY_MS -gt 0 ]] && echo "function delay() return $WRK_DELAY_MS end" >>"$W/fwd.lua"
+bg wrk -t1 -c"$WRK_CONNS" -d900s -s "$W/fwd.lua" "http://127.0.0.1:$PPORT"
+WRK_PID=${PIDS[-1]}
+sleep 1
 
-# 1. throughput
-python3 - "$W/starts" "$N" <<'PY'
+# 1. sustained throughput
+python3 - "$W/part" "$N" "$RADCLIENTS" "$CHUNK" <<'PY'
 import sys
-with open(sys.argv[1], "w") as f:
-    for i in range(int(sys.argv[2])):
-        ip = "10.%d.%d.%d" % (100 + (i >> 16), (i >> 8) & 255, i & 255)
-        f.write('Acct-Status-Type = Start\nUser-Name = "user%d@bench"\nFramed-IP-Address = %s\n'
-                'Acct-Session-Id = "s%d"\nNAS-IP-Address = 192.0.2.1\nClass = "OU=staff;"\n\n' % (i, ip, i))
+base, n, k, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+files = {}
+for i in range(n):
+    j = i % k                      # the stream (a NAS), then its chunk
+    key = "%s.%d.%06d" % (base, j, (i // k) // chunk)
+    f = files.get(key) or files.setdefault(key, open(key, "w"))
+    ip = "10.%d.%d.%d" % (100 + (i >> 16), (i >> 8) & 255, i & 255)
+    f.write('Acct-Status-Type = Start\nUser-Name = "user%d@bench"\nFramed-IP-Address = %s\n'
+            'Acct-Session-Id = "s%d"\nNAS-IP-Address = 192.0.2.1\nClass = "OU=staff;"\n\n'
+            % (i, ip, i))
+for f in files.values():
+    f.close()
 PY
-# radclient's own cost grows with the size of its file: CHUNK requests per
-# file, RADCLIENTS of them at a time (as several NASes would send)
-split -d -a 4 -l $((CHUNK * 7)) "$W/starts" "$W/part."
-HE_PID=$(pgrep -f "mus-headend --listen 127.0.0.1:$HPORT")
 MP_PID=$(pgrep -f "musproxy -c $W/musproxy.yaml")
+HE_PID=$MP_PID
+[[ $VIA == headend ]] && HE_PID=$(pgrep -f "mus-headend --listen 127.0.0.1:$HPORT")
+OR_PID=$(pgrep -f -- "--listen 127.0.0.1:$OPORT" | head -1)
+WRK_REAL=$(pgrep -f "wrk -t1 -c$WRK_CONNS -d900s -s $W/fwd.lua")
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-he0=$(ticks "$HE_PID") mp0=$(ticks "$MP_PID")
+he0=$(ticks "$HE_PID") mp0=$(ticks "$MP_PID") wk0=$(ticks "$WRK_REAL") or0=$(ticks "$OR_PID")
+http0=$(wc -l <"$W/access.log")
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+(while :; do echo "$(date +%s.%N) $(entries)"; sleep 1; done) >"$W/samples" &
+SAMPLER=$!
 t0=$(date +%s.%N)
-ls "$W"/part.* | xargs -P "$RADCLIENTS" -I{} \
-    radclient -q -p "$PARALLEL" -r 3 -t 2 -f {} "127.0.0.1:$RPORT" acct "$SECRET" >/dev/null
+/usr/bin/time -o "$W/rc.time" -f "%U %S" bash -c '
+    for j in $(seq 0 $(('"$RADCLIENTS"' - 1))); do
+        (for f in "'"$W"'"/part.$j.*; do
+            radclient -q -p '"$PARALLEL"' -r 3 -t 1 -f "$f" "127.0.0.1:'"$RPORT"'" acct '"$SECRET"' >/dev/null
+        done) &
+    done
+    wait'
 t1=$(date +%s.%N)
 for _ in $(seq 600); do
-    e=$(entries); [[ ${e% *} -ge $N ]] && break; sleep 0.05
+    e=$(entries); [[ ${e%% *} -ge $N ]] && break; sleep 0.05
 done
 t2=$(date +%s.%N)
-he1=$(ticks "$HE_PID") mp1=$(ticks "$MP_PID")
+he1=$(ticks "$HE_PID") mp1=$(ticks "$MP_PID") wk1=$(ticks "$WRK_REAL") or1=$(ticks "$OR_PID")
+http1=$(wc -l <"$W/access.log")
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
+kill "$SAMPLER"; [[ -n ${SAMPLES_OUT:-} ]] && cp "$W/samples" "$SAMPLES_OUT"
+echo "$t2 $(entries)" >>"$W/samples"
 e=$(entries)
-[[ ${e% *} -ge $N ]] || { echo "FAIL: the map holds ${e% *} of $N entries"; exit 1; }
-python3 -c "
-n=$N; a=$t1-$t0; b=$t2-$t0
-print(f'throughput: {n} Starts ($RADCLIENTS radclients x $PARALLEL in flight, the proxy serving wrk traffic): answered in {a:.2f} s ({n/a:,.0f}/s), all in musproxy\'s map after {b:.2f} s ({n/b:,.0f} events/s end to end; target >= 5000)')
-hz=$(getconf CLK_TCK)
-print(f'  CPU per event: mus-headend {($he1-$he0)*1e6/hz/n:.0f} us, musproxy (with the wrk traffic) {($mp1-$mp0)*1e6/hz/n:.0f} us')"
+[[ ${e%% *} -ge $N ]] || { echo "FAIL: the map holds ${e%% *} of $N entries"; exit 1; }
+python3 - "$W/samples" <<PY
+import sys
+n, a, b, hz = $N, $t1 - $t0, $t2 - $t0, $(getconf CLK_TCK)
+rc = sum(float(x) for x in open("$W/rc.time").read().split())
+cpu = lambda t: t * 1e6 / hz / n
+pts = [(float(l.split()[0]), int(l.split()[1])) for l in open(sys.argv[1]) if l.split()[1].isdigit()]
+rates = [(e1 - e0) / (s1 - s0) for (s0, e0), (s1, e1) in zip(pts, pts[1:]) if 0 < e0 and e1 < n]
+rates.sort()
+print(f"throughput via $VIA: {n} Starts from $RADCLIENTS radclient streams (files of $CHUNK) x $PARALLEL in flight, the proxy serving "
+      f"wrk ($WRK_CONNS connections, {'as fast as answered' if $WRK_DELAY_MS == 0 else '$WRK_DELAY_MS ms between requests'}): answered in {a:.1f} s ({n/a:,.0f}/s), all in musproxy's map after "
+      f"{b:.1f} s ({n/b:,.0f} events/s end to end; target >= 5000 sustained)")
+if rates:
+    print(f"  per second in the map (steady part, {len(rates)} s): slowest {rates[0]:,.0f}, "
+          f"median {rates[len(rates)//2]:,.0f}, fastest {rates[-1]:,.0f} events/s")
+print(f"  HTTP through musproxy meanwhile: {($http1 - $http0) / b:,.0f} requests/s; "
+      f"load average {'$load0'} before, {'$load1'} after")
+print(f"  CPU per event: radclient {rc * 1e6 / n:.0f} us, "
+      + ("mus-headend %.0f us, " % cpu($he1 - $he0) if "$VIA" == "headend" else "")
+      + f"musproxy (with the HTTP traffic) {cpu($mp1 - $mp0):.0f} us, wrk {cpu($wk1 - $wk0):.0f} us, "
+      f"origin {cpu($or1 - $or0):.0f} us")
+PY
 
 # 2. latency: Start -> first request decided with that identity
 python3 - "$RPORT" "$SECRET" "$PPORT" "$SAMPLES" "$OPORT" <<'PY'

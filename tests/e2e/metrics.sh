@@ -36,7 +36,12 @@
 #      (else that part is not run, and says so);
 #   9. the upstream pool: after the keep-alive requests the idle gauge is
 #      > 0 and <= the requests forwarded, nothing is in use, and the
-#      connections opened plus reused cover every forwarded request.
+#      connections opened plus reused cover every forwarded request;
+#  10. RADIUS (musproxy's own listener, radclient): after a Start, a Stop,
+#      one request with a wrong secret and one malformed datagram,
+#      musproxy_radius_packets_total{result=...} counts 2 accepted, 1
+#      bad_authenticator, 1 malformed, the requests by type 1 start and 1
+#      stop, 2 responses, 2 map changes, and promtool accepts that scrape.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.bash
@@ -45,6 +50,10 @@ ORIGIN_BIN=${ORIGIN_BIN:-build/mp-origin}
 e2e_init metrics
 
 OPORT=$(free_port) PPORT=$(free_port) MPORT=$(free_port)
+RPORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+RSECRET=metrics-radius-secret
+printf '127.0.0.1 %s\n' "$RSECRET" >"$TMP/radius.clients"
+chmod 600 "$TMP/radius.clients"
 start_bg "$TMP/origin.log" "$ORIGIN_BIN" --listen "127.0.0.1:$OPORT"
 OPID=$BG_PID
 write_config() {   # write_config METRICS_ADDRESS [TUNNEL_RELAY]
@@ -71,6 +80,9 @@ access_policies:
 custom_categories:
   - { name: games, url_prefixes: ["http://127.0.0.1:$OPORT/size/3"] }
 store: { path: $TMP/musproxy.db }
+radius:
+  listen: ["127.0.0.1:$RPORT"]
+  clients_file: $TMP/radius.clients
 EOF
 }
 write_config "0.0.0.0:$MPORT"
@@ -240,5 +252,33 @@ if [[ $tunnels_before == 4 && $copy_before == $((2 * tunnels_before)) && $copy =
     pass "tunnel relays: $copy copy for $tunnels_before CONNECT lines (auto, loopback), $splice splice for $tunnels_after after the reload; a held tunnel: $held_relays relays open, $held_in_use upstream in use; none open after"
 else
     fail "tunnel relays: CONNECT lines $tunnels_before/$tunnels_after, copy $copy_before/$copy, splice $splice, other kinds $others; held: relays $held_relays, in use $held_in_use (${established:-no answer}); open $open_before/$open_now"
+fi
+# ---- 10. RADIUS accounting counters
+if command -v radclient >/dev/null; then
+    acct() {   # acct SECRET ATTRIBUTES: one try, 1 s
+        printf '%b' "$2" | radclient -r 1 -t 1 "127.0.0.1:$RPORT" acct "$1" >/dev/null 2>&1
+    }
+    A='User-Name = "rita"\nFramed-IP-Address = 10.99.0.7\nAcct-Session-Id = "m1"\nNAS-IP-Address = 192.0.2.1\n'
+    acct "$RSECRET" "Acct-Status-Type = Start\n$A" || fail "RADIUS: no answer to the Start"
+    acct "$RSECRET" "Acct-Status-Type = Stop\n$A" || fail "RADIUS: no answer to the Stop"
+    acct wrong-secret "Acct-Status-Type = Start\n$A" && fail "RADIUS: a wrong secret was answered"
+    python3 -c 'import socket, sys
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(bytes([4, 9, 0, 48]) + bytes(16), ("127.0.0.1", int(sys.argv[1])))' "$RPORT"
+    for _ in $(seq 30); do   # drops are published with the once-a-second status
+        scrape >"$TMP/metrics.txt"
+        [[ $(val 'musproxy_radius_packets_total{result="malformed"}') == 1 ]] && break
+        sleep 0.2
+    done
+    r() { val "musproxy_radius_$1"; }
+    got="accepted $(r 'packets_total{result="accepted"}'), bad_authenticator $(r 'packets_total{result="bad_authenticator"}'), malformed $(r 'packets_total{result="malformed"}'), duplicate $(r 'packets_total{result="duplicate"}'), unknown_client $(r 'packets_total{result="unknown_client"}'); start $(r 'requests_total{type="start"}'), stop $(r 'requests_total{type="stop"}'); responses $(r responses_total), map changes $(r map_changes_total), sessions $(r sessions)"
+    want="accepted 2, bad_authenticator 1, malformed 1, duplicate 0, unknown_client 0; start 1, stop 1; responses 2, map changes 2, sessions 0"
+    out=$(promtool check metrics <"$TMP/metrics.txt" 2>&1)
+    if [[ $got == "$want" && -z $out ]] && grep -q '^# TYPE musproxy_radius_packets_total counter$' "$TMP/metrics.txt"; then
+        pass "radius counters: $got; promtool: no problem"
+    else
+        fail "radius counters: $got (wanted $want); promtool: ${out:-no problem}"
+    fi
+else
+    fail "radclient not installed (tools/setup.sh installs freeradius-utils): check 10 not run"
 fi
 exit $FAILED

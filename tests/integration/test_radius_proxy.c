@@ -9,7 +9,10 @@
  * the client address the event mapped: the remote policy and the user name
  * in the access log. Start, Interim-Update, Stop, Accounting-On, a wrong
  * secret, an unknown client, a retransmission, a late Stop of an old
- * session, IPv6, the stale sweep, the listener stopped by a reload.
+ * session, IPv6, the stale sweep, the listener stopped by a reload; and
+ * the counters after a known mix of packets (a wrong secret, a malformed
+ * datagram, a retransmission, an unknown client, Start and Stop), exactly,
+ * in `musctl status` and in /metrics (a mode: metrics listener).
  *
  * The Accounting-Response comes only after the event is in the map, so the
  * map is read at once after radclient returns, never polled. Counters are
@@ -44,7 +47,7 @@
 #define HEADEND "radius-lab"
 
 static mp_proc_t g_origin, g_proxy;
-static int g_oport, g_pport, g_rport;
+static int g_oport, g_pport, g_rport, g_mport;
 static char g_cfg[MP_PATH_MAX], g_sock[MP_PATH_MAX], g_log[MP_PATH_MAX], g_clients[MP_PATH_MAX];
 
 static void suite_init(void)
@@ -88,7 +91,7 @@ static void write_config(const char *listen, const char *radius_extra, const cha
         "store: { path: off }\n"
         "admin: { enabled: false }\n"
         "proxy:\n"
-        "  listen: [ \"127.0.0.1:%d\" ]\n"
+        "  listen: [ \"127.0.0.1:%d\", { address: \"127.0.0.1:%d\", mode: metrics } ]\n"
         "  workers: 2\n"
         "  clients: [127.0.0.0/8]\n"
         "  timeouts: { header: 2s, idle: 10s, connect: 2s, response: 5s }\n"
@@ -111,7 +114,7 @@ static void write_config(const char *listen, const char *radius_extra, const cha
         "custom_categories:\n"
         "  - { name: arts, url_prefixes: [\"http://127.0.0.1:%d/size/7\"] }\n"
         "log_level: debug\n",
-        g_pport, g_log, grace, g_sock, listen, g_clients, radius_extra, g_oport);
+        g_pport, g_mport, g_log, grace, g_sock, listen, g_clients, radius_extra, g_oport);
     cr_assert(n > 0 && (size_t)n < sizeof(text));
     cr_assert_eq(mp_write_file(g_cfg, text), 0);
 }
@@ -133,6 +136,7 @@ static void start(const char *radius_extra, const char *grace)
     g_oport = mp_origin_start(&g_origin, "origin", NULL, NULL);
     cr_assert_gt(g_oport, 0);
     g_pport = mp_free_port();
+    g_mport = mp_free_port();
     g_rport = udp_port_both();
     snprintf(g_listen, sizeof(g_listen), "[\"127.0.0.1:%d\", \"[::1]:%d\"]", g_rport, g_rport);
     write_config(g_listen, radius_extra ? radius_extra : "", grace ? grace : "30s");
@@ -260,6 +264,31 @@ static long long counter_reaches(const char *path, long long want)
     long long v = -1;
     for (int i = 0; i < 30 && (v = radius_counter(path)) != want; i++)
         mp_sleep_ms(100);
+    return v;
+}
+
+/* The value of one sample (name with its labels, exactly as exposed) in
+ * a scrape of the metrics listener; -1 if absent. */
+static long long metric(const char *sample)
+{
+    int fd = mp_connect(g_mport);
+    mp_response_t resp;
+    mp_reader_t *rd = malloc(sizeof(*rd));
+    long long v = -1;
+    cr_assert_geq(fd, 0);
+    cr_assert_not_null(rd);
+    cr_assert_eq(mp_send_str(fd, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                 "Connection: close\r\n\r\n"), 0);
+    mp_reader_init(rd, fd);
+    cr_assert_eq(mp_read_response(rd, &resp, false, 5000), 0, "no answer from /metrics");
+    cr_assert_eq(resp.status, 200);
+    size_t sl = strlen(sample);
+    for (const char *p = resp.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, sample, sl) == 0 && p[sl] == ' ')
+            v = strtoll(p + sl + 1, NULL, 10);
+    mp_response_free(&resp);
+    free(rd);
+    close(fd);
     return v;
 }
 
@@ -555,6 +584,9 @@ Test(radius_proxy, sessions_without_refresh_go_stale_then_away)
     cr_expect_geq(gone_at - stale_at, 1000, "stale for the 2 s grace (%lld ms)", gone_at - stale_at);
     cr_expect_eq(counter_reaches("sessions.removed_stale", 1), 1);
     cr_expect_eq(radius_counter("sessions.marked_stale"), 1);
+    cr_expect_eq(metric("musproxy_radius_stale_sessions_total{event=\"marked\"}"), 1);
+    cr_expect_eq(metric("musproxy_radius_stale_sessions_total{event=\"removed\"}"), 1);
+    cr_expect_eq(metric("musproxy_radius_sessions"), 0);
 }
 
 /* A reload with listen: [] stops the listener: no more answers, its
@@ -586,4 +618,63 @@ Test(radius_proxy, listener_stopped_by_a_reload_leaves_stale_entries_for_the_gra
     json_t *st = musctl_json("status"), *r = json_object_get(st, "radius");
     cr_expect(json_is_false(json_object_get(r, "listening")));
     json_decref(st);
+}
+
+/* Every kind of packet once (the Start twice, as a retransmission), then
+ * the exact counters in musctl status and in /metrics. */
+Test(radius_proxy, counters_count_each_kind_of_packet)
+{
+    start(NULL, NULL);
+    /* 1 accepted: a Start (add) */
+    cr_assert(ACCT("Start", "192.0.2.1", "c1", "kim", "127.0.0.13", ""));
+    /* 1 bad authenticator */
+    cr_expect(!acct_to(NULL, "not-the-secret", "Acct-Status-Type = Start\nUser-Name = \"eve\"\n"
+                       "Framed-IP-Address = 127.0.0.14\nAcct-Session-Id = \"e\"\n"));
+    /* 1 malformed: the Length field says 48, the datagram has 20 octets */
+    uint8_t bad[RADIUS_HDR_LEN] = {RADIUS_CODE_ACCT_REQUEST, 5, 0, 48};
+    cr_expect(!send_exact("127.0.0.1", bad, sizeof(bad)), "a malformed packet was answered");
+    /* 1 accepted and its retransmission: 1 duplicate (answered, not applied) */
+    radius_builder_t b;
+    size_t n = build_start(&b, 42, "lee", "\x7f\x00\x00\x0f", "c2");
+    cr_assert(send_exact("127.0.0.1", b.buf, n));
+    cr_assert(send_exact("127.0.0.1", b.buf, n), "the retransmission was not answered");
+    /* 1 unknown client */
+    cr_expect(!send_exact("127.0.0.9", b.buf, n), "an unknown client was answered");
+    /* 1 accepted: the first session's Stop (del) */
+    cr_assert(ACCT("Stop", "192.0.2.1", "c1", "kim", "127.0.0.13", ""));
+
+    cr_assert_eq(counter_reaches("received", 7), 7);
+    cr_expect_eq(counter_reaches("dropped.unknown_client", 1), 1);
+    cr_expect_eq(radius_counter("responses"), 4, "Start, Start, its retransmission, Stop");
+    cr_expect_eq(radius_counter("applied"), 3, "add, add, del");
+    cr_expect_eq(radius_counter("duplicates"), 1);
+    cr_expect_eq(radius_counter("dropped.wrong_secret"), 1);
+    cr_expect_eq(radius_counter("dropped.malformed"), 1);
+    cr_expect_eq(radius_counter("dropped.not_applied"), 0);
+    cr_expect_eq(radius_counter("status_types.start"), 2);
+    cr_expect_eq(radius_counter("status_types.stop"), 1);
+    cr_expect_eq(radius_counter("status_types.interim"), 0);
+    cr_expect_eq(radius_counter("sessions.now"), 1);
+
+    static const struct { const char *sample; long long want; } m[] = {
+        {"musproxy_radius_up", 1},
+        {"musproxy_radius_packets_total{result=\"accepted\"}", 3},
+        {"musproxy_radius_packets_total{result=\"duplicate\"}", 1},
+        {"musproxy_radius_packets_total{result=\"unknown_client\"}", 1},
+        {"musproxy_radius_packets_total{result=\"bad_authenticator\"}", 1},
+        {"musproxy_radius_packets_total{result=\"malformed\"}", 1},
+        {"musproxy_radius_packets_total{result=\"not_applied\"}", 0},
+        {"musproxy_radius_requests_total{type=\"start\"}", 2},
+        {"musproxy_radius_requests_total{type=\"interim\"}", 0},
+        {"musproxy_radius_requests_total{type=\"stop\"}", 1},
+        {"musproxy_radius_requests_total{type=\"accounting_on\"}", 0},
+        {"musproxy_radius_requests_total{type=\"accounting_off\"}", 0},
+        {"musproxy_radius_responses_total", 4},
+        {"musproxy_radius_map_changes_total", 3},
+        {"musproxy_radius_sessions", 1},
+        {"musproxy_radius_stale_sessions_total{event=\"removed\"}", 0},
+    };
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+        cr_expect_eq(metric(m[i].sample), m[i].want, "%s: %lld, wanted %lld", m[i].sample,
+                     metric(m[i].sample), m[i].want);
 }

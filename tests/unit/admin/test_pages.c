@@ -194,3 +194,49 @@ Test(pages, forms_carry_the_csrf_token)
     cr_expect_null(strstr(html, "<nav>"), "no navigation before the login");
     free(html);
 }
+
+/* The headends page with musproxy's own RADIUS listener: its counters
+ * under "radius-" ids, its name escaped. */
+Test(pages, headends_show_the_radius_counters)
+{
+    json_t *doc = json_pack(
+        "{s:s, s:[], s:{s:i}, s:{s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i},"
+        " s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i}, s:s}}",
+        "page", "headends", "headends", "map", "entries", 1,
+        "radius", "name", EVIL, "listening", 1, "clients", 2, "received", 7, "responses", 4,
+        "applied", 3, "duplicates", 1,
+        "dropped", "unknown_client", 1, "wrong_secret", 1, "malformed", 1, "not_applied", 0,
+        "status_types", "start", 2, "interim", 0, "stop", 1, "accounting_on", 0,
+        "accounting_off", 0, "other", 0,
+        "sessions", "now", 1, "stale", 0, "marked_stale", 5, "removed_stale", 6,
+        "last_error", "");
+    size_t len = 0;
+    char *html;
+
+    cr_assert_not_null(doc);
+    html = admin_page_render(doc, "admin", NULL, "", &len);
+    cr_assert_not_null(html);
+    cr_expect_null(strstr(html, "<script"), "raw script tag in the page");
+    cr_expect_not_null(strstr(html, "<span id=\"radius-name\">&lt;script&gt;"));
+    static const char *const want[] = {
+        "<dd id=\"radius-received\">7</dd>", "<dd id=\"radius-responses\">4</dd>",
+        "<dd id=\"radius-applied\">3</dd>", "<dd id=\"radius-duplicates\">1</dd>",
+        "<dd id=\"radius-start\">2</dd>", "<dd id=\"radius-stop\">1</dd>",
+        "<dd id=\"radius-wrong_secret\">1</dd>", "<dd id=\"radius-malformed\">1</dd>",
+        "<dd id=\"radius-unknown_client\">1</dd>", "<dd id=\"radius-sessions\">1</dd>",
+        "<dd id=\"radius-removed_stale\">6</dd>", "<dd id=\"entries\">1</dd>",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        cr_expect_not_null(strstr(html, want[i]), "%s not in the page", want[i]);
+    free(html);
+    json_decref(doc);
+
+    /* no listener: no section */
+    doc = json_pack("{s:s, s:[], s:{s:i}, s:n}", "page", "headends", "headends", "map",
+                    "entries", 0, "radius");
+    html = admin_page_render(doc, "admin", NULL, "", &len);
+    cr_assert_not_null(html);
+    cr_expect_null(strstr(html, "radius-received"));
+    free(html);
+    json_decref(doc);
+}
