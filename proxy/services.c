@@ -808,6 +808,6 @@ static const service_ops_t svc_wccp = {
 
 const service_ops_t *const proxy_services[] = {
     &svc_store, &svc_gre, &svc_feed, &svc_radius, &svc_workers, &svc_control, &svc_admin,
-    &svc_wccp,
+    &svc_wccp, &proxy_svc_reports,
 };
 const size_t proxy_services_count = sizeof(proxy_services) / sizeof(proxy_services[0]);
