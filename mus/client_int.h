@@ -172,7 +172,14 @@ void mus_radius_close(mus_feed_t *f);
 /* mus_feed_free: whatever is left. */
 void mus_radius_free(mus_feed_t *f);
 
+/* client.c: a pin_sha256 (64 hex digits) as bytes; 0 or -1. */
+int mus_sess_parse_pin(const char *hex, uint8_t out[32]);
+
 /* client_io.c: the connection */
+
+/* The name the headend's certificate must carry (cert_name, as DNS name or
+ * IP address) and the SNI, on ssl; 0, or -1 (OpenSSL's error queue). */
+int mus_sess_ssl_peer(SSL *ssl, const mus_headend_config_t *c);
 
 /* The TLS client context for a headend (its CA file or none, our verify
  * callback); NULL with a message in err. */
@@ -194,6 +201,8 @@ void mus_sess_io_cb(loop_t *loop, loop_io_t *io, uint32_t events);
 
 /* client_proto.c: MUS/1 */
 
+/* The Upgrade request to address addr_idx of c into req: its length, or -1. */
+int mus_sess_upgrade_request(const mus_headend_config_t *c, size_t addr_idx, char *req, size_t cap);
 /* The TLS handshake is done: sends the Upgrade request (state UPGRADE). */
 void mus_sess_send_upgrade(mus_sess_t *s);
 /* New bytes in rbuf. 0 (more may come), or -1 after the session failed. */
