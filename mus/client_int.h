@@ -1,6 +1,6 @@
 /*
  * mus/client_int.h: the inside of the MUS/1 feed client (client.h), shared
- * by the four files that implement it and by nothing else:
+ * by the files that implement it and by nothing else:
  *   client.c        the feed: configuration checks, the MUS thread and its
  *                   wake-ups, session objects (new, replace, retire), loss
  *                   and retry every reconnect_interval, the stale grace, status;
@@ -11,7 +11,10 @@
  *                   Upgrade, mutual authentication, subscribe, snapshot and
  *                   events applied to the map, ping, ack, dead-peer timers;
  *   feed_radius.c   the local RADIUS headend (feed_radius.h): a listener and
- *                   session store on the MUS thread, in a map slot of its own.
+ *                   session store on the MUS thread, in a map slot of its own;
+ *   client_test.c   the connection test (hetest.h): one blocking attempt on
+ *                   its caller's thread with the parts above (TLS context,
+ *                   peer name, pin, Upgrade request), outside the feed.
  * Everyone else uses client.h. Everything here runs in the MUS thread except
  * what client.c says otherwise.
  */

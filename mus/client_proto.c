@@ -483,8 +483,8 @@ mus_sess_on_input(mus_sess_t *s)
     return session_consume_lines(s);
 }
 
-/* TLS is up: sends the Upgrade request (GET /mus/v1 with Host, Upgrade and
- * Connection headers) and waits for its 101. */
+/* The Upgrade request: GET /mus/v1 with Host (the certificate's name, else
+ * the address), Upgrade and Connection headers. */
 int
 mus_sess_upgrade_request(const mus_headend_config_t *c, size_t addr_idx, char *req, size_t cap)
 {
@@ -498,6 +498,7 @@ mus_sess_upgrade_request(const mus_headend_config_t *c, size_t addr_idx, char *r
     return len < 0 || (size_t)len >= cap ? -1 : len;
 }
 
+/* TLS is up: sends the Upgrade request and waits for its 101. */
 void
 mus_sess_send_upgrade(mus_sess_t *s)
 {
