@@ -120,4 +120,14 @@ bool admin_csrf_ok(const who_t *who, const char *token);
 enum MHD_Result admin_route(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method,
                             const who_t *who, int64_t now);
 
+/* ---- archive.c ---- */
+
+struct view_env;
+/* GET /archive?file=NAME: that scheduled report as a download (200 with
+ * Content-Disposition: attachment), 400 for a name that is not an archive
+ * file's (a path above all), 404 when there is no such file. */
+enum MHD_Result admin_archive_download(struct MHD_Connection *c, bool api,
+                                       const struct view_env *env, const char *name,
+                                       const who_t *who);
+
 #endif

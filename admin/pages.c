@@ -6,8 +6,9 @@
  * nothing to escape). Tables are described by column lists, so each page
  * is its columns plus a few headings; each table links to its CSV. Here:
  * the buffer, the frame, tables and figures (pages_int.h), the live pages
- * (sessions, headends, store, trace) and the dispatch; the report pages
- * are in pages_report.c.
+ * (sessions, store, trace) and the dispatch; the report pages are in
+ * pages_report.c, the headends, identity map and scheduled reports in
+ * pages_ops.c.
  */
 #include "pages.h"
 
@@ -190,7 +191,9 @@ static const struct {
     {"blocked", "/blocked", "Blocked"},
     {"timeline", "/timeline", "Over time"},
     {"locations", "/locations", "By location"},
+    {"map", "/map", "Identity map"},
     {"headends", "/headends", "Headends"},
+    {"archive", "/archive", "Scheduled reports"},
     {"store", "/store", "Store"},
     {"trace", "/trace", "Policy trace"},
 };
@@ -495,83 +498,6 @@ pages_input(hb_t *b, const char *label, const char *key, const char *value)
     hb_lit(b, "\"></label>");
 }
 
-/* musproxy's own RADIUS listener (status.radius, nested as musctl shows
- * it), as one summary whose ids are "radius-" and the counter's path. */
-static void
-page_radius(hb_t *b, const json_t *r)
-{
-    static const col_t cols[] = {
-        {"radius-listening", "Listening", COL_BOOL}, {"radius-clients", "Clients", COL_INT},
-        {"radius-received", "Packets received", COL_INT},
-        {"radius-responses", "Responses sent", COL_INT},
-        {"radius-applied", "Map changes", COL_INT}, {"radius-duplicates", "Duplicates", COL_INT},
-        {"radius-start", "Start", COL_INT}, {"radius-interim", "Interim-Update", COL_INT},
-        {"radius-stop", "Stop", COL_INT}, {"radius-accounting_on", "Accounting-On", COL_INT},
-        {"radius-accounting_off", "Accounting-Off", COL_INT},
-        {"radius-wrong_secret", "Bad authenticator", COL_INT},
-        {"radius-malformed", "Malformed", COL_INT},
-        {"radius-unknown_client", "Unknown client", COL_INT},
-        {"radius-not_applied", "Not applied", COL_INT},
-        {"radius-sessions", "Sessions", COL_INT},
-        {"radius-removed_stale", "Stale sessions removed", COL_INT},
-        {"radius-last_event", "Last event", COL_TIME_S},
-        {"radius-last_error", "Last error", COL_TEXT},
-    };
-    static const char *const groups[] = {"dropped", "status_types", "sessions"};
-    json_t *flat = json_object();
-    const char *key;
-    json_t *v;
-    char id[64];
-
-    if (flat == NULL)
-        return;
-    json_object_foreach((json_t *)r, key, v) {
-        if (json_is_object(v))
-            continue;
-        snprintf(id, sizeof(id), "radius-%s", key);
-        json_object_set(flat, id, v);
-    }
-    for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
-        json_object_foreach(json_object_get(r, groups[g]), key, v) {
-            snprintf(id, sizeof(id), "radius-%s", strcmp(key, "now") == 0 ? "sessions" : key);
-            json_object_set(flat, id, v);
-        }
-    hb_lit(b, "<h2>RADIUS accounting <span id=\"radius-name\">");
-    hb_esc(b, jstr(r, "name"));
-    hb_lit(b, "</span></h2>\n");
-    SUMMARY(b, NULL, flat, cols);
-    json_decref(flat);
-}
-
-static void
-page_headends(hb_t *b, const json_t *doc)
-{
-    static const col_t cols[] = {
-        {"name", "Headend", COL_TEXT}, {"state", "State", COL_TEXT},
-        {"address", "Address", COL_TEXT}, {"connected_since", "Connected since", COL_TIME_S},
-        {"last_event", "Last event", COL_TIME_S}, {"events_applied", "Events", COL_INT},
-        {"reconnects", "Reconnects", COL_INT}, {"snapshots", "Snapshots", COL_INT},
-        {"entries", "Map entries", COL_INT}, {"stale_entries", "Stale", COL_INT},
-        {"last_error", "Last error", COL_TEXT},
-    };
-    static const col_t map[] = {
-        {"entries", "Entries", COL_INT}, {"stale_entries", "Stale entries", COL_INT},
-        {"adds", "Adds", COL_INT}, {"dels", "Deletes", COL_INT},
-        {"conflicts", "Conflicts", COL_INT}, {"snapshots", "Snapshots", COL_INT},
-        {"expired", "Expired", COL_INT},
-    };
-    const json_t *hs = json_object_get(doc, "headends");
-
-    if (!json_is_array(hs) || json_array_size(hs) == 0)
-        hb_lit(b, "<p id=\"headends\">No headend is configured (mus.headends).</p>\n");
-    else
-        TABLE(b, "headends", NULL, hs, cols, doc);
-    if (json_is_object(json_object_get(doc, "radius")))
-        page_radius(b, json_object_get(doc, "radius"));
-    hb_lit(b, "<h2>Identity map</h2>\n");
-    SUMMARY(b, NULL, json_object_get(doc, "map"), map);
-}
-
 static void
 page_store(hb_t *b, const json_t *doc)
 {
@@ -628,7 +554,6 @@ page_trace(hb_t *b, const json_t *doc)
 /* The live pages; the reports' are in pages_report.c. */
 static const pages_entry_t live_pages[] = {
     {"sessions", "/sessions", "Remote sessions", page_sessions},
-    {"headends", "/headends", "Headend sessions", page_headends},
     {"store", "/store", "Transaction store", page_store},
     {"trace", "/trace", "Policy trace", page_trace},
 };
@@ -647,6 +572,9 @@ admin_page_render(const json_t *doc, const char *user, const char *csrf, const c
     for (size_t i = 0; e == NULL && i < pages_report_n; i++)
         if (strcmp(page, pages_report[i].page) == 0)
             e = &pages_report[i];
+    for (size_t i = 0; e == NULL && i < pages_ops_n; i++)
+        if (strcmp(page, pages_ops[i].page) == 0)
+            e = &pages_ops[i];
     if (e == NULL)
         return admin_page_error(500, "unknown page", user, csrf, len);
     b.path = e->path;

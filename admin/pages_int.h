@@ -2,8 +2,9 @@
  * admin/pages_int.h: inside admin/ only, what the HTML pages share: the
  * page buffer and the three ways to put text in it, the frame's range
  * picker, tables and figure boxes described by column lists, each with a
- * link to its CSV. pages.c has these and the live pages (sessions,
- * headends, store, trace); pages_report.c the report pages. Nothing here
+ * link to its CSV. pages.c has these and the live pages (sessions, store,
+ * trace); pages_report.c the report pages; pages_ops.c the headends, the
+ * identity map and the scheduled reports. Nothing here
  * does I/O.
  */
 #ifndef MUS_ADMIN_PAGES_INT_H
@@ -88,5 +89,9 @@ typedef struct pages_entry {
 /* The report pages (pages_report.c). */
 extern const pages_entry_t pages_report[];
 extern const size_t pages_report_n;
+/* The headends (with the connection test), the identity map and the
+ * scheduled reports (pages_ops.c). */
+extern const pages_entry_t pages_ops[];
+extern const size_t pages_ops_n;
 
 #endif

@@ -16,7 +16,7 @@
 /* Every parameter a page accepts. */
 static const char *const known_keys[] = {
     "range", "loc", "user", "name", "host", "category", "client", "decision", "page",
-    "ip", "url", "method", "by", "limit", "format", "table",
+    "ip", "url", "method", "by", "limit", "format", "table", "q", "headend", "file",
 };
 
 /* What only a posted form may carry (never a link, so never a log line or
@@ -394,6 +394,25 @@ query_view(const query_t *q, query_view_t *out, char *err, size_t errlen)
         if (strlen(v) > QUERY_URL_MAX)
             return fail(err, errlen, "url is longer than %d bytes", QUERY_URL_MAX);
         out->url = v;
+    }
+    if ((v = opt(q, "q")) != NULL) {
+        if (strlen(v) > QUERY_NAME_MAX)
+            return fail(err, errlen, "q is longer than %d bytes", QUERY_NAME_MAX);
+        out->search = v;
+    }
+    if ((v = opt(q, "headend")) != NULL) {
+        size_t n = strlen(v);
+        if (n >= QUERY_HEADEND_MAX ||
+            strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != n)
+            return fail(err, errlen, "headend must be a headend's name");
+        out->headend = v;
+    }
+    if ((v = opt(q, "file")) != NULL) {
+        size_t n = strlen(v);
+        if (n >= QUERY_FILE_MAX ||
+            strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") != n)
+            return fail(err, errlen, "file must be a scheduled report's name");
+        out->file = v;
     }
     if ((v = opt(q, "method")) != NULL) {
         size_t n = strlen(v);

@@ -3,7 +3,8 @@
  * application/x-www-form-urlencoded body split into decoded key/value pairs
  * (query_parse), then checked and typed into what a page asks the reports
  * for (query_view): time range, location, filters, page, order, row
- * limit, CSV format and table, trace request.
+ * limit, CSV format and table, trace request, the map's search, the
+ * headend to test, the scheduled report to download.
  * Pure functions over caller-owned memory: no allocation, no I/O, no clock,
  * no HTTP; fuzzed by tests/fuzz/fuzz_admin_query.c.
  *
@@ -27,6 +28,8 @@
 #define QUERY_PAGE_MAX     20000   /* web tracking pages */
 #define QUERY_LIMIT_MAX    1000    /* rows of a report's tables (db/report.h's REPORT_ROWS_MAX) */
 #define QUERY_TABLE_MAX    32      /* bytes of a table name */
+#define QUERY_HEADEND_MAX  64      /* bytes of a headend's name incl. NUL */
+#define QUERY_FILE_MAX     128     /* bytes of an archive file's name incl. NUL */
 
 typedef struct query_param {
     const char *key;               /* NUL-terminated, into query_t.buf */
@@ -100,6 +103,9 @@ typedef struct query_view {
     unsigned limit;                /* limit=1..QUERY_LIMIT_MAX rows; 0 = not given */
     bool csv;                      /* format=csv: one table as CSV */
     const char *table;             /* table=NAME: which (lower-case letters, digits, '_') */
+    const char *search;            /* q=: the identity map's search (a user's substring, an IP prefix) */
+    const char *headend;           /* headend=NAME: the headend to test (a name's characters) */
+    const char *file;              /* file=: an archive file (letters, digits, - _ . /) */
 } query_view_t;
 
 /* Checks and types the parameters. 0, or -1 with a message naming the

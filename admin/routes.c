@@ -4,7 +4,8 @@
  * session, its CSRF token), the parameters
  * (admin/query.h), the document (admin/views.h), then JSON, HTML
  * (admin/pages.h) or, with format=csv, one table of a report as CSV
- * (db/reportdoc.h); and /metrics. It does not log anyone in.
+ * (db/reportdoc.h); a scheduled report's file (archive.c); and /metrics.
+ * It does not log anyone in.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,9 @@ static const struct route {
     {"/sessions", VIEW_SESSIONS, false, true, false},
     {"/user", VIEW_USER, false, true, false},
     {"/search", VIEW_SEARCH, false, true, false},
-    {"/headends", VIEW_HEADENDS, false, true, false},
+    {"/headends", VIEW_HEADENDS, false, true, true},
+    {"/map", VIEW_MAP, false, true, false},
+    {"/archive", VIEW_ARCHIVE, false, true, false},
     {"/store", VIEW_STORE, false, true, false},
     {"/trace", VIEW_TRACE, false, true, true},
     {"/sites", VIEW_SITES, false, true, false},
@@ -41,7 +44,9 @@ static const struct route {
     {"/api/sessions", VIEW_SESSIONS, true, true, false},
     {"/api/user", VIEW_USER, true, true, false},
     {"/api/search", VIEW_SEARCH, true, true, false},
-    {"/api/headends", VIEW_HEADENDS, true, true, false},
+    {"/api/headends", VIEW_HEADENDS, true, true, true},
+    {"/api/map", VIEW_MAP, true, true, false},
+    {"/api/archive", VIEW_ARCHIVE, true, true, false},
     {"/api/store", VIEW_STORE, true, true, false},
     {"/api/trace", VIEW_TRACE, true, false, true},
     {"/api/sites", VIEW_SITES, true, true, false},
@@ -203,6 +208,11 @@ admin_route(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method,
     if (v.csv && !views_report_kind(rt->page, &kind)) {
         ok = admin_send_error(c, api, 400, "this page has no tables to export (format=csv)", who,
                               NULL, NULL);
+        goto done;
+    }
+    if (rt->page == VIEW_ARCHIVE && v.file != NULL) {
+        env = (view_env_t){.src = &a->src, .now_ms = now};
+        ok = admin_archive_download(c, api, &env, v.file, who);
         goto done;
     }
     ensure_report(a);

@@ -14,7 +14,7 @@
 
 static const char *const page_names[VIEW_PAGES] = {
     "dashboard", "sessions", "user", "search", "headends", "store", "trace",
-    "sites", "categories", "blocked", "timeline", "locations",
+    "sites", "categories", "blocked", "timeline", "locations", "map", "archive",
 };
 
 /* The pages that are reports: their members come from db/reportdoc.h. */
@@ -188,17 +188,30 @@ status_doc(const view_env_t *env, char *err, size_t errlen)
     return st;
 }
 
+/* The headend sessions; with test, also that headend's connection test. */
 static json_t *
-headends(const view_env_t *env, char *err, size_t errlen)
+headends(const view_env_t *env, const char *test, int *status, char *err, size_t errlen)
 {
-    json_t *st = status_doc(env, err, errlen), *doc;
+    json_t *st, *doc, *t = NULL;
 
-    if (st == NULL)
+    if (test != NULL && (t = views_headend_test(env, test, err, errlen)) == NULL)
         return NULL;
-    doc = json_pack("{s:s, s:O, s:O, s:O}", "page", "headends", "headends",
+    if (t != NULL && json_object_get(t, "ok") == NULL) {
+        *status = 400;
+        seterr(err, errlen, "%s: %s", test, nz(json_string_value(json_object_get(t, "error"))));
+        json_decref(t);
+        return NULL;
+    }
+    st = status_doc(env, err, errlen);
+    if (st == NULL) {
+        json_decref(t);
+        return NULL;
+    }
+    doc = json_pack("{s:s, s:O, s:O, s:O, s:o}", "page", "headends", "headends",
                     json_object_get(st, "headends"), "map", json_object_get(st, "map"),
                     "radius", json_object_get(st, "radius") ? json_object_get(st, "radius")
-                                                           : json_null());
+                                                           : json_null(),
+                    "test", t != NULL ? t : json_null());
     json_decref(st);
     return doc;
 }
@@ -273,7 +286,16 @@ views_build(enum view_page p, const view_env_t *env, const query_view_t *v, bool
     }
     switch (p) {
     case VIEW_SESSIONS: doc = sessions(env, v, err, errlen); break;
-    case VIEW_HEADENDS: doc = headends(env, err, errlen); break;
+    case VIEW_HEADENDS:
+        if (run_trace && v->headend == NULL) {
+            *http_status = 400;
+            seterr(err, errlen, "which headend? (headend=NAME)");
+            return NULL;
+        }
+        doc = headends(env, run_trace ? v->headend : NULL, http_status, err, errlen);
+        break;
+    case VIEW_MAP: doc = views_map(env, v, err, errlen); break;
+    case VIEW_ARCHIVE: doc = views_archive(env, err, errlen); break;
     case VIEW_STORE: doc = store(env, err, errlen); break;
     case VIEW_TRACE: doc = trace(env, v, run_trace, http_status, err, errlen); break;
     default:

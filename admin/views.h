@@ -25,6 +25,7 @@
 #include "query.h"
 
 #define VIEWS_CONNECTED_MAX 1000   /* map entries listed as connected (all are counted) */
+#define VIEWS_MAP_ROWS      50     /* identity map entries a page */
 #define VIEWS_ERR_MAX      640
 
 enum view_page {
@@ -40,8 +41,10 @@ enum view_page {
     VIEW_BLOCKED,
     VIEW_TIMELINE,
     VIEW_LOCATIONS,
+    VIEW_MAP,          /* the identity map, searched and paged (views_ops.c) */
+    VIEW_ARCHIVE,      /* the scheduled reports' files (views_ops.c) */
 };
-#define VIEW_PAGES 12
+#define VIEW_PAGES 14
 const char *view_page_name(enum view_page p);   /* "dashboard", "sessions", ... */
 
 typedef struct view_env {
@@ -59,12 +62,28 @@ void views_range(enum query_range r, int64_t now_ms, int64_t *from_ms, int64_t *
  * kind *k, which ?format=csv writes). */
 bool views_report_kind(enum view_page p, enum reportdoc_kind *k);
 
-/* Builds page p's document for the parameters v. run_trace: the trace form
- * was submitted (POST), so the trace runs. NULL with *http_status (400 a
+/* Builds page p's document for the parameters v. run_trace: the form was
+ * submitted (POST), so the trace runs, or the headends page tests
+ * v->headend's connection (status.h's "test NAME"). NULL with *http_status (400 a
  * missing or wrong parameter, 503 the store cannot be read, 500 otherwise) and a
  * message in err. Every document has "page", and the range pages have
  * "range", "location", "from" and "to". */
 json_t *views_build(enum view_page p, const view_env_t *env, const query_view_t *v,
                     bool run_trace, int *http_status, char *err, size_t errlen);
+
+/* ---- views_ops.c: the pages over the live state and the archive ---- */
+
+/* The identity map (status "map"): entries whose user contains v->search
+ * (any case) or whose address starts with it, VIEWS_MAP_ROWS a page:
+ * {"page", "q", "page_number", "page_rows", "pages", "total", "matched",
+ * "entries"}. */
+json_t *views_map(const view_env_t *env, const query_view_t *v, char *err, size_t errlen);
+/* The scheduled reports of reports.archive (db/repsched.h's list):
+ * {"page", "dir", "files", "total"}. */
+json_t *views_archive(const view_env_t *env, char *err, size_t errlen);
+/* The headend connection test's answer, or NULL with err. */
+json_t *views_headend_test(const view_env_t *env, const char *name, char *err, size_t errlen);
+/* The archive directory in force ("" = none), into out. */
+void views_archive_dir(const view_env_t *env, char *out, size_t cap);
 
 #endif

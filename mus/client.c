@@ -57,8 +57,8 @@ mus_session_state_str(enum mus_session_state st)
 }
 
 /* 64 hex digits (optionally separated by ':') -> 32 bytes. 0 or -1. */
-static int
-parse_pin(const char *hex, uint8_t out[32])
+int
+mus_sess_parse_pin(const char *hex, uint8_t out[32])
 {
     size_t n = 0;
 
@@ -124,7 +124,7 @@ headend_config_check(const mus_headend_config_t *c, char *err, size_t errlen)
                  "refusing to connect without verifying the headend", c->name);
         return -1;
     }
-    if (c->pin_sha256[0] != '\0' && parse_pin(c->pin_sha256, pin) < 0) {
+    if (c->pin_sha256[0] != '\0' && mus_sess_parse_pin(c->pin_sha256, pin) < 0) {
         snprintf(err, errlen, "headend %s: pin_sha256 must be 64 hex digits", c->name);
         return -1;
     }
@@ -343,7 +343,7 @@ session_new(mus_feed_t *f, unsigned h, size_t pos, const mus_headend_config_t *c
     snprintf(s->st.name, sizeof(s->st.name), "%s", c->name);
     snprintf(s->st.address, sizeof(s->st.address), "%s", c->addr_text[0]);
     if (headend_config_check(c, err, errlen) == 0) {
-        s->has_pin = c->pin_sha256[0] != '\0' && parse_pin(c->pin_sha256, s->pin) == 0;
+        s->has_pin = c->pin_sha256[0] != '\0' && mus_sess_parse_pin(c->pin_sha256, s->pin) == 0;
         s->ctx = mus_sess_ssl_ctx(c, err, errlen);
     }
     if (s->ctx == NULL) {

@@ -1,6 +1,6 @@
 /*
  * mus/client_int.h: the inside of the MUS/1 feed client (client.h), shared
- * by the four files that implement it and by nothing else:
+ * by the files that implement it and by nothing else:
  *   client.c        the feed: configuration checks, the MUS thread and its
  *                   wake-ups, session objects (new, replace, retire), loss
  *                   and retry every reconnect_interval, the stale grace, status;
@@ -11,7 +11,10 @@
  *                   Upgrade, mutual authentication, subscribe, snapshot and
  *                   events applied to the map, ping, ack, dead-peer timers;
  *   feed_radius.c   the local RADIUS headend (feed_radius.h): a listener and
- *                   session store on the MUS thread, in a map slot of its own.
+ *                   session store on the MUS thread, in a map slot of its own;
+ *   client_test.c   the connection test (hetest.h): one blocking attempt on
+ *                   its caller's thread with the parts above (TLS context,
+ *                   peer name, pin, Upgrade request), outside the feed.
  * Everyone else uses client.h. Everything here runs in the MUS thread except
  * what client.c says otherwise.
  */
@@ -172,7 +175,14 @@ void mus_radius_close(mus_feed_t *f);
 /* mus_feed_free: whatever is left. */
 void mus_radius_free(mus_feed_t *f);
 
+/* client.c: a pin_sha256 (64 hex digits) as bytes; 0 or -1. */
+int mus_sess_parse_pin(const char *hex, uint8_t out[32]);
+
 /* client_io.c: the connection */
+
+/* The name the headend's certificate must carry (cert_name, as DNS name or
+ * IP address) and the SNI, on ssl; 0, or -1 (OpenSSL's error queue). */
+int mus_sess_ssl_peer(SSL *ssl, const mus_headend_config_t *c);
 
 /* The TLS client context for a headend (its CA file or none, our verify
  * callback); NULL with a message in err. */
@@ -194,6 +204,8 @@ void mus_sess_io_cb(loop_t *loop, loop_io_t *io, uint32_t events);
 
 /* client_proto.c: MUS/1 */
 
+/* The Upgrade request to address addr_idx of c into req: its length, or -1. */
+int mus_sess_upgrade_request(const mus_headend_config_t *c, size_t addr_idx, char *req, size_t cap);
 /* The TLS handshake is done: sends the Upgrade request (state UPGRADE). */
 void mus_sess_send_upgrade(mus_sess_t *s);
 /* New bytes in rbuf. 0 (more may come), or -1 after the session failed. */

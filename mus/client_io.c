@@ -395,31 +395,37 @@ session_handshake(mus_sess_t *s)
     mus_sess_send_upgrade(s);
 }
 
+int
+mus_sess_ssl_peer(SSL *ssl, const mus_headend_config_t *c)
+{
+    const char *name = c->cert_name;
+    bool ip;
+
+    if (name[0] == '\0')
+        return 0;
+    ip = is_ip_literal(name);
+    if (!ip && SSL_set_tlsext_host_name(ssl, name) != 1)
+        return -1;
+    if (c->ca_file[0] != '\0') {
+        X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+        if (ip)
+            return X509_VERIFY_PARAM_set1_ip_asc(vp, name) == 1 ? 0 : -1;
+        X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        if (SSL_set1_host(ssl, name) != 1)
+            return -1;
+    }
+    return 0;
+}
+
 static int
 session_tls_begin(mus_sess_t *s)
 {
-    const char *name = s->cfg.cert_name;
-
     s->ssl = SSL_new(s->ctx);
     if (s->ssl == NULL || SSL_set_fd(s->ssl, s->fd) != 1)
         goto fail;
     SSL_set_app_data(s->ssl, s);
-    if (name[0] != '\0') {
-        bool ip = is_ip_literal(name);
-        if (!ip && SSL_set_tlsext_host_name(s->ssl, name) != 1)
-            goto fail;
-        if (s->cfg.ca_file[0] != '\0') {
-            X509_VERIFY_PARAM *vp = SSL_get0_param(s->ssl);
-            if (ip) {
-                if (X509_VERIFY_PARAM_set1_ip_asc(vp, name) != 1)
-                    goto fail;
-            } else {
-                X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-                if (SSL_set1_host(s->ssl, name) != 1)
-                    goto fail;
-            }
-        }
-    }
+    if (mus_sess_ssl_peer(s->ssl, &s->cfg) < 0)
+        goto fail;
     SSL_set_connect_state(s->ssl);
     s->state = MUS_SESSION_TLS;
     loop_timer_set(s->feed->loop, &s->timer, SESSION_PHASE_MS);

@@ -483,23 +483,29 @@ mus_sess_on_input(mus_sess_t *s)
     return session_consume_lines(s);
 }
 
-/* TLS is up: sends the Upgrade request (GET /mus/v1 with Host, Upgrade and
- * Connection headers) and waits for its 101. */
+/* The Upgrade request: GET /mus/v1 with Host (the certificate's name, else
+ * the address), Upgrade and Connection headers. */
+int
+mus_sess_upgrade_request(const mus_headend_config_t *c, size_t addr_idx, char *req, size_t cap)
+{
+    const char *host = c->cert_name[0] != '\0' ? c->cert_name : c->addr_text[addr_idx];
+    bool bracket = strchr(host, ':') != NULL && c->cert_name[0] != '\0';
+    int len = snprintf(req, cap,
+                       "GET " MUS_UPGRADE_PATH " HTTP/1.1\r\nHost: %s%s%s\r\n"
+                       "Upgrade: " MUS_UPGRADE_TOKEN "\r\nConnection: Upgrade\r\n\r\n",
+                       bracket ? "[" : "", host, bracket ? "]" : "");
+
+    return len < 0 || (size_t)len >= cap ? -1 : len;
+}
+
+/* TLS is up: sends the Upgrade request and waits for its 101. */
 void
 mus_sess_send_upgrade(mus_sess_t *s)
 {
     char req[512];
-    int len;
-    const char *host = s->cfg.cert_name[0] != '\0' ? s->cfg.cert_name : NULL;
+    int len = mus_sess_upgrade_request(&s->cfg, s->addr_idx, req, sizeof(req));
 
-    if (host == NULL)
-        host = s->cfg.addr_text[s->addr_idx];
-    len = snprintf(req, sizeof(req),
-                   "GET " MUS_UPGRADE_PATH " HTTP/1.1\r\nHost: %s%s%s\r\n"
-                   "Upgrade: " MUS_UPGRADE_TOKEN "\r\nConnection: Upgrade\r\n\r\n",
-                   strchr(host, ':') != NULL && s->cfg.cert_name[0] != '\0' ? "[" : "", host,
-                   strchr(host, ':') != NULL && s->cfg.cert_name[0] != '\0' ? "]" : "");
-    if (len < 0 || (size_t)len >= sizeof(req)) {
+    if (len < 0) {
         mus_sess_fail(s, false, "Upgrade request too long");
         return;
     }

@@ -28,5 +28,8 @@ int musctl_cmd_wccp(int argc, char **argv);
  * [--format json|csv] [--table T] [--db PATH | --config FILE] [...]: a report
  * from the transaction store file, as the admin UI's /api/NAME gives it. */
 int musctl_cmd_report(int argc, char **argv);
+/* musctl report archive [--config FILE | --db PATH --dir DIR] [--schedule ...] [--now TIME]:
+ * the scheduled reports' missing files (db/repsched.h). */
+int musctl_cmd_report_archive(int argc, char **argv);
 
 #endif

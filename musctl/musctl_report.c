@@ -47,7 +47,9 @@ report_usage(FILE *out, int rc)
         "                   [--by requests|bytes|blocked] [--limit N] [--user NAME]\n"
         "                   [--host H] [--category C] [--client ADDR] [--decision D] [--page N]\n"
         "Prints a report from the transaction store, the same document as the admin UI's\n"
-        "/api/NAME (JSON, the default) or one of its tables as CSV.\n\nReports (NAME):\n");
+        "/api/NAME (JSON, the default) or one of its tables as CSV.\n"
+        "`musctl report archive` writes the scheduled reports (musctl report archive --help).\n"
+        "\nReports (NAME):\n");
     for (unsigned k = 0; k < REPORTDOC_KINDS; k++) {
         size_t n;
         const reportdoc_table_t *t = reportdoc_tables((enum reportdoc_kind)k, &n);
@@ -276,8 +278,11 @@ musctl_cmd_report(int argc, char **argv)
     report_t *r = NULL;
     json_t *doc = NULL;
     const char *path;
-    int rc = parse(argc, argv, &a);
+    int rc;
 
+    if (argc > 1 && strcmp(argv[1], "archive") == 0)
+        return musctl_cmd_report_archive(argc - 1, argv + 1);
+    rc = parse(argc, argv, &a);
     if (rc == 1)
         return report_usage(stdout, 0);
     if (rc != 0)

@@ -539,6 +539,7 @@ static const struct key_def top_keys[] = {
     { "extended_log", cl_path_off, offsetof(config_t, pol.extended_log),
       sizeof(((config_t *)0)->pol.extended_log), NULL },
     { "store", cl_section, offsetof(config_t, store), 0, &config_store_section },
+    { "reports", cl_section, offsetof(config_t, reports), 0, &config_reports_section },
     { "pac", cl_section, offsetof(config_t, pac), 0, &config_pac_section },
     { "wccp", config_wccp_parse, offsetof(config_t, wccp), 0, NULL },
     { "gre", config_gre_key, offsetof(config_t, gre), 0, NULL },
@@ -562,6 +563,7 @@ set_defaults(config_t *cfg)
     config_mus_defaults(&cfg->mus);
     config_auth_defaults(&cfg->pol);
     config_store_defaults(&cfg->store);
+    config_reports_defaults(&cfg->reports);
     config_pac_defaults(&cfg->pac);
     config_wccp_defaults(&cfg->wccp);
     config_gre_defaults(&cfg->gre);
@@ -643,7 +645,7 @@ config_load_buffer(const char *name, const char *data, size_t len, char *err, si
     parser_ready = true;
     yaml_parser_set_input_string(&ld.parser, (const unsigned char *)ld.data, ld.len);
     if (parse_stream(&ld, cfg) < 0 || check_policies(&ld, cfg) < 0 ||
-        config_radius_check(&ld, cfg) < 0)
+        config_radius_check(&ld, cfg) < 0 || config_reports_check(&ld, cfg) < 0)
         goto fail;
     goto done;
 

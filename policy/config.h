@@ -243,6 +243,17 @@ typedef struct config_store {
     bool keep_query;                  /* store URL query strings (default: cut at '?') */
 } config_store_t;
 
+/* Scheduled reports (db/repsched.h): CSV files of each day, ISO week and
+ * month just ended, written into the archive directory. */
+#define CONFIG_REPORTS_DAILY    (1u << 0)
+#define CONFIG_REPORTS_WEEKLY   (1u << 1)
+#define CONFIG_REPORTS_MONTHLY  (1u << 2)
+typedef struct config_reports {
+    char archive[4096];               /* directory; "" = off (no store, or archive: off) */
+    bool archive_default;             /* not written: the store's directory + "/reports" */
+    unsigned schedule;                /* CONFIG_REPORTS_* bits (default all three) */
+} config_reports_t;
+
 /* WCCPv2 (proxy/wccp.h): musproxy as a cache engine behind routers that
  * redirect traffic to it. Addresses are IPv4 in host order. */
 #define CONFIG_WCCP_MAX_ROUTERS   32
@@ -375,6 +386,7 @@ typedef struct config {
     config_mus_t mus;
     config_policies_t pol;
     config_store_t store;
+    config_reports_t reports;
     config_pac_t pac;
     config_wccp_t wccp;
     config_gre_t gre;
@@ -421,6 +433,9 @@ typedef struct config {
  *     retain_days: 30                # 0 = forever
  *     retain_mb: 1024                # 0 = no size cap
  *     keep_query: false              # store ?query strings
+ *   reports:                         # scheduled reports (CSV) of the store's data
+ *     archive: var/reports           # default: the store's directory + /reports; off disables
+ *     schedule: [daily, weekly, monthly]   # UTC day, ISO week, month just ended
  *   wccp:                            # WCCPv2 cache engine; off without routers
  *     routers: [192.0.2.1]           # numeric IPv4, at most 32
  *     address: 192.0.2.10            # ours (default: the one routed to the first router)

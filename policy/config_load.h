@@ -3,7 +3,7 @@
  * files that describe one section each (config_proxy.c, config_mus.c,
  * config_identity_profiles.c, config_access_policies.c, config_time_ranges.c,
  * config_custom_categories.c, config_categories.c, config_authentication.c,
- * config_transparent.c, config_store.c, config_pac.c, config_wccp.c,
+ * config_transparent.c, config_store.c, config_reports.c, config_pac.c, config_wccp.c,
  * config_gre.c, config_radius.c, config_admin.c, config_run.c). A section is a table of keys
  * (struct section), each key a handler that consumes exactly the events of
  * its value. config_events.c reads the events and words the messages
@@ -278,6 +278,10 @@ extern const struct section config_transparent_section;   /* config_transparent.
 void config_transparent_defaults(config_transparent_t *t);
 extern const struct section config_store_section;         /* config_store.c */
 void config_store_defaults(config_store_t *s);
+extern const struct section config_reports_section;       /* config_reports.c */
+void config_reports_defaults(config_reports_t *r);
+/* Once the whole file is read: the default archive beside the store. */
+int config_reports_check(struct loader *ld, config_t *cfg);
 extern const struct section config_pac_section;           /* config_pac.c */
 void config_pac_defaults(config_pac_t *p);
 /* wccp: (config_wccp.c): def->offset is that of the config_wccp_t */

@@ -254,22 +254,8 @@ feed_config(const config_t *cfg)
     f->reconnect_interval_ms = cfg->mus.reconnect_interval;
     f->grace_ms = cfg->mus.grace;
     f->n_headends = cfg->mus.n_headends;
-    for (size_t i = 0; i < cfg->mus.n_headends; i++) {
-        const config_headend_t *c = &cfg->mus.headends[i];
-        mus_headend_config_t *h = &f->headends[i];
-        snprintf(h->name, sizeof(h->name), "%s", c->name);
-        h->n_addrs = c->n_addrs < MUS_FEED_MAX_ADDRS ? c->n_addrs : MUS_FEED_MAX_ADDRS;
-        for (size_t k = 0; k < h->n_addrs; k++) {
-            h->addrs[k] = c->addrs[k];
-            h->addr_lens[k] = c->addr_lens[k];
-            snprintf(h->addr_text[k], sizeof(h->addr_text[k]), "%s", c->addr_text[k]);
-        }
-        snprintf(h->ca_file, sizeof(h->ca_file), "%s", c->ca);
-        snprintf(h->pin_sha256, sizeof(h->pin_sha256), "%s", c->pin_sha256);
-        snprintf(h->cert_name, sizeof(h->cert_name), "%s", c->cert_name);
-        snprintf(h->password_file, sizeof(h->password_file), "%s", c->password_file);
-        snprintf(h->client_id, sizeof(h->client_id), "%s", cfg->mus.client_id);
-    }
+    for (size_t i = 0; i < cfg->mus.n_headends; i++)
+        status_headend_config(cfg, i, &f->headends[i]);
     return f;
 }
 
@@ -808,6 +794,6 @@ static const service_ops_t svc_wccp = {
 
 const service_ops_t *const proxy_services[] = {
     &svc_store, &svc_gre, &svc_feed, &svc_radius, &svc_workers, &svc_control, &svc_admin,
-    &svc_wccp,
+    &svc_wccp, &proxy_svc_reports,
 };
 const size_t proxy_services_count = sizeof(proxy_services) / sizeof(proxy_services[0]);

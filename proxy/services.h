@@ -47,11 +47,14 @@ typedef struct proxy_ctx {
     wccp_t *wccp;
     control_t *control;
     admin_t *admin;
+    struct repsched *reports;   /* the scheduled reports' thread (services_reports.c) */
 } proxy_ctx_t;
 
 /* The table, in order (services.c). */
 extern const service_ops_t *const proxy_services[];
 extern const size_t proxy_services_count;
+/* The scheduled reports' row (services_reports.c). */
+extern const service_ops_t proxy_svc_reports;
 
 /* Makes the shared parts (map, probes, connlimit, metrics) for cfg;
  * current takes over the reference. 0, or -1 (out of memory). */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../mus/feed_radius.h"
+#include "../mus/hetest.h"
 #include "trace.h"
 
 static json_t *
@@ -207,6 +208,66 @@ status_trace_json(const status_sources_t *c, const char *args)
     return out;
 }
 
+void
+status_headend_config(const config_t *cfg, size_t i, mus_headend_config_t *h)
+{
+    const config_headend_t *c = &cfg->mus.headends[i];
+
+    memset(h, 0, sizeof(*h));
+    snprintf(h->name, sizeof(h->name), "%s", c->name);
+    h->n_addrs = c->n_addrs < MUS_FEED_MAX_ADDRS ? c->n_addrs : MUS_FEED_MAX_ADDRS;
+    for (size_t k = 0; k < h->n_addrs; k++) {
+        h->addrs[k] = c->addrs[k];
+        h->addr_lens[k] = c->addr_lens[k];
+        snprintf(h->addr_text[k], sizeof(h->addr_text[k]), "%s", c->addr_text[k]);
+    }
+    snprintf(h->ca_file, sizeof(h->ca_file), "%s", c->ca);
+    snprintf(h->pin_sha256, sizeof(h->pin_sha256), "%s", c->pin_sha256);
+    snprintf(h->cert_name, sizeof(h->cert_name), "%s", c->cert_name);
+    snprintf(h->password_file, sizeof(h->password_file), "%s", c->password_file);
+    snprintf(h->client_id, sizeof(h->client_id), "%s", cfg->mus.client_id);
+}
+
+/*
+ * The connection test: the headend's configuration in force, copied, then
+ * a connection of the test's own (mus/hetest.h). The caller stays a map
+ * reader while it waits; the writer never waits for readers (it only frees
+ * later), so the map and the live sessions go on.
+ */
+json_t *
+status_test_json(const status_sources_t *c, const char *name)
+{
+    cfgref_t *ref = c->get_cfg(c->cfg_arg);
+    mus_headend_config_t *h = calloc(1, sizeof(*h));
+    mus_hetest_result_t *r = calloc(1, sizeof(*r));
+    json_t *out = NULL;
+    size_t i = 0;
+
+    while (i < ref->cfg->mus.n_headends && strcmp(ref->cfg->mus.headends[i].name, name) != 0)
+        i++;
+    if (h == NULL || r == NULL) {
+        out = json_pack("{s:s}", "error", "out of memory");
+    } else if (i == ref->cfg->mus.n_headends) {
+        out = json_pack("{s:s, s:s}", "headend", name, "error", "no headend of that name");
+    } else {
+        status_headend_config(ref->cfg, i, h);
+        cfgref_put(ref);
+        ref = NULL;
+        mus_hetest_run(h, 0, r);
+        out = json_pack("{s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "headend",
+                        name, "ok", r->outcome == MUS_HETEST_OK, "outcome",
+                        mus_hetest_outcome_str(r->outcome), "message", r->message, "address",
+                        r->address, "rtt_ms", (json_int_t)r->rtt_ms, "connect_ms",
+                        (json_int_t)r->connect_ms, "server_id", r->server_id, "subject",
+                        r->subject, "issuer", r->issuer, "tls", r->tls_version);
+    }
+    if (ref != NULL)
+        cfgref_put(ref);
+    free(h);
+    free(r);
+    return out;
+}
+
 json_t *
 status_request(const status_sources_t *s, const char *req)
 {
@@ -218,7 +279,10 @@ status_request(const status_sources_t *s, const char *req)
         return status_map_json(s, req + 4);
     if (strncmp(req, "trace ", 6) == 0)
         return status_trace_json(s, req + 6);
-    return json_pack("{s:s}", "error", "unknown request (status, map [ip ADDR | user NAME], trace {...})");
+    if (strncmp(req, "test ", 5) == 0)
+        return status_test_json(s, req + 5);
+    return json_pack("{s:s}", "error",
+                     "unknown request (status, map [ip ADDR | user NAME], trace {...}, test NAME)");
 }
 
 char *

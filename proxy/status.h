@@ -4,7 +4,10 @@
  * probe counters, open connections against max_connections, the RADIUS
  * listener's counters, the transaction store's queue and drops, the WCCP
  * service groups ("status"); the identity map ("map");
- * and the policy trace ("trace"), decided by the same code as live traffic.
+ * and the policy trace ("trace"), decided by the same code as live traffic;
+ * and a connection test of one headend ("test NAME", mus/hetest.h: a fresh
+ * connection of its own, blocking the caller up to MUS_HETEST_TIMEOUT_MS,
+ * the live session untouched).
  * The control socket (control.c) and the admin UI both answer from here, so
  * they cannot disagree. The caller's thread must be a registered reader of
  * the map (mus_map_reader_register) and quiescent between requests. It
@@ -51,11 +54,17 @@ typedef struct status_sources {
 json_t *status_json(const status_sources_t *s);
 /* args: "" (every entry), "ip ADDR" or "user NAME": {"entries":[...]} or {"error":...} */
 json_t *status_map_json(const status_sources_t *s, const char *args);
+/* args: a headend's name: {"headend", "ok", "outcome", "message", "address",
+ *  "rtt_ms", "connect_ms", "server_id", "subject", "issuer", "tls"} or {"error"} */
+json_t *status_test_json(const status_sources_t *s, const char *args);
+/* Headend i of cfg as the MUS feed's configuration (mus/ knows no config_t). */
+void status_headend_config(const config_t *cfg, size_t i, mus_headend_config_t *h);
 /* args: the trace request {JSON} (proxy/trace.h) */
 json_t *status_trace_json(const status_sources_t *s, const char *args);
 /* The Prometheus exposition text (metrics.h; malloc'd, *len bytes) or NULL. */
 char *status_metrics_text(const status_sources_t *s, size_t *len);
-/* One request line ("status", "map ...", "trace {...}"): its answer, or {"error":...}. */
+/* One request line ("status", "map ...", "trace {...}", "test NAME"): its answer, or
+ * {"error":...}. */
 json_t *status_request(const status_sources_t *s, const char *line);
 
 #endif

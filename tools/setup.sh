@@ -15,6 +15,8 @@ PKGS=(
   iproute2 procps psmisc python3 sqlite3 ocserv openconnect gnutls-bin
   nftables tshark python3-pacparser prometheus freeradius-utils libnss3-tools
   strongswan-swanctl strongswan-charon libcharon-extra-plugins
+  # a clock a day ahead for the scheduled reports (tests/e2e/admin_ops.sh)
+  faketime
   # the Debian package test (tests/e2e/deb.sh)
   debhelper fakeroot lintian
   # benchmark

@@ -46,12 +46,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 e2e_init admin
 
 # ---- the origin
-OLOG=$TMP/origin.log
-setsid "$ORIGIN_BIN" --listen 127.0.0.1:0 >"$OLOG" 2>&1 </dev/null &
-PIDS+=("$!")
-for _ in $(seq 100); do grep -q '^listening ' "$OLOG" && break; sleep 0.05; done
-OPORT=$(awk '/^listening /{print $2; exit}' "$OLOG")
-[[ -n $OPORT ]] || { echo "FAIL: mp-origin did not start"; cat "$OLOG"; exit 1; }
+start_origin
 PPORT=$(free_port)
 APORT=$(free_port)
 
@@ -162,11 +157,7 @@ goto afterlogout $UI/store
 EOF
 P=$TMP/pages
 mkdir -p "$P"
-HOME=$CHOME timeout -k 5 90 python3 "$(dirname "${BASH_SOURCE[0]}")/cdp.py" "$P" "$TMP/steps" \
-    "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run \
-    --disable-background-networking --disable-component-update --disable-sync \
-    --disable-extensions --user-data-dir="$TMP/chrome-profile" --no-proxy-server \
-    about:blank >"$TMP/cdp.log" 2>&1 ||
+HOME=$CHOME cdp_run 90 "$P" "$TMP/steps" "$TMP/cdp.log" ||
     fail "the browser steps did not all run: $(grep '^cdp:' "$TMP/cdp.log" | head -3)"
 url_of() { cat "$P/$1.url" 2>/dev/null; }
 

@@ -13,9 +13,11 @@
 #   fill SELECTOR VALUE    set the value of the input SELECTOR (VALUE: the rest of the line)
 #   submit NAME SELECTOR   requestSubmit() the form SELECTOR, wait for the load; save as goto
 #   cookies NAME URL       the cookies Chromium would send to URL, as NAME.json
+#   shot NAME              a screenshot of the page as it is, NAME.png (the whole page)
 # A step that cannot be done (no such element, no load within 20 s) ends the
 # run with exit status 1 and says which; 2 is a usage error. It does not
 # judge what it saved: the calling script checks the files.
+import base64
 import json
 import os
 import select
@@ -142,6 +144,11 @@ def run(b, out, steps):
             c = b.call("Network.getCookies", {"urls": [args[1].strip()]}, session)
             with open(os.path.join(out, args[0] + ".json"), "w") as f:
                 json.dump(c.get("cookies", []), f, indent=1)
+        elif op == "shot" and len(args) == 1:
+            shot = b.call("Page.captureScreenshot", {"format": "png",
+                                                     "captureBeyondViewport": True}, session)
+            with open(os.path.join(out, args[0] + ".png"), "wb") as f:
+                f.write(base64.b64decode(shot["data"]))
         else:
             raise RuntimeError("%s: not a step" % where)
 

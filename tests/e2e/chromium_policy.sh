@@ -37,12 +37,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 e2e_init policy
 
 # ---- the origin
-OLOG=$TMP/origin.log
-setsid "$ORIGIN_BIN" --listen 127.0.0.1:0 >"$OLOG" 2>&1 </dev/null &
-PIDS+=("$!")
-for _ in $(seq 100); do grep -q '^listening ' "$OLOG" && break; sleep 0.05; done
-OPORT=$(awk '/^listening /{print $2; exit}' "$OLOG")
-[[ -n $OPORT ]] || { echo "FAIL: mp-origin did not start"; cat "$OLOG"; exit 1; }
+start_origin
 ARTS_URL="http://127.0.0.1:$OPORT/"    # categorized "arts" by URL prefix; text/plain "ok"
 PPORT=$(free_port)
 

@@ -82,3 +82,26 @@ nss_trust_ca() {
     certutil -N -d "sql:$1/.pki/nssdb" --empty-password &&
         certutil -A -d "sql:$1/.pki/nssdb" -n musproxy-e2e-ca -t "C,," -i "$2"
 }
+
+# start_origin: mp-origin ($ORIGIN_BIN) on a free loopback port, its log in
+# $TMP/origin.log; sets OPORT. Exits the script (status 1) if it does not start.
+start_origin() {
+    local log=$TMP/origin.log
+    start_bg "$log" "$ORIGIN_BIN" --listen 127.0.0.1:0
+    for _ in $(seq 100); do grep -q '^listening ' "$log" && break; sleep 0.05; done
+    OPORT=$(awk '/^listening /{print $2; exit}' "$log")
+    [[ -n $OPORT ]] || { echo "FAIL: mp-origin did not start"; cat "$log"; exit 1; }
+}
+
+# cdp_run SECONDS OUTDIR STEPS LOG [CHROMIUM-ARGS...]: headless $CHROMIUM driven
+# through tests/e2e/cdp.py (the steps' pages, cookies and shots in OUTDIR);
+# its status (0: every step ran).
+cdp_run() {
+    local secs=$1 out=$2 steps=$3 log=$4
+    shift 4
+    timeout -k 5 "$secs" python3 "$(dirname "${BASH_SOURCE[0]}")/cdp.py" "$out" "$steps" \
+        "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --disable-extensions --user-data-dir="$TMP/chrome-profile" --no-proxy-server \
+        "$@" about:blank >"$log" 2>&1
+}

@@ -240,3 +240,59 @@ Test(pages, headends_show_the_radius_counters)
     free(html);
     json_decref(doc);
 }
+
+/* The operator's pages (pages_ops.c): the map's numbers and pager keep the
+ * search (encoded), the archive's links are the files' names (encoded),
+ * each headend has a test form with the CSRF token, and a test's answer
+ * shows its outcome, round trip and certificate, escaped. */
+Test(pages, map_archive_and_headend_test)
+{
+    static const char tok[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    json_t *doc = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:[{s:s, s:s, s:s, s:s, s:s, "
+                            "s:s, s:i, s:b}]}", "page", "map", "q", "a&b", "page_number", 2,
+                            "page_rows", 50, "pages", 3, "total", 160, "matched", 120, "entries",
+                            "ip", "10.10.0.7", "name", EVIL, "domain", "CORP", "type", "user",
+                            "groups", "vpn", "headend", "he-1", "started", 1700000000, "stale", 0);
+    size_t len = 0;
+    char *html = admin_page_render(doc, "admin", tok, NULL, &len);
+
+    cr_assert_not_null(html);
+    cr_expect_not_null(strstr(html, "<span id=\"matched\">120</span> of <span id=\"total\">160"));
+    cr_expect_not_null(strstr(html, "id=\"prev\" href=\"/map?q=a%26b&amp;page=1\""), "%s", html);
+    cr_expect_not_null(strstr(html, "id=\"next\" href=\"/map?q=a%26b&amp;page=3\""));
+    cr_expect_not_null(strstr(html, "value=\"a&amp;b\""));
+    cr_expect_not_null(strstr(html, "<td>10.10.0.7</td>"));
+    cr_expect_null(strstr(html, "<script>"));
+    free(html);
+    json_decref(doc);
+
+    doc = json_pack("{s:s, s:s, s:i, s:[{s:s, s:s, s:s, s:s, s:i, s:i}]}", "page", "archive",
+                    "dir", "var/reports", "total", 1, "files", "file",
+                    "daily/2026-12-03-sites.csv", "schedule", "daily", "period", "2026-12-03",
+                    "report", "sites", "bytes", 321, "modified", 0);
+    html = admin_page_render(doc, "admin", tok, NULL, &len);
+    cr_assert_not_null(html);
+    cr_expect_not_null(strstr(html, "<a href=\"/archive?file=daily%2F2026-12-03-sites.csv\">"
+                                    "daily/2026-12-03-sites.csv</a>"), "%s", html);
+    cr_expect_not_null(strstr(html, "<td class=\"n\">321</td>"));
+    free(html);
+    json_decref(doc);
+
+    doc = json_pack("{s:s, s:[{s:s, s:s}], s:{s:i}, s:{s:s, s:b, s:s, s:s, s:s, s:i, s:i, s:s, "
+                    "s:s, s:s, s:s}}", "page", "headends", "headends", "name", "he-1", "state",
+                    "established", "map", "entries", 1, "test", "headend", "he-1", "ok", 1,
+                    "outcome", "ok", "message", "authenticated by lab-he", "address",
+                    "127.0.0.1:11999", "rtt_ms", 42, "connect_ms", 1, "server_id", "lab-he",
+                    "subject", "/CN=<he>", "issuer", "/CN=ca", "tls", "TLSv1.3");
+    html = admin_page_render(doc, "admin", tok, NULL, &len);
+    cr_assert_not_null(html);
+    cr_expect_not_null(strstr(html, "<form method=\"post\" action=\"/headends\"><input "
+                                    "type=\"hidden\" name=\"csrf\" value=\"0011"), "%s", html);
+    cr_expect_not_null(strstr(html, "name=\"headend\" value=\"he-1\"><button type=\"submit\" "
+                                    "id=\"test-he-1\">"));
+    cr_expect_not_null(strstr(html, "<b id=\"test-outcome\">ok</b> in <span id=\"test-rtt\">42"
+                                    "</span> ms"));
+    cr_expect_not_null(strstr(html, "id=\"test-subject\">/CN=&lt;he&gt;</td>"));
+    free(html);
+    json_decref(doc);
+}

@@ -1,6 +1,6 @@
 /*
  * tests/unit/policy/test_config_sections.c: the configuration sections
- * besides proxy, mus and the policies (policy/config_*.c): store, admin, run,
+ * besides proxy, mus and the policies (policy/config_*.c): store, reports, admin, run,
  * proxy.transparent, gre, radius and wccp, each with its values, its
  * defaults and what it refuses.
  */
@@ -42,6 +42,44 @@ Test(config, store_section)
     cr_expect_eq(cfg->store.retain_mb, 1024);
     cr_expect(!cfg->store.keep_query);
     config_free(cfg);
+}
+
+Test(config, reports_section)
+{
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str("", err);
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->reports.archive, "var/reports");
+    cr_expect_eq(cfg->reports.schedule,
+                 CONFIG_REPORTS_DAILY | CONFIG_REPORTS_WEEKLY | CONFIG_REPORTS_MONTHLY);
+    config_free(cfg);
+    cfg = load_str("store: { path: /srv/mp/store.db }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->reports.archive, "/srv/mp/reports");
+    config_free(cfg);
+    cfg = load_str("store: { path: mp.db }\nreports: { schedule: [monthly] }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->reports.archive, "reports");
+    cr_expect_eq(cfg->reports.schedule, CONFIG_REPORTS_MONTHLY);
+    config_free(cfg);
+    cfg = load_str("store: { path: off }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->reports.archive, "");
+    config_free(cfg);
+    cfg = load_str("reports: { archive: /var/lib/x, schedule: [daily, weekly] }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->reports.archive, "/var/lib/x");
+    cr_expect_eq(cfg->reports.schedule, CONFIG_REPORTS_DAILY | CONFIG_REPORTS_WEEKLY);
+    config_free(cfg);
+    cfg = load_str("reports: { archive: off }\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->reports.archive, "");
+    config_free(cfg);
+    cfg = load_str("reports:\n  schedule: [hourly]\n", err);
+    cr_assert_null(cfg);
+    cr_expect(strstr(err, ":2:") != NULL && strstr(err, "daily, weekly or monthly") != NULL,
+              "%s", err);
 }
 
 Test(config, admin_section)
