@@ -50,8 +50,21 @@
 
 typedef struct txnstore txnstore_t;
 
+/* Where the rows go: one SQLite file (the default) or a PostgreSQL
+ * database several proxies share (db/txnstore_pg.c). */
+enum txnstore_backend {
+    TXNSTORE_SQLITE = 0,
+    TXNSTORE_POSTGRESQL,
+};
+const char *txnstore_backend_str(enum txnstore_backend b);   /* "sqlite", "postgresql" */
+
 typedef struct txnstore_config {
-    const char *path;             /* the SQLite file; created if missing */
+    enum txnstore_backend backend;
+    const char *path;             /* SQLite: the file; created if missing */
+    const char *conninfo;         /* PostgreSQL: libpq's connection string, no password in it */
+    const char *password_file;    /* PostgreSQL: libpq's passfile; NULL or "" = libpq's default */
+    const char *node;             /* PostgreSQL: this proxy's name in the rows; NULL or "" = */
+                                  /* the host name */
     size_t queue_max;             /* 0 = TXNSTORE_QUEUE_DEFAULT */
     unsigned batch_max;           /* rows per transaction, 0 = TXNSTORE_BATCH_DEFAULT or a */
                                   /* quarter of queue_max if less */
