@@ -430,11 +430,7 @@ txnstore_open(const txnstore_config_t *cfg, char *err, size_t errlen)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->wake, &ca);
     pthread_condattr_destroy(&ca);
-    s->be = &txnstore_sqlite_backend;
-    if (pg) {
-        snprintf(err, errlen, "transaction store: postgresql is not built yet");
-        goto fail;
-    }
+    s->be = pg ? &txnstore_pg_backend : &txnstore_sqlite_backend;
     s->cfg = *cfg;
     if (s->cfg.queue_max == 0)
         s->cfg.queue_max = TXNSTORE_QUEUE_DEFAULT;

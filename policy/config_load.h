@@ -82,6 +82,7 @@ struct loader {
     yaml_mark_t admin_tls_mark[2];  /* of admin.tls_cert's and tls_key's values, if given */
     yaml_mark_t admin_session_mark; /* of admin.session_idle's value, if given */
     yaml_mark_t radius_mark;        /* of radius.name's value, else of the section */
+    yaml_mark_t store_backend_mark; /* of store.backend's value, if given */
 
     /* policies: */
     config_t *cfg;                  /* being built; owns the string pool */
@@ -278,6 +279,8 @@ extern const struct section config_transparent_section;   /* config_transparent.
 void config_transparent_defaults(config_transparent_t *t);
 extern const struct section config_store_section;         /* config_store.c */
 void config_store_defaults(config_store_t *s);
+/* After the whole file: the postgresql backend has a conninfo. */
+int config_store_check(struct loader *ld, const config_t *cfg);
 extern const struct section config_pac_section;           /* config_pac.c */
 void config_pac_defaults(config_pac_t *p);
 /* wccp: (config_wccp.c): def->offset is that of the config_wccp_t */

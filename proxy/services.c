@@ -141,16 +141,38 @@ store_open(void *arg, const config_t *cfg, char *err, size_t errlen)
     proxy_ctx_t *c = arg;
     const config_store_t *cs = &cfg->store;
     char why[TXNSTORE_ERR_MAX];
+    bool pg = cs->backend == CONFIG_STORE_POSTGRESQL;
     txnstore_config_t tc = {
+        .backend = pg ? TXNSTORE_POSTGRESQL : TXNSTORE_SQLITE,
         .path = cs->path,
+        .conninfo = cs->conninfo,
+        .password_file = cs->password_file,
+        .node = cs->node,
         .queue_max = cs->queue,
         .retain_days = cs->retain_days,
         .retain_mb = cs->retain_mb,
         .keep_query = cs->keep_query,
     };
+    txnstore_stats_t st;
 
     if (cs->path[0] == '\0')
         return SERVICE_SKIP;
+    if (pg) {
+        c->env.store = txnstore_open(&tc, why, sizeof(why));
+        if (c->env.store == NULL) {
+            snprintf(err, errlen, "postgresql: %s (transactions are not stored)", why);
+            return SERVICE_ERROR;
+        }
+        c->src.store = c->env.store;
+        mus_map_set_observer(c->env.map, session_to_store, c->env.store);
+        txnstore_stats(c->env.store, &st);
+        if (st.db_open)
+            log_info("storing transactions in postgresql (node %s)", cs->node[0] ? cs->node
+                                                                             : "= host name");
+        else
+            log_warn("store: %s (transactions wait in the queue meanwhile)", st.last_error);
+        return SERVICE_OK;
+    }
     if (path_mkdir_parent(cs->path) < 0) {
         snprintf(err, errlen, "%s: cannot create its directory: %s (transactions are not stored)",
                  cs->path, strerror(errno));
