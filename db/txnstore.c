@@ -298,7 +298,8 @@ writer_main(void *arg)
     txnstore_t *s = arg;
     size_t n = 0, ns = 0;                  /* the batch taken, kept while it is retried */
 
-    (void)threadcaps_drop_unless_root();   /* writes the store only; may start before the privilege drop */
+    /* writes the store only; may start before the privilege drop */
+    (void)threadcaps_drop_unless_root();
     for (;;) {
         int64_t lo, hi;
         enum txnstore_write rc;

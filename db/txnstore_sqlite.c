@@ -149,10 +149,10 @@ db_open(txnstore_t *s, char *err, size_t errlen)
     SQ(s)->db = txnschema_open_rw(s->path, true, NULL, 0, err, errlen);
     if (SQ(s)->db == NULL)
         return -1;
-    sqlite3_exec(SQ(s)->db, WRITER_PRAGMAS, NULL, NULL, NULL);     /* tuning only: errors ignored */
-    sqlite3_wal_hook(SQ(s)->db, wal_hook, s);                      /* replaces the automatic checkpoint */
-    if ((rc = sqlite3_prepare_v3(SQ(s)->db, ins_txn_sql, -1, SQLITE_PREPARE_PERSISTENT, &SQ(s)->ins_txn,
-                                 NULL)) != SQLITE_OK ||
+    sqlite3_exec(SQ(s)->db, WRITER_PRAGMAS, NULL, NULL, NULL);  /* tuning only: errors ignored */
+    sqlite3_wal_hook(SQ(s)->db, wal_hook, s);                   /* replaces the automatic checkpoint */
+    if ((rc = sqlite3_prepare_v3(SQ(s)->db, ins_txn_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                 &SQ(s)->ins_txn, NULL)) != SQLITE_OK ||
         (rc = sqlite3_prepare_v3(SQ(s)->db, ins_sess_sql, -1, SQLITE_PREPARE_PERSISTENT,
                                  &SQ(s)->ins_sess, NULL)) != SQLITE_OK ||
         (rc = sqlite3_prepare_v3(SQ(s)->db, "DELETE FROM txn WHERE id = ?1", -1,
@@ -310,15 +310,15 @@ write_batch(txnstore_t *s, size_t n, size_t ns)
             (stopping && now >= s->close_deadline_ms))
             break;
         if (!noted_busy) {
-            txnstore_error(s, "%s: the transaction store is locked by another connection: %s (%s); "
-                      "retrying %zu records for up to %u ms", s->path, sqlite3_errmsg(SQ(s)->db),
+            txnstore_error(s, "%s: the transaction store is locked by another connection: %s "
+                      "(%s); retrying %zu records for up to %u ms", s->path, sqlite3_errmsg(SQ(s)->db),
                       txnschema_rc_name(rc), n, s->cfg.busy_retry_ms);
             noted_busy = true;
         }
         txnstore_sleep_ms(TXNSTORE_RETRY_SLEEP_MS);
     }
-    txnstore_error(s, "%s: cannot write the transaction store: %s (%s); %zu records and %zu session "
-              "events lost%s", s->path, sqlite3_errmsg(SQ(s)->db), txnschema_rc_name(rc), n, ns,
+    txnstore_error(s, "%s: cannot write the transaction store: %s (%s); %zu records and %zu "
+              "session events lost%s", s->path, sqlite3_errmsg(SQ(s)->db), txnschema_rc_name(rc), n, ns,
               rc_reopen(rc) ? "; the file will be reopened" : "");
     if (rc_reopen(rc)) {
         db_close(s);
@@ -496,8 +496,8 @@ ckpt_main(void *arg)
         SQ(s)->ckpt_due = false;
         pthread_mutex_unlock(&s->mu);
         if (SQ(s)->ckpt_db == NULL) {
-            rc = sqlite3_open_v2(s->path, &SQ(s)->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                                 NULL);
+            rc = sqlite3_open_v2(s->path, &SQ(s)->ckpt_db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
             if (rc == SQLITE_OK)
                 rc = sqlite3_exec(SQ(s)->ckpt_db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
         } else {

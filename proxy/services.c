@@ -683,8 +683,12 @@ admin_start_row(void *arg, const config_t *cfg, char *err, size_t errlen)
 {
     proxy_ctx_t *c = arg;
     char why[ADMIN_ERR_MAX];
+    const config_store_t *cs = &cfg->store;
+    report_store_t store = {.postgresql = cs->backend == CONFIG_STORE_POSTGRESQL,
+                            .path = cs->path, .conninfo = cs->conninfo,
+                            .password_file = cs->password_file};
 
-    if (admin_start(c->admin, &c->src, cfg->store.path, why, sizeof(why)) < 0) {
+    if (admin_start(c->admin, &c->src, &store, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "not started: %s", why);
         admin_stop(c->admin);   /* not running: a reload tries again */
         c->admin = NULL;
@@ -731,7 +735,10 @@ admin_reconfigure(void *arg, cfgref_t *next, const config_t *running, char *err,
         return admin_restart(c, n, err, errlen);
     }
     if (memcmp(&n->admin, &running->admin, sizeof(running->admin)) != 0 ||
-        strcmp(n->store.path, running->store.path) != 0) {
+        strcmp(n->store.path, running->store.path) != 0 ||
+        n->store.backend != running->store.backend ||
+        strcmp(n->store.conninfo, running->store.conninfo) != 0 ||
+        strcmp(n->store.password_file, running->store.password_file) != 0) {
         log_info("reload: the admin UI settings changed: restarting it");
         return admin_restart(c, n, err, errlen);
     }
