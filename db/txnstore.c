@@ -306,8 +306,10 @@ writer_main(void *arg)
         bool stopping, held = n + ns > 0;
 
         stopping = txnstore_stopping(s);
-        if (!s->connected && (stopping || txnstore_mono_ms() >= s->reopen_at_ms))
-            reopen(s);
+        if (!s->connected && (stopping ? !s->close_tried : txnstore_mono_ms() >= s->reopen_at_ms)) {
+            reopen(s);                     /* closing: one last attempt, not one per batch */
+            s->close_tried = stopping;
+        }
 
         pthread_mutex_lock(&s->mu);
         if (!s->stopping && !s->connected)

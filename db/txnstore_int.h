@@ -90,6 +90,7 @@ struct txnstore {
     bool started;
     bool connected;                   /* the backend holds a usable connection */
     unsigned conn_failures;           /* consecutive failed connects (backoff) */
+    bool close_tried;                 /* closing: the last connect was tried */
     txnrollup_t *ru;                  /* the rollups' sums of the open transaction */
     int64_t reopen_at_ms;
     int64_t next_retain_ms;

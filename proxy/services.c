@@ -160,7 +160,7 @@ store_open(void *arg, const config_t *cfg, char *err, size_t errlen)
     if (pg) {
         c->env.store = txnstore_open(&tc, why, sizeof(why));
         if (c->env.store == NULL) {
-            snprintf(err, errlen, "postgresql: %s (transactions are not stored)", why);
+            snprintf(err, errlen, "%s (transactions are not stored)", why);
             return SERVICE_ERROR;
         }
         c->src.store = c->env.store;

@@ -15,7 +15,8 @@
 #   2. the dashboard of node a, by `musctl report` and by the admin UI's
 #      /api/dashboard (Basic credentials), and node b's API too, count both
 #      nodes: requests, blocked, bytes, remote requests, distinct users;
-#      the rollups (ru_user) sum to the same; the users and sites reports
+#      the rollups (ru_user) sum to the same; node b's /api/store names the
+#      database (its conninfo) and counts its rows; the users and sites reports
 #      name both nodes' users and the origin's host;
 #   3. PostgreSQL stopped (fast) during traffic on both nodes and started
 #      again 3 s later: both writers connect again by themselves (store open,
@@ -219,6 +220,11 @@ for n in a b; do
     [[ $got == "$WANT" ]] && pass "node $n's /api/dashboard counts both nodes: $got" ||
         fail "node $n's /api/dashboard: $got, the access logs say $WANT"
 done
+got=$(curl -s --max-time 10 -u admin:admin-pw "http://127.0.0.1:${APORT[b]}/api/store" | python3 -c '
+import json, sys
+d = json.load(sys.stdin); print(d["path"], d["store"]["open"], d["store"]["written"])')
+want="postgresql: host=$PG/sock port=$PGPORT_N dbname=musproxy user=musproxy True $(lines b)"
+[[ $got == "$want" ]] && pass "node b's /api/store: $got" || fail "node b's /api/store: $got, want $want"
 got=$(sql "SELECT sum(requests), sum(blocked), sum(bytes) FROM ru_user WHERE span = 3600000")
 [[ $got == "$TOTAL|$DENIED|$BYTES" ]] && pass "the rollups sum both nodes: $got" ||
     fail "ru_user hours: $got, want $TOTAL|$DENIED|$BYTES"

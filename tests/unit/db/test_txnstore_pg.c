@@ -37,7 +37,6 @@
 #include "txntest.h"
 
 #define ERR_LEN 1024
-#define NELEM(a) (sizeof(a) / sizeof(a[0]))
 
 static char pgbin[256];
 static char conninfo[512];
