@@ -78,8 +78,8 @@ typedef struct report_store {
     const char *password_file;           /* PostgreSQL: libpq's passfile; NULL or "" = default */
 } report_store_t;
 
-/* The same for either database (PostgreSQL: one connection, opened again
- * at the next query after it broke). */
+/* The same for either database (PostgreSQL: one connection; a query that
+ * finds it broken, the server restarted, opens it again and runs once more). */
 report_t *report_open_store(const report_store_t *where, char *err, size_t errlen);
 void report_close(report_t *r);
 const char *report_error(const report_t *r);

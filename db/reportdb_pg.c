@@ -3,8 +3,8 @@
  * (see reportdb.h): report.c's SQL with ?N turned into $N (outside quotes),
  * run with typed parameters (bigint, text), each statement in its own
  * snapshot; the rows by column type (integers and numeric sums as JSON
- * integers, text as strings). A connection that broke is opened again at
- * the next query.
+ * integers, text as strings). A connection found broken by a query (the
+ * server restarted) is opened again and the query sent once more.
  */
 #include "reportdb.h"
 
@@ -122,6 +122,15 @@ pg_rows(reportdb_t *db, const char *sql, const reportdb_params_t *p, unsigned ma
         }
     }
     r = PQexecParams(pc->c, q, REPORTDB_PARAMS, types, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQstatus(pc->c) == CONNECTION_BAD) {
+        /* the server went away since the last query (restarted): once more
+         * on a new connection */
+        PQclear(r);
+        r = NULL;
+        if (pg_reconnect(db, err, errlen) < 0)
+            goto done;
+        r = PQexecParams(pc->c, q, REPORTDB_PARAMS, types, vals, NULL, NULL, 0);
+    }
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         char msg[400];
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(pc->c));

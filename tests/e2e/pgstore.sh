@@ -20,7 +20,8 @@
 #      name both nodes' users and the origin's host;
 #   3. PostgreSQL stopped (fast) during traffic on both nodes and started
 #      again 3 s later: both writers connect again by themselves (store open,
-#      queue empty), and for each node written + dropped + lost equals its
+#      queue empty), so does node a's UI (its dashboard counts every row),
+#      and for each node written + dropped + lost equals its
 #      access log's lines and its rows equal written; node b (store.queue:
 #      16) dropped some while the database was down, node a (the default
 #      queue) dropped and lost none;
@@ -272,6 +273,11 @@ for n in a b; do
     [[ $rows == "$written" ]] && pass "node $n: $rows rows in txn = written" ||
         fail "node $n: $rows rows in txn, written says $written"
 done
+rows=$(sql "SELECT count(*) FROM txn")
+got=$(curl -s --max-time 10 -u admin:admin-pw "http://127.0.0.1:${APORT[a]}/api/dashboard" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["summary"]["requests"])')
+[[ $got == "$rows" ]] && pass "node a's UI after the restart (its report connection opened again): $got requests, as the rows" ||
+    fail "node a's /api/dashboard after the restart: $got requests, txn has $rows rows"
 read -r dropped lost <<<"$(status a dropped lost)"
 [[ $dropped == 0 && $lost == 0 ]] && pass "node a (queue 65536) kept everything through the outage" ||
     fail "node a dropped $dropped and lost $lost"
