@@ -399,7 +399,7 @@ admin_tls_changed(const admin_t *a, const config_admin_t *cfg, char *err, size_t
 }
 
 int
-admin_start(admin_t *a, const status_sources_t *src, const char *store_path, char *err,
+admin_start(admin_t *a, const status_sources_t *src, const report_store_t *store, char *err,
             size_t errlen)
 {
     const config_admin_t *cfg = &a->cfg;
@@ -426,7 +426,16 @@ admin_start(admin_t *a, const status_sources_t *src, const char *store_path, cha
         return -1;
     }
     a->src = *src;
-    snprintf(a->store_path, sizeof(a->store_path), "%s", store_path ? store_path : "");
+    a->store_pg = store != NULL && store->postgresql;
+    snprintf(a->store_path, sizeof(a->store_path), "%s", store && store->path ? store->path : "");
+    snprintf(a->store_conninfo, sizeof(a->store_conninfo), "%s",
+             store && store->conninfo ? store->conninfo : "");
+    snprintf(a->store_passfile, sizeof(a->store_passfile), "%s",
+             store && store->password_file ? store->password_file : "");
+    if (a->store_pg && a->store_path[0] != '\0')   /* what the store page names */
+        snprintf(a->store_where, sizeof(a->store_where), "postgresql: %s", a->store_conninfo);
+    else
+        snprintf(a->store_where, sizeof(a->store_where), "%s", a->store_path);
     a->loopback = addr_loopback(&cfg->addr);
     a->port = ntohs(cfg->addr.ss_family == AF_INET6
                         ? ((const struct sockaddr_in6 *)&cfg->addr)->sin6_port

@@ -34,6 +34,7 @@
 #ifndef MUS_ADMIN_ADMIN_H
 #define MUS_ADMIN_ADMIN_H
 
+#include "../db/report.h"
 #include "../policy/config.h"
 #include "../proxy/status.h"
 
@@ -59,12 +60,13 @@ admin_t *admin_new(const config_admin_t *cfg, char *err, size_t errlen);
 
 /* The start step: loads the password file, listens, starts libmicrohttpd
  * (the key's copy is wiped once it has read it) and the thread. src is
- * copied (its pointers must outlive the UI); store_path is the transaction
- * store the reports read ("" = none). Logs where it serves. 0, or -1 with
+ * copied (its pointers must outlive the UI); store is the transaction
+ * store the reports read (copied; NULL or an empty path = none): its SQLite
+ * file, or the PostgreSQL database of a group of proxies. Logs where it serves. 0, or -1 with
  * the reason in err (no password file or no account in it, the address
  * in use, a certificate libmicrohttpd refuses); a is then still freed by
  * admin_stop. */
-int admin_start(admin_t *a, const status_sources_t *src, const char *store_path, char *err,
+int admin_start(admin_t *a, const status_sources_t *src, const report_store_t *store, char *err,
                 size_t errlen);
 
 /* Whether the certificate or key files now hold something else than what

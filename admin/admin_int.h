@@ -37,7 +37,11 @@ struct admin {
     session_table_t *sessions;
     report_t *report;              /* opened on first use, again after a failure */
     char report_err[REPORT_ERR_MAX];
-    char store_path[4096];
+    char store_path[4096];         /* "" = no store (store.path: off) */
+    bool store_pg;                 /* the reports read PostgreSQL (store_conninfo) */
+    char store_conninfo[1024];     /* no password: the config refuses one */
+    char store_passfile[4096];
+    char store_where[4096 + 16];   /* what the store page names: the file or the conninfo */
     bool loopback;                 /* listening on loopback: Host must name it */
     unsigned port;
     bool tls;                      /* HTTPS: Secure cookies, https:// origins */

@@ -136,7 +136,11 @@ ensure_report(admin_t *a)
         snprintf(a->report_err, sizeof(a->report_err), "no store is configured (store.path)");
         return;
     }
-    a->report = report_open(a->store_path, a->report_err, sizeof(a->report_err));
+    a->report = report_open_store(&(report_store_t){.postgresql = a->store_pg,
+                                                    .path = a->store_path,
+                                                    .conninfo = a->store_conninfo,
+                                                    .password_file = a->store_passfile},
+                                  a->report_err, sizeof(a->report_err));
 }
 
 /* GET /metrics: the same exposition text as a metrics listener, behind the login. */
@@ -218,7 +222,7 @@ admin_route(admin_t *a, struct MHD_Connection *c, req_t *rq, const char *method,
     ensure_report(a);
     env = (view_env_t){
         .report = a->report, .report_err = a->report_err, .src = &a->src,
-        .store_path = a->store_path, .now_ms = now,
+        .store_path = a->store_where, .now_ms = now,
     };
     doc = views_build(rt->page, &env, &v, post, &status, err, sizeof(err));
     if (doc == NULL) {

@@ -8,7 +8,7 @@
  * name or id) so two runs over the same rows give the same JSON.
  *
  * Rollups: every aggregate report reads its rows from a "source", a
- * subquery of (t, remote, user, ..., requests, bytes, blocked) rows: the
+ * subquery (named src) of (t, remote, user, ..., requests, bytes, blocked) rows: the
  * txn rows (1 request each) of the range's unaligned edges, [from, h0) and
  * [h1, to), and the rollup rows (txnschema.h) of the whole hours [h0, d0)
  * and [d1, h1) and the whole days [d0, d1) in between (?11 h0, ?12 h1,
@@ -28,20 +28,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reportdb.h"
 #include "txnschema.h"
 #include "txnstore.h"
 
+/* The statement being built: its SQL (the caller's buffer) and parameters. */
+typedef struct rq {
+    const char *sql;
+    reportdb_params_t p;
+} rq_t;
+
 struct report {
-    sqlite3 *db;
+    reportdb_t *db;
     bool rollups;                     /* read whole hours and days from the rollups */
-    char path[512];
+    rq_t rq;                          /* one statement at a time (one thread uses a report_t) */
     char err[REPORT_ERR_MAX];
 };
 
 #define RANGE " time_ms >= ?1 AND time_ms < ?2 AND (?3 < 0 OR remote = ?3) "
 #define SUMS  " COALESCE(sum(requests), 0) AS requests, COALESCE(sum(bytes), 0) AS bytes," \
               " COALESCE(sum(blocked), 0) AS blocked "
-#define USERS " count(DISTINCT NULLIF(user, '')) AS users"
+#define USERS " count(DISTINCT NULLIF(\"user\", '')) AS users"
 #define SQL_MAX 4096                  /* bytes of a query built with sources */
 
 /* The rollup tables, and the txn rows each one sums. */
@@ -49,10 +56,10 @@ enum src_kind { SRC_USER, SRC_CATEGORY, SRC_HOST, SRC_BLOCKED };
 static const struct {
     const char *table, *cols, *rows_where;
 } srcs[] = {
-    [SRC_USER] = {"ru_user", "remote, user", ""},
-    [SRC_CATEGORY] = {"ru_category", "remote, user, category", ""},
-    [SRC_HOST] = {"ru_host", "remote, user, host", ""},
-    [SRC_BLOCKED] = {"ru_blocked", "remote, user, host, category, access_policy, rule",
+    [SRC_USER] = {"ru_user", "remote, \"user\"", ""},
+    [SRC_CATEGORY] = {"ru_category", "remote, \"user\", category", ""},
+    [SRC_HOST] = {"ru_host", "remote, \"user\", host", ""},
+    [SRC_BLOCKED] = {"ru_blocked", "remote, \"user\", host, category, access_policy, rule",
                      " AND blocked = 1"},
 };
 
@@ -73,7 +80,7 @@ src(char *buf, size_t cap, enum src_kind k, const char *extra)
     snprintf(buf, cap, "(" ROWS("?1", "?11") " UNION ALL " ROWS("?12", "?2")
              " UNION ALL " ROLLED("3600000", "?11", "?13")
              " UNION ALL " ROLLED("3600000", "?14", "?12")
-             " UNION ALL " ROLLED("86400000", "?13", "?14") ")",
+             " UNION ALL " ROLLED("86400000", "?13", "?14") ") AS src",
              c, w, extra, c, w, extra, c, t, extra, c, t, extra, c, t, extra);
 #undef ROWS
 #undef ROLLED
@@ -98,7 +105,7 @@ ceil_to(int64_t a, int64_t span)
 /* Binds the split of q (?11 h0, ?12 h1, ?13 d0, ?14 d1); with days false
  * the whole hours are all read from the hourly rollup. */
 static void
-bind_split(const report_t *r, sqlite3_stmt *st, const report_range_t *q, bool days)
+bind_split(const report_t *r, rq_t *st, const report_range_t *q, bool days)
 {
     int64_t from = q->from_ms, to = q->to_ms, h0 = to, h1 = to, d0 = to, d1 = to;
     const int64_t far = INT64_MAX - 2 * TXNSCHEMA_SPAN_DAY;
@@ -114,10 +121,10 @@ bind_split(const report_t *r, sqlite3_stmt *st, const report_range_t *q, bool da
                 d0 = d1 = h1;
         }
     }
-    sqlite3_bind_int64(st, 11, h0);
-    sqlite3_bind_int64(st, 12, h1);
-    sqlite3_bind_int64(st, 13, d0);
-    sqlite3_bind_int64(st, 14, d1);
+    reportdb_int(&st->p, 11, h0);
+    reportdb_int(&st->p, 12, h1);
+    reportdb_int(&st->p, 13, d0);
+    reportdb_int(&st->p, 14, d1);
 }
 
 static void
@@ -142,7 +149,7 @@ report_location_str(enum report_location l)
 }
 
 report_t *
-report_open(const char *path, char *err, size_t errlen)
+report_open_store(const report_store_t *where, char *err, size_t errlen)
 {
     report_t *r = calloc(1, sizeof(*r));
 
@@ -150,14 +157,24 @@ report_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "report: out of memory");
         return NULL;
     }
-    r->db = txnschema_open_ro(path, err, errlen);
+    if (where->postgresql)
+        r->db = reportdb_open_pg(where->conninfo, where->password_file, err, errlen);
+    else
+        r->db = reportdb_open_sqlite(where->path, err, errlen);
     if (r->db == NULL) {
         free(r);
         return NULL;
     }
-    snprintf(r->path, sizeof(r->path), "%s", path);
     r->rollups = true;
     return r;
+}
+
+report_t *
+report_open(const char *path, char *err, size_t errlen)
+{
+    report_store_t where = {.path = path};
+
+    return report_open_store(&where, err, errlen);
 }
 
 void
@@ -171,7 +188,7 @@ report_close(report_t *r)
 {
     if (r == NULL)
         return;
-    sqlite3_close(r->db);
+    reportdb_close(r->db);
     free(r);
 }
 
@@ -189,94 +206,49 @@ clamp_limit(unsigned limit)
     return limit > REPORT_ROWS_MAX ? REPORT_ROWS_MAX : limit;
 }
 
-/* Prepares sql and binds the range and limit. NULL with the error set. */
-static sqlite3_stmt *
+/* Starts the statement sql with the range and limit bound (?1 from, ?2 to,
+ * ?3 location, ?4 limit, ?11-?14 the split); more may be bound before
+ * run_rows. sql must live until then. */
+static rq_t *
 prepare(report_t *r, const char *sql, const report_range_t *q, unsigned limit)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
+    rq_t *st = &r->rq;
 
-    if (rc != SQLITE_OK) {
-        seterr(r, "%s: report query: %s (%s)", r->path, sqlite3_errmsg(r->db),
-               txnschema_rc_name(rc));
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    sqlite3_bind_int64(st, 1, q->from_ms);
-    sqlite3_bind_int64(st, 2, q->to_ms);
-    sqlite3_bind_int(st, 3, q->loc == REPORT_LOC_REMOTE ? 1 : q->loc == REPORT_LOC_LOCAL ? 0 : -1);
-    sqlite3_bind_int64(st, 4, limit);
+    memset(&st->p, 0, sizeof(st->p));
+    st->sql = sql;
+    reportdb_int(&st->p, 1, q->from_ms);
+    reportdb_int(&st->p, 2, q->to_ms);
+    reportdb_int(&st->p, 3, q->loc == REPORT_LOC_REMOTE ? 1 : q->loc == REPORT_LOC_LOCAL ? 0 : -1);
+    reportdb_int(&st->p, 4, limit);
     bind_split(r, st, q, true);
     return st;
 }
 
 /* Binds a filter string, NULL for "" (matches anything). */
 static void
-bind_opt(sqlite3_stmt *st, int i, const char *v)
+bind_opt(rq_t *st, int i, const char *v)
 {
-    if (v == NULL || v[0] == '\0')
-        sqlite3_bind_null(st, i);
-    else
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    reportdb_text(&st->p, i, v != NULL && v[0] != '\0' ? v : NULL);
 }
 
-/* One row as an object keyed by the column names. */
+/* Runs st into an array of row objects (at most max rows). NULL with the
+ * error set. */
 static json_t *
-row_object(sqlite3_stmt *st)
+run_rows(report_t *r, rq_t *st, unsigned max)
 {
-    json_t *o = json_object();
-    int n = sqlite3_column_count(st);
-
-    for (int i = 0; o != NULL && i < n; i++) {
-        const char *name = sqlite3_column_name(st, i);
-        json_t *v;
-        switch (sqlite3_column_type(st, i)) {
-        case SQLITE_INTEGER: v = json_integer(sqlite3_column_int64(st, i)); break;
-        case SQLITE_FLOAT: v = json_real(sqlite3_column_double(st, i)); break;
-        case SQLITE_NULL: v = json_null(); break;
-        default: v = json_stringn((const char *)sqlite3_column_text(st, i),
-                                  (size_t)sqlite3_column_bytes(st, i)); break;
-        }
-        if (v == NULL)       /* text that is not UTF-8: kept, lossy */
-            v = json_string("\xef\xbf\xbd");
-        json_object_set_new(o, name, v);
-    }
-    return o;
-}
-
-/* Steps st to the end into an array of row objects (at most max rows) and
- * finalizes it. NULL with the error set. */
-static json_t *
-run_rows(report_t *r, sqlite3_stmt *st, unsigned max)
-{
-    json_t *a;
-    int rc;
-
-    if (st == NULL)
-        return NULL;
-    a = json_array();
-    while (a != NULL && json_array_size(a) < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(a, row_object(st));
-    if (a != NULL && json_array_size(a) < max && rc != SQLITE_DONE) {
-        seterr(r, "%s: report query: %s (%s)", r->path, sqlite3_errmsg(r->db),
-               txnschema_rc_name(rc));
-        json_decref(a);
-        a = NULL;
-    }
-    sqlite3_finalize(st);
-    return a;
+    return reportdb_rows(r->db, st->sql, &st->p, max, r->err, sizeof(r->err));
 }
 
 /* The single row of an aggregate query, as an object. */
 static json_t *
-run_one(report_t *r, sqlite3_stmt *st)
+run_one(report_t *r, rq_t *st)
 {
     json_t *a = run_rows(r, st, 1), *o = NULL;
 
     if (a != NULL && json_array_size(a) == 1)
         o = json_incref(json_array_get(a, 0));
     else if (a != NULL)
-        seterr(r, "%s: report query returned no row", r->path);
+        seterr(r, "%s: report query returned no row", reportdb_where(r->db));
     json_decref(a);
     return o;
 }
@@ -345,7 +317,7 @@ grouped(report_t *r, const report_range_t *q, enum src_kind k, const char *key, 
 json_t *
 report_top_users(report_t *r, const report_range_t *q, enum report_order by, unsigned limit)
 {
-    return grouped(r, q, SRC_USER, "user", " max(remote) AS remote", "AND user <> ''", by,
+    return grouped(r, q, SRC_USER, "\"user\"", " max(remote) AS remote", "AND \"user\" <> ''", by,
                    limit);
 }
 
@@ -394,7 +366,7 @@ report_blocked(report_t *r, const report_range_t *q, unsigned limit)
     static const struct { const char *name, *keys, *cols; } parts[] = {
         {"by_category", "category", "sum(blocked) AS blocked," USERS},
         {"by_policy", "access_policy, rule", "sum(blocked) AS blocked," USERS},
-        {"by_user", "user", "sum(blocked) AS blocked, max(remote) AS remote,"
+        {"by_user", "\"user\"", "sum(blocked) AS blocked, max(remote) AS remote,"
                             " count(DISTINCT host) AS hosts"},
     };
     char sql[SQL_MAX * 3], all[SQL_MAX], blk[SQL_MAX];
@@ -467,7 +439,7 @@ report_timeline(report_t *r, const report_range_t *q)
 {
     int64_t first = bucket_of(q->from_ms), n;
     char sql[SQL_MAX * 2], from[SQL_MAX];   /* the query around a FROM of up to SQL_MAX */
-    sqlite3_stmt *st;
+    rq_t *st;
     json_t *rows, *out;
     size_t k = 0;
 
@@ -488,8 +460,7 @@ report_timeline(report_t *r, const report_range_t *q)
              " COALESCE(sum(blocked) - sum(remote * blocked), 0) AS local_blocked"
              " FROM %s GROUP BY 1 ORDER BY 1", src(from, sizeof(from), SRC_USER, ""));
     st = prepare(r, sql, q, 1);
-    if (st != NULL)
-        bind_split(r, st, q, false);             /* hourly buckets: no days */
+    bind_split(r, st, q, false);                 /* hourly buckets: no days */
     rows = run_rows(r, st, (unsigned)n + 1);
     if (rows == NULL)
         return NULL;
@@ -552,14 +523,13 @@ report_locations(report_t *r, const report_range_t *q, unsigned limit)
 }
 
 /* A query with ?5 bound to the user. */
-static sqlite3_stmt *
+static rq_t *
 prepare_user(report_t *r, const char *sql, const report_range_t *q, unsigned limit,
              const char *user)
 {
-    sqlite3_stmt *st = prepare(r, sql, q, limit);
+    rq_t *st = prepare(r, sql, q, limit);
 
-    if (st != NULL)
-        sqlite3_bind_text(st, 5, user, -1, SQLITE_TRANSIENT);
+    reportdb_text(&st->p, 5, user);
     return st;
 }
 
@@ -579,22 +549,22 @@ report_user_detail(report_t *r, const report_range_t *q, const char *user, unsig
         user = "";
     /* first and last seen: the ends of the user's run of the (user, time)
      * index */
-    snprintf(sql, sizeof(sql), "SELECT ?5 AS user," SUMS ","
-             " COALESCE((SELECT min(time_ms) FROM txn WHERE" RANGE "AND user = ?5), 0)"
+    snprintf(sql, sizeof(sql), "SELECT ?5 AS \"user\"," SUMS ","
+             " COALESCE((SELECT min(time_ms) FROM txn WHERE" RANGE "AND \"user\" = ?5), 0)"
              " AS first_seen,"
-             " COALESCE((SELECT max(time_ms) FROM txn WHERE" RANGE "AND user = ?5), 0)"
-             " AS last_seen FROM %s", src(from, sizeof(from), SRC_USER, "AND user = ?5"));
+             " COALESCE((SELECT max(time_ms) FROM txn WHERE" RANGE "AND \"user\" = ?5), 0)"
+             " AS last_seen FROM %s", src(from, sizeof(from), SRC_USER, "AND \"user\" = ?5"));
     o = run_one(r, prepare_user(r, sql, q, 1, user));
     for (size_t i = 0; o != NULL && i < sizeof(parts) / sizeof(parts[0]); i++) {
         json_t *part;
         if (parts[i].key != NULL)
             snprintf(sql, sizeof(sql), "SELECT %s," SUMS "FROM %s GROUP BY %s"
                      " ORDER BY requests DESC, %s LIMIT ?4", parts[i].key,
-                     src(from, sizeof(from), parts[i].k, "AND user = ?5"), parts[i].key,
+                     src(from, sizeof(from), parts[i].k, "AND \"user\" = ?5"), parts[i].key,
                      parts[i].key);
         else
             snprintf(sql, sizeof(sql), "SELECT time_ms AS time, host, url, category, rule,"
-                     " decision_tag FROM txn WHERE" RANGE "AND user = ?5 AND txn.blocked = 1"
+                     " decision_tag FROM txn WHERE" RANGE "AND \"user\" = ?5 AND txn.blocked = 1"
                      " ORDER BY time_ms DESC, id DESC LIMIT ?4");
         part = run_rows(r, prepare_user(r, sql, q, limit, user), limit);
         if (part == NULL) {
@@ -606,7 +576,7 @@ report_user_detail(report_t *r, const report_range_t *q, const char *user, unsig
     return o;
 }
 
-#define SESSION_COLS "SELECT user, domain, vpn_addr, public_addr, type, headend," \
+#define SESSION_COLS "SELECT \"user\", domain, vpn_addr, public_addr, type, headend," \
                      " start_ms AS start, end_ms AS \"end\", end_reason FROM sessions"
 
 json_t *
@@ -632,7 +602,7 @@ report_search(report_t *r, const report_range_t *q, const report_filter_t *f, un
 {
     static const report_filter_t none;
     char host[TXNSTORE_HOST_MAX];
-    sqlite3_stmt *st;
+    rq_t *st;
     json_t *rows, *o;
     bool more;
 
@@ -644,28 +614,27 @@ report_search(report_t *r, const report_range_t *q, const report_filter_t *f, un
     if (f == NULL)
         f = &none;
     st = prepare(r,
-        "SELECT id, time_ms AS time, elapsed_ms AS elapsed, client, user, remote, method, host,"
+        "SELECT id, time_ms AS time, elapsed_ms AS elapsed, client, \"user\", remote, method,"
+        " host,"
         " url, status, bytes_out AS bytes, result, decision, decision_tag, category, rule,"
         " access_policy, identity_profile, headend FROM txn WHERE" RANGE
-        " AND (?5 IS NULL OR user = ?5)"
+        " AND (?5 IS NULL OR \"user\" = ?5)"
         " AND (?6 IS NULL OR host = ?6 OR (length(host) > length(?6)"
-        "      AND substr(host, -length(?6) - 1) = '.' || ?6))"
+        "      AND substr(host, length(host) - length(?6)) = '.' || ?6))"
         " AND (?7 IS NULL OR decision = ?7) AND (?8 IS NULL OR category = ?8)"
         " AND (?9 IS NULL OR client = ?9)"
         " ORDER BY time_ms DESC, id DESC LIMIT ?4 OFFSET ?10", q, limit + 1);
-    if (st == NULL)
-        return NULL;
     bind_opt(st, 5, f->user);
     if (f->host != NULL && f->host[0] != '\0') {
         txnstore_url_host(f->host, host, sizeof(host));
         bind_opt(st, 6, host);
     } else {
-        sqlite3_bind_null(st, 6);
+        bind_opt(st, 6, NULL);
     }
     bind_opt(st, 7, f->decision);
     bind_opt(st, 8, f->category);
     bind_opt(st, 9, f->client);
-    sqlite3_bind_int64(st, 10, offset);
+    reportdb_int(&st->p, 10, offset);
     rows = run_rows(r, st, limit + 1);
     if (rows == NULL)
         return NULL;

@@ -1,10 +1,11 @@
 /*
  * db/report.h: the report queries over the transaction store, answered as
  * jansson objects (the admin UI renders them, `musctl report` prints them,
- * tests compare them). Each report_t is one read-only SQLite connection, a
- * WAL reader: it never blocks the store's writer and sees the rows committed
- * when a query starts. It writes nothing, keeps no cache and knows nothing of
- * HTTP or of the UI.
+ * tests compare them). Each report_t is one read-only connection
+ * (db/reportdb.h): an SQLite WAL reader, which never blocks the store's
+ * writer, or a PostgreSQL session on the database a group of proxies
+ * shares; either sees the rows committed when a query starts. It writes
+ * nothing, keeps no cache and knows nothing of HTTP or of the UI.
  *
  * Threads: a report_t is used by one thread at a time (the UI opens one per
  * worker thread, or guards one with a mutex); any number of report_t may be
@@ -67,6 +68,19 @@ typedef struct report_filter {
 /* Opens path read-only; NULL with a message (missing file, not a store,
  * another schema version). */
 report_t *report_open(const char *path, char *err, size_t errlen);
+
+/* Where the reports read: the SQLite file, or the PostgreSQL database a
+ * group of proxies writes (the group's rows, every node's). */
+typedef struct report_store {
+    bool postgresql;
+    const char *path;                    /* SQLite */
+    const char *conninfo;                /* PostgreSQL: libpq's, without a password */
+    const char *password_file;           /* PostgreSQL: libpq's passfile; NULL or "" = default */
+} report_store_t;
+
+/* The same for either database (PostgreSQL: one connection; a query that
+ * finds it broken, the server restarted, opens it again and runs once more). */
+report_t *report_open_store(const report_store_t *where, char *err, size_t errlen);
 void report_close(report_t *r);
 const char *report_error(const report_t *r);
 

@@ -533,7 +533,8 @@ struct repsched {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;                        /* under mu */
-    char store_path[4096], dir[4096];
+    bool postgresql;
+    char store_path[4096], conninfo[1024], password_file[4096], dir[4096];
     unsigned kinds;
     uint64_t written;                 /* under mu */
     char last_error[REPSCHED_ERR_MAX];/* under mu */
@@ -546,7 +547,9 @@ run_once(repsched_t *s)
 {
     char err[REPSCHED_ERR_MAX] = "";
     unsigned written = 0;
-    report_t *r = report_open(s->store_path, err, sizeof(err));
+    report_store_t where = {.postgresql = s->postgresql, .path = s->store_path,
+                            .conninfo = s->conninfo, .password_file = s->password_file};
+    report_t *r = report_open_store(&where, err, sizeof(err));
     int rc = -1;
 
     if (r != NULL) {
@@ -582,8 +585,20 @@ thread_main(void *arg)
     return NULL;
 }
 
+/* Copies src (NULL = "") into dst[cap]; false if it does not fit. */
+static bool
+copy_in(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+
+    if (n >= cap)
+        return false;
+    memcpy(dst, src ? src : "", n + 1);
+    return true;
+}
+
 repsched_t *
-repsched_start(const char *store_path, const char *dir, unsigned kinds, char *err,
+repsched_start(const report_store_t *store, const char *dir, unsigned kinds, char *err,
                size_t errlen)
 {
     repsched_t *s = calloc(1, sizeof(*s));
@@ -594,13 +609,15 @@ repsched_start(const char *store_path, const char *dir, unsigned kinds, char *er
         err_set(err, errlen, "out of memory");
         return NULL;
     }
-    if (strlen(store_path) >= sizeof(s->store_path) || strlen(dir) >= sizeof(s->dir)) {
+    s->postgresql = store->postgresql;
+    if (!copy_in(s->store_path, sizeof(s->store_path), store->path) ||
+        !copy_in(s->conninfo, sizeof(s->conninfo), store->conninfo) ||
+        !copy_in(s->password_file, sizeof(s->password_file), store->password_file) ||
+        !copy_in(s->dir, sizeof(s->dir), dir)) {
         free(s);
         err_set(err, errlen, "path too long");
         return NULL;
     }
-    memcpy(s->store_path, store_path, strlen(store_path) + 1);
-    memcpy(s->dir, dir, strlen(dir) + 1);
     s->kinds = kinds & REPSCHED_ALL;
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_init(&ca);

@@ -109,10 +109,11 @@ int repsched_open(const char *dir, const char *name, uint64_t *size);
 typedef struct repsched repsched_t;
 
 /* Starts the thread ("mp-reports"): at once and then every
- * REPSCHED_POLL_MS, repsched_catch_up on store_path for kinds into dir.
- * NULL with the reason. */
-repsched_t *repsched_start(const char *store_path, const char *dir, unsigned kinds, char *err,
-                           size_t errlen);
+ * REPSCHED_POLL_MS, repsched_catch_up on the store (the SQLite file, or the
+ * group's PostgreSQL database; copied) for kinds into dir. NULL with the
+ * reason. */
+repsched_t *repsched_start(const report_store_t *store, const char *dir, unsigned kinds,
+                           char *err, size_t errlen);
 /* Files written since the start, and the last error ("" if none). */
 void repsched_stats(repsched_t *s, uint64_t *written, char *last_error, size_t cap);
 /* Stops and joins the thread; NULL allowed. */

@@ -63,7 +63,12 @@ struct txnrollup {
     uint32_t *strused;                /* the strslots in use, to clear them */
     size_t nstrused;
     sqlite3_stmt *upsert[RU_TABLES], *drop[RU_TABLES];
+    int (*flush)(void *arg, txnrollup_t *ru);   /* NULL: the SQLite statements */
+    void *flush_arg;
 };
+
+_Static_assert(RU_TABLES == TXNROLLUP_TABLES && F_FIELDS == TXNROLLUP_KEYS,
+               "txnrollup.h's view of the tables");
 
 static size_t
 pow2_at_least(size_t n)
@@ -302,10 +307,61 @@ run(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* The key columns as SQL identifiers ("user" is a keyword in PostgreSQL). */
+static const char *const quoted_cols[RU_TABLES] = {
+    [RU_USER] = "\"user\"",
+    [RU_CATEGORY] = "\"user\", category",
+    [RU_HOST] = "\"user\", host",
+    [RU_BLOCKED] = "\"user\", host, category, access_policy, rule",
+};
+
+const char *
+txnrollup_table(int t, const char **cols)
+{
+    if (t < 0 || t >= RU_TABLES)
+        return NULL;
+    if (cols != NULL)
+        *cols = quoted_cols[t];
+    return tables[t].name;
+}
+
+int
+txnrollup_each(const txnrollup_t *ru, int (*fn)(void *arg, const txnrollup_sum_t *sum), void *arg)
+{
+    for (size_t k = 0; k < ru->nentries; k++) {
+        const ru_entry_t *e = &ru->entries[k];
+        txnrollup_sum_t v = {e->table, spans[e->span], e->bucket, e->remote, e->took,
+                             tables[e->table].nfields, {NULL}, e->requests, e->bytes,
+                             e->blocked};
+        int rc;
+
+        if (e->requests == 0 && !e->took)
+            continue;
+        for (unsigned f = 0; f < v.nkeys; f++)
+            v.key[f] = ru->arena + e->str[f];
+        if ((rc = fn(arg, &v)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void
+txnrollup_set_flush(txnrollup_t *ru, int (*flush)(void *arg, txnrollup_t *ru), void *arg)
+{
+    ru->flush = flush;
+    ru->flush_arg = arg;
+}
+
 int
 txnrollup_flush(txnrollup_t *ru)
 {
     int rc = SQLITE_OK;
+
+    if (ru->flush != NULL) {
+        rc = ru->nentries > 0 ? ru->flush(ru->flush_arg, ru) : 0;
+        txnrollup_reset(ru);
+        return rc;
+    }
 
     for (size_t k = 0; k < ru->nentries && rc == SQLITE_OK; k++) {
         const ru_entry_t *e = &ru->entries[k];

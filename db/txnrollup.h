@@ -27,6 +27,36 @@ typedef struct txnrollup_row {
     const char *user, *host, *category, *access_policy, *rule;
 } txnrollup_row_t;
 
+/* One key's sums, as txnrollup_each shows them: table t of
+ * TXNROLLUP_TABLES (txnrollup_table names it and its key columns after
+ * remote), the span and bucket, and the key's strings in that order. took:
+ * a row was taken away, so the key's row may now be empty (requests 0). */
+#define TXNROLLUP_TABLES  4
+#define TXNROLLUP_KEYS    5           /* key strings of a table at most */
+typedef struct txnrollup_sum {
+    int table;
+    long long span, bucket;
+    bool remote, took;
+    unsigned nkeys;
+    const char *key[TXNROLLUP_KEYS];
+    long long requests, bytes, blocked;
+} txnrollup_sum_t;
+
+/* The name of rollup table t ("ru_user", ...) and, in *cols, its key
+ * columns after remote ("user, category"; "user" is spelled as the SQL
+ * identifier it is, quoted). */
+const char *txnrollup_table(int t, const char **cols);
+
+/* Calls fn for each key with sums not yet flushed (stopping at the first
+ * nonzero return, which it returns). */
+int txnrollup_each(const txnrollup_t *ru, int (*fn)(void *arg, const txnrollup_sum_t *sum),
+                   void *arg);
+
+/* Another database's flush: txnrollup_flush (and an add that must flush)
+ * calls flush(arg, ru) instead of the SQLite statements, then forgets the
+ * sums; flush returns 0 or nonzero for an error. */
+void txnrollup_set_flush(txnrollup_t *ru, int (*flush)(void *arg, txnrollup_t *ru), void *arg);
+
 /* Sums of up to rows_max rows between flushes; NULL when out of memory. */
 txnrollup_t *txnrollup_new(size_t rows_max);
 void txnrollup_free(txnrollup_t *ru);

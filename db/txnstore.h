@@ -2,8 +2,10 @@
  * db/txnstore.h: the transaction store. The proxy hands every finished
  * transaction (common/txn.h's txn_record_t) and every remote-session event
  * to txnstore_submit / txnstore_session_event; one writer thread owned by
- * the store writes them to an SQLite file (WAL) in batched transactions and
- * enforces retention by age and size. It does not read reports (db/report.h
+ * the store writes them in batched transactions, to an SQLite file (WAL,
+ * the default) or to a PostgreSQL database a group of proxies shares
+ * (cfg.backend; db/txnstore_pg.c), and enforces retention by age (and, on
+ * SQLite, size). It does not read reports (db/report.h
  * opens its own read-only connections) and never calls into proxy/ or mus/.
  *
  * Threads and ownership:
@@ -20,7 +22,10 @@
  *     accepted but could not write (disk full, I/O error, corruption, a lock
  *     held longer than busy_retry_ms) are counted in `lost`, with the reason
  *     in last_error; after an I/O or corruption error it closes the file and
- *     tries to reopen it every reopen_ms. It never exits before close.
+ *     tries to reopen it every reopen_ms. On PostgreSQL a lost connection
+ *     holds the batch and connects again after 1, 2, 4 .. 30 s, sending it
+ *     then (a batch whose COMMIT was in flight is lost: its outcome is
+ *     unknown). It never exits before close.
  *   So at any time: submitted = written + lost + queued, and every record
  *   offered is either submitted or dropped.
  *
@@ -50,8 +55,21 @@
 
 typedef struct txnstore txnstore_t;
 
+/* Where the rows go: one SQLite file (the default) or a PostgreSQL
+ * database several proxies share (db/txnstore_pg.c). */
+enum txnstore_backend {
+    TXNSTORE_SQLITE = 0,
+    TXNSTORE_POSTGRESQL,
+};
+const char *txnstore_backend_str(enum txnstore_backend b);   /* "sqlite", "postgresql" */
+
 typedef struct txnstore_config {
-    const char *path;             /* the SQLite file; created if missing */
+    enum txnstore_backend backend;
+    const char *path;             /* SQLite: the file; created if missing */
+    const char *conninfo;         /* PostgreSQL: libpq's connection string, no password in it */
+    const char *password_file;    /* PostgreSQL: libpq's passfile; NULL or "" = libpq's default */
+    const char *node;             /* PostgreSQL: this proxy's name in the rows; NULL or "" = */
+                                  /* the host name */
     size_t queue_max;             /* 0 = TXNSTORE_QUEUE_DEFAULT */
     unsigned batch_max;           /* rows per transaction, 0 = TXNSTORE_BATCH_DEFAULT or a */
                                   /* quarter of queue_max if less */

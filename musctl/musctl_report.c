@@ -65,7 +65,8 @@ report_usage(FILE *out, int rc)
         "2026-12-04T13:00[:SS[.fff]] (local time), with Z or +HH:MM for UTC or an offset.\n"
         "The range is [from, to); defaults --from %s --to %s, --location all.\n"
         "--table picks the CSV table (default: the first listed). --db defaults to the\n"
-        "store path of --config FILE, else the store's default (store.path).\n"
+        "store of --config FILE (store.path, or its PostgreSQL database with\n"
+        "store.backend: postgresql), else the store's default (store.path).\n"
         "Exit status: 0, 1 if the store cannot be read, 2 for bad arguments.\n",
         REPORT_FROM_DEFAULT, REPORT_TO_DEFAULT);
     return rc;
@@ -243,30 +244,38 @@ parse(int argc, char **argv, report_args_t *a)
     return 0;
 }
 
-/* The store's path: --db, else --config's store.path, else the store
- * section's default. NULL with a message (exit 1 or 2 in *rc). */
-static const char *
-store_path(const report_args_t *a, config_t **cfg, int *rc)
+/* Where the store is: --db (an SQLite file), else --config's store
+ * (store.path, or its PostgreSQL database with store.backend: postgresql),
+ * else the store section's default. -1 with a message (exit 1 or 2 in
+ * *rc). */
+static int
+store_where(const report_args_t *a, config_t **cfg, int *rc, report_store_t *where)
 {
     char err[REPORT_ERR_LEN];
+    const config_store_t *cs;
 
+    *where = (report_store_t){.path = a->db};
     if (a->db != NULL)
-        return a->db;
+        return 0;
     *cfg = a->config != NULL ? config_load(a->config, err, sizeof(err))
                              : config_load_buffer("(built-in defaults)", "", 0, err,
                                                   sizeof(err));
     if (*cfg == NULL) {
         fprintf(stderr, "musctl report: %s\n", err);
         *rc = a->config != NULL ? 2 : 1;
-        return NULL;
+        return -1;
     }
-    if ((*cfg)->store.path[0] == '\0') {
+    cs = &(*cfg)->store;
+    if (cs->path[0] == '\0') {
         fprintf(stderr, "musctl report: %s says store.path: off; no store to read (--db PATH)\n",
                 a->config);
         *rc = 2;
-        return NULL;
+        return -1;
     }
-    return (*cfg)->store.path;
+    *where = (report_store_t){.postgresql = cs->backend == CONFIG_STORE_POSTGRESQL,
+                              .path = cs->path, .conninfo = cs->conninfo,
+                              .password_file = cs->password_file};
+    return 0;
 }
 
 int
@@ -277,7 +286,7 @@ musctl_cmd_report(int argc, char **argv)
     config_t *cfg = NULL;
     report_t *r = NULL;
     json_t *doc = NULL;
-    const char *path;
+    report_store_t where;
     int rc;
 
     if (argc > 1 && strcmp(argv[1], "archive") == 0)
@@ -288,10 +297,9 @@ musctl_cmd_report(int argc, char **argv)
     if (rc != 0)
         return rc;
     rc = 1;
-    path = store_path(&a, &cfg, &rc);
-    if (path == NULL)
+    if (store_where(&a, &cfg, &rc, &where) < 0)
         goto done;
-    r = report_open(path, err, sizeof(err));
+    r = report_open_store(&where, err, sizeof(err));
     if (r == NULL) {
         fprintf(stderr, "musctl report: %s\n", err);
         goto done;

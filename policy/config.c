@@ -645,7 +645,8 @@ config_load_buffer(const char *name, const char *data, size_t len, char *err, si
     parser_ready = true;
     yaml_parser_set_input_string(&ld.parser, (const unsigned char *)ld.data, ld.len);
     if (parse_stream(&ld, cfg) < 0 || check_policies(&ld, cfg) < 0 ||
-        config_radius_check(&ld, cfg) < 0 || config_reports_check(&ld, cfg) < 0)
+        config_radius_check(&ld, cfg) < 0 || config_reports_check(&ld, cfg) < 0 ||
+        config_store_check(&ld, cfg) < 0)
         goto fail;
     goto done;
 

@@ -235,8 +235,18 @@ typedef struct config_pac {
 
 /* The transaction store (db/txnstore.h) the reports read. */
 #define CONFIG_STORE_QUEUE_MAX  (1u << 22)
+#define CONFIG_STORE_CONNINFO_MAX 1024
+#define CONFIG_STORE_NODE_MAX     64
+enum config_store_backend {
+    CONFIG_STORE_SQLITE = 0,          /* path: one file (the default) */
+    CONFIG_STORE_POSTGRESQL,          /* postgresql.conninfo: a database a group shares */
+};
 typedef struct config_store {
-    char path[4096];                  /* SQLite file; "" = off */
+    enum config_store_backend backend;
+    char path[4096];                  /* SQLite file; "" = off (either backend) */
+    char conninfo[CONFIG_STORE_CONNINFO_MAX];  /* postgresql: libpq's, never a password */
+    char password_file[4096];         /* postgresql: libpq's passfile; "" = libpq's default */
+    char node[CONFIG_STORE_NODE_MAX]; /* postgresql: this proxy's name in the rows; "" = host name */
     uint32_t queue;                   /* records waiting for the writer, at most */
     uint32_t retain_days;             /* 0 = keep forever */
     uint32_t retain_mb;               /* 0 = no size cap */
@@ -429,6 +439,11 @@ typedef struct config {
  *     fallback_direct: false         # "; DIRECT" after the proxy (fails open)
  *   store:                           # every transaction, for the reports
  *     path: var/musproxy.db          # SQLite (WAL); "" or off disables
+ *     backend: sqlite                # sqlite | postgresql (a group of proxies, one database)
+ *     node: ""                       # postgresql: this proxy's name in the rows ("" = host name)
+ *     postgresql:
+ *       conninfo: ""                 # libpq's "host=... dbname=... user=..." (no password)
+ *       password_file: ""            # libpq's passfile (host:port:db:user:password lines)
  *     queue: 65536                   # records waiting for the writer (1-4194304)
  *     retain_days: 30                # 0 = forever
  *     retain_mb: 1024                # 0 = no size cap

@@ -82,6 +82,7 @@ struct loader {
     yaml_mark_t admin_tls_mark[2];  /* of admin.tls_cert's and tls_key's values, if given */
     yaml_mark_t admin_session_mark; /* of admin.session_idle's value, if given */
     yaml_mark_t radius_mark;        /* of radius.name's value, else of the section */
+    yaml_mark_t store_backend_mark; /* of store.backend's value, if given */
 
     /* policies: */
     config_t *cfg;                  /* being built; owns the string pool */
@@ -282,6 +283,8 @@ extern const struct section config_reports_section;       /* config_reports.c */
 void config_reports_defaults(config_reports_t *r);
 /* Once the whole file is read: the default archive beside the store. */
 int config_reports_check(struct loader *ld, config_t *cfg);
+/* After the whole file: the postgresql backend has a conninfo. */
+int config_store_check(struct loader *ld, const config_t *cfg);
 extern const struct section config_pac_section;           /* config_pac.c */
 void config_pac_defaults(config_pac_t *p);
 /* wccp: (config_wccp.c): def->offset is that of the config_wccp_t */

@@ -141,16 +141,38 @@ store_open(void *arg, const config_t *cfg, char *err, size_t errlen)
     proxy_ctx_t *c = arg;
     const config_store_t *cs = &cfg->store;
     char why[TXNSTORE_ERR_MAX];
+    bool pg = cs->backend == CONFIG_STORE_POSTGRESQL;
     txnstore_config_t tc = {
+        .backend = pg ? TXNSTORE_POSTGRESQL : TXNSTORE_SQLITE,
         .path = cs->path,
+        .conninfo = cs->conninfo,
+        .password_file = cs->password_file,
+        .node = cs->node,
         .queue_max = cs->queue,
         .retain_days = cs->retain_days,
         .retain_mb = cs->retain_mb,
         .keep_query = cs->keep_query,
     };
+    txnstore_stats_t st;
 
     if (cs->path[0] == '\0')
         return SERVICE_SKIP;
+    if (pg) {
+        c->env.store = txnstore_open(&tc, why, sizeof(why));
+        if (c->env.store == NULL) {
+            snprintf(err, errlen, "%s (transactions are not stored)", why);
+            return SERVICE_ERROR;
+        }
+        c->src.store = c->env.store;
+        mus_map_set_observer(c->env.map, session_to_store, c->env.store);
+        txnstore_stats(c->env.store, &st);
+        if (st.db_open)
+            log_info("storing transactions in postgresql (node %s)", cs->node[0] ? cs->node
+                                                                             : "= host name");
+        else
+            log_warn("store: %s (transactions wait in the queue meanwhile)", st.last_error);
+        return SERVICE_OK;
+    }
     if (path_mkdir_parent(cs->path) < 0) {
         snprintf(err, errlen, "%s: cannot create its directory: %s (transactions are not stored)",
                  cs->path, strerror(errno));
@@ -647,8 +669,12 @@ admin_start_row(void *arg, const config_t *cfg, char *err, size_t errlen)
 {
     proxy_ctx_t *c = arg;
     char why[ADMIN_ERR_MAX];
+    const config_store_t *cs = &cfg->store;
+    report_store_t store = {.postgresql = cs->backend == CONFIG_STORE_POSTGRESQL,
+                            .path = cs->path, .conninfo = cs->conninfo,
+                            .password_file = cs->password_file};
 
-    if (admin_start(c->admin, &c->src, cfg->store.path, why, sizeof(why)) < 0) {
+    if (admin_start(c->admin, &c->src, &store, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "not started: %s", why);
         admin_stop(c->admin);   /* not running: a reload tries again */
         c->admin = NULL;
@@ -695,7 +721,10 @@ admin_reconfigure(void *arg, cfgref_t *next, const config_t *running, char *err,
         return admin_restart(c, n, err, errlen);
     }
     if (memcmp(&n->admin, &running->admin, sizeof(running->admin)) != 0 ||
-        strcmp(n->store.path, running->store.path) != 0) {
+        strcmp(n->store.path, running->store.path) != 0 ||
+        n->store.backend != running->store.backend ||
+        strcmp(n->store.conninfo, running->store.conninfo) != 0 ||
+        strcmp(n->store.password_file, running->store.password_file) != 0) {
         log_info("reload: the admin UI settings changed: restarting it");
         return admin_restart(c, n, err, errlen);
     }

@@ -41,8 +41,13 @@ reports_start(void *arg, const config_t *cfg, char *err, size_t errlen)
     proxy_ctx_t *c = arg;
     char why[REPSCHED_ERR_MAX];
 
-    c->reports = repsched_start(cfg->store.path, cfg->reports.archive, cfg->reports.schedule,
-                                why, sizeof(why));
+    const config_store_t *cs = &cfg->store;
+    report_store_t store = {.postgresql = cs->backend == CONFIG_STORE_POSTGRESQL,
+                            .path = cs->path, .conninfo = cs->conninfo,
+                            .password_file = cs->password_file};
+
+    c->reports = repsched_start(&store, cfg->reports.archive, cfg->reports.schedule, why,
+                                sizeof(why));
     if (c->reports == NULL) {
         snprintf(err, errlen, "scheduled reports not started: %s", why);
         return SERVICE_ERROR;

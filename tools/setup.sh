@@ -9,7 +9,7 @@ PKGS=(
   build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
   # libraries
   libssl-dev libc-ares-dev libyaml-dev libjansson-dev libpcre2-dev
-  libsqlite3-dev libmicrohttpd-dev libcap-dev libsystemd-dev
+  libsqlite3-dev libmicrohttpd-dev libcap-dev libsystemd-dev libpq-dev
   # tests
   libcriterion-dev libcurl4-openssl-dev curl openssl nginx-light chromium
   iproute2 procps psmisc python3 sqlite3 ocserv openconnect gnutls-bin
@@ -17,6 +17,8 @@ PKGS=(
   strongswan-swanctl strongswan-charon libcharon-extra-plugins
   # a clock a day ahead for the scheduled reports (tests/e2e/admin_ops.sh)
   faketime
+  # the PostgreSQL store of a group of proxies (tests/e2e/pgstore.sh runs a server)
+  postgresql
   # the Debian package test (tests/e2e/deb.sh)
   debhelper fakeroot lintian
   # benchmark

@@ -266,7 +266,7 @@ Test(repsched, thread)
     yesterday_noon = p.from_ms + DAY / 2;
     db = fill(fill_yesterday);
     snprintf(dir, sizeof(dir), "%s", txntest_path("arch"));
-    s = repsched_start(db, dir, 1u << REPSCHED_DAILY, err, sizeof(err));
+    s = repsched_start(&(report_store_t){.path = db}, dir, 1u << REPSCHED_DAILY, err, sizeof(err));
     cr_assert_not_null(s, "%s", err);
     for (int i = 0; i < 200 && written < nrep; i++) {
         usleep(20000);

@@ -25,94 +25,13 @@
 #include "../../../db/reportdoc.h"
 #include "../../../db/txnschema.h"
 #include "../../../db/txnstore.h"
+#include "reportcmp.h"
 #include "txntest.h"
 
 #define ERR_LEN   1024
 #define THREADS   3
-#define HOUR      3600000LL
-#define DAY       86400000LL
-#define T0        (1700000000000LL + 1234567)   /* not aligned to anything */
-#define SPAN_MS   (4 * DAY + 5 * HOUR)
 
 TestSuite(txnrollup, .init = txntest_setup, .fini = txntest_teardown, .timeout = 240);
-
-static const char *const users[] = {"ann", "ben", "cid", "dora", "", "Eve"};
-static const char *const hosts[] = {"arts.example", "news.example", "www.shop.example",
-                                    "shop.example", "cdn.example", "x.games.example", ""};
-static const char *const cats[] = {"arts", "news", "shopping", "", "games"};
-static const char *const policies[] = {"vpn", "office", ""};
-static const char *const rules[] = {"no-arts", "no-games", ""};
-#define NELEM(a) (sizeof(a) / sizeof(a[0]))
-
-static uint64_t
-rnd(uint64_t *state)
-{
-    uint64_t x = (*state += 0x9e3779b97f4a7c15ULL);
-
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-/* Record i of the random traffic of seed, with a time in [t0, t0 + span). */
-static void
-random_record(txn_record_t *r, uint64_t seed, unsigned i, int64_t t0, int64_t span)
-{
-    uint64_t st = seed * 1000003 + i;
-    const char *host = hosts[rnd(&st) % NELEM(hosts)];
-    enum txn_decision d = rnd(&st) % 4 == 0 ? TXN_DECISION_BLOCK : TXN_DECISION_ALLOW;
-
-    txntest_record(r, t0 + (int64_t)(rnd(&st) % (uint64_t)span), users[rnd(&st) % NELEM(users)],
-                   host[0] ? host : "10.0.0.1", cats[rnd(&st) % NELEM(cats)], rnd(&st) % 3 == 0,
-                   d, rnd(&st) % 100000, i);
-    if (host[0] == '\0')
-        r->url_len = (size_t)snprintf(r->url, sizeof(r->url), "/origin-form/%u", i);
-    txn_copy_str(r->access_policy, sizeof(r->access_policy),
-                 policies[rnd(&st) % NELEM(policies)]);
-    txn_copy_str(r->rule, sizeof(r->rule), rules[rnd(&st) % NELEM(rules)]);
-    if (rnd(&st) % 17 == 0) {                /* an ACL denial: blocked, no policy */
-        r->decided = false;
-        r->decision = TXN_DECISION_NONE;
-        r->result = TXN_TCP_DENIED;
-    }
-}
-
-typedef struct filler {
-    txnstore_t *s;
-    uint64_t seed;
-    unsigned k, n;
-    int64_t t0, span;
-} filler_t;
-
-static void *
-fill_thread(void *arg)
-{
-    filler_t *f = arg;
-    txn_record_t r;
-
-    for (unsigned i = f->k; i < f->n; i += THREADS) {
-        random_record(&r, f->seed, i, f->t0, f->span);
-        while (!txnstore_submit(f->s, &r))
-            usleep(1000);
-    }
-    return NULL;
-}
-
-/* Submits n random records from THREADS threads and waits until written. */
-static void
-fill_store(txnstore_t *s, uint64_t seed, unsigned n, int64_t t0, int64_t span)
-{
-    pthread_t th[THREADS];
-    filler_t f[THREADS];
-
-    for (unsigned k = 0; k < THREADS; k++) {
-        f[k] = (filler_t){s, seed, k, n, t0, span};
-        pthread_create(&th[k], NULL, fill_thread, &f[k]);
-    }
-    for (unsigned k = 0; k < THREADS; k++)
-        pthread_join(th[k], NULL);
-    cr_assert(txntest_wait(s, txntest_written_at_least, n, 60000));
-}
 
 static const char *
 fill_file(const char *name, uint64_t seed, unsigned n, unsigned batch)
@@ -122,165 +41,33 @@ fill_file(const char *name, uint64_t seed, unsigned n, unsigned batch)
     txnstore_t *s = txnstore_open(&cfg, err, sizeof(err));
 
     cr_assert_not_null(s, "%s", err);
-    fill_store(s, seed, n, T0, SPAN_MS);
+    reportcmp_fill(s, seed, n, T0, SPAN_MS, THREADS);
     txnstore_close(s);
     return cfg.path;
 }
 
 /* ---- the rollups against their rows ---- */
 
-static const struct {
-    const char *table, *cols, *where;
-} rollups[] = {
-    {"ru_user", "user", ""},
-    {"ru_category", "user, category", ""},
-    {"ru_host", "user, host", ""},
-    {"ru_blocked", "user, host, category, access_policy, rule", "WHERE blocked = 1"},
-};
+static long long
+query_file(void *path, const char *sql)
+{
+    return txntest_query_int(path, sql);
+}
 
-/* Every rollup row is the sum of its rows and every group of rows has its
- * rollup row, for both spans. */
 static void
 expect_rollups_match(const char *path)
 {
-    static const long long spans[] = {HOUR, DAY};
-
-    for (size_t t = 0; t < NELEM(rollups); t++)
-        for (size_t k = 0; k < NELEM(spans); k++) {
-            char rolled[512], rows[768], sql[1400];
-            long long sp = spans[k];
-            snprintf(rolled, sizeof(rolled), "SELECT span, bucket, remote, %s, requests, bytes,"
-                     " blocked FROM %s WHERE span = %lld", rollups[t].cols, rollups[t].table, sp);
-            snprintf(rows, sizeof(rows), "SELECT %lld, time_ms - ((time_ms %% %lld) + %lld) %% %lld,"
-                     " remote, %s, count(*), sum(bytes_out), sum(blocked) FROM txn %s"
-                     " GROUP BY 2, 3, %s", sp, sp, sp, sp, rollups[t].cols, rollups[t].where,
-                     rollups[t].cols);
-            snprintf(sql, sizeof(sql), "SELECT count(*) FROM (%s EXCEPT %s)", rolled, rows);
-            cr_expect_eq(txntest_query_int(path, sql), 0, "%s span %lld: rows not summed",
-                         rollups[t].table, sp);
-            snprintf(sql, sizeof(sql), "SELECT count(*) FROM (%s EXCEPT %s)", rows, rolled);
-            cr_expect_eq(txntest_query_int(path, sql), 0, "%s span %lld: sums not rolled up",
-                         rollups[t].table, sp);
-        }
+    reportcmp_rollups_match(query_file, (void *)path);
 }
 
 /* ---- every report both ways ---- */
 
-static report_t *
-open_report(const char *path, bool use)
-{
-    char err[ERR_LEN] = "";
-    report_t *r = report_open(path, err, sizeof(err));
-
-    cr_assert_not_null(r, "report_open: %s", err);
-    report_set_rollups(r, use);
-    return r;
-}
-
-static void
-expect_same(json_t *with, json_t *without, const char *what)
-{
-    char *a, *b;
-
-    cr_assert_not_null(with, "%s: NULL with rollups", what);
-    cr_assert_not_null(without, "%s: NULL without rollups", what);
-    a = json_dumps(with, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    b = json_dumps(without, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    cr_expect_str_eq(a, b, "%s:\n with    %.1500s\n without %.1500s", what, a, b);
-    free(a);
-    free(b);
-    json_decref(with);
-    json_decref(without);
-}
-
-static json_t *
-doc(report_t *r, enum reportdoc_kind k, const report_range_t *q, const reportdoc_params_t *p)
-{
-    char err[REPORTDOC_ERR_MAX];
-    json_t *d = json_object();
-
-    cr_assert_eq(reportdoc_fill(d, r, k, q, p, err, sizeof(err)), 0, "%s: %s",
-                 reportdoc_name(k), err);
-    return d;
-}
-
-/* The ranges compared: the data's span, whole days, whole hours, and
- * random unaligned ones (seeded), each with every location. */
-static size_t
-ranges(report_range_t *out, size_t cap, uint64_t seed)
-{
-    int64_t d0 = txnschema_bucket(T0, DAY) + DAY, h0 = txnschema_bucket(T0, HOUR) + HOUR;
-    int64_t fixed[][2] = {
-        {T0 - HOUR, T0 + SPAN_MS + HOUR},           /* everything */
-        {d0, d0 + 2 * DAY},                          /* whole days */
-        {h0 + 5 * HOUR, h0 + 50 * HOUR},             /* whole hours across days */
-        {d0 - 3 * HOUR, d0 + DAY + 7 * HOUR},        /* hours, a day, hours */
-        {d0 + 1, d0 + 2 * DAY - 1},                  /* a millisecond short of days */
-        {h0 + 600000, h0 + 600000 + 1234567},        /* inside an hour */
-        {h0 + 3 * HOUR - 1, h0 + 4 * HOUR + 1},      /* just over an hour */
-        {T0 + SPAN_MS + DAY, T0 + SPAN_MS + 3 * DAY},/* after the data: empty */
-        {0, T0},                                     /* since 1970: nothing */
-    };
-    size_t n = 0;
-    uint64_t st = seed;
-
-    for (size_t i = 0; i < NELEM(fixed) + 6; i++) {
-        int64_t from, to;
-        if (i < NELEM(fixed)) {
-            from = fixed[i][0];
-            to = fixed[i][1];
-        } else {
-            from = T0 - HOUR + (int64_t)(rnd(&st) % (uint64_t)(SPAN_MS + HOUR));
-            to = from + 1 + (int64_t)(rnd(&st) % (uint64_t)(3 * DAY));
-        }
-        for (int l = 0; l < 3 && n < cap; l++)
-            out[n++] = (report_range_t){from, to, (enum report_location)l};
-    }
-    return n;
-}
-
-/* Every document (and every order of the ranked reports) over every range
- * compared with and without rollups. */
 static void
 expect_reports_agree(const char *path, uint64_t seed)
 {
-    static const enum report_order orders[] = {REPORT_BY_REQUESTS, REPORT_BY_BYTES,
-                                               REPORT_BY_BLOCKED};
-    report_t *with = open_report(path, true), *without = open_report(path, false);
-    report_range_t q[64];
-    size_t nq = ranges(q, NELEM(q), seed);
+    report_t *with = reportcmp_open(path, true), *without = reportcmp_open(path, false);
 
-    for (size_t i = 0; i < nq; i++) {
-        char what[160];
-        bool too_long = q[i].to_ms - txnschema_bucket(q[i].from_ms, HOUR) >
-                        (int64_t)REPORT_BUCKETS_MAX * HOUR;
-        for (unsigned k = 0; k < REPORTDOC_KINDS; k++) {
-            reportdoc_params_t p = {.user = "ben", .limit = 7};
-            if (k == REPORTDOC_TIMELINE && too_long)
-                continue;
-            snprintf(what, sizeof(what), "%s over [%lld, %lld) %s", reportdoc_name(k),
-                     (long long)q[i].from_ms, (long long)q[i].to_ms,
-                     report_location_str(q[i].loc));
-            expect_same(doc(with, k, &q[i], &p), doc(without, k, &q[i], &p), what);
-        }
-        for (size_t o = 0; o < NELEM(orders); o++) {
-            snprintf(what, sizeof(what), "range %zu order %s", i, report_order_str(orders[o]));
-            expect_same(report_top_users(with, &q[i], orders[o], 4),
-                        report_top_users(without, &q[i], orders[o], 4), what);
-            expect_same(report_sites(with, &q[i], orders[o], 3),
-                        report_sites(without, &q[i], orders[o], 3), what);
-            expect_same(report_categories(with, &q[i], orders[o], 2),
-                        report_categories(without, &q[i], orders[o], 2), what);
-        }
-        for (size_t u = 0; u < NELEM(users); u++) {
-            snprintf(what, sizeof(what), "range %zu user '%s'", i, users[u]);
-            expect_same(report_user_detail(with, &q[i], users[u], 50),
-                        report_user_detail(without, &q[i], users[u], 50), what);
-        }
-        snprintf(what, sizeof(what), "range %zu blocked, 1000 rows", i);
-        expect_same(report_blocked(with, &q[i], 1000), report_blocked(without, &q[i], 1000),
-                    what);
-    }
+    reportcmp_agree(with, without, seed, "with rollups", "without");
     report_close(with);
     report_close(without);
 }
@@ -325,7 +112,7 @@ Test(txnrollup, retention_by_age_cuts_a_bucket_and_keeps_the_rollups_exact)
     cr_assert_not_null(s, "%s", err);
     /* three days up to now: the cutoff (now - 2 days) falls inside an hour
      * and a day that keep some of their rows */
-    fill_store(s, 3, 9000, now - 3 * DAY, 3 * DAY);
+    reportcmp_fill(s, 3, 9000, now - 3 * DAY, 3 * DAY, THREADS);
     cr_assert(txntest_wait(s, deleted_at_least, 2000, 30000));
     txnstore_close(s);
     left = txntest_query_int(cfg.path, "SELECT count(*) FROM txn");
@@ -348,7 +135,7 @@ Test(txnrollup, retention_by_size_across_many_buckets)
     txnstore_t *s = txnstore_open(&cfg, err, sizeof(err));
 
     cr_assert_not_null(s, "%s", err);
-    fill_store(s, 4, 12000, T0, SPAN_MS);    /* random times: the oldest ids are everywhere */
+    reportcmp_fill(s, 4, 12000, T0, SPAN_MS, THREADS);  /* random times: the oldest ids everywhere */
     cr_assert(txntest_wait(s, deleted_at_least, 1, 30000));
     txnstore_close(s);
     cr_expect_lt(txntest_query_int(cfg.path, "SELECT count(*) FROM txn"), 12000);
@@ -400,8 +187,8 @@ Test(txnrollup, reports_read_the_rollups)
     cr_assert_eq(sqlite3_exec(db, "DELETE FROM txn WHERE id % 2 = 0", NULL, NULL, NULL),
                  SQLITE_OK);
     sqlite3_close(db);
-    with = open_report(path, true);
-    without = open_report(path, false);
+    with = reportcmp_open(path, true);
+    without = reportcmp_open(path, false);
     a = report_summary(with, &q);
     b = report_summary(without, &q);
     n = json_integer_value(json_object_get(a, "requests"));

@@ -163,7 +163,24 @@ static const struct bad_case bad_cases[] = {
     { "store:\n  retain_days: -1\n", "t.yaml:2:16: invalid retain_days '-1' (use 0-36500)" },
     { "store:\n  keep_query: 1\n", "t.yaml:2:15: invalid keep_query '1' (use true or false)" },
     { "store:\n  paths: x\n",
-      "t.yaml:2:3: unknown key 'paths' in store (expected one of: path, queue, retain_days, retain_mb, keep_query)" },
+      "t.yaml:2:3: unknown key 'paths' in store (expected one of: path, queue, retain_days, retain_mb, keep_query, backend, node, postgresql)" },
+    { "store:\n  backend: postgresql\n",
+      "t.yaml:2:12: store: backend: postgresql needs postgresql: conninfo (the database; its "
+      "password goes in password_file)" },
+    { "store:\n  backend: mysql\n",
+      "t.yaml:2:12: invalid backend 'mysql' (use sqlite or postgresql)" },
+    { "store:\n  postgresql:\n    conninfo: \"host=db user=mp password=s3cret\"\n",
+      "t.yaml:3:15: 'conninfo' must not hold a password: put it in 'password_file' (libpq's "
+      "passfile format, mode 0600)" },
+    { "store:\n  postgresql:\n    conninfo: \"dbname = mp  password = 'a b'\"\n",
+      "t.yaml:3:15: 'conninfo' must not hold a password: put it in 'password_file' (libpq's "
+      "passfile format, mode 0600)" },
+    { "store:\n  postgresql:\n    conninfo: postgresql://mp:s3cret@db/mp\n",
+      "t.yaml:3:15: 'conninfo' must not hold a password: put it in 'password_file' (libpq's "
+      "passfile format, mode 0600)" },
+    { "store:\n  postgresql:\n    conninfo: postgresql://mp@db/mp?sslmode=require&password=x\n",
+      "t.yaml:3:15: 'conninfo' must not hold a password: put it in 'password_file' (libpq's "
+      "passfile format, mode 0600)" },
     /* admin */
     { "admin:\n  listen: 0.0.0.0:8080\n",
       "t.yaml:2:11: admin listen address '0.0.0.0:8080' is not a loopback address: the admin UI "

@@ -41,6 +41,32 @@ Test(config, store_section)
     cr_expect_eq(cfg->store.retain_days, 30);
     cr_expect_eq(cfg->store.retain_mb, 1024);
     cr_expect(!cfg->store.keep_query);
+    cr_expect_eq(cfg->store.backend, CONFIG_STORE_SQLITE);
+    cr_expect_str_eq(cfg->store.node, "");
+    config_free(cfg);
+}
+
+/* The PostgreSQL store of a group: a conninfo without a password (a
+ * quoted value that merely contains the word is fine), its password file,
+ * the node. */
+Test(config, store_postgresql)
+{
+    char err[CONFIG_ERR_LEN];
+    config_t *cfg = load_str("store:\n  backend: postgresql\n  node: proxy-a\n  postgresql:\n"
+                             "    conninfo: \"host=db dbname=mp user=mp options='-c x=password'\"\n"
+                             "    password_file: /etc/musproxy/pg.pass\n", err);
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_eq(cfg->store.backend, CONFIG_STORE_POSTGRESQL);
+    cr_expect_str_eq(cfg->store.node, "proxy-a");
+    cr_expect_str_eq(cfg->store.conninfo, "host=db dbname=mp user=mp options='-c x=password'");
+    cr_expect_str_eq(cfg->store.password_file, "/etc/musproxy/pg.pass");
+    config_free(cfg);
+    cfg = load_str("store:\n  backend: postgresql\n  postgresql:\n"
+                   "    conninfo: postgresql://mp@db:5433/mp?sslmode=require\n", err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_expect_str_eq(cfg->store.conninfo, "postgresql://mp@db:5433/mp?sslmode=require");
+    cr_expect_str_eq(cfg->store.password_file, "");
     config_free(cfg);
 }
 
