@@ -357,12 +357,17 @@ build_rollup_sql(pg_state_t *q)
 
         for (const char *p = cols; *p; p++)
             nk += *p == ',';
+        const char *c = cols;   /* "a, b, c": the k-th name, walked once */
         for (size_t k = 1; k <= nk; k++) {
             char col[32];
-            const char *c = cols;
-            for (size_t j = 1; j < k; j++)
-                c = strchr(c, ',') + 2;
-            snprintf(col, sizeof(col), "%.*s", (int)strcspn(c, ","), c);
+            size_t len = strcspn(c, ",");
+            if (len >= sizeof(col))
+                len = sizeof(col) - 1;
+            memcpy(col, c, len);
+            col[len] = '\0';
+            c += strcspn(c, ",");
+            while (*c == ',' || *c == ' ')
+                c++;
             a += (size_t)snprintf(ks + a, sizeof(ks) - a, "%sk%zu", k > 1 ? ", " : "", k);
             b += (size_t)snprintf(eq + b, sizeof(eq) - b, " AND r.%s = d.k%zu", col, k);
         }
