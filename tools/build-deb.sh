@@ -44,8 +44,11 @@ trap 'rm -rf "$work"' EXIT
 src="$work/musproxy-$version"
 mkdir -p "$src"
 if git -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  # one tar reading the list (xargs would start several when the list is
+  # long, and the reader stops at the first archive's end)
   git -C "$top" ls-files -z --cached --others --exclude-standard |
-    (cd "$top" && xargs -0 tar -cf - --no-recursion --ignore-failed-read 2>/dev/null) | tar -xf - -C "$src"
+    (cd "$top" && tar -cf - --no-recursion --ignore-failed-read --null -T - 2>/dev/null) |
+    tar -xf - -C "$src"
 else
   tar -C "$top" --exclude='./build*' --exclude=./var -cf - . | tar -xf - -C "$src"
 fi

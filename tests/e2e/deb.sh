@@ -19,6 +19,11 @@
 #      empty in every thread; a request through it reaches mp-origin; the
 #      PAC file names the proxy; the access log, the store and the control
 #      socket belong to musproxy and `musctl status` answers;
+#   5b. the README's last step: a browser pointed at the PAC URL. Headless
+#      Chromium in a client network namespace (a veth to this host, so no
+#      loopback shortcut applies) with --proxy-pac-url=http://PROXY:PORT/proxy.pac
+#      loads a page of an origin on the host side through the packaged
+#      musproxy (Via in the page, the request in its access log);
 #   6. the unit's ExecReload (musproxy -t, then SIGHUP) reloads;
 #   7. logrotate -f with the packaged file: the old log is moved aside, its
 #      postrotate sends SIGUSR1 (pid file), and the next request lands in a
@@ -56,7 +61,9 @@ ORIGIN_BIN=$(cd "$(dirname "$ORIGIN_BIN")" && pwd)/$(basename "$ORIGIN_BIN")
 INSTALLED=0
 purge() { [[ $INSTALLED == 1 ]] && dpkg --purge musproxy >"$TMP/purge.log" 2>&1; INSTALLED=0; }
 trap 'e2e_cleanup_all' EXIT
-e2e_cleanup_all() { kill_mp; purge; e2e_cleanup; }
+e2e_cleanup_all() { kill_mp; purge; e2e_cleanup; browser_ns_del; }
+NS=musdeb$$ NET=10.83.$(($$ % 200)) VH=veth-md$$   # the browser's namespace (5b)
+browser_ns_del() { ip netns del "$NS" 2>/dev/null; ip link del "$VH" 2>/dev/null; return 0; }
 MP=
 kill_mp() {   # stops the musproxy we started (by its pid), if it runs
     [[ -n $MP ]] || return 0
@@ -170,12 +177,24 @@ OPID=$BG_PID
 for _ in $(seq 50); do OPORT=$(awk '$1 == "listening" { print $2; exit }' "$TMP/origin.log"); [[ -n $OPORT ]] && break; sleep 0.1; done
 [[ -n ${OPORT:-} ]] || { cat "$TMP/origin.log"; fail "mp-origin did not start"; exit 1; }
 PORT=$(free_port)
+# the browser's client namespace (5b): host side .1 (the proxy) and .3 (an
+# origin), client .2; without namespaces or Chromium that check is not run
+LISTEN_MORE=() BROWSER=0
+if command -v chromium >/dev/null && ip netns add "$NS" 2>/dev/null; then
+    if ip link add "$VH" type veth peer name vc$$ && ip link set vc$$ netns "$NS" &&
+       ip addr add "$NET.1/24" dev "$VH" && ip addr add "$NET.3/24" dev "$VH" &&
+       ip link set "$VH" up && ip -n "$NS" addr add "$NET.2/24" dev vc$$ &&
+       ip -n "$NS" link set vc$$ up && ip -n "$NS" link set lo up; then
+        start_bg "$TMP/origin-browser.log" "$ORIGIN_BIN" --listen "$NET.3:80"
+        LISTEN_MORE=(-l "$NET.1:$PORT") BROWSER=1
+    fi
+fi
 start_mp() {   # start_mp LOG [PREFIX...]: the unit's ExecStart (from /var/lib/musproxy)
     local log=$1; shift
     : >"$log"
     # exec all the way (subshell, setsid, setpriv): $! is musproxy itself
     (cd /var/lib/musproxy && exec setsid "$@" /usr/sbin/musproxy -c /etc/musproxy/musproxy.yaml \
-        -l "127.0.0.1:$PORT" </dev/null >>"$log" 2>&1) &
+        -l "127.0.0.1:$PORT" "${LISTEN_MORE[@]}" </dev/null >>"$log" 2>&1) &
     MP=$! MPID=$!
     PIDS+=("$MP")
     wait_ready "$log" "$MPID"
@@ -202,6 +221,26 @@ if start_mp "$TMP/mp1.log"; then
         pass "proxied a request to mp-origin (access log has it), PAC names PROXY 127.0.0.1:$PORT"
     else
         echo "  body $body bytes; pac: $(head -c 300 <<<"$pac")"; fail "request through the packaged proxy"
+    fi
+    # ---- 5b. a browser pointed at the PAC URL ----
+    if ((BROWSER)); then
+        prof=$(mktemp -d "$TMP/chrome.XXXXXX")
+        ip netns exec "$NS" timeout 40 chromium --headless --no-sandbox --disable-gpu --disable-quic \
+            --no-first-run --disable-background-networking --disable-component-update --disable-sync \
+            --disable-extensions --user-data-dir="$prof" \
+            --proxy-pac-url="http://$NET.1:$PORT/proxy.pac" --dump-dom "http://$NET.3/headers" \
+            >"$TMP/browser.html" 2>"$TMP/browser.err"
+        sleep 0.5
+        if grep -qi "^Via: 1.1 " "$TMP/browser.html" &&
+           grep -q "^[0-9.]* *[0-9]* $NET.2 TCP_MISS/200 .* GET http://$NET.3/headers " \
+               /var/log/musproxy/access.log; then
+            pass "browser: Chromium with --proxy-pac-url=http://$NET.1:$PORT/proxy.pac loaded http://$NET.3/headers through the packaged musproxy (Via, access log)"
+        else
+            fail "browser: page '$(head -c 300 "$TMP/browser.html")'"
+            tail -3 /var/log/musproxy/access.log; tail -5 "$TMP/browser.err"
+        fi
+    else
+        echo "  (no chromium or no network namespaces here: check 5b not run)"
     fi
     owners=$(stat -c '%U %n' /var/log/musproxy/access.log /var/lib/musproxy/musproxy.db \
              /run/musproxy/musproxy.sock 2>&1)
