@@ -79,6 +79,13 @@ static void feed_message(headend_t *he, const char *buf, size_t len)
         if (!sobj || he_session_from_json(sobj, &s, ips, &n, err, sizeof(err)) < 0) {
             log_warn("feed: bad connect: %s", sobj ? err : "missing \"s\"");
         } else {
+            /* musctl notify stamps "started" with its own clock: a session
+             * announced again (strongSwan's up-client-v6 after up-client,
+             * a second later) keeps the start it already has, so that an
+             * unchanged session stays unchanged */
+            const hs_entry_t *old = hs_store_find(he->store, s.sid);
+            if (old != NULL && old->s.type == s.type && strcmp(old->s.name, s.name) == 0)
+                s.started = old->s.started;
             int ev = hs_store_connect(he->store, &s, ips, n, origin, loop_now(he->loop), false);
             if (ev < 0)
                 log_error("feed: cannot store session %s", s.sid);
